@@ -1,0 +1,76 @@
+// berthd's configuration: embedded defaults, the TOML file, then command-line flags, in that order.
+#ifndef BERTH_SERVER_CONFIG_H_
+#define BERTH_SERVER_CONFIG_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace berth {
+
+struct RegistryHostConfig {
+  std::vector<std::string> mirrors;  // tried in order, then the registry itself
+  bool insecure = false;             // plain HTTP or unverified TLS allowed
+};
+
+struct Config {
+  // Where the CRI socket listens: unix:///path.
+  std::string listen = "unix:///run/berth/berth.sock";
+  // Persistent state: the StateDB, images, container storage.
+  std::string root = "/var/lib/berth";
+  // Volatile state (tmpfs): exit files, bundles, netns, attach sockets.
+  std::string state_dir = "/run/berth";
+  std::string log_level = "info";
+
+  struct Runtime {
+    std::string runtime_path = "runc";
+    std::string conmon_path = "conmon";
+    // berth's own static pause binary; empty means "berth-pause" next to berthd, then on PATH.
+    std::string pause_binary;
+    std::string cgroup_driver = "cgroupfs";  // or "systemd"
+    std::string default_cgroup_parent = "/berth";
+    int64_t exec_sync_max_output_bytes = 16 << 20;
+    int64_t log_size_max_bytes = -1;  // conmon's --log-size-max; -1 leaves logs to kubelet
+    bool sync_writes = true;          // fsync every StateDB write
+    std::vector<std::string> hooks_dirs = {"/usr/share/containers/oci/hooks.d",
+                                           "/etc/containers/oci/hooks.d"};
+  } runtime;
+
+  struct Images {
+    int max_parallel_downloads = 3;
+    int stall_timeout_seconds = 60;  // cancel a download making no progress for this long
+    std::map<std::string, RegistryHostConfig> registries;
+  } images;
+
+  struct Network {
+    std::string cni_conf_dir = "/etc/cni/net.d";
+    std::vector<std::string> cni_bin_dirs = {"/opt/cni/bin", "/usr/lib/cni"};
+    int plugin_timeout_seconds = 60;
+  } network;
+
+  struct Streaming {
+    std::string address = "127.0.0.1";
+    int port = 0;  // 0: an ephemeral port
+  } streaming;
+
+  struct Metrics {
+    std::string address;  // host:port for /metrics; empty disables it
+  } metrics;
+};
+
+// Parses TOML text into a Config starting from the defaults. Unknown keys and values of the wrong
+// type are InvalidArgument errors naming the key, never silently ignored.
+absl::StatusOr<Config> ParseConfig(const std::string& toml_text, const std::string& origin);
+// Reads a file; a missing file at the default path is not an error (the defaults apply).
+absl::StatusOr<Config> LoadConfigFile(const std::string& path, bool must_exist);
+// The effective configuration as TOML, loadable again by ParseConfig.
+std::string ConfigToToml(const Config& config);
+// Checks cross-field rules (absolute paths, known enum values, ranges).
+absl::Status ValidateConfig(const Config& config);
+
+}  // namespace berth
+
+#endif  // BERTH_SERVER_CONFIG_H_

@@ -1,0 +1,101 @@
+// berth.toml parsing: defaults, every section, strictness about unknown keys and bad values.
+#include "server/config.h"
+
+#include <fstream>
+
+#include "gtest/gtest.h"
+
+namespace berth {
+namespace {
+
+TEST(ConfigTest, EmptyFileGivesDefaults) {
+  auto c = ParseConfig("", "test");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->listen, "unix:///run/berth/berth.sock");
+  EXPECT_EQ(c->root, "/var/lib/berth");
+  EXPECT_TRUE(ValidateConfig(*c).ok());
+}
+
+TEST(ConfigTest, ReadsEverySection) {
+  auto c = ParseConfig(R"(
+root = "/srv/berth"
+[runtime]
+cgroup_driver = "systemd"
+sync_writes = false
+[images]
+max_parallel_downloads = 5
+[registries."docker.io"]
+mirrors = ["http://127.0.0.1:5000"]
+[registries."my.registry:5000"]
+insecure = true
+[network]
+cni_bin_dirs = ["/usr/lib/cni"]
+[streaming]
+port = 10010
+)",
+                       "test");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->root, "/srv/berth");
+  EXPECT_EQ(c->runtime.cgroup_driver, "systemd");
+  EXPECT_FALSE(c->runtime.sync_writes);
+  EXPECT_EQ(c->images.max_parallel_downloads, 5);
+  EXPECT_EQ(c->images.registries.at("docker.io").mirrors,
+            std::vector<std::string>{"http://127.0.0.1:5000"});
+  EXPECT_TRUE(c->images.registries.at("my.registry:5000").insecure);
+  EXPECT_EQ(c->network.cni_bin_dirs, std::vector<std::string>{"/usr/lib/cni"});
+  EXPECT_EQ(c->streaming.port, 10010);
+}
+
+TEST(ConfigTest, UnknownKeyIsAnErrorNamingIt) {
+  auto c = ParseConfig("[runtime]\nruntim_path = \"x\"\n", "berth.toml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_TRUE(absl::IsInvalidArgument(c.status()));
+  EXPECT_NE(c.status().message().find("runtime.runtim_path"), std::string::npos) << c.status();
+}
+
+TEST(ConfigTest, WrongTypeIsAnErrorNamingTheKey) {
+  auto c = ParseConfig("[images]\nmax_parallel_downloads = \"three\"\n", "berth.toml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("images.max_parallel_downloads"), std::string::npos);
+}
+
+TEST(ConfigTest, SyntaxErrorIsInvalidArgument) {
+  auto c = ParseConfig("root = \n", "berth.toml");
+  EXPECT_TRUE(absl::IsInvalidArgument(c.status()));
+}
+
+TEST(ConfigTest, ValidationRejectsBadValues) {
+  Config c;
+  c.runtime.cgroup_driver = "cgroupfs2";
+  EXPECT_NE(ValidateConfig(c).message().find("runtime.cgroup_driver"), std::string::npos);
+  c = Config{};
+  c.listen = "tcp://0.0.0.0:1";
+  EXPECT_FALSE(ValidateConfig(c).ok());
+  c = Config{};
+  c.images.registries["docker.io"].mirrors = {"127.0.0.1:5000"};
+  EXPECT_FALSE(ValidateConfig(c).ok());
+  c = Config{};
+  c.root = "relative";
+  EXPECT_FALSE(ValidateConfig(c).ok());
+}
+
+TEST(ConfigTest, PrintedConfigParsesBackToTheSameValues) {
+  Config c;
+  c.root = "/tmp/x \"quoted\"";
+  c.images.registries["docker.io"].mirrors = {"http://127.0.0.1:5000"};
+  c.network.plugin_timeout_seconds = 7;
+  auto back = ParseConfig(ConfigToToml(c), "printed");
+  ASSERT_TRUE(back.ok()) << back.status() << "\n" << ConfigToToml(c);
+  EXPECT_EQ(back->root, c.root);
+  EXPECT_EQ(back->network.plugin_timeout_seconds, 7);
+  EXPECT_EQ(back->images.registries.at("docker.io").mirrors, c.images.registries["docker.io"].mirrors);
+  EXPECT_EQ(ConfigToToml(*back), ConfigToToml(c));
+}
+
+TEST(ConfigTest, MissingDefaultFileIsNotAnError) {
+  EXPECT_TRUE(LoadConfigFile("/nonexistent/berth.toml", false).ok());
+  EXPECT_TRUE(absl::IsNotFound(LoadConfigFile("/nonexistent/berth.toml", true).status()));
+}
+
+}  // namespace
+}  // namespace berth
