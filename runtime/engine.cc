@@ -1,0 +1,1218 @@
+// The engine: sandbox and container lifecycles on conmon + runc, every transition saved first.
+#include "runtime/engine.h"
+
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <thread>
+
+#include "absl/cleanup/cleanup.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "glog/logging.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "nlohmann/json.hpp"
+#include "runtime/pod_files.h"
+#include "runtime/security_adapter.h"
+#include "runtime/spec.h"
+#include "util/fs.h"
+
+namespace berth::runtime {
+namespace {
+
+namespace cri = ::runtime::v1;
+using berth::v1::Container;
+using berth::v1::Sandbox;
+using json = nlohmann::json;
+
+constexpr char kContainerNames[] = "container";
+constexpr char kSandboxNames[] = "sandbox";
+// How long to wait for the exit file after SIGKILL before asking runc directly.
+constexpr absl::Duration kKillGrace = absl::Seconds(10);
+
+int64_t NowNs() { return absl::ToUnixNanos(absl::Now()); }
+
+std::string Deterministic(const google::protobuf::MessageLite& m) {
+  std::string out;
+  {
+    google::protobuf::io::StringOutputStream sos(&out);
+    google::protobuf::io::CodedOutputStream cos(&sos);
+    cos.SetSerializationDeterministic(true);
+    m.SerializeToCodedStream(&cos);
+  }
+  return out;
+}
+
+const char* StatusName(berth::v1::ContainerStatus s) {
+  switch (s) {
+    case berth::v1::CONTAINER_STATUS_CONFIGURED: return "configured";
+    case berth::v1::CONTAINER_STATUS_CREATED: return "created";
+    case berth::v1::CONTAINER_STATUS_RUNNING: return "running";
+    case berth::v1::CONTAINER_STATUS_STOPPED: return "stopped";
+    case berth::v1::CONTAINER_STATUS_PAUSED: return "paused";
+    case berth::v1::CONTAINER_STATUS_EXITED: return "exited";
+    case berth::v1::CONTAINER_STATUS_REMOVING: return "removing";
+    default: return "unknown";
+  }
+}
+
+// libpod's ensureState: the operation is allowed only from the listed states.
+absl::Status EnsureState(const Container& c, std::initializer_list<berth::v1::ContainerStatus> ok,
+                         const std::string& action) {
+  for (auto s : ok) {
+    if (c.state().status() == s) return absl::OkStatus();
+  }
+  return absl::FailedPreconditionError(absl::StrCat("container \"", c.config().id(), "\" is ",
+                                                    StatusName(c.state().status()), ": cannot ",
+                                                    action, " it"));
+}
+
+int SignalNumber(const std::string& name) {
+  static const std::map<std::string, int> kSignals = {
+      {"SIGTERM", SIGTERM}, {"SIGINT", SIGINT}, {"SIGQUIT", SIGQUIT}, {"SIGKILL", SIGKILL},
+      {"SIGHUP", SIGHUP},   {"SIGUSR1", SIGUSR1}, {"SIGUSR2", SIGUSR2}, {"SIGWINCH", SIGWINCH},
+      {"SIGSTOP", SIGSTOP}, {"SIGPWR", SIGPWR}};
+  std::string n = name;
+  if (!absl::StartsWith(n, "SIG")) n = absl::StrCat("SIG", n);
+  if (auto it = kSignals.find(n); it != kSignals.end()) return it->second;
+  int num = 0;
+  if (absl::SimpleAtoi(name, &num) && num > 0 && num < 65) return num;
+  return SIGTERM;
+}
+
+absl::Status Errno(const std::string& what) {
+  return absl::InternalError(absl::StrCat(what, ": ", strerror(errno)));
+}
+
+int ReadOwnOomScoreAdj() {
+  absl::StatusOr<std::string> s = ReadFile("/proc/self/oom_score_adj");
+  int v = 0;
+  if (s.ok()) (void)absl::SimpleAtoi(absl::StripAsciiWhitespace(*s), &v);
+  return v;
+}
+
+bool HasCapSysResource() {
+  absl::StatusOr<std::string> s = ReadFile("/proc/self/status");
+  if (!s.ok()) return false;
+  size_t pos = s->find("CapEff:");
+  if (pos == std::string::npos) return false;
+  uint64_t caps = strtoull(s->c_str() + pos + 7, nullptr, 16);
+  return caps & (1ull << 24);
+}
+
+}  // namespace
+
+std::string SandboxName(const cri::PodSandboxMetadata& m) {
+  return absl::StrCat("k8s_POD_", m.name(), "_", m.namespace_(), "_", m.uid(), "_", m.attempt());
+}
+
+std::string ContainerName(const cri::ContainerMetadata& m, const cri::PodSandboxMetadata& pod) {
+  return absl::StrCat("k8s_", m.name(), "_", pod.name(), "_", pod.namespace_(), "_", pod.uid(),
+                      "_", m.attempt());
+}
+
+Engine::Engine(EngineOptions options, storage::StateDB* db, ImageProvider* images,
+               NetworkProvider* network)
+    : options_(std::move(options)),
+      db_(db),
+      images_(images),
+      network_(network),
+      oci_(oci::OciRuntimeOptions{
+          .runtime_path = options_.runtime_path,
+          .conmon_path = options_.conmon_path,
+          .runc_root = absl::StrCat(options_.state_dir, "/runc"),
+          .exits_dir = absl::StrCat(options_.state_dir, "/exits"),
+          .attach_dir = absl::StrCat(options_.state_dir, "/attach"),
+          .log_size_max_bytes = options_.log_size_max_bytes,
+      }) {}
+
+Engine::~Engine() { exit_watcher_.reset(); }
+
+absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(EngineOptions options,
+                                                       storage::StateDB* db, ImageProvider* images,
+                                                       NetworkProvider* network) {
+  auto engine = std::make_unique<Engine>(std::move(options), db, images, network);
+  if (absl::Status st = engine->Init(); !st.ok()) return st;
+  return engine;
+}
+
+std::string Engine::BundleDir(const std::string& id) const {
+  return absl::StrCat(options_.state_dir, "/containers/", id);
+}
+std::string Engine::SandboxDir(const std::string& id) const {
+  return absl::StrCat(options_.state_dir, "/sandboxes/", id);
+}
+std::string Engine::InfraRootfs() const { return absl::StrCat(options_.root, "/infra-rootfs"); }
+
+std::string Engine::CgroupsPath(const std::string& parent, const std::string& id) const {
+  std::string p = parent.empty() ? options_.default_cgroup_parent : parent;
+  if (options_.cgroup_driver == "systemd") {
+    // runc's systemd form: slice:prefix:name.
+    std::string slice = absl::EndsWith(p, ".slice") ? p.substr(p.rfind('/') + 1) : "system.slice";
+    return absl::StrCat(slice, ":berth:", id);
+  }
+  return absl::StrCat(p, "/berth-", id);
+}
+
+absl::Status Engine::Init() {
+  for (const std::string& dir :
+       {absl::StrCat(options_.state_dir, "/containers"), absl::StrCat(options_.state_dir, "/sandboxes"),
+        oci_.options().runc_root, oci_.options().attach_dir}) {
+    if (absl::Status st = MakeDirs(dir, 0711); !st.ok()) return st;
+  }
+  // berth's own infra rootfs: just the pause binary and the mount points runc needs, read-only
+  // in every pod, so starting a pod never pulls an image.
+  const std::string rootfs = InfraRootfs();
+  for (const char* d : {"", "/proc", "/dev", "/sys", "/etc", "/tmp"}) {
+    if (absl::Status st = MakeDirs(rootfs + d, 0755); !st.ok()) return st;
+  }
+  absl::StatusOr<std::string> pause = ReadFile(options_.pause_binary);
+  if (!pause.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the pause binary ", options_.pause_binary, " cannot be read: ", pause.status().message()));
+  }
+  absl::StatusOr<std::string> current = ReadFile(rootfs + "/pause");
+  if (!current.ok() || *current != *pause) {
+    if (absl::Status st = WriteFileAtomic(rootfs + "/pause", *pause, 0755); !st.ok()) return st;
+  }
+  if (!HasCapSysResource()) oom_floor_ = ReadOwnOomScoreAdj();
+
+  exit_watcher_.reset();
+  absl::StatusOr<std::unique_ptr<oci::ExitWatcher>> watcher = oci::ExitWatcher::Start(
+      oci_.options().exits_dir, [this](const std::string& id) { OnExit(id); });
+  if (!watcher.ok()) return watcher.status();
+  exit_watcher_ = std::move(*watcher);
+  return Recover();
+}
+
+absl::Status Engine::SaveContainer(ContainerObj* c, const Container& rec) {
+  if (absl::Status st = db_->Put(storage::Kind::kContainers, rec.config().id(), rec); !st.ok()) {
+    return st;
+  }
+  c->rec = rec;
+  auto view = std::make_shared<const Container>(rec);
+  {
+    absl::MutexLock l(&index_mu_);
+    container_views_[rec.config().id()] = std::move(view);
+  }
+  c->changed.SignalAll();
+  return absl::OkStatus();
+}
+
+absl::Status Engine::SaveSandbox(SandboxObj* s, const Sandbox& rec) {
+  if (absl::Status st = db_->Put(storage::Kind::kSandboxes, rec.id(), rec); !st.ok()) return st;
+  s->rec = rec;
+  auto view = std::make_shared<const Sandbox>(rec);
+  absl::MutexLock l(&index_mu_);
+  sandbox_views_[rec.id()] = std::move(view);
+  return absl::OkStatus();
+}
+
+void Engine::MarkExited(ContainerObj* c, int exit_code) {
+  Container rec = c->rec;
+  auto* st = rec.mutable_state();
+  st->set_status(berth::v1::CONTAINER_STATUS_STOPPED);
+  st->set_exit_code(exit_code);
+  st->set_finished_at_ns(NowNs());
+  st->set_state_changed_at_ns(st->finished_at_ns());
+  st->set_pid(0);
+  if (oci::OciRuntime::OomKilled(rec.config().bundle_dir())) {
+    st->set_oom_killed(true);
+    st->set_reason("OOMKilled");
+  } else {
+    st->set_reason(exit_code == 0 ? "Completed" : "Error");
+  }
+  if (absl::Status s = SaveContainer(c, rec); !s.ok()) {
+    LOG(ERROR) << "saving exit of container " << rec.config().id() << ": " << s;
+  }
+}
+
+void Engine::OnExit(const std::string& id) {
+  std::shared_ptr<ContainerObj> c;
+  {
+    absl::MutexLock l(&index_mu_);
+    auto it = containers_.find(id);
+    if (it == containers_.end()) return;
+    c = it->second;
+  }
+  absl::StatusOr<int> code = oci_.ReadExitCode(id);
+  if (!code.ok()) {
+    LOG(WARNING) << "exit file of " << id << ": " << code.status();
+    return;
+  }
+  absl::MutexLock l(&c->mu);
+  auto s = c->rec.state().status();
+  if (s != berth::v1::CONTAINER_STATUS_RUNNING && s != berth::v1::CONTAINER_STATUS_CREATED &&
+      s != berth::v1::CONTAINER_STATUS_PAUSED) {
+    return;
+  }
+  VLOG(1) << "container " << id << " exited with " << *code;
+  MarkExited(c.get(), *code);
+}
+
+absl::Status Engine::Recover() {
+  const absl::Time start = absl::Now();
+  std::vector<Sandbox> sandboxes;
+  std::vector<Container> containers;
+  absl::Status st = db_->ForEach(storage::Kind::kSandboxes, [&](absl::string_view k, absl::string_view v) {
+    Sandbox s;
+    if (!s.ParseFromArray(v.data(), v.size())) {
+      return absl::DataLossError(absl::StrCat("sandbox record ", k, " does not parse"));
+    }
+    sandboxes.push_back(std::move(s));
+    return absl::OkStatus();
+  });
+  if (!st.ok()) return st;
+  st = db_->ForEach(storage::Kind::kContainers, [&](absl::string_view k, absl::string_view v) {
+    Container c;
+    if (!c.ParseFromArray(v.data(), v.size())) {
+      return absl::DataLossError(absl::StrCat("container record ", k, " does not parse"));
+    }
+    containers.push_back(std::move(c));
+    return absl::OkStatus();
+  });
+  if (!st.ok()) return st;
+
+  for (auto& rec : sandboxes) {
+    auto obj = std::make_shared<SandboxObj>();
+    {
+      absl::MutexLock l(&obj->mu);
+      obj->rec = rec;
+    }
+    absl::MutexLock l(&index_mu_);
+    sandboxes_[rec.id()] = obj;
+    sandbox_views_[rec.id()] = std::make_shared<const Sandbox>(rec);
+  }
+  for (auto& rec : containers) {
+    auto obj = std::make_shared<ContainerObj>();
+    {
+      absl::MutexLock l(&obj->mu);
+      obj->rec = rec;
+    }
+    {
+      absl::MutexLock l(&index_mu_);
+      containers_[rec.config().id()] = obj;
+      container_views_[rec.config().id()] = std::make_shared<const Container>(rec);
+    }
+    absl::MutexLock l(&obj->mu);
+    Container cur = obj->rec;
+    const std::string& id = cur.config().id();
+    auto status = cur.state().status();
+    if (status == berth::v1::CONTAINER_STATUS_CREATED ||
+        status == berth::v1::CONTAINER_STATUS_RUNNING ||
+        status == berth::v1::CONTAINER_STATUS_PAUSED) {
+      // libpod's syncContainer: the exit file is the truth for a container that ended while
+      // berthd was away; runc's view covers the rest.
+      absl::StatusOr<int> code = oci_.ReadExitCode(id);
+      if (code.ok()) {
+        MarkExited(obj.get(), *code);
+        ++recovery_.exited_while_down;
+      } else {
+        absl::StatusOr<oci::RuncState> rs = oci_.State(id);
+        if (!rs.ok() || rs->status == "stopped") {
+          LOG(WARNING) << "container " << id << " is gone without an exit file; marking it exited";
+          MarkExited(obj.get(), 255);
+          Container rec2 = obj->rec;
+          rec2.mutable_state()->set_reason("Error");
+          rec2.mutable_state()->set_message("the container ended while berthd was down and its exit code was lost");
+          (void)SaveContainer(obj.get(), rec2);
+          ++recovery_.exited_while_down;
+        } else if (rs->status == "paused" && status != berth::v1::CONTAINER_STATUS_PAUSED) {
+          cur.mutable_state()->set_status(berth::v1::CONTAINER_STATUS_PAUSED);
+          (void)SaveContainer(obj.get(), cur);
+        } else if (rs->status == "running" && status == berth::v1::CONTAINER_STATUS_CREATED) {
+          cur.mutable_state()->set_status(berth::v1::CONTAINER_STATUS_RUNNING);
+          (void)SaveContainer(obj.get(), cur);
+        }
+      }
+    }
+    ++recovery_.containers;
+  }
+  // Finish what was interrupted: removals, and creations that never completed.
+  for (auto& rec : containers) {
+    std::shared_ptr<ContainerObj> obj;
+    {
+      absl::MutexLock l(&index_mu_);
+      obj = containers_[rec.config().id()];
+    }
+    absl::MutexLock l(&obj->mu);
+    auto status = obj->rec.state().status();
+    if (status == berth::v1::CONTAINER_STATUS_REMOVING ||
+        status == berth::v1::CONTAINER_STATUS_CONFIGURED) {
+      LOG(INFO) << "finishing interrupted work on container " << rec.config().id();
+      if (absl::Status s = CleanupContainer(obj); !s.ok()) {
+        LOG(ERROR) << "cleaning up container " << rec.config().id() << ": " << s;
+      } else {
+        ++recovery_.cleaned_up;
+      }
+    }
+  }
+  for (auto& rec : sandboxes) {
+    ++recovery_.sandboxes;
+    if (rec.status() == berth::v1::SANDBOX_STATUS_CREATING ||
+        rec.status() == berth::v1::SANDBOX_STATUS_REMOVING) {
+      LOG(INFO) << "finishing interrupted work on pod " << rec.id();
+      if (absl::Status s = RemovePodSandbox(rec.id()); !s.ok()) {
+        LOG(ERROR) << "cleaning up pod " << rec.id() << ": " << s;
+      } else {
+        ++recovery_.cleaned_up;
+      }
+    }
+  }
+  // Rebuild the name table from what survived.
+  {
+    absl::MutexLock nl(&names_mu_);
+    absl::MutexLock l(&index_mu_);
+    for (const auto& [id, view] : sandbox_views_) {
+      auto r = std::make_shared<Reservation>();
+      r->id = id;
+      r->request = Deterministic(view->config());
+      r->done.Notify();
+      sandbox_names_[view->name()] = r;
+    }
+    for (const auto& [id, view] : container_views_) {
+      if (view->config().infra()) continue;
+      auto r = std::make_shared<Reservation>();
+      r->id = id;
+      r->request = Deterministic(view->config().cri());
+      r->done.Notify();
+      container_names_[view->config().name()] = r;
+    }
+  }
+  recovery_.seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  LOG(INFO) << "recovered " << recovery_.sandboxes << " pods and " << recovery_.containers
+            << " containers (" << recovery_.exited_while_down << " exited while berthd was down, "
+            << recovery_.cleaned_up << " cleaned up) in " << recovery_.seconds << "s";
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<Engine::Reservation>> Engine::Reserve(
+    absl::flat_hash_map<std::string, std::shared_ptr<Reservation>>* table, const std::string& name,
+    const std::string& request, std::string* existing_id) {
+  for (;;) {
+    std::shared_ptr<Reservation> other;
+    {
+      absl::MutexLock l(&names_mu_);
+      auto it = table->find(name);
+      if (it == table->end()) {
+        auto r = std::make_shared<Reservation>();
+        r->request = request;
+        (*table)[name] = r;
+        return r;
+      }
+      other = it->second;
+    }
+    // Another request holds the name: a retry of the same request waits for it and shares its
+    // outcome, as kubelet retries a RunPodSandbox/CreateContainer whose deadline passed.
+    if (other->request != request) {
+      if (!other->done.HasBeenNotified()) other->done.WaitForNotificationWithTimeout(absl::Seconds(1));
+      return absl::AlreadyExistsError(absl::StrCat(
+          "name \"", name, "\" is in use by ", other->id.empty() ? "a request in progress" : other->id,
+          " with a different configuration"));
+    }
+    other->done.WaitForNotification();
+    if (other->status.ok() && !other->id.empty()) {
+      *existing_id = other->id;
+      return std::shared_ptr<Reservation>();
+    }
+    // The first attempt failed and released the name: try again.
+  }
+}
+
+void Engine::Release(absl::flat_hash_map<std::string, std::shared_ptr<Reservation>>* table,
+                     const std::string& name, const std::shared_ptr<Reservation>& r,
+                     const absl::StatusOr<std::string>& result) {
+  absl::MutexLock l(&names_mu_);
+  r->status = result.status();
+  if (result.ok()) {
+    r->id = *result;
+  } else {
+    auto it = table->find(name);
+    if (it != table->end() && it->second == r) table->erase(it);
+  }
+  r->done.Notify();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sandboxes
+
+absl::StatusOr<std::string> Engine::RunPodSandbox(const cri::PodSandboxConfig& config,
+                                                  const std::string& runtime_handler) {
+  const auto& md = config.metadata();
+  if (!config.has_metadata()) return absl::InvalidArgumentError("config.metadata is required");
+  if (md.name().empty()) return absl::InvalidArgumentError("config.metadata.name is required");
+  if (md.namespace_().empty()) {
+    return absl::InvalidArgumentError("config.metadata.namespace is required");
+  }
+  if (md.uid().empty()) return absl::InvalidArgumentError("config.metadata.uid is required");
+  if (!runtime_handler.empty() && runtime_handler != "runc") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("runtime_handler \"", runtime_handler, "\" is not configured (berth has runc)"));
+  }
+  const std::string name = SandboxName(md);
+  std::string existing;
+  absl::StatusOr<std::shared_ptr<Reservation>> r =
+      Reserve(&sandbox_names_, name, Deterministic(config), &existing);
+  if (!r.ok()) return r.status();
+  if (!*r) return existing;
+  absl::StatusOr<std::string> id = DoRunPodSandbox(config, runtime_handler, name);
+  Release(&sandbox_names_, name, *r, id);
+  return id;
+}
+
+absl::StatusOr<std::string> Engine::DoRunPodSandbox(const cri::PodSandboxConfig& config,
+                                                    const std::string& runtime_handler,
+                                                    const std::string& name) {
+  const std::string id = NewId();
+  const auto& nso = config.linux().security_context().namespace_options();
+  const bool host_network = nso.network() == cri::NODE;
+  if (!host_network && network_ == nullptr) {
+    // Without CNI a pod still gets its own (loopback-only) network namespace.
+  }
+
+  Sandbox rec;
+  rec.set_id(id);
+  rec.set_name(name);
+  *rec.mutable_config() = config;
+  rec.set_runtime_handler(runtime_handler);
+  rec.set_created_at_ns(NowNs());
+  rec.set_status(berth::v1::SANDBOX_STATUS_CREATING);
+  rec.set_dir(SandboxDir(id));
+  rec.set_infra_container_id(id);
+  rec.set_cgroup_parent(config.linux().cgroup_parent());
+
+  auto obj = std::make_shared<SandboxObj>();
+  absl::MutexLock lock(&obj->mu);
+  {
+    // Saved first, so a crash from here on is found and cleaned up on restart.
+    if (absl::Status st = SaveSandbox(obj.get(), rec); !st.ok()) return st;
+    absl::MutexLock l(&index_mu_);
+    sandboxes_[id] = obj;
+  }
+  bool ok = false;
+  absl::Cleanup undo = [&] {
+    if (ok) return;
+    Sandbox cur = obj->rec;
+    if (absl::Status st = TearDownSandbox(obj.get(), &cur); !st.ok()) {
+      LOG(ERROR) << "undoing failed pod " << id << ": " << st;
+    }
+    (void)db_->Delete(storage::Kind::kSandboxes, id);
+    absl::MutexLock l(&index_mu_);
+    sandboxes_.erase(id);
+    sandbox_views_.erase(id);
+  };
+
+  if (absl::Status st = MakeDirs(rec.dir(), 0711); !st.ok()) return st;
+  // The pod's /dev/shm, shared by its containers.
+  if (nso.ipc() != cri::NODE) {
+    std::string shm = absl::StrCat(rec.dir(), "/shm");
+    if (absl::Status st = MakeDirs(shm, 0755); !st.ok()) return st;
+    if (mount("shm", shm.c_str(), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+              "mode=1777,size=65536k") != 0) {
+      return Errno(absl::StrCat("mounting the pod's shm at ", shm));
+    }
+    rec.set_shm_path(shm);
+  }
+  // Network namespace first: CNI and the infra container both need its path.
+  if (!host_network && network_ != nullptr) {
+    absl::StatusOr<std::string> ns = network_->CreateNetns(id);
+    if (!ns.ok()) return ns.status();
+    rec.set_netns_path(*ns);
+  }
+  if (absl::Status st = SaveSandbox(obj.get(), rec); !st.ok()) return st;
+
+  if (!host_network && network_ != nullptr) {
+    PodNetworkSpec net{id, config.metadata().name(), config.metadata().namespace_(),
+                       config.metadata().uid(), rec.netns_path(),
+                       {config.port_mappings().begin(), config.port_mappings().end()}};
+    absl::StatusOr<PodNetworkStatus> ns = network_->SetUp(net);
+    if (!ns.ok()) return ns.status();
+    for (const auto& ip : ns->ips) rec.add_ips(ip);
+    rec.set_cni_result(ns->result);
+    rec.set_cni_config(ns->config);
+    if (absl::Status st = SaveSandbox(obj.get(), rec); !st.ok()) return st;
+  }
+  if (absl::Status st = WritePodFiles(rec, host_network); !st.ok()) return st;
+
+  // The infra container: berth's pause in berth's read-only rootfs.
+  PodContext pod;
+  pod.pod = &rec.config();
+  pod.sandbox_id = id;
+  pod.sandbox_dir = rec.dir();
+  pod.shm_path = rec.shm_path();
+  pod.netns_path = rec.netns_path();
+  pod.host_network = host_network;
+  pod.host_pid = nso.pid() == cri::NODE;
+  pod.host_ipc = nso.ipc() == cri::NODE;
+  SpecOptions so{CgroupsPath(rec.cgroup_parent(), id), oom_floor_};
+  absl::StatusOr<json> spec = BuildInfraSpec(pod, InfraRootfs(), "/pause", so);
+  if (!spec.ok()) return spec.status();
+
+  Container infra;
+  auto* cc = infra.mutable_config();
+  cc->set_id(id);
+  cc->set_name(name);
+  cc->set_sandbox_id(id);
+  cc->set_infra(true);
+  cc->set_created_at_ns(rec.created_at_ns());
+  cc->set_bundle_dir(BundleDir(id));
+  cc->set_rootfs(InfraRootfs());
+  cc->set_stop_signal("SIGKILL");
+  cc->set_oci_spec(spec->dump());
+  cc->mutable_cri()->mutable_metadata()->set_name("POD");
+  infra.mutable_state()->set_status(berth::v1::CONTAINER_STATUS_CONFIGURED);
+  auto cobj = std::make_shared<ContainerObj>();
+  {
+    absl::MutexLock cl(&cobj->mu);
+    if (absl::Status st = SaveContainer(cobj.get(), infra); !st.ok()) return st;
+    {
+      absl::MutexLock l(&index_mu_);
+      containers_[id] = cobj;
+    }
+    if (absl::Status st = CreateInRuntime(cobj.get()); !st.ok()) return st;
+    if (absl::Status st = oci_.Start(id); !st.ok()) return st;
+    Container running = cobj->rec;
+    running.mutable_state()->set_status(berth::v1::CONTAINER_STATUS_RUNNING);
+    running.mutable_state()->set_started_at_ns(NowNs());
+    if (absl::Status st = SaveContainer(cobj.get(), running); !st.ok()) return st;
+  }
+  rec.set_status(berth::v1::SANDBOX_STATUS_READY);
+  if (absl::Status st = SaveSandbox(obj.get(), rec); !st.ok()) return st;
+  ok = true;
+  return id;
+}
+
+std::vector<std::shared_ptr<Engine::ContainerObj>> Engine::ContainersOf(
+    const std::string& sandbox_id) const {
+  std::vector<std::shared_ptr<ContainerObj>> out;
+  absl::MutexLock l(&index_mu_);
+  for (const auto& [id, view] : container_views_) {
+    if (view->config().sandbox_id() == sandbox_id && !view->config().infra()) {
+      auto it = containers_.find(id);
+      if (it != containers_.end()) out.push_back(it->second);
+    }
+  }
+  return out;
+}
+
+absl::Status Engine::StopPodSandbox(const std::string& id) {
+  absl::Status err;
+  std::shared_ptr<SandboxObj> s = FindSandboxObj(id, &err);
+  if (!s) return absl::IsNotFound(err) ? absl::OkStatus() : err;
+  const std::string sid = s->rec.id();
+  // Every app container first, in parallel (each waits for its own exit), then the infra one.
+  std::vector<std::shared_ptr<ContainerObj>> ctrs = ContainersOf(sid);
+  std::vector<absl::Status> results(ctrs.size());
+  {
+    std::vector<std::thread> threads;
+    for (size_t i = 0; i < ctrs.size(); ++i) {
+      threads.emplace_back([&, i] { results[i] = StopContainerObj(ctrs[i], 0); });
+    }
+    for (auto& t : threads) t.join();
+  }
+  for (const auto& r : results) {
+    if (!r.ok()) return r;
+  }
+  absl::MutexLock l(&s->mu);
+  Sandbox rec = s->rec;
+  return TearDownSandbox(s.get(), &rec);
+}
+
+// Stops the infra container and releases the pod's network and shm; the pod becomes NOTREADY.
+absl::Status Engine::TearDownSandbox(SandboxObj* s, Sandbox* rec) {
+  std::shared_ptr<ContainerObj> infra;
+  {
+    absl::MutexLock l(&index_mu_);
+    auto it = containers_.find(rec->infra_container_id());
+    if (it != containers_.end()) infra = it->second;
+  }
+  if (infra) {
+    if (absl::Status st = StopContainerObj(infra, 0); !st.ok()) return st;
+  }
+  if (network_ != nullptr && !rec->netns_path().empty() &&
+      (!rec->ips().empty() || !rec->cni_result().empty() ||
+       rec->status() == berth::v1::SANDBOX_STATUS_CREATING)) {
+    PodNetworkSpec net{rec->id(), rec->config().metadata().name(),
+                       rec->config().metadata().namespace_(), rec->config().metadata().uid(),
+                       rec->netns_path(),
+                       {rec->config().port_mappings().begin(), rec->config().port_mappings().end()}};
+    if (absl::Status st = network_->TearDown(net); !st.ok()) return st;
+    rec->clear_ips();
+    rec->clear_cni_result();
+  }
+  if (!rec->shm_path().empty()) {
+    if (umount2(rec->shm_path().c_str(), MNT_DETACH) != 0 && errno != EINVAL && errno != ENOENT) {
+      return Errno(absl::StrCat("unmounting ", rec->shm_path()));
+    }
+  }
+  if (rec->status() != berth::v1::SANDBOX_STATUS_CREATING &&
+      rec->status() != berth::v1::SANDBOX_STATUS_REMOVING) {
+    rec->set_status(berth::v1::SANDBOX_STATUS_NOT_READY);
+  }
+  bool indexed;
+  {
+    absl::MutexLock l(&index_mu_);
+    indexed = sandbox_views_.contains(rec->id());
+  }
+  if (indexed) return SaveSandbox(s, *rec);
+  return absl::OkStatus();
+}
+
+absl::Status Engine::RemovePodSandbox(const std::string& id) {
+  absl::Status err;
+  std::shared_ptr<SandboxObj> s = FindSandboxObj(id, &err);
+  if (!s) return absl::IsNotFound(err) ? absl::OkStatus() : err;
+  const std::string sid = s->rec.id();
+  for (const auto& c : ContainersOf(sid)) {
+    if (absl::Status st = RemoveContainerObj(c, /*force=*/true); !st.ok()) return st;
+  }
+  absl::MutexLock l(&s->mu);
+  Sandbox rec = s->rec;
+  rec.set_status(berth::v1::SANDBOX_STATUS_REMOVING);
+  if (absl::Status st = SaveSandbox(s.get(), rec); !st.ok()) return st;
+  if (absl::Status st = TearDownSandbox(s.get(), &rec); !st.ok()) return st;
+  std::shared_ptr<ContainerObj> infra;
+  {
+    absl::MutexLock il(&index_mu_);
+    auto it = containers_.find(rec.infra_container_id());
+    if (it != containers_.end()) infra = it->second;
+  }
+  if (infra) {
+    absl::MutexLock cl(&infra->mu);
+    if (absl::Status st = CleanupContainer(infra); !st.ok()) return st;
+  }
+  if (network_ != nullptr && !rec.netns_path().empty()) {
+    if (absl::Status st = network_->RemoveNetns(rec.netns_path()); !st.ok()) return st;
+  }
+  if (absl::Status st = RemoveAll(rec.dir()); !st.ok()) return st;
+  storage::Batch b;
+  b.Delete(storage::Kind::kSandboxes, sid);
+  if (absl::Status st = db_->Commit(std::move(b)); !st.ok()) return st;
+  {
+    absl::MutexLock il(&index_mu_);
+    sandboxes_.erase(sid);
+    sandbox_views_.erase(sid);
+  }
+  absl::MutexLock nl(&names_mu_);
+  auto it = sandbox_names_.find(rec.name());
+  if (it != sandbox_names_.end() && it->second->id == sid) sandbox_names_.erase(it);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<SandboxView> Engine::GetSandbox(const std::string& id_or_prefix) const {
+  absl::Status err;
+  std::shared_ptr<SandboxObj> s = FindSandboxObj(id_or_prefix, &err);
+  if (!s) return err;
+  absl::MutexLock l(&index_mu_);
+  auto it = sandbox_views_.find(s->rec.id());
+  if (it == sandbox_views_.end()) {
+    return absl::NotFoundError(absl::StrCat("pod sandbox \"", id_or_prefix, "\" not found"));
+  }
+  return it->second;
+}
+
+std::vector<SandboxView> Engine::ListSandboxes() const {
+  absl::MutexLock l(&index_mu_);
+  std::vector<SandboxView> out;
+  out.reserve(sandbox_views_.size());
+  for (const auto& [id, v] : sandbox_views_) out.push_back(v);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Containers
+
+absl::StatusOr<std::string> Engine::CreateContainer(const std::string& sandbox_id,
+                                                    const cri::ContainerConfig& config) {
+  if (!config.has_metadata() || config.metadata().name().empty()) {
+    return absl::InvalidArgumentError("config.metadata.name is required");
+  }
+  if (config.image().image().empty()) return absl::InvalidArgumentError("config.image.image is required");
+  absl::StatusOr<SandboxView> sb = GetSandbox(sandbox_id);
+  if (!sb.ok()) return sb.status();
+  const std::string name = ContainerName(config.metadata(), (*sb)->config().metadata());
+  std::string existing;
+  absl::StatusOr<std::shared_ptr<Reservation>> r =
+      Reserve(&container_names_, name, Deterministic(config), &existing);
+  if (!r.ok()) return r.status();
+  if (!*r) return existing;
+  absl::StatusOr<std::string> id = DoCreateContainer((*sb)->id(), config, name);
+  Release(&container_names_, name, *r, id);
+  return id;
+}
+
+absl::StatusOr<std::string> Engine::DoCreateContainer(const std::string& sandbox_id,
+                                                      const cri::ContainerConfig& config,
+                                                      const std::string& name) {
+  absl::Status err;
+  std::shared_ptr<SandboxObj> sobj = FindSandboxObj(sandbox_id, &err);
+  if (!sobj) return err;
+  Sandbox sandbox;
+  {
+    absl::MutexLock l(&sobj->mu);
+    sandbox = sobj->rec;
+  }
+  if (sandbox.status() != berth::v1::SANDBOX_STATUS_READY) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("pod sandbox \"", sandbox_id, "\" is not ready"));
+  }
+  pid_t infra_pid = 0;
+  {
+    absl::MutexLock l(&index_mu_);
+    auto it = container_views_.find(sandbox.infra_container_id());
+    if (it != container_views_.end() &&
+        it->second->state().status() == berth::v1::CONTAINER_STATUS_RUNNING) {
+      infra_pid = it->second->state().pid();
+    }
+  }
+  if (infra_pid == 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the infra container of pod sandbox \"", sandbox_id, "\" is not running"));
+  }
+  if (images_ == nullptr) return absl::FailedPreconditionError("berth has no image store");
+  absl::StatusOr<berth::v1::Image> image = images_->ResolveImage(config.image().image());
+  if (!image.ok()) {
+    if (absl::IsNotFound(image.status())) {
+      return absl::NotFoundError(absl::StrCat("image \"", config.image().image(),
+                                              "\" is not present: pull it first"));
+    }
+    return image.status();
+  }
+
+  const std::string id = NewId();
+  Container rec;
+  auto* cc = rec.mutable_config();
+  cc->set_id(id);
+  cc->set_name(name);
+  cc->set_sandbox_id(sandbox_id);
+  *cc->mutable_cri() = config;
+  cc->set_image_id(image->id());
+  cc->set_image_ref(image->repo_digests_size() > 0 ? image->repo_digests(0) : image->id());
+  cc->set_image_name(config.image().image());
+  cc->set_created_at_ns(NowNs());
+  cc->set_bundle_dir(BundleDir(id));
+  cc->set_rootfs(absl::StrCat(BundleDir(id), "/rootfs"));
+  cc->set_overlay_rootfs(true);
+  cc->set_stop_signal(image->config().stop_signal().empty() ? "SIGTERM" : image->config().stop_signal());
+  if (!sandbox.config().log_directory().empty() && !config.log_path().empty()) {
+    cc->set_log_path(absl::StrCat(sandbox.config().log_directory(), "/", config.log_path()));
+  }
+  rec.mutable_state()->set_status(berth::v1::CONTAINER_STATUS_CONFIGURED);
+
+  auto obj = std::make_shared<ContainerObj>();
+  absl::MutexLock lock(&obj->mu);
+  // Saved before anything is made, so a crash leaves a record that recovery cleans up.
+  {
+    storage::Batch b;
+    b.Put(storage::Kind::kContainers, id, rec);
+    if (absl::Status st = db_->Commit(std::move(b)); !st.ok()) return st;
+    obj->rec = rec;
+    absl::MutexLock l(&index_mu_);
+    containers_[id] = obj;
+  }
+  bool ok = false;
+  absl::Cleanup undo = [&] {
+    if (ok) return;
+    if (absl::Status st = CleanupContainer(obj); !st.ok()) {
+      LOG(ERROR) << "undoing failed container " << id << ": " << st;
+    }
+  };
+
+  if (absl::Status st = MakeDirs(cc->bundle_dir(), 0700); !st.ok()) return st;
+  if (absl::Status st = MakeDirs(cc->rootfs(), 0755); !st.ok()) return st;
+  if (absl::Status st = images_->MountRootfs(id, image->id(), cc->rootfs()); !st.ok()) return st;
+  if (!cc->log_path().empty()) {
+    std::string dir = cc->log_path().substr(0, cc->log_path().rfind('/'));
+    if (absl::Status st = MakeDirs(dir, 0755); !st.ok()) return st;
+  }
+
+  PodContext pod;
+  pod.pod = &sandbox.config();
+  pod.sandbox_id = sandbox_id;
+  pod.sandbox_dir = sandbox.dir();
+  pod.shm_path = sandbox.shm_path();
+  pod.netns_path = sandbox.netns_path();
+  pod.infra_pid = infra_pid;
+  const auto& nso = sandbox.config().linux().security_context().namespace_options();
+  pod.host_network = nso.network() == cri::NODE;
+  pod.host_ipc = nso.ipc() == cri::NODE;
+  pod.host_pid = nso.pid() == cri::NODE;
+  SpecOptions so{CgroupsPath(sandbox.cgroup_parent(), id), oom_floor_};
+  cri::ContainerConfig effective = config;
+  auto* cnso = effective.mutable_linux()->mutable_security_context()->mutable_namespace_options();
+  if (pod.host_pid) cnso->set_pid(cri::NODE);
+  if (cnso->pid() == cri::TARGET) {
+    absl::StatusOr<ContainerView> target = GetContainer(cnso->target_id());
+    if (!target.ok() || (*target)->state().status() != berth::v1::CONTAINER_STATUS_RUNNING) {
+      return absl::NotFoundError(absl::StrCat(
+          "linux.security_context.namespace_options.target_id \"", cnso->target_id(),
+          "\" is not a running container"));
+    }
+    pod.infra_pid = (*target)->state().pid();  // join the target's PID namespace
+    cnso->set_pid(cri::POD);
+  }
+  absl::StatusOr<json> spec = BuildContainerSpec(pod, effective, image->config(), id, cc->rootfs(), so);
+  if (!spec.ok()) return spec.status();
+  if (cnso->pid() == cri::POD && pod.infra_pid != infra_pid) {
+    // Network/IPC/UTS still come from the pod's infra container.
+    for (auto& ns : (*spec)["linux"]["namespaces"]) {
+      std::string type = ns["type"];
+      if (type == "ipc" || type == "uts" || (type == "network" && pod.netns_path.empty())) {
+        std::string which = type == "network" ? "net" : type;
+        ns["path"] = absl::StrCat("/proc/", infra_pid, "/ns/", which);
+      }
+    }
+  }
+  cc->set_oci_spec(spec->dump());
+  if (absl::Status st = SaveContainer(obj.get(), rec); !st.ok()) return st;
+  if (absl::Status st = CreateInRuntime(obj.get()); !st.ok()) return st;
+  ok = true;
+  return id;
+}
+
+absl::Status Engine::CreateInRuntime(ContainerObj* c) {
+  Container rec = c->rec;
+  const auto& cc = rec.config();
+  if (absl::Status st = EnsureState(rec, {berth::v1::CONTAINER_STATUS_CONFIGURED,
+                                          berth::v1::CONTAINER_STATUS_EXITED},
+                                    "create");
+      !st.ok()) {
+    return st;
+  }
+  if (absl::Status st = MakeDirs(cc.bundle_dir(), 0700); !st.ok()) return st;
+  if (absl::Status st = WriteFileAtomic(absl::StrCat(cc.bundle_dir(), "/config.json"), cc.oci_spec(), 0600);
+      !st.ok()) {
+    return st;
+  }
+  oci::CreateRequest req;
+  req.id = cc.id();
+  req.name = cc.name();
+  req.bundle = cc.bundle_dir();
+  req.log_path = cc.log_path();
+  req.terminal = cc.cri().tty();
+  req.open_stdin = cc.cri().stdin();
+  req.stdin_once = cc.cri().stdin_once();
+  absl::StatusOr<oci::CreateResult> res = oci_.Create(req);
+  if (!res.ok()) return res.status();
+  rec.mutable_state()->set_status(berth::v1::CONTAINER_STATUS_CREATED);
+  rec.mutable_state()->set_pid(res->pid);
+  rec.mutable_state()->set_conmon_pid(res->conmon_pid);
+  rec.mutable_state()->set_state_changed_at_ns(NowNs());
+  return SaveContainer(c, rec);
+}
+
+absl::Status Engine::StartContainer(const std::string& id) {
+  absl::Status err;
+  std::shared_ptr<ContainerObj> c = FindContainerObj(id, &err);
+  if (!c) return err;
+  absl::MutexLock l(&c->mu);
+  Container rec = c->rec;
+  if (absl::Status st = EnsureState(rec, {berth::v1::CONTAINER_STATUS_CREATED}, "start"); !st.ok()) {
+    return st;
+  }
+  if (absl::Status st = oci_.Start(rec.config().id()); !st.ok()) {
+    // A start that failed leaves an unusable container: record why.
+    rec.mutable_state()->set_status(berth::v1::CONTAINER_STATUS_STOPPED);
+    rec.mutable_state()->set_exit_code(128);
+    rec.mutable_state()->set_reason("StartError");
+    rec.mutable_state()->set_message(std::string(st.message()));
+    rec.mutable_state()->set_finished_at_ns(NowNs());
+    (void)SaveContainer(c.get(), rec);
+    return st;
+  }
+  // The exit may already have been seen while we ran runc start.
+  if (c->rec.state().status() == berth::v1::CONTAINER_STATUS_STOPPED) {
+    rec = c->rec;
+    rec.mutable_state()->set_started_at_ns(NowNs());
+    return SaveContainer(c.get(), rec);
+  }
+  rec.mutable_state()->set_status(berth::v1::CONTAINER_STATUS_RUNNING);
+  rec.mutable_state()->set_started_at_ns(NowNs());
+  rec.mutable_state()->set_state_changed_at_ns(rec.state().started_at_ns());
+  if (absl::Status st = SaveContainer(c.get(), rec); !st.ok()) return st;
+  // An exit that happened between runc start and the save above was dropped by OnExit
+  // (the record still said Created... it is accepted there); re-check the exit file.
+  if (absl::StatusOr<int> code = oci_.ReadExitCode(rec.config().id()); code.ok()) {
+    MarkExited(c.get(), *code);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Engine::StopContainer(const std::string& id, int64_t timeout_seconds) {
+  absl::Status err;
+  std::shared_ptr<ContainerObj> c = FindContainerObj(id, &err);
+  if (!c) return err;
+  return StopContainerObj(c, timeout_seconds);
+}
+
+absl::Status Engine::StopContainerObj(const std::shared_ptr<ContainerObj>& c,
+                                      int64_t timeout_seconds) {
+  std::string id, signal_name;
+  {
+    absl::MutexLock l(&c->mu);
+    auto s = c->rec.state().status();
+    if (s != berth::v1::CONTAINER_STATUS_RUNNING && s != berth::v1::CONTAINER_STATUS_PAUSED &&
+        s != berth::v1::CONTAINER_STATUS_CREATED) {
+      return absl::OkStatus();  // already stopped: stopping is idempotent
+    }
+    id = c->rec.config().id();
+    signal_name = c->rec.config().stop_signal();
+    if (s == berth::v1::CONTAINER_STATUS_PAUSED) {
+      // A paused process cannot act on a signal: let it run so it can.
+      if (absl::Status st = oci_.Resume(id); !st.ok()) return st;
+      Container rec = c->rec;
+      rec.mutable_state()->set_status(berth::v1::CONTAINER_STATUS_RUNNING);
+      (void)SaveContainer(c.get(), rec);
+    }
+  }
+  auto exited = [&c]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu) {
+    auto s = c->rec.state().status();
+    return s != berth::v1::CONTAINER_STATUS_RUNNING && s != berth::v1::CONTAINER_STATUS_CREATED &&
+           s != berth::v1::CONTAINER_STATUS_PAUSED;
+  };
+  if (timeout_seconds > 0) {
+    if (absl::Status st = oci_.Kill(id, SignalNumber(signal_name)); !st.ok() && !absl::IsNotFound(st)) {
+      return st;
+    }
+    absl::MutexLock l(&c->mu);
+    const absl::Time deadline = absl::Now() + absl::Seconds(timeout_seconds);
+    while (!exited() && !c->changed.WaitWithDeadline(&c->mu, deadline)) {
+    }
+    if (exited()) return absl::OkStatus();
+  }
+  if (absl::Status st = oci_.Kill(id, SIGKILL, /*all=*/true); !st.ok() && !absl::IsNotFound(st)) {
+    LOG(WARNING) << "killing " << id << ": " << st;
+  }
+  absl::MutexLock l(&c->mu);
+  const absl::Time deadline = absl::Now() + kKillGrace;
+  while (!exited() && !c->changed.WaitWithDeadline(&c->mu, deadline)) {
+  }
+  if (exited()) return absl::OkStatus();
+  // No exit file arrived (conmon gone?): believe runc, then the exit file, then give up loudly.
+  absl::StatusOr<int> code = oci_.ReadExitCode(id);
+  absl::StatusOr<oci::RuncState> rs = oci_.State(id);
+  if (code.ok() || !rs.ok() || rs->status == "stopped") {
+    MarkExited(c.get(), code.ok() ? *code : 137);
+    return absl::OkStatus();
+  }
+  return absl::DeadlineExceededError(
+      absl::StrCat("container \"", id, "\" did not exit after SIGKILL"));
+}
+
+absl::Status Engine::RemoveContainer(const std::string& id, bool force) {
+  absl::Status err;
+  std::shared_ptr<ContainerObj> c = FindContainerObj(id, &err);
+  if (!c) return absl::IsNotFound(err) ? absl::OkStatus() : err;
+  {
+    absl::MutexLock l(&c->mu);
+    if (c->rec.config().infra()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "container \"", id, "\" is the infra container of its pod: remove the pod instead"));
+    }
+  }
+  return RemoveContainerObj(c, force);
+}
+
+absl::Status Engine::RemoveContainerObj(const std::shared_ptr<ContainerObj>& c, bool force) {
+  {
+    absl::MutexLock l(&c->mu);
+    auto s = c->rec.state().status();
+    bool live = s == berth::v1::CONTAINER_STATUS_RUNNING || s == berth::v1::CONTAINER_STATUS_PAUSED;
+    if (live && !force) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "container \"", c->rec.config().id(), "\" is running: stop it before removing it"));
+    }
+  }
+  if (absl::Status st = StopContainerObj(c, 0); !st.ok()) return st;
+  absl::MutexLock l(&c->mu);
+  Container rec = c->rec;
+  if (rec.state().status() != berth::v1::CONTAINER_STATUS_REMOVING) {
+    rec.mutable_state()->set_status(berth::v1::CONTAINER_STATUS_REMOVING);
+    if (absl::Status st = SaveContainer(c.get(), rec); !st.ok()) return st;
+  }
+  return CleanupContainer(c);
+}
+
+absl::Status Engine::CleanupContainer(const std::shared_ptr<ContainerObj>& c) {
+  const Container rec = c->rec;
+  const auto& cc = rec.config();
+  if (absl::Status st = oci_.Delete(cc.id(), /*force=*/true); !st.ok()) return st;
+  if (cc.overlay_rootfs() && images_ != nullptr) {
+    if (absl::Status st = images_->UnmountRootfs(cc.id()); !st.ok()) return st;
+    if (absl::Status st = images_->RemoveContainerStorage(cc.id()); !st.ok()) return st;
+  }
+  if (absl::Status st = RemoveAll(cc.bundle_dir()); !st.ok()) return st;
+  unlink(oci_.ExitFile(cc.id()).c_str());
+  RemoveAll(absl::StrCat(oci_.options().attach_dir, "/", cc.id())).IgnoreError();
+  if (absl::Status st = db_->Delete(storage::Kind::kContainers, cc.id()); !st.ok()) return st;
+  {
+    absl::MutexLock l(&index_mu_);
+    containers_.erase(cc.id());
+    container_views_.erase(cc.id());
+  }
+  Container gone = rec;
+  gone.mutable_state()->set_status(berth::v1::CONTAINER_STATUS_REMOVING);
+  c->rec = gone;
+  c->changed.SignalAll();
+  if (!cc.infra()) {
+    absl::MutexLock nl(&names_mu_);
+    auto it = container_names_.find(cc.name());
+    if (it != container_names_.end() && it->second->id == cc.id()) container_names_.erase(it);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ContainerView> Engine::GetContainer(const std::string& id_or_prefix) const {
+  absl::Status err;
+  std::shared_ptr<ContainerObj> c = FindContainerObj(id_or_prefix, &err);
+  if (!c) return err;
+  absl::MutexLock l(&index_mu_);
+  for (const auto& [id, v] : container_views_) {
+    if (containers_.count(id) && containers_.at(id) == c) return v;
+  }
+  return absl::NotFoundError(absl::StrCat("container \"", id_or_prefix, "\" not found"));
+}
+
+std::vector<ContainerView> Engine::ListContainers() const {
+  absl::MutexLock l(&index_mu_);
+  std::vector<ContainerView> out;
+  out.reserve(container_views_.size());
+  for (const auto& [id, v] : container_views_) {
+    if (!v->config().infra()) out.push_back(v);
+  }
+  return out;
+}
+
+std::shared_ptr<Engine::ContainerObj> Engine::FindContainerObj(const std::string& key,
+                                                               absl::Status* error) const {
+  if (key.empty()) {
+    *error = absl::InvalidArgumentError("container_id is required");
+    return nullptr;
+  }
+  absl::MutexLock l(&index_mu_);
+  if (auto it = containers_.find(key); it != containers_.end()) return it->second;
+  std::shared_ptr<ContainerObj> found;
+  int matches = 0;
+  for (const auto& [id, obj] : containers_) {
+    if (absl::StartsWith(id, key)) {
+      found = obj;
+      ++matches;
+    }
+  }
+  if (matches == 1) return found;
+  *error = matches > 1 ? absl::InvalidArgumentError(absl::StrCat("container id prefix \"", key,
+                                                                 "\" is ambiguous"))
+                       : absl::NotFoundError(absl::StrCat("container \"", key, "\" not found"));
+  return nullptr;
+}
+
+std::shared_ptr<Engine::SandboxObj> Engine::FindSandboxObj(const std::string& key,
+                                                           absl::Status* error) const {
+  if (key.empty()) {
+    *error = absl::InvalidArgumentError("pod_sandbox_id is required");
+    return nullptr;
+  }
+  absl::MutexLock l(&index_mu_);
+  if (auto it = sandboxes_.find(key); it != sandboxes_.end()) return it->second;
+  std::shared_ptr<SandboxObj> found;
+  int matches = 0;
+  for (const auto& [id, obj] : sandboxes_) {
+    if (absl::StartsWith(id, key)) {
+      found = obj;
+      ++matches;
+    }
+  }
+  if (matches == 1) return found;
+  *error = matches > 1 ? absl::InvalidArgumentError(absl::StrCat("pod sandbox id prefix \"", key,
+                                                                 "\" is ambiguous"))
+                       : absl::NotFoundError(absl::StrCat("pod sandbox \"", key, "\" not found"));
+  return nullptr;
+}
+
+absl::StatusOr<ExecSyncResult> Engine::ExecSync(const std::string& id,
+                                                const std::vector<std::string>& cmd,
+                                                int64_t timeout_seconds) {
+  if (cmd.empty()) return absl::InvalidArgumentError("cmd is required");
+  absl::StatusOr<ContainerView> c = GetContainer(id);
+  if (!c.ok()) return c.status();
+  if ((*c)->state().status() != berth::v1::CONTAINER_STATUS_RUNNING) {
+    return absl::FailedPreconditionError(absl::StrCat("container \"", id, "\" is not running"));
+  }
+  json spec = json::parse((*c)->config().oci_spec(), nullptr, false);
+  if (spec.is_discarded()) return absl::DataLossError("stored OCI spec does not parse");
+  json process = ExecProcess(spec, cmd, false);
+  absl::StatusOr<oci::ExecResult> r =
+      oci_.ExecSync((*c)->config().id(), process.dump(),
+                    timeout_seconds > 0 ? absl::Seconds(timeout_seconds) : absl::ZeroDuration(),
+                    options_.exec_sync_max_output);
+  if (!r.ok()) return r.status();
+  ExecSyncResult out;
+  out.exit_code = r->exit_code;
+  out.stdout_data = std::move(r->stdout_data);
+  out.stderr_data = std::move(r->stderr_data);
+  out.timed_out = r->timed_out;
+  return out;
+}
+
+absl::Status Engine::UpdateContainerResources(const std::string& id,
+                                              const cri::LinuxContainerResources& resources) {
+  absl::Status err;
+  std::shared_ptr<ContainerObj> c = FindContainerObj(id, &err);
+  if (!c) return err;
+  absl::MutexLock l(&c->mu);
+  Container rec = c->rec;
+  auto s = rec.state().status();
+  if (s == berth::v1::CONTAINER_STATUS_RUNNING || s == berth::v1::CONTAINER_STATUS_CREATED ||
+      s == berth::v1::CONTAINER_STATUS_PAUSED) {
+    if (absl::Status st = oci_.Update(rec.config().id(), ResourcesToOci(resources).dump()); !st.ok()) {
+      return st;
+    }
+  } else {
+    return absl::FailedPreconditionError(
+        absl::StrCat("container \"", id, "\" is not running: its resources cannot change"));
+  }
+  *rec.mutable_state()->mutable_resources() = resources;
+  return SaveContainer(c.get(), rec);
+}
+
+absl::Status Engine::ReopenContainerLog(const std::string& id) {
+  absl::StatusOr<ContainerView> c = GetContainer(id);
+  if (!c.ok()) return c.status();
+  if ((*c)->state().status() != berth::v1::CONTAINER_STATUS_RUNNING) {
+    return absl::FailedPreconditionError(absl::StrCat("container \"", id, "\" is not running"));
+  }
+  // conmon's control message 2 reopens its log files.
+  return oci::OciRuntime::WriteControl((*c)->config().bundle_dir(), "2 0 0\n");
+}
+
+int Engine::CountContainers(berth::v1::ContainerStatus status) const {
+  absl::MutexLock l(&index_mu_);
+  int n = 0;
+  for (const auto& [id, v] : container_views_) n += !v->config().infra() && v->state().status() == status;
+  return n;
+}
+
+int Engine::CountSandboxes(berth::v1::SandboxStatus status) const {
+  absl::MutexLock l(&index_mu_);
+  int n = 0;
+  for (const auto& [id, v] : sandbox_views_) n += v->status() == status;
+  return n;
+}
+
+absl::Status Engine::NetworkReady() const {
+  if (network_ == nullptr) return absl::FailedPreconditionError("pod networking is not configured");
+  return network_->Ready();
+}
+
+}  // namespace berth::runtime

@@ -1,0 +1,196 @@
+// Engine: pods (sandboxes) and containers, their libpod-style state machine, persistence and
+// recovery. The CRI server translates requests into these calls; nothing here knows gRPC.
+#ifndef BERTH_RUNTIME_ENGINE_H_
+#define BERTH_RUNTIME_ENGINE_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "proto/berth/v1/records.pb.h"
+#include "proto/runtime/v1/api.pb.h"
+#include "runtime/oci/exit_watcher.h"
+#include "runtime/oci/oci_runtime.h"
+#include "runtime/providers.h"
+#include "storage/state_db.h"
+
+namespace berth::runtime {
+
+struct EngineOptions {
+  std::string root;       // persistent: infra rootfs
+  std::string state_dir;  // volatile: bundles, exits, pod files
+  std::string runtime_path = "runc";
+  std::string conmon_path = "conmon";
+  std::string pause_binary;  // path of berth-pause on the host
+  std::string cgroup_driver = "cgroupfs";
+  std::string default_cgroup_parent = "/berth";
+  size_t exec_sync_max_output = 16 << 20;
+  int64_t log_size_max_bytes = -1;
+};
+
+using ContainerView = std::shared_ptr<const berth::v1::Container>;
+using SandboxView = std::shared_ptr<const berth::v1::Sandbox>;
+
+struct ExecSyncResult {
+  int exit_code = 0;
+  std::string stdout_data;
+  std::string stderr_data;
+  bool timed_out = false;
+};
+
+// Recovery figures from the last start, for logs and metrics.
+struct RecoveryReport {
+  int sandboxes = 0;
+  int containers = 0;
+  int exited_while_down = 0;
+  int cleaned_up = 0;
+  double seconds = 0;
+};
+
+class Engine {
+ public:
+  // Loads every record from the StateDB, reconciles it with runc and exit files, and starts
+  // watching exits. image and network may be null (no images / host networking only).
+  static absl::StatusOr<std::unique_ptr<Engine>> Create(EngineOptions options,
+                                                        storage::StateDB* db,
+                                                        ImageProvider* images,
+                                                        NetworkProvider* network);
+  Engine(EngineOptions options, storage::StateDB* db, ImageProvider* images,
+         NetworkProvider* network);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Pods.
+  absl::StatusOr<std::string> RunPodSandbox(const ::runtime::v1::PodSandboxConfig& config,
+                                            const std::string& runtime_handler);
+  absl::Status StopPodSandbox(const std::string& id);    // idempotent
+  absl::Status RemovePodSandbox(const std::string& id);  // idempotent
+  absl::StatusOr<SandboxView> GetSandbox(const std::string& id_or_prefix) const;
+  std::vector<SandboxView> ListSandboxes() const;
+
+  // Containers (never the infra containers).
+  absl::StatusOr<std::string> CreateContainer(const std::string& sandbox_id,
+                                              const ::runtime::v1::ContainerConfig& config);
+  absl::Status StartContainer(const std::string& id);
+  // Stop signal, then SIGKILL after timeout_seconds, then waits for the exit file.
+  absl::Status StopContainer(const std::string& id, int64_t timeout_seconds);
+  // force: stop a running container first; otherwise a running container is FailedPrecondition.
+  absl::Status RemoveContainer(const std::string& id, bool force);
+  absl::StatusOr<ContainerView> GetContainer(const std::string& id_or_prefix) const;
+  std::vector<ContainerView> ListContainers() const;
+  absl::StatusOr<ExecSyncResult> ExecSync(const std::string& id, const std::vector<std::string>& cmd,
+                                          int64_t timeout_seconds);
+  absl::Status UpdateContainerResources(const std::string& id,
+                                        const ::runtime::v1::LinuxContainerResources& resources);
+  absl::Status ReopenContainerLog(const std::string& id);
+
+  const oci::OciRuntime& oci() const { return oci_; }
+  RecoveryReport recovery() const { return recovery_; }
+  int CountContainers(berth::v1::ContainerStatus status) const;
+  int CountSandboxes(berth::v1::SandboxStatus status) const;
+  bool network_enabled() const { return network_ != nullptr; }
+  absl::Status NetworkReady() const;
+
+ private:
+  struct ContainerObj {
+    absl::Mutex mu;  // serialises lifecycle operations on one container
+    absl::CondVar changed;
+    berth::v1::Container rec ABSL_GUARDED_BY(mu);
+  };
+  struct SandboxObj {
+    absl::Mutex mu;
+    berth::v1::Sandbox rec ABSL_GUARDED_BY(mu);
+  };
+  // A name held by a creation still in progress; a retry with the same name waits for it.
+  struct Reservation {
+    std::string request;  // serialized request, to tell a retry from a different request
+    absl::Notification done;
+    std::string id;
+    absl::Status status;
+  };
+
+  absl::Status Init();
+  absl::Status Recover();
+  void OnExit(const std::string& id);
+  // Applies an exit to a container whose lock is held; saves it.
+  void MarkExited(ContainerObj* c, int exit_code) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu);
+  absl::Status SaveContainer(ContainerObj* c, const berth::v1::Container& rec)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu);
+  absl::Status SaveSandbox(SandboxObj* s, const berth::v1::Sandbox& rec)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->mu);
+  std::shared_ptr<ContainerObj> FindContainerObj(const std::string& id_or_prefix,
+                                                 absl::Status* error) const;
+  std::shared_ptr<SandboxObj> FindSandboxObj(const std::string& id_or_prefix,
+                                             absl::Status* error) const;
+
+  // Name reservation: returns the existing id if an identical request already finished or a
+  // concurrent one finishes; otherwise reserves and returns nullopt-equivalent (empty string).
+  absl::StatusOr<std::shared_ptr<Reservation>> Reserve(
+      absl::flat_hash_map<std::string, std::shared_ptr<Reservation>>* table,
+      const std::string& name, const std::string& request, std::string* existing_id);
+  void Release(absl::flat_hash_map<std::string, std::shared_ptr<Reservation>>* table,
+               const std::string& name, const std::shared_ptr<Reservation>& r,
+               const absl::StatusOr<std::string>& result);
+
+  absl::StatusOr<std::string> DoRunPodSandbox(const ::runtime::v1::PodSandboxConfig& config,
+                                              const std::string& runtime_handler,
+                                              const std::string& name);
+  absl::StatusOr<std::string> DoCreateContainer(const std::string& sandbox_id,
+                                                const ::runtime::v1::ContainerConfig& config,
+                                                const std::string& name);
+  // Creates (runc create via conmon) and, for infra, starts a container from a record that is
+  // already Configured and saved.
+  absl::Status CreateInRuntime(ContainerObj* c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu);
+  absl::Status StopContainerObj(const std::shared_ptr<ContainerObj>& c, int64_t timeout_seconds);
+  absl::Status RemoveContainerObj(const std::shared_ptr<ContainerObj>& c, bool force);
+  // Tears down everything a container holds (runc, rootfs, bundle) and forgets it.
+  absl::Status CleanupContainer(const std::shared_ptr<ContainerObj>& c)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu);
+  absl::Status TearDownSandbox(SandboxObj* s, berth::v1::Sandbox* rec)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->mu);
+  std::vector<std::shared_ptr<ContainerObj>> ContainersOf(const std::string& sandbox_id) const;
+  std::string CgroupsPath(const std::string& parent, const std::string& id) const;
+  std::string BundleDir(const std::string& id) const;
+  std::string SandboxDir(const std::string& id) const;
+  std::string InfraRootfs() const;
+
+  EngineOptions options_;
+  storage::StateDB* db_;
+  ImageProvider* images_;
+  NetworkProvider* network_;
+  oci::OciRuntime oci_;
+  int oom_floor_ = -1000;
+  RecoveryReport recovery_;
+
+  mutable absl::Mutex index_mu_;
+  absl::flat_hash_map<std::string, std::shared_ptr<ContainerObj>> containers_
+      ABSL_GUARDED_BY(index_mu_);
+  absl::flat_hash_map<std::string, ContainerView> container_views_ ABSL_GUARDED_BY(index_mu_);
+  absl::flat_hash_map<std::string, std::shared_ptr<SandboxObj>> sandboxes_
+      ABSL_GUARDED_BY(index_mu_);
+  absl::flat_hash_map<std::string, SandboxView> sandbox_views_ ABSL_GUARDED_BY(index_mu_);
+
+  absl::Mutex names_mu_;
+  absl::flat_hash_map<std::string, std::shared_ptr<Reservation>> container_names_
+      ABSL_GUARDED_BY(names_mu_);
+  absl::flat_hash_map<std::string, std::shared_ptr<Reservation>> sandbox_names_
+      ABSL_GUARDED_BY(names_mu_);
+
+  std::unique_ptr<oci::ExitWatcher> exit_watcher_;  // last: stops before the maps go
+};
+
+// CRI-style names, unique per pod attempt.
+std::string SandboxName(const ::runtime::v1::PodSandboxMetadata& m);
+std::string ContainerName(const ::runtime::v1::ContainerMetadata& m,
+                          const ::runtime::v1::PodSandboxMetadata& pod);
+
+}  // namespace berth::runtime
+
+#endif  // BERTH_RUNTIME_ENGINE_H_

@@ -1,0 +1,290 @@
+// conmon + runc: the command lines, the sync pipe protocol, and runc's JSON state.
+#include "runtime/oci/oci_runtime.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "glog/logging.h"
+#include "nlohmann/json.hpp"
+#include "util/fd.h"
+#include "util/fs.h"
+#include "util/subprocess.h"
+
+namespace berth::oci {
+namespace {
+
+constexpr absl::Duration kRuncTimeout = absl::Seconds(60);
+
+bool NotExist(const RunResult& r) {
+  const std::string& e = r.err.empty() ? r.out : r.err;
+  return e.find("does not exist") != std::string::npos ||
+         e.find("not found") != std::string::npos;
+}
+
+// Reads conmon's sync pipe until one JSON line arrives: {"data": pid} or {"data": -1, "message"}.
+absl::StatusOr<nlohmann::json> ReadSyncMessage(int fd, absl::Duration timeout) {
+  std::string line;
+  const absl::Time deadline = absl::Now() + timeout;
+  char c;
+  for (;;) {
+    pollfd p{fd, POLLIN, 0};
+    int wait = static_cast<int>(absl::ToInt64Milliseconds(deadline - absl::Now()));
+    if (wait <= 0) return absl::DeadlineExceededError("conmon did not report in time");
+    int rc = poll(&p, 1, wait);
+    if (rc < 0 && errno == EINTR) continue;
+    if (rc <= 0) continue;
+    ssize_t r = read(fd, &c, 1);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) {
+      return absl::InternalError(
+          absl::StrCat("conmon exited without reporting", line.empty() ? "" : ": ", line));
+    }
+    if (c == '\n') break;
+    line.push_back(c);
+  }
+  nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+  if (j.is_discarded() || !j.contains("data")) {
+    return absl::InternalError(absl::StrCat("conmon sent an unexpected message: ", line));
+  }
+  return j;
+}
+
+}  // namespace
+
+OciRuntime::OciRuntime(OciRuntimeOptions options) : options_(std::move(options)) {}
+
+std::vector<std::string> OciRuntime::Runc(std::vector<std::string> args) const {
+  std::vector<std::string> argv = {options_.runtime_path, "--root", options_.runc_root};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return argv;
+}
+
+absl::Status OciRuntime::RunRunc(const std::vector<std::string>& args,
+                                 absl::Duration timeout) const {
+  std::vector<std::string> argv = Runc(args);
+  RunOptions o;
+  o.timeout = timeout;
+  absl::StatusOr<RunResult> r = RunProcess(argv, o);
+  if (!r.ok()) return r.status();
+  if (!r->ok()) {
+    if (NotExist(*r)) return absl::NotFoundError(DescribeFailure(argv, *r));
+    return absl::InternalError(DescribeFailure(argv, *r));
+  }
+  return absl::OkStatus();
+}
+
+std::string OciRuntime::ExitFile(const std::string& id) const {
+  return absl::StrCat(options_.exits_dir, "/", id);
+}
+
+std::string OciRuntime::AttachSocket(const std::string& id) const {
+  return absl::StrCat(options_.attach_dir, "/", id, "/attach");
+}
+
+absl::StatusOr<CreateResult> OciRuntime::Create(const CreateRequest& req) const {
+  const std::string persist = absl::StrCat(req.bundle, "/persist");
+  if (absl::Status st = MakeDirs(persist, 0700); !st.ok()) return st;
+  if (absl::Status st = MakeDirs(options_.attach_dir, 0700); !st.ok()) return st;
+  // A stale exit file from an earlier run of the same container would read as an instant exit.
+  unlink(ExitFile(req.id).c_str());
+  unlink(absl::StrCat(persist, "/oom").c_str());
+
+  std::vector<std::string> argv = {
+      options_.conmon_path, "--api-version", "1", "-c", req.id, "-u", req.id, "-n", req.name,
+      "-r", options_.runtime_path, "-b", req.bundle, "-p", absl::StrCat(req.bundle, "/pidfile"),
+      "-P", absl::StrCat(req.bundle, "/conmon.pid"), "--exit-dir", options_.exits_dir,
+      "--persist-dir", persist, "--socket-dir-path", options_.attach_dir, "--full-attach",
+      "--runtime-arg", "--root", "--runtime-arg", options_.runc_root, "--log-level", "error",
+      "--syslog"};
+  if (req.log_path.empty()) {
+    argv.insert(argv.end(), {"-l", "none:"});
+  } else {
+    argv.insert(argv.end(), {"-l", absl::StrCat("k8s-file:", req.log_path)});
+  }
+  if (options_.log_size_max_bytes > 0) {
+    argv.insert(argv.end(), {"--log-size-max", absl::StrCat(options_.log_size_max_bytes)});
+  }
+  if (req.terminal) argv.push_back("-t");
+  if (req.open_stdin) {
+    argv.push_back("-i");
+    if (!req.stdin_once) argv.push_back("--leave-stdin-open");
+  }
+
+  int sync[2];
+  if (pipe2(sync, O_CLOEXEC) < 0) {
+    return absl::InternalError(absl::StrCat("pipe: ", strerror(errno)));
+  }
+  UniqueFd sync_r(sync[0]), sync_w(sync[1]);
+  UniqueFd devnull(open("/dev/null", O_RDWR | O_CLOEXEC));
+  RunOptions o;
+  o.env = {"_OCI_SYNCPIPE=3"};
+  o.inherit_fds = {{sync_w.get(), 3}};
+  absl::StatusOr<pid_t> pid = SpawnProcess(argv, o, devnull.get(), devnull.get(), devnull.get());
+  if (!pid.ok()) return pid.status();
+  sync_w.reset();
+  // conmon forks and its first process exits at once; the grandchild reports on the pipe.
+  absl::StatusOr<int> wait = WaitProcess(*pid);
+  if (!wait.ok()) return wait.status();
+  absl::StatusOr<nlohmann::json> msg = ReadSyncMessage(sync_r.get(), kRuncTimeout);
+  if (!msg.ok()) return msg.status();
+  int data = (*msg)["data"].get<int>();
+  if (data < 0) {
+    std::string message = msg->value("message", "");
+    while (!message.empty() && message.back() == '\n') message.pop_back();
+    return absl::InternalError(absl::StrCat("creating container ", req.id, ": ", message));
+  }
+  CreateResult result;
+  result.pid = data;
+  absl::StatusOr<std::string> conmon_pid = ReadFile(absl::StrCat(req.bundle, "/conmon.pid"));
+  if (conmon_pid.ok()) {
+    int p = 0;
+    if (absl::SimpleAtoi(absl::StripAsciiWhitespace(*conmon_pid), &p)) result.conmon_pid = p;
+  }
+  return result;
+}
+
+absl::Status OciRuntime::Start(const std::string& id) const {
+  return RunRunc({"start", id}, kRuncTimeout);
+}
+
+absl::Status OciRuntime::Kill(const std::string& id, int signal, bool all) const {
+  std::vector<std::string> args = {"kill"};
+  if (all) args.push_back("--all");
+  args.push_back(id);
+  args.push_back(absl::StrCat(signal));
+  absl::Status st = RunRunc(args, kRuncTimeout);
+  // Killing a process that has just exited is not an error for the caller.
+  if (!st.ok() && st.message().find("process already finished") != std::string::npos) {
+    return absl::OkStatus();
+  }
+  if (!st.ok() && st.message().find("container not running") != std::string::npos) {
+    return absl::OkStatus();
+  }
+  return st;
+}
+
+absl::Status OciRuntime::Delete(const std::string& id, bool force) const {
+  std::vector<std::string> args = {"delete"};
+  if (force) args.push_back("--force");
+  args.push_back(id);
+  absl::Status st = RunRunc(args, kRuncTimeout);
+  if (absl::IsNotFound(st)) return absl::OkStatus();
+  return st;
+}
+
+absl::Status OciRuntime::Pause(const std::string& id) const {
+  return RunRunc({"pause", id}, kRuncTimeout);
+}
+
+absl::Status OciRuntime::Resume(const std::string& id) const {
+  return RunRunc({"resume", id}, kRuncTimeout);
+}
+
+absl::StatusOr<RuncState> OciRuntime::State(const std::string& id) const {
+  std::vector<std::string> argv = Runc({"state", id});
+  RunOptions o;
+  o.timeout = kRuncTimeout;
+  absl::StatusOr<RunResult> r = RunProcess(argv, o);
+  if (!r.ok()) return r.status();
+  if (!r->ok()) {
+    if (NotExist(*r)) return absl::NotFoundError(DescribeFailure(argv, *r));
+    return absl::InternalError(DescribeFailure(argv, *r));
+  }
+  nlohmann::json j = nlohmann::json::parse(r->out, nullptr, false);
+  if (j.is_discarded()) return absl::InternalError(absl::StrCat("runc state: bad JSON: ", r->out));
+  RuncState s;
+  s.status = j.value("status", "");
+  s.pid = j.value("pid", 0);
+  return s;
+}
+
+absl::Status OciRuntime::Update(const std::string& id, const std::string& resources_json) const {
+  std::vector<std::string> argv = Runc({"update", "--resources", "-", id});
+  RunOptions o;
+  o.timeout = kRuncTimeout;
+  o.stdin_data = resources_json;
+  absl::StatusOr<RunResult> r = RunProcess(argv, o);
+  if (!r.ok()) return r.status();
+  if (!r->ok()) return absl::InternalError(DescribeFailure(argv, *r));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ExecResult> OciRuntime::ExecSync(const std::string& id,
+                                                const std::string& process_json,
+                                                absl::Duration timeout, size_t max_output) const {
+  // The process spec goes through a private temp file: runc exec reads it by path.
+  char tmpl[] = "/tmp/berth-exec-XXXXXX";
+  UniqueFd fd(mkstemp(tmpl));
+  if (!fd.valid()) return absl::InternalError(absl::StrCat("mkstemp: ", strerror(errno)));
+  std::string path = tmpl;
+  if (write(fd.get(), process_json.data(), process_json.size()) !=
+      static_cast<ssize_t>(process_json.size())) {
+    unlink(path.c_str());
+    return absl::InternalError("writing exec process spec");
+  }
+  fd.reset();
+  std::vector<std::string> argv = Runc({"exec", "--process", path, id});
+  RunOptions o;
+  o.timeout = timeout == absl::ZeroDuration() ? absl::InfiniteDuration() : timeout;
+  o.max_output = max_output;
+  absl::StatusOr<RunResult> r = RunProcess(argv, o);
+  unlink(path.c_str());
+  if (!r.ok()) return r.status();
+  ExecResult out;
+  out.timed_out = r->timed_out;
+  out.exit_code = r->timed_out ? -1 : (r->term_signal ? 128 + r->term_signal : r->exit_code);
+  out.stdout_data = std::move(r->out);
+  out.stderr_data = std::move(r->err);
+  if (!r->timed_out && r->exit_code != 0 && NotExist(*r) && out.stdout_data.empty()) {
+    // runc itself failed (container gone), not the command.
+    return absl::FailedPreconditionError(DescribeFailure(argv, *r));
+  }
+  return out;
+}
+
+absl::StatusOr<pid_t> OciRuntime::SpawnExec(const std::string& id,
+                                            const std::string& process_json_path, bool tty,
+                                            const std::string& console_socket, int stdin_fd,
+                                            int stdout_fd, int stderr_fd) const {
+  std::vector<std::string> args = {"exec", "--process", process_json_path};
+  if (tty) args.insert(args.end(), {"--console-socket", console_socket});
+  args.push_back(id);
+  return SpawnProcess(Runc(args), RunOptions{}, stdin_fd, stdout_fd, stderr_fd);
+}
+
+absl::StatusOr<int> OciRuntime::ReadExitCode(const std::string& id) const {
+  absl::StatusOr<std::string> content = ReadFile(ExitFile(id));
+  if (!content.ok()) return content.status();
+  int code = 0;
+  if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(*content), &code)) {
+    return absl::DataLossError(absl::StrCat("exit file of ", id, " holds \"", *content, "\""));
+  }
+  return code;
+}
+
+bool OciRuntime::OomKilled(const std::string& bundle) {
+  return PathExists(absl::StrCat(bundle, "/persist/oom"));
+}
+
+absl::Status OciRuntime::WriteControl(const std::string& bundle, const std::string& message) {
+  std::string path = absl::StrCat(bundle, "/ctl");
+  UniqueFd fd(open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));
+  if (!fd.valid()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("conmon control fifo ", path, ": ", strerror(errno)));
+  }
+  if (write(fd.get(), message.data(), message.size()) != static_cast<ssize_t>(message.size())) {
+    return absl::InternalError(absl::StrCat("writing conmon control fifo: ", strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace berth::oci

@@ -1,0 +1,55 @@
+// What the engine needs from the image store and from pod networking, as narrow interfaces.
+#ifndef BERTH_RUNTIME_PROVIDERS_H_
+#define BERTH_RUNTIME_PROVIDERS_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "proto/berth/v1/records.pb.h"
+#include "proto/runtime/v1/api.pb.h"
+
+namespace berth::runtime {
+
+class ImageProvider {
+ public:
+  virtual ~ImageProvider() = default;
+  // The stored image a CRI reference names (id, prefix, tag, digest); NotFound if not pulled.
+  virtual absl::StatusOr<berth::v1::Image> ResolveImage(const std::string& ref) = 0;
+  // Mounts the container's rootfs (image layers plus a private writable layer) at target.
+  virtual absl::Status MountRootfs(const std::string& container_id, const std::string& image_id,
+                                   const std::string& target) = 0;
+  // Both idempotent.
+  virtual absl::Status UnmountRootfs(const std::string& container_id) = 0;
+  virtual absl::Status RemoveContainerStorage(const std::string& container_id) = 0;
+};
+
+struct PodNetworkSpec {
+  std::string sandbox_id;
+  std::string name;
+  std::string namespace_;
+  std::string uid;
+  std::string netns_path;
+  std::vector<::runtime::v1::PortMapping> port_mappings;
+};
+
+struct PodNetworkStatus {
+  std::vector<std::string> ips;  // primary first
+  std::string result;            // the CNI result, cached for teardown after a restart
+  std::string config;            // the network config it was made with
+};
+
+class NetworkProvider {
+ public:
+  virtual ~NetworkProvider() = default;
+  virtual absl::StatusOr<std::string> CreateNetns(const std::string& sandbox_id) = 0;
+  virtual absl::Status RemoveNetns(const std::string& path) = 0;  // absent is fine
+  virtual absl::StatusOr<PodNetworkStatus> SetUp(const PodNetworkSpec& spec) = 0;
+  virtual absl::Status TearDown(const PodNetworkSpec& spec) = 0;  // idempotent
+  virtual absl::Status Ready() = 0;  // OK while a usable CNI config and its plugins exist
+};
+
+}  // namespace berth::runtime
+
+#endif  // BERTH_RUNTIME_PROVIDERS_H_

@@ -1,0 +1,48 @@
+// The confinement part of a container's spec: capabilities, seccomp, masked paths, devices,
+// no_new_privs, and the resources section. Joins the spec builder to runtime/security and cgroups.
+#ifndef BERTH_RUNTIME_SECURITY_ADAPTER_H_
+#define BERTH_RUNTIME_SECURITY_ADAPTER_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "nlohmann/json.hpp"
+#include "proto/runtime/v1/api.pb.h"
+
+namespace berth::runtime {
+
+struct DeviceRequest {
+  std::string host_path;
+  std::string container_path;
+  std::string permissions;  // r, w, m
+};
+
+struct SecurityRequest {
+  bool privileged = false;
+  ::runtime::v1::SecurityProfile seccomp;
+  std::string seccomp_profile_path;  // deprecated string form
+  std::vector<std::string> add_capabilities;
+  std::vector<std::string> drop_capabilities;
+  std::vector<std::string> add_ambient;
+  bool no_new_privileges = false;
+  bool explicit_masked_paths = false;
+  bool explicit_readonly_paths = false;
+  std::vector<std::string> masked_paths;
+  std::vector<std::string> readonly_paths;
+  bool pod_has_own_netns = true;
+  bool readonly_rootfs = false;
+  uint32_t uid = 0;
+  std::vector<DeviceRequest> devices;
+};
+
+// Fills process.capabilities, process.noNewPrivileges, linux.seccomp, linux.maskedPaths,
+// linux.readonlyPaths and linux.devices of `spec`; validates sysctls already in it.
+absl::Status ApplySecurity(const SecurityRequest& request, nlohmann::json* spec);
+
+// CRI resources to OCI linux.resources.
+nlohmann::json ResourcesToOci(const ::runtime::v1::LinuxContainerResources& resources);
+
+}  // namespace berth::runtime
+
+#endif  // BERTH_RUNTIME_SECURITY_ADAPTER_H_
