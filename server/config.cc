@@ -261,4 +261,37 @@ std::string ConfigToToml(const Config& c) {
   return out;
 }
 
+nlohmann::json ConfigToJson(const Config& c) {
+  nlohmann::json registries = nlohmann::json::object();
+  for (const auto& [host, h] : c.images.registries) {
+    registries[host] = {{"mirrors", h.mirrors}, {"insecure", h.insecure}};
+  }
+  return {
+      {"listen", c.listen},
+      {"root", c.root},
+      {"state_dir", c.state_dir},
+      {"log_level", c.log_level},
+      {"runtime",
+       {{"runtime_path", c.runtime.runtime_path},
+        {"conmon_path", c.runtime.conmon_path},
+        {"pause_binary", c.runtime.pause_binary},
+        {"cgroup_driver", c.runtime.cgroup_driver},
+        {"default_cgroup_parent", c.runtime.default_cgroup_parent},
+        {"exec_sync_max_output_bytes", c.runtime.exec_sync_max_output_bytes},
+        {"log_size_max_bytes", c.runtime.log_size_max_bytes},
+        {"sync_writes", c.runtime.sync_writes},
+        {"hooks_dirs", c.runtime.hooks_dirs}}},
+      {"images",
+       {{"max_parallel_downloads", c.images.max_parallel_downloads},
+        {"stall_timeout_seconds", c.images.stall_timeout_seconds}}},
+      {"registries", registries},
+      {"network",
+       {{"cni_conf_dir", c.network.cni_conf_dir},
+        {"cni_bin_dirs", c.network.cni_bin_dirs},
+        {"plugin_timeout_seconds", c.network.plugin_timeout_seconds}}},
+      {"streaming", {{"address", c.streaming.address}, {"port", c.streaming.port}}},
+      {"metrics", {{"address", c.metrics.address}}},
+  };
+}
+
 }  // namespace berth

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "nlohmann/json.hpp"
 
 namespace berth {
 
@@ -68,6 +69,8 @@ absl::StatusOr<Config> ParseConfig(const std::string& toml_text, const std::stri
 absl::StatusOr<Config> LoadConfigFile(const std::string& path, bool must_exist);
 // The effective configuration as TOML, loadable again by ParseConfig.
 std::string ConfigToToml(const Config& config);
+// The effective configuration as JSON, for verbose Status.
+nlohmann::json ConfigToJson(const Config& config);
 // Checks cross-field rules (absolute paths, known enum values, ranges).
 absl::Status ValidateConfig(const Config& config);
 

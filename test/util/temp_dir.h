@@ -13,8 +13,9 @@ namespace berth::test {
 class TempDir {
  public:
   TempDir() {
-    const char* base = getenv("TEST_TMPDIR");
-    std::string tmpl = std::string(base ? base : "/tmp") + "/berth-test-XXXXXX";
+    // Always under /tmp, not Bazel's deep TEST_TMPDIR: Unix socket paths must stay under 108 bytes
+    // and overlay mount options under a page.
+    std::string tmpl = "/tmp/berth-test-XXXXXX";
     if (mkdtemp(tmpl.data()) == nullptr) abort();
     path_ = tmpl;
   }

@@ -1,0 +1,183 @@
+// berthd's assembly and lifecycle: StateDB → engine → gRPC services → socket → signals.
+#include "server/daemon.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+#include <linux/magic.h>
+
+#include <filesystem>
+#include <iostream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "glog/logging.h"
+#include "grpcpp/grpcpp.h"
+#include "runtime/engine.h"
+#include "server/runtime_service.h"
+#include "server/socket.h"
+#include "storage/state_db.h"
+#include "util/fs.h"
+#include "util/subprocess.h"
+
+namespace berth::server {
+namespace {
+
+constexpr int kMaxMessageBytes = 256 << 20;  // thousands of containers in one List never hit it
+constexpr absl::Duration kShutdownGrace = absl::Seconds(10);
+
+std::string SelfDir() {
+  char buf[4096];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  if (n <= 0) return "";
+  std::string exe(buf, n);
+  return exe.substr(0, exe.rfind('/'));
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> FindPauseBinary(const Config& config) {
+  if (!config.runtime.pause_binary.empty()) {
+    if (access(config.runtime.pause_binary.c_str(), X_OK) != 0) {
+      return absl::NotFoundError(absl::StrCat("runtime.pause_binary \"", config.runtime.pause_binary,
+                                              "\" is not executable"));
+    }
+    return config.runtime.pause_binary;
+  }
+  const std::string dir = SelfDir();
+  for (const std::string& candidate :
+       {absl::StrCat(dir, "/berth-pause"), absl::StrCat(dir, "/../runtime/pause/berth-pause")}) {
+    if (access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  absl::StatusOr<std::string> on_path = FindProgram("berth-pause");
+  if (on_path.ok()) return on_path;
+  return absl::NotFoundError(
+      "berth-pause not found next to berthd or on PATH (set runtime.pause_binary)");
+}
+
+absl::Status RunDaemon(const Config& config) {
+  // Signals are taken by one thread with sigwait; every other thread has them blocked.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  // Containers are re-parented to conmon; conmon processes to berthd when they double-fork.
+  prctl(PR_SET_CHILD_SUBREAPER, 0);
+
+  absl::StatusOr<std::string> socket_path = SocketPath(config.listen);
+  if (!socket_path.ok()) return socket_path.status();
+  for (const std::string& dir : {config.root, config.state_dir}) {
+    if (absl::Status st = MakeDirs(dir, 0711); !st.ok()) return st;
+  }
+  if (absl::Status st = PrepareSocketPath(*socket_path); !st.ok()) return st;
+
+  absl::StatusOr<std::unique_ptr<storage::StateDB>> db = storage::StateDB::Open(
+      absl::StrCat(config.root, "/state"),
+      storage::StateDBOptions{.sync_writes = config.runtime.sync_writes});
+  if (!db.ok()) return db.status();
+
+  absl::StatusOr<std::string> pause = FindPauseBinary(config);
+  if (!pause.ok()) return pause.status();
+  absl::StatusOr<std::string> runc = FindProgram(config.runtime.runtime_path);
+  if (!runc.ok()) return absl::FailedPreconditionError(absl::StrCat("runtime.runtime_path: ", runc.status().message()));
+  absl::StatusOr<std::string> conmon = FindProgram(config.runtime.conmon_path);
+  if (!conmon.ok()) return absl::FailedPreconditionError(absl::StrCat("runtime.conmon_path: ", conmon.status().message()));
+
+  runtime::EngineOptions eo;
+  eo.root = config.root;
+  eo.state_dir = config.state_dir;
+  eo.runtime_path = *runc;
+  eo.conmon_path = *conmon;
+  eo.pause_binary = *pause;
+  eo.cgroup_driver = config.runtime.cgroup_driver;
+  eo.default_cgroup_parent = config.runtime.default_cgroup_parent;
+  eo.exec_sync_max_output = config.runtime.exec_sync_max_output_bytes;
+  eo.log_size_max_bytes = config.runtime.log_size_max_bytes;
+  absl::StatusOr<std::unique_ptr<runtime::Engine>> engine =
+      runtime::Engine::Create(eo, db->get(), /*images=*/nullptr, /*network=*/nullptr);
+  if (!engine.ok()) return engine.status();
+
+  RuntimeServiceImpl runtime_service(config, engine->get());
+
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(absl::StrCat("unix:", *socket_path), grpc::InsecureServerCredentials());
+  builder.RegisterService(&runtime_service);
+  builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
+  builder.SetMaxSendMessageSize(kMaxMessageBytes);
+  // The socket is created 0660: only root and the socket's group may talk to the runtime.
+  mode_t old_umask = umask(0117);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  umask(old_umask);
+  if (!server) return absl::UnavailableError(absl::StrCat("cannot serve on ", config.listen));
+  chmod(socket_path->c_str(), 0660);
+  LOG(INFO) << "berthd serving CRI v1 on " << config.listen;
+
+  std::thread signals([&] {
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    LOG(INFO) << "received signal " << sig << ": shutting down";
+    server->Shutdown(std::chrono::system_clock::now() +
+                     std::chrono::milliseconds(absl::ToInt64Milliseconds(kShutdownGrace)));
+  });
+  server->Wait();
+  signals.join();
+  unlink(socket_path->c_str());
+  LOG(INFO) << "berthd stopped";
+  return absl::OkStatus();
+}
+
+bool CheckHost(const Config& config) {
+  bool ok = true;
+  auto report = [&](bool good, const std::string& what, const std::string& fix) {
+    std::cout << (good ? "ok      " : "MISSING ") << what;
+    if (!good) {
+      std::cout << " — " << fix;
+      ok = false;
+    }
+    std::cout << "\n";
+  };
+  absl::StatusOr<std::string> runc = FindProgram(config.runtime.runtime_path);
+  report(runc.ok(), absl::StrCat("OCI runtime: ", runc.ok() ? *runc : config.runtime.runtime_path),
+         "apt-get install runc");
+  absl::StatusOr<std::string> conmon = FindProgram(config.runtime.conmon_path);
+  report(conmon.ok(), absl::StrCat("conmon: ", conmon.ok() ? *conmon : config.runtime.conmon_path),
+         "apt-get install conmon");
+  absl::StatusOr<std::string> pause = FindPauseBinary(config);
+  report(pause.ok(), absl::StrCat("pause binary: ", pause.ok() ? *pause : "berth-pause"),
+         "install berth-pause next to berthd or set runtime.pause_binary");
+  bool plugins = false;
+  for (const auto& dir : config.network.cni_bin_dirs) {
+    plugins = plugins || access(absl::StrCat(dir, "/bridge").c_str(), X_OK) == 0;
+  }
+  report(plugins, "CNI plugins (bridge) in network.cni_bin_dirs",
+         "apt-get install containernetworking-plugins");
+  bool conf = false;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(config.network.cni_conf_dir, ec)) {
+    std::string n = e.path().filename();
+    conf = conf || n.ends_with(".conflist") || n.ends_with(".conf") || n.ends_with(".json");
+  }
+  report(conf, absl::StrCat("CNI config in ", config.network.cni_conf_dir),
+         "install deploy/cni/10-berth.conflist there");
+  struct statfs fs;
+  std::string cgroup = "none";
+  if (statfs("/sys/fs/cgroup", &fs) == 0) {
+    cgroup = fs.f_type == CGROUP2_SUPER_MAGIC ? "v2 (unified)"
+             : fs.f_type == TMPFS_MAGIC       ? "v1"
+                                              : "unknown";
+  }
+  report(cgroup != "none" && cgroup != "unknown", absl::StrCat("cgroups: ", cgroup),
+         "mount cgroups at /sys/fs/cgroup");
+  std::string filesystems = ReadFile("/proc/filesystems").value_or("");
+  report(filesystems.find("overlay") != std::string::npos, "overlayfs", "modprobe overlay");
+  std::string status = ReadFile("/proc/self/status").value_or("");
+  report(status.find("Seccomp:") != std::string::npos, "seccomp filters in the kernel",
+         "a kernel built with CONFIG_SECCOMP_FILTER");
+  return ok;
+}
+
+}  // namespace berth::server

@@ -1,0 +1,80 @@
+// Version, Status, UpdateRuntimeConfig and RuntimeConfig.
+#include "absl/strings/str_cat.h"
+#include "glog/logging.h"
+#include "nlohmann/json.hpp"
+#include "server/grpc_status.h"
+#include "server/runtime_service.h"
+#include "server/version.h"
+
+namespace berth::server {
+
+RuntimeServiceImpl::RuntimeServiceImpl(const Config& config, runtime::Engine* engine)
+    : config_(config), engine_(engine) {}
+
+grpc::Status RuntimeServiceImpl::Version(grpc::ServerContext*, const cri::VersionRequest*,
+                                         cri::VersionResponse* resp) {
+  resp->set_version("0.1.0");
+  resp->set_runtime_name("berth");
+  resp->set_runtime_version(kBerthVersion);
+  resp->set_runtime_api_version("v1");
+  return grpc::Status::OK;
+}
+
+grpc::Status RuntimeServiceImpl::Status(grpc::ServerContext*, const cri::StatusRequest* req,
+                                        cri::StatusResponse* resp) {
+  auto* runtime_ready = resp->mutable_status()->add_conditions();
+  runtime_ready->set_type("RuntimeReady");
+  runtime_ready->set_status(engine_ != nullptr);
+  if (engine_ == nullptr) {
+    runtime_ready->set_reason("EngineNotStarted");
+    runtime_ready->set_message("the container engine is not running");
+  }
+  auto* network_ready = resp->mutable_status()->add_conditions();
+  network_ready->set_type("NetworkReady");
+  absl::Status net = engine_ ? engine_->NetworkReady()
+                             : absl::FailedPreconditionError("the container engine is not running");
+  network_ready->set_status(net.ok());
+  if (!net.ok()) {
+    network_ready->set_reason("NetworkPluginNotReady");
+    network_ready->set_message(std::string(net.message()));
+  }
+  auto* handler = resp->add_runtime_handlers();
+  handler->set_name("runc");
+  resp->add_runtime_handlers()->set_name("");
+  if (req->verbose()) {
+    nlohmann::json info = ConfigToJson(config_);
+    resp->mutable_info()->insert({"config", info.dump()});
+    if (engine_) {
+      auto r = engine_->recovery();
+      resp->mutable_info()->insert(
+          {"recovery", nlohmann::json{{"pods", r.sandboxes},
+                                      {"containers", r.containers},
+                                      {"exited_while_down", r.exited_while_down},
+                                      {"cleaned_up", r.cleaned_up},
+                                      {"seconds", r.seconds}}
+                           .dump()});
+    }
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status RuntimeServiceImpl::UpdateRuntimeConfig(grpc::ServerContext*,
+                                                     const cri::UpdateRuntimeConfigRequest* req,
+                                                     cri::UpdateRuntimeConfigResponse*) {
+  // kubelet sends the node's pod CIDR here; berth's CNI config owns address assignment, so it is
+  // recorded in the log only.
+  if (req->has_runtime_config() && !req->runtime_config().network_config().pod_cidr().empty()) {
+    LOG(INFO) << "kubelet reports pod CIDR " << req->runtime_config().network_config().pod_cidr();
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status RuntimeServiceImpl::RuntimeConfig(grpc::ServerContext*, const cri::RuntimeConfigRequest*,
+                                               cri::RuntimeConfigResponse* resp) {
+  resp->mutable_linux()->set_cgroup_driver(config_.runtime.cgroup_driver == "systemd"
+                                               ? cri::SYSTEMD
+                                               : cri::CGROUPFS);
+  return grpc::Status::OK;
+}
+
+}  // namespace berth::server

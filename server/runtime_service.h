@@ -1,0 +1,83 @@
+// The CRI RuntimeService: thin handlers that validate, call the engine and convert. One .cc file
+// per group of calls (runtime_info.cc, sandbox_rpcs.cc, container_rpcs.cc, streaming_rpcs.cc).
+#ifndef BERTH_SERVER_RUNTIME_SERVICE_H_
+#define BERTH_SERVER_RUNTIME_SERVICE_H_
+
+#include <functional>
+#include <string>
+
+#include "proto/runtime/v1/api.grpc.pb.h"
+#include "runtime/engine.h"
+#include "server/config.h"
+
+namespace berth::server {
+
+namespace cri = ::runtime::v1;
+
+class RuntimeServiceImpl final : public cri::RuntimeService::Service {
+ public:
+  // Every optional part may be absent; calls that need it answer FAILED_PRECONDITION.
+  RuntimeServiceImpl(const Config& config, runtime::Engine* engine);
+
+  // Version and runtime status (runtime_info.cc).
+  grpc::Status Version(grpc::ServerContext*, const cri::VersionRequest*, cri::VersionResponse*) override;
+  grpc::Status Status(grpc::ServerContext*, const cri::StatusRequest*, cri::StatusResponse*) override;
+  grpc::Status UpdateRuntimeConfig(grpc::ServerContext*, const cri::UpdateRuntimeConfigRequest*,
+                                   cri::UpdateRuntimeConfigResponse*) override;
+  grpc::Status RuntimeConfig(grpc::ServerContext*, const cri::RuntimeConfigRequest*,
+                             cri::RuntimeConfigResponse*) override;
+
+  // Pods (sandbox_rpcs.cc).
+  grpc::Status RunPodSandbox(grpc::ServerContext*, const cri::RunPodSandboxRequest*,
+                             cri::RunPodSandboxResponse*) override;
+  grpc::Status StopPodSandbox(grpc::ServerContext*, const cri::StopPodSandboxRequest*,
+                              cri::StopPodSandboxResponse*) override;
+  grpc::Status RemovePodSandbox(grpc::ServerContext*, const cri::RemovePodSandboxRequest*,
+                                cri::RemovePodSandboxResponse*) override;
+  grpc::Status PodSandboxStatus(grpc::ServerContext*, const cri::PodSandboxStatusRequest*,
+                                cri::PodSandboxStatusResponse*) override;
+  grpc::Status ListPodSandbox(grpc::ServerContext*, const cri::ListPodSandboxRequest*,
+                              cri::ListPodSandboxResponse*) override;
+  grpc::Status StreamPodSandboxes(grpc::ServerContext*, const cri::StreamPodSandboxesRequest*,
+                                  grpc::ServerWriter<cri::StreamPodSandboxesResponse>*) override;
+
+  // Containers (container_rpcs.cc).
+  grpc::Status CreateContainer(grpc::ServerContext*, const cri::CreateContainerRequest*,
+                               cri::CreateContainerResponse*) override;
+  grpc::Status StartContainer(grpc::ServerContext*, const cri::StartContainerRequest*,
+                              cri::StartContainerResponse*) override;
+  grpc::Status StopContainer(grpc::ServerContext*, const cri::StopContainerRequest*,
+                             cri::StopContainerResponse*) override;
+  grpc::Status RemoveContainer(grpc::ServerContext*, const cri::RemoveContainerRequest*,
+                               cri::RemoveContainerResponse*) override;
+  grpc::Status ListContainers(grpc::ServerContext*, const cri::ListContainersRequest*,
+                              cri::ListContainersResponse*) override;
+  grpc::Status StreamContainers(grpc::ServerContext*, const cri::StreamContainersRequest*,
+                                grpc::ServerWriter<cri::StreamContainersResponse>*) override;
+  grpc::Status ContainerStatus(grpc::ServerContext*, const cri::ContainerStatusRequest*,
+                               cri::ContainerStatusResponse*) override;
+  grpc::Status UpdateContainerResources(grpc::ServerContext*,
+                                        const cri::UpdateContainerResourcesRequest*,
+                                        cri::UpdateContainerResourcesResponse*) override;
+  grpc::Status ReopenContainerLog(grpc::ServerContext*, const cri::ReopenContainerLogRequest*,
+                                  cri::ReopenContainerLogResponse*) override;
+  grpc::Status ExecSync(grpc::ServerContext*, const cri::ExecSyncRequest*,
+                        cri::ExecSyncResponse*) override;
+
+ private:
+  const Config& config_;
+  runtime::Engine* engine_;
+};
+
+// Conversions from berth's records to CRI messages (runtime_convert.cc).
+cri::PodSandbox ToCriSandbox(const berth::v1::Sandbox& s);
+cri::PodSandboxStatus ToCriSandboxStatus(const berth::v1::Sandbox& s);
+cri::Container ToCriContainer(const berth::v1::Container& c);
+cri::ContainerStatus ToCriContainerStatus(const berth::v1::Container& c);
+cri::ContainerState ToCriState(berth::v1::ContainerStatus s);
+bool MatchesLabels(const google::protobuf::Map<std::string, std::string>& labels,
+                   const google::protobuf::Map<std::string, std::string>& selector);
+
+}  // namespace berth::server
+
+#endif  // BERTH_SERVER_RUNTIME_SERVICE_H_

@@ -1,0 +1,95 @@
+// RunPodSandbox, StopPodSandbox, RemovePodSandbox, PodSandboxStatus, ListPodSandbox, Stream*.
+#include "absl/strings/match.h"
+#include "nlohmann/json.hpp"
+#include "server/grpc_status.h"
+#include "server/runtime_service.h"
+
+namespace berth::server {
+namespace {
+
+bool SandboxMatches(const berth::v1::Sandbox& s, const cri::PodSandboxFilter& f) {
+  if (!f.id().empty() && !absl::StartsWith(s.id(), f.id())) return false;
+  if (f.has_state()) {
+    bool ready = s.status() == berth::v1::SANDBOX_STATUS_READY;
+    if ((f.state().state() == cri::SANDBOX_READY) != ready) return false;
+  }
+  return MatchesLabels(s.config().labels(), f.label_selector());
+}
+
+}  // namespace
+
+grpc::Status RuntimeServiceImpl::RunPodSandbox(grpc::ServerContext*, const cri::RunPodSandboxRequest* req,
+                                               cri::RunPodSandboxResponse* resp) {
+  if (!req->has_config()) return InvalidArgument("config is required");
+  absl::StatusOr<std::string> id = engine_->RunPodSandbox(req->config(), req->runtime_handler());
+  if (!id.ok()) return ToGrpc(id.status());
+  resp->set_pod_sandbox_id(*id);
+  return grpc::Status::OK;
+}
+
+grpc::Status RuntimeServiceImpl::StopPodSandbox(grpc::ServerContext*, const cri::StopPodSandboxRequest* req,
+                                                cri::StopPodSandboxResponse*) {
+  if (req->pod_sandbox_id().empty()) return InvalidArgument("pod_sandbox_id is required");
+  return ToGrpc(engine_->StopPodSandbox(req->pod_sandbox_id()));
+}
+
+grpc::Status RuntimeServiceImpl::RemovePodSandbox(grpc::ServerContext*,
+                                                  const cri::RemovePodSandboxRequest* req,
+                                                  cri::RemovePodSandboxResponse*) {
+  if (req->pod_sandbox_id().empty()) return InvalidArgument("pod_sandbox_id is required");
+  return ToGrpc(engine_->RemovePodSandbox(req->pod_sandbox_id()));
+}
+
+grpc::Status RuntimeServiceImpl::PodSandboxStatus(grpc::ServerContext*,
+                                                  const cri::PodSandboxStatusRequest* req,
+                                                  cri::PodSandboxStatusResponse* resp) {
+  if (req->pod_sandbox_id().empty()) return InvalidArgument("pod_sandbox_id is required");
+  absl::StatusOr<runtime::SandboxView> s = engine_->GetSandbox(req->pod_sandbox_id());
+  if (!s.ok()) return ToGrpc(s.status());
+  *resp->mutable_status() = ToCriSandboxStatus(**s);
+  resp->set_timestamp(absl::ToUnixNanos(absl::Now()));
+  if (req->verbose()) {
+    int pid = 0;
+    if (auto infra = engine_->GetContainer((*s)->infra_container_id()); infra.ok()) {
+      pid = (*infra)->state().pid();
+    }
+    nlohmann::json info{{"pid", pid},
+                        {"netns", (*s)->netns_path()},
+                        {"sandboxDir", (*s)->dir()},
+                        {"runtimeHandler", (*s)->runtime_handler()},
+                        {"ips", std::vector<std::string>((*s)->ips().begin(), (*s)->ips().end())},
+                        {"cniResult", (*s)->cni_result()}};
+    resp->mutable_info()->insert({"info", info.dump()});
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status RuntimeServiceImpl::ListPodSandbox(grpc::ServerContext*, const cri::ListPodSandboxRequest* req,
+                                                cri::ListPodSandboxResponse* resp) {
+  for (const auto& s : engine_->ListSandboxes()) {
+    if (s->status() == berth::v1::SANDBOX_STATUS_CREATING) continue;
+    if (req->has_filter() && !SandboxMatches(*s, req->filter())) continue;
+    *resp->add_items() = ToCriSandbox(*s);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status RuntimeServiceImpl::StreamPodSandboxes(
+    grpc::ServerContext*, const cri::StreamPodSandboxesRequest* req,
+    grpc::ServerWriter<cri::StreamPodSandboxesResponse>* writer) {
+  constexpr int kBatch = 500;
+  cri::StreamPodSandboxesResponse batch;
+  for (const auto& s : engine_->ListSandboxes()) {
+    if (s->status() == berth::v1::SANDBOX_STATUS_CREATING) continue;
+    if (req->has_filter() && !SandboxMatches(*s, req->filter())) continue;
+    *batch.add_pod_sandboxes() = ToCriSandbox(*s);
+    if (batch.pod_sandboxes_size() == kBatch) {
+      if (!writer->Write(batch)) return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
+      batch.Clear();
+    }
+  }
+  if (batch.pod_sandboxes_size() > 0) writer->Write(batch);
+  return grpc::Status::OK;
+}
+
+}  // namespace berth::server

@@ -1,0 +1,122 @@
+// berthd as a process: serves Version and Status, answers UNIMPLEMENTED honestly, guards its
+// socket and state, and exits cleanly on SIGTERM.
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "gtest/gtest.h"
+#include "test/util/berthd.h"
+#include "test/util/temp_dir.h"
+
+namespace berth::test {
+namespace {
+
+namespace cri = ::runtime::v1;
+
+TEST(DaemonTest, VersionStatusAndCleanShutdown) {
+  TempDir dir;
+  Berthd berthd(dir.path());
+  ASSERT_TRUE(berthd.Start().ok()) << berthd.log();
+
+  struct stat st;
+  ASSERT_EQ(stat(berthd.socket().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0660);
+
+  cri::VersionResponse v;
+  ASSERT_TRUE(berthd.runtime().Version(Ctx().get(), cri::VersionRequest(), &v).ok());
+  EXPECT_EQ(v.runtime_name(), "berth");
+  EXPECT_EQ(v.runtime_api_version(), "v1");
+  EXPECT_FALSE(v.runtime_version().empty());
+
+  cri::StatusRequest sreq;
+  sreq.set_verbose(true);
+  cri::StatusResponse s;
+  ASSERT_TRUE(berthd.runtime().Status(Ctx().get(), sreq, &s).ok());
+  ASSERT_EQ(s.status().conditions_size(), 2);
+  EXPECT_EQ(s.status().conditions(0).type(), "RuntimeReady");
+  EXPECT_TRUE(s.status().conditions(0).status());
+  EXPECT_EQ(s.status().conditions(1).type(), "NetworkReady");
+  if (!s.status().conditions(1).status()) {
+    EXPECT_FALSE(s.status().conditions(1).reason().empty());
+  }
+  ASSERT_TRUE(s.info().count("config"));
+  EXPECT_NE(s.info().at("config").find(berthd.root()), std::string::npos);
+
+  absl::StatusOr<int> exit = berthd.Stop();
+  ASSERT_TRUE(exit.ok());
+  EXPECT_TRUE(WIFEXITED(*exit) && WEXITSTATUS(*exit) == 0) << berthd.log();
+  EXPECT_NE(stat(berthd.socket().c_str(), &st), 0) << "socket left behind";
+}
+
+TEST(DaemonTest, UnimplementedCallsSayUnimplemented) {
+  TempDir dir;
+  Berthd berthd(dir.path());
+  ASSERT_TRUE(berthd.Start().ok()) << berthd.log();
+  cri::CheckpointContainerRequest req;
+  req.set_container_id("x");
+  cri::CheckpointContainerResponse resp;
+  grpc::Status st = berthd.runtime().CheckpointContainer(Ctx().get(), req, &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+}
+
+TEST(DaemonTest, BadInputIsInvalidArgumentNamingTheField) {
+  TempDir dir;
+  Berthd berthd(dir.path());
+  ASSERT_TRUE(berthd.Start().ok()) << berthd.log();
+  cri::RunPodSandboxRequest req;
+  req.mutable_config()->mutable_metadata()->set_name("p");
+  cri::RunPodSandboxResponse resp;
+  grpc::Status st = berthd.runtime().RunPodSandbox(Ctx().get(), req, &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(st.error_message().find("namespace"), std::string::npos) << st.error_message();
+
+  cri::ContainerStatusRequest creq;
+  cri::ContainerStatusResponse cresp;
+  st = berthd.runtime().ContainerStatus(Ctx().get(), creq, &cresp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  creq.set_container_id("0123456789");
+  st = berthd.runtime().ContainerStatus(Ctx().get(), creq, &cresp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND);
+  // Still alive.
+  cri::VersionResponse v;
+  EXPECT_TRUE(berthd.runtime().Version(Ctx().get(), cri::VersionRequest(), &v).ok());
+}
+
+TEST(DaemonTest, SecondDaemonOnTheSameSocketIsRefused) {
+  TempDir dir;
+  Berthd first(dir.path());
+  ASSERT_TRUE(first.Start().ok()) << first.log();
+  Berthd second(dir.path());
+  // Start may see the first daemon answer on the shared socket; the second must exit anyway.
+  absl::Status st = second.Start();
+  if (st.ok()) {
+    absl::StatusOr<int> exit = second.WaitForExit(10);
+    ASSERT_TRUE(exit.ok()) << "a second berthd kept running on the same socket";
+    EXPECT_TRUE(WIFEXITED(*exit) && WEXITSTATUS(*exit) != 0);
+  }
+  EXPECT_NE(second.log().find("already running"), std::string::npos) << second.log();
+  // The first one still serves.
+  cri::VersionResponse v;
+  EXPECT_TRUE(first.runtime().Version(Ctx().get(), cri::VersionRequest(), &v).ok());
+}
+
+TEST(DaemonTest, StaleSocketFromACrashIsReplaced) {
+  TempDir dir;
+  {
+    Berthd crashed(dir.path());
+    ASSERT_TRUE(crashed.Start().ok());
+    crashed.Kill();
+  }
+  Berthd berthd(dir.path());
+  ASSERT_TRUE(berthd.Start().ok()) << berthd.log();
+}
+
+TEST(DaemonTest, UnknownConfigKeyIsAStartupError) {
+  TempDir dir;
+  Berthd berthd(dir.path());
+  absl::Status st = berthd.Start({.config_toml = "[runtime]\nno_such_key = 1\n"});
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(berthd.log().find("runtime.no_such_key"), std::string::npos) << berthd.log();
+}
+
+}  // namespace
+}  // namespace berth::test

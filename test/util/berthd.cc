@@ -1,0 +1,108 @@
+// Starting and stopping berthd from tests, found in the Bazel runfiles tree.
+#include "test/util/berthd.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "util/fd.h"
+#include "util/fs.h"
+#include "util/subprocess.h"
+
+namespace berth::test {
+
+Berthd::Berthd(std::string dir) : dir_(std::move(dir)) {}
+
+Berthd::~Berthd() {
+  if (pid_ > 0) {
+    kill(pid_, SIGTERM);
+    for (int i = 0; i < 100; ++i) {
+      if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
+        pid_ = -1;
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+}
+
+std::string Berthd::log() const { return ReadFile(dir_ + "/berthd.log").value_or(""); }
+
+absl::Status Berthd::Start(const Options& options) {
+  if (absl::Status st = MakeDirs(dir_); !st.ok()) return st;
+  std::vector<std::string> argv = {"server/berthd",
+                                   absl::StrCat("--listen=unix://", socket()),
+                                   absl::StrCat("--root=", root()),
+                                   absl::StrCat("--state_dir=", state_dir()),
+                                   "--pause_binary=runtime/pause/berth-pause"};
+  std::string config = dir_ + "/berth.toml";
+  if (absl::Status st = WriteFileAtomic(config, options.config_toml); !st.ok()) return st;
+  argv.push_back(absl::StrCat("--config=", config));
+  argv.insert(argv.end(), options.extra_args.begin(), options.extra_args.end());
+  UniqueFd logfd(open((dir_ + "/berthd.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+  UniqueFd devnull(open("/dev/null", O_RDONLY | O_CLOEXEC));
+  absl::StatusOr<pid_t> pid = SpawnProcess(argv, RunOptions{}, devnull.get(), logfd.get(), logfd.get());
+  if (!pid.ok()) return pid.status();
+  pid_ = *pid;
+  channel_ = grpc::CreateChannel(absl::StrCat("unix://", socket()), grpc::InsecureChannelCredentials());
+  runtime_ = ::runtime::v1::RuntimeService::NewStub(channel_);
+  images_ = ::runtime::v1::ImageService::NewStub(channel_);
+  // Ready when Version answers.
+  for (int i = 0; i < 300; ++i) {
+    if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
+      pid_ = -1;
+      return absl::InternalError(absl::StrCat("berthd exited at start:\n", this->log()));
+    }
+    ::runtime::v1::VersionRequest req;
+    ::runtime::v1::VersionResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
+    if (PathExists(socket()) && runtime_->Version(&ctx, req, &resp).ok()) return absl::OkStatus();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return absl::DeadlineExceededError(absl::StrCat("berthd did not answer:\n", this->log()));
+}
+
+absl::StatusOr<int> Berthd::Stop() {
+  if (pid_ <= 0) return absl::FailedPreconditionError("berthd is not running");
+  kill(pid_, SIGTERM);
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+  return status;
+}
+
+absl::StatusOr<int> Berthd::WaitForExit(int seconds) {
+  if (pid_ <= 0) return absl::FailedPreconditionError("berthd is not running");
+  for (int i = 0; i < seconds * 20; ++i) {
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return status;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return absl::DeadlineExceededError("berthd is still running");
+}
+
+void Berthd::Kill() {
+  if (pid_ <= 0) return;
+  kill(pid_, SIGKILL);
+  waitpid(pid_, nullptr, 0);
+  pid_ = -1;
+}
+
+std::unique_ptr<grpc::ClientContext> Ctx(int seconds) {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(seconds));
+  return ctx;
+}
+
+}  // namespace berth::test

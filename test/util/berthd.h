@@ -1,0 +1,58 @@
+// A real berthd for integration tests: temporary dirs, its own socket, CRI stubs, clean stop.
+#ifndef BERTH_TEST_UTIL_BERTHD_H_
+#define BERTH_TEST_UTIL_BERTHD_H_
+
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "grpcpp/grpcpp.h"
+#include "proto/runtime/v1/api.grpc.pb.h"
+
+namespace berth::test {
+
+class Berthd {
+ public:
+  struct Options {
+    std::string config_toml;            // written to <dir>/berth.toml and passed with --config
+    std::vector<std::string> extra_args;
+  };
+  // Uses `dir` for root, state and socket; dir outlives restarts so state can be recovered.
+  explicit Berthd(std::string dir);
+  ~Berthd();  // stops berthd (SIGKILL if it does not stop on SIGTERM)
+
+  absl::Status Start(const Options& options = {});
+  // SIGTERM and wait; returns the exit status from waitpid.
+  absl::StatusOr<int> Stop();
+  // Waits for berthd to exit by itself; DeadlineExceeded if it is still running after `seconds`.
+  absl::StatusOr<int> WaitForExit(int seconds);
+  // SIGKILL, as a crash: containers keep running.
+  void Kill();
+  pid_t pid() const { return pid_; }
+
+  std::string socket() const { return dir_ + "/berth.sock"; }
+  std::string root() const { return dir_ + "/root"; }
+  std::string state_dir() const { return dir_ + "/run"; }
+  std::string log() const;  // berthd's stderr so far
+
+  ::runtime::v1::RuntimeService::Stub& runtime() { return *runtime_; }
+  ::runtime::v1::ImageService::Stub& images() { return *images_; }
+
+ private:
+  std::string dir_;
+  pid_t pid_ = -1;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<::runtime::v1::RuntimeService::Stub> runtime_;
+  std::unique_ptr<::runtime::v1::ImageService::Stub> images_;
+};
+
+// A short deadline context for test RPCs.
+std::unique_ptr<grpc::ClientContext> Ctx(int seconds = 60);
+
+}  // namespace berth::test
+
+#endif  // BERTH_TEST_UTIL_BERTHD_H_
