@@ -6,7 +6,7 @@
 
 namespace berth::cgroups {
 
-nlohmann::json ToOciResources(const runtime::v1::LinuxContainerResources& r, CgroupMode mode,
+nlohmann::json ToOciResources(const ::runtime::v1::LinuxContainerResources& r, CgroupMode mode,
                               const ResourceOptions& options) {
   nlohmann::json out = nlohmann::json::object();
 
