@@ -24,6 +24,7 @@
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "nlohmann/json.hpp"
 #include "runtime/pod_files.h"
+#include "runtime/cgroups/paths.h"
 #include "runtime/security_adapter.h"
 #include "runtime/spec.h"
 #include "util/fs.h"
@@ -155,14 +156,14 @@ std::string Engine::SandboxDir(const std::string& id) const {
 }
 std::string Engine::InfraRootfs() const { return absl::StrCat(options_.root, "/infra-rootfs"); }
 
-std::string Engine::CgroupsPath(const std::string& parent, const std::string& id) const {
+absl::StatusOr<std::string> Engine::CgroupsPath(const std::string& parent,
+                                               const std::string& id) const {
   std::string p = parent.empty() ? options_.default_cgroup_parent : parent;
   if (options_.cgroup_driver == "systemd") {
-    // runc's systemd form: slice:prefix:name.
-    std::string slice = absl::EndsWith(p, ".slice") ? p.substr(p.rfind('/') + 1) : "system.slice";
-    return absl::StrCat(slice, ":berth:", id);
+    if (parent.empty()) p = "";
+    return cgroups::ContainerCgroupsPath(cgroups::CgroupDriver::kSystemd, p, id);
   }
-  return absl::StrCat(p, "/berth-", id);
+  return cgroups::ContainerCgroupsPath(cgroups::CgroupDriver::kCgroupfs, p, id);
 }
 
 absl::Status Engine::Init() {
@@ -555,7 +556,9 @@ absl::StatusOr<std::string> Engine::DoRunPodSandbox(const cri::PodSandboxConfig&
   pod.host_network = host_network;
   pod.host_pid = nso.pid() == cri::NODE;
   pod.host_ipc = nso.ipc() == cri::NODE;
-  SpecOptions so{CgroupsPath(rec.cgroup_parent(), id), oom_floor_};
+  absl::StatusOr<std::string> cgroups_path = CgroupsPath(rec.cgroup_parent(), id);
+  if (!cgroups_path.ok()) return cgroups_path.status();
+  SpecOptions so{*cgroups_path, oom_floor_};
   absl::StatusOr<json> spec = BuildInfraSpec(pod, InfraRootfs(), "/pause", so);
   if (!spec.ok()) return spec.status();
 
@@ -848,7 +851,9 @@ absl::StatusOr<std::string> Engine::DoCreateContainer(const std::string& sandbox
   pod.host_network = nso.network() == cri::NODE;
   pod.host_ipc = nso.ipc() == cri::NODE;
   pod.host_pid = nso.pid() == cri::NODE;
-  SpecOptions so{CgroupsPath(sandbox.cgroup_parent(), id), oom_floor_};
+  absl::StatusOr<std::string> cgroups_path = CgroupsPath(sandbox.cgroup_parent(), id);
+  if (!cgroups_path.ok()) return cgroups_path.status();
+  SpecOptions so{*cgroups_path, oom_floor_};
   cri::ContainerConfig effective = config;
   auto* cnso = effective.mutable_linux()->mutable_security_context()->mutable_namespace_options();
   if (pod.host_pid) cnso->set_pid(cri::NODE);

@@ -156,7 +156,7 @@ class Engine {
   absl::Status TearDownSandbox(SandboxObj* s, berth::v1::Sandbox* rec)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->mu);
   std::vector<std::shared_ptr<ContainerObj>> ContainersOf(const std::string& sandbox_id) const;
-  std::string CgroupsPath(const std::string& parent, const std::string& id) const;
+  absl::StatusOr<std::string> CgroupsPath(const std::string& parent, const std::string& id) const;
   std::string BundleDir(const std::string& id) const;
   std::string SandboxDir(const std::string& id) const;
   std::string InfraRootfs() const;

@@ -1,56 +1,86 @@
-// Confinement of one container's spec. (Interim: capabilities and paths only; seccomp and the
-// cgroup translation come from runtime/security and runtime/cgroups once they land.)
+// Confinement of one container's spec, from runtime/security (capabilities, seccomp, paths,
+// sysctls) and runtime/cgroups (resources).
 #include "runtime/security_adapter.h"
 
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
-#include <algorithm>
-#include <set>
-
-#include "absl/strings/ascii.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "runtime/cgroups/mode.h"
+#include "runtime/cgroups/resources.h"
+#include "runtime/security/capabilities.h"
+#include "runtime/security/defaults.h"
+#include "runtime/security/seccomp.h"
+#include "runtime/security/sysctls.h"
 
 namespace berth::runtime {
 namespace {
 
 using json = nlohmann::json;
 
-const std::vector<std::string> kDefaultCaps = {
-    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD",
-    "CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"};
-
-const std::vector<std::string> kDefaultMasked = {
-    "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
-    "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
-    "/sys/firmware", "/sys/devices/virtual/powercap"};
-const std::vector<std::string> kDefaultReadonly = {"/proc/bus", "/proc/fs", "/proc/irq",
-                                                   "/proc/sys", "/proc/sysrq-trigger"};
+cgroups::CgroupMode HostCgroupMode() {
+  static const cgroups::CgroupMode mode =
+      cgroups::DetectCgroupMode().value_or(cgroups::CgroupMode::kLegacy);
+  return mode;
+}
 
 }  // namespace
 
 absl::Status ApplySecurity(const SecurityRequest& r, json* spec) {
-  std::set<std::string> caps(kDefaultCaps.begin(), kDefaultCaps.end());
-  auto norm = [](std::string c) {
-    c = absl::AsciiStrToUpper(c);
-    return absl::StartsWith(c, "CAP_") || c == "ALL" ? c : absl::StrCat("CAP_", c);
-  };
-  for (const auto& d : r.drop_capabilities) {
-    if (norm(d) == "ALL") caps.clear(); else caps.erase(norm(d));
+  json& process = (*spec)["process"];
+  json& linux = (*spec)["linux"];
+
+  absl::StatusOr<security::CapabilitySets> caps =
+      r.privileged ? absl::StatusOr<security::CapabilitySets>(security::PrivilegedCapabilities())
+                   : security::ApplyCapabilityChanges(security::DefaultCapabilities(),
+                                                      r.add_capabilities, r.drop_capabilities,
+                                                      r.add_ambient);
+  if (!caps.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("linux.security_context.capabilities: ", caps.status().message()));
   }
-  for (const auto& a : r.add_capabilities) caps.insert(norm(a));
-  std::vector<std::string> list(caps.begin(), caps.end());
-  (*spec)["process"]["capabilities"] = {
-      {"bounding", list}, {"effective", list}, {"permitted", list}};
-  (*spec)["process"]["noNewPrivileges"] = r.no_new_privileges;
-  if (!r.privileged) {
-    (*spec)["linux"]["maskedPaths"] = r.explicit_masked_paths ? r.masked_paths : kDefaultMasked;
-    (*spec)["linux"]["readonlyPaths"] =
-        r.explicit_readonly_paths ? r.readonly_paths : kDefaultReadonly;
+  process["capabilities"] = caps->ToOci();
+  process["noNewPrivileges"] = r.no_new_privileges && !r.privileged;
+
+  std::vector<std::string> masked = security::MaskedPathsFor(
+      r.privileged, r.explicit_masked_paths ? r.masked_paths : security::DefaultMaskedPaths());
+  std::vector<std::string> readonly = security::ReadonlyPathsFor(
+      r.privileged, r.explicit_readonly_paths ? r.readonly_paths : security::DefaultReadonlyPaths());
+  if (!masked.empty()) linux["maskedPaths"] = masked;
+  if (!readonly.empty()) linux["readonlyPaths"] = readonly;
+
+  absl::StatusOr<security::SeccompProfile> profile = security::SeccompProfileFromCri(
+      r.has_seccomp ? &r.seccomp : nullptr,
+      r.seccomp_profile_path, security::SeccompProfileType::kRuntimeDefault);
+  if (!profile.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("linux.security_context.seccomp: ", profile.status().message()));
   }
+  if (!r.privileged && profile->type != security::SeccompProfileType::kUnconfined) {
+    security::SeccompRequest sreq;
+    sreq.profile = *profile;
+    sreq.capabilities = caps->effective;
+    absl::StatusOr<json> seccomp = security::BuildSeccomp(sreq);
+    if (!seccomp.ok()) return seccomp.status();
+    if (!seccomp->is_null() && !seccomp->empty()) linux["seccomp"] = *seccomp;
+  }
+
+  if (linux.contains("sysctl")) {
+    std::map<std::string, std::string> requested = linux["sysctl"];
+    absl::StatusOr<std::map<std::string, std::string>> ok = security::ValidateSysctls(
+        requested, security::PodNamespaces{.own_network = r.pod_has_own_netns,
+                                           .own_ipc = r.pod_has_own_ipc});
+    if (!ok.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("linux.sysctls: ", ok.status().message()));
+    }
+    linux["sysctl"] = *ok;
+  }
+
   json devices = json::array();
+  if (r.privileged) {
+    // Privileged containers see every host device.
+    linux["resources"]["devices"] = json::array({{{"allow", true}, {"access", "rwm"}}});
+  }
   for (const auto& d : r.devices) {
     struct stat st;
     if (stat(d.host_path.c_str(), &st) != 0) {
@@ -65,28 +95,16 @@ absl::Status ApplySecurity(const SecurityRequest& r, json* spec) {
     devices.push_back({{"path", d.container_path}, {"type", type},
                        {"major", major(st.st_rdev)}, {"minor", minor(st.st_rdev)},
                        {"fileMode", st.st_mode & 07777}, {"uid", 0}, {"gid", 0}});
-    (*spec)["linux"]["resources"]["devices"].push_back(
+    linux["resources"]["devices"].push_back(
         {{"allow", true}, {"type", type}, {"major", major(st.st_rdev)},
          {"minor", minor(st.st_rdev)}, {"access", d.permissions.empty() ? "rwm" : d.permissions}});
   }
-  if (!devices.empty()) (*spec)["linux"]["devices"] = devices;
+  if (!devices.empty()) linux["devices"] = devices;
   return absl::OkStatus();
 }
 
 json ResourcesToOci(const ::runtime::v1::LinuxContainerResources& r) {
-  json out = json::object();
-  json cpu = json::object();
-  if (r.cpu_shares() > 0) cpu["shares"] = r.cpu_shares();
-  if (r.cpu_quota() != 0) cpu["quota"] = r.cpu_quota();
-  if (r.cpu_period() > 0) cpu["period"] = r.cpu_period();
-  if (!r.cpuset_cpus().empty()) cpu["cpus"] = r.cpuset_cpus();
-  if (!r.cpuset_mems().empty()) cpu["mems"] = r.cpuset_mems();
-  if (!cpu.empty()) out["cpu"] = cpu;
-  if (r.memory_limit_in_bytes() > 0) {
-    out["memory"]["limit"] = r.memory_limit_in_bytes();
-    if (r.memory_swap_limit_in_bytes() > 0) out["memory"]["swap"] = r.memory_swap_limit_in_bytes();
-  }
-  return out;
+  return cgroups::ToOciResources(r, HostCgroupMode());
 }
 
 }  // namespace berth::runtime

@@ -20,6 +20,7 @@ struct DeviceRequest {
 
 struct SecurityRequest {
   bool privileged = false;
+  bool has_seccomp = false;  // the structured field was set
   ::runtime::v1::SecurityProfile seccomp;
   std::string seccomp_profile_path;  // deprecated string form
   std::vector<std::string> add_capabilities;
@@ -31,6 +32,7 @@ struct SecurityRequest {
   std::vector<std::string> masked_paths;
   std::vector<std::string> readonly_paths;
   bool pod_has_own_netns = true;
+  bool pod_has_own_ipc = true;
   bool readonly_rootfs = false;
   uint32_t uid = 0;
   std::vector<DeviceRequest> devices;
@@ -40,7 +42,7 @@ struct SecurityRequest {
 // linux.readonlyPaths and linux.devices of `spec`; validates sysctls already in it.
 absl::Status ApplySecurity(const SecurityRequest& request, nlohmann::json* spec);
 
-// CRI resources to OCI linux.resources.
+// CRI resources to OCI linux.resources for this host's cgroup mode.
 nlohmann::json ResourcesToOci(const ::runtime::v1::LinuxContainerResources& resources);
 
 }  // namespace berth::runtime

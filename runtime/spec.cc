@@ -176,10 +176,12 @@ absl::StatusOr<json> BuildInfraSpec(const PodContext& pod, const std::string& ro
 
   SecurityRequest sreq;
   sreq.privileged = sc.privileged();
-  sreq.seccomp = sc.has_seccomp() ? sc.seccomp() : cri::SecurityProfile();
+  sreq.has_seccomp = sc.has_seccomp();
+  sreq.seccomp = sc.seccomp();
   sreq.seccomp_profile_path = sc.seccomp_profile_path();
   sreq.no_new_privileges = true;
   sreq.pod_has_own_netns = !pod.host_network;
+  sreq.pod_has_own_ipc = !pod.host_ipc;
   sreq.readonly_rootfs = true;
   if (absl::Status st = ApplySecurity(sreq, &spec); !st.ok()) return st;
   spec["annotations"]["io.kubernetes.cri.container-type"] = "sandbox";
@@ -299,7 +301,8 @@ absl::StatusOr<json> BuildContainerSpec(const PodContext& pod, const cri::Contai
 
   SecurityRequest sreq;
   sreq.privileged = sc.privileged();
-  sreq.seccomp = sc.has_seccomp() ? sc.seccomp() : cri::SecurityProfile();
+  sreq.has_seccomp = sc.has_seccomp();
+  sreq.seccomp = sc.seccomp();
   sreq.seccomp_profile_path = sc.seccomp_profile_path();
   sreq.add_capabilities.assign(sc.capabilities().add_capabilities().begin(),
                                sc.capabilities().add_capabilities().end());
@@ -313,6 +316,7 @@ absl::StatusOr<json> BuildContainerSpec(const PodContext& pod, const cri::Contai
   sreq.explicit_masked_paths = sc.masked_paths_size() > 0;
   sreq.explicit_readonly_paths = sc.readonly_paths_size() > 0;
   sreq.pod_has_own_netns = !pod.host_network;
+  sreq.pod_has_own_ipc = !pod.host_ipc;
   sreq.readonly_rootfs = sc.readonly_rootfs();
   sreq.uid = user->uid;
   for (const auto& d : config.devices()) {

@@ -438,16 +438,16 @@ absl::StatusOr<SeccompProfile> ParseSeccompProfileName(absl::string_view name,
       "\" is unknown: use runtime/default, docker/default, unconfined or localhost/<path>"));
 }
 
-absl::StatusOr<SeccompProfile> SeccompProfileFromCri(const runtime::v1::SecurityProfile* profile,
+absl::StatusOr<SeccompProfile> SeccompProfileFromCri(const ::runtime::v1::SecurityProfile* profile,
                                                      absl::string_view deprecated_name,
                                                      SeccompProfileType when_empty) {
   if (profile == nullptr) return ParseSeccompProfileName(deprecated_name, when_empty);
   switch (profile->profile_type()) {
-    case runtime::v1::SecurityProfile::RuntimeDefault:
+    case ::runtime::v1::SecurityProfile::RuntimeDefault:
       return SeccompProfile{SeccompProfileType::kRuntimeDefault, ""};
-    case runtime::v1::SecurityProfile::Unconfined:
+    case ::runtime::v1::SecurityProfile::Unconfined:
       return SeccompProfile{SeccompProfileType::kUnconfined, ""};
-    case runtime::v1::SecurityProfile::Localhost:
+    case ::runtime::v1::SecurityProfile::Localhost:
       if (profile->localhost_ref().empty() || profile->localhost_ref()[0] != '/') {
         return absl::InvalidArgumentError(
             absl::StrCat("seccomp profile \"", profile->localhost_ref(),

@@ -50,7 +50,7 @@ absl::StatusOr<SeccompProfile> ParseSeccompProfileName(
 // The profile a CRI security context asks for: the structured field when it is set (pass
 // nullptr when has_seccomp() is false), else the deprecated string.
 absl::StatusOr<SeccompProfile> SeccompProfileFromCri(
-    const runtime::v1::SecurityProfile* profile, absl::string_view deprecated_name,
+    const ::runtime::v1::SecurityProfile* profile, absl::string_view deprecated_name,
     SeccompProfileType when_empty = SeccompProfileType::kUnconfined);
 
 // The seccomp architectures berth targets on this host: native first, then its compat arches.

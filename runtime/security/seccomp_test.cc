@@ -378,8 +378,8 @@ TEST(SeccompProfileNameTest, DeprecatedStringForms) {
 }
 
 TEST(SeccompProfileNameTest, StructuredCriFieldWinsOverDeprecatedString) {
-  runtime::v1::SecurityProfile profile;
-  profile.set_profile_type(runtime::v1::SecurityProfile::Localhost);
+  ::runtime::v1::SecurityProfile profile;
+  profile.set_profile_type(::runtime::v1::SecurityProfile::Localhost);
   profile.set_localhost_ref("/etc/berth/seccomp/strict.json");
   auto p = SeccompProfileFromCri(&profile, "unconfined");
   ASSERT_TRUE(p.ok());
@@ -389,7 +389,7 @@ TEST(SeccompProfileNameTest, StructuredCriFieldWinsOverDeprecatedString) {
   profile.set_localhost_ref("");
   EXPECT_TRUE(absl::IsInvalidArgument(SeccompProfileFromCri(&profile, "").status()));
 
-  profile.set_profile_type(runtime::v1::SecurityProfile::Unconfined);
+  profile.set_profile_type(::runtime::v1::SecurityProfile::Unconfined);
   p = SeccompProfileFromCri(&profile, "runtime/default");
   ASSERT_TRUE(p.ok());
   EXPECT_EQ(p->type, SeccompProfileType::kUnconfined);
