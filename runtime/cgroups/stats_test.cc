@@ -100,7 +100,7 @@ class Child {
       if (mem == MAP_FAILED) _exit(2);
       volatile char* p = static_cast<char*>(mem);
       for (size_t i = 0; i < touch_bytes; i += 4096) p[i] = 1;
-      volatile uint64_t sink = 0;
+      [[maybe_unused]] volatile uint64_t sink = 0;
       for (uint64_t i = 0;; ++i) sink = i;
     }
     close(fds[0]);
