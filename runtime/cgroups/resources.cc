@@ -6,8 +6,8 @@
 
 namespace berth::cgroups {
 
-nlohmann::json ToOciResources(const ::runtime::v1::LinuxContainerResources& r, CgroupMode mode,
-                              const ResourceOptions& options) {
+nlohmann::json ToOciResources(const ::runtime::v1::LinuxContainerResources& r,
+                              CgroupMode mode, const ResourceOptions& options) {
   nlohmann::json out = nlohmann::json::object();
 
   nlohmann::json cpu = nlohmann::json::object();

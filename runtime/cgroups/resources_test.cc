@@ -9,7 +9,7 @@ namespace {
 
 using nlohmann::json;
 
-runtime::v1::LinuxContainerResources Full() {
+::runtime::v1::LinuxContainerResources Full() {
   ::runtime::v1::LinuxContainerResources r;
   r.set_cpu_shares(512);
   r.set_cpu_quota(50000);
