@@ -15,6 +15,8 @@
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
 #include "grpcpp/grpcpp.h"
+#include "network/cni_manager.h"
+#include "runtime/adapters/cni_network.h"
 #include "runtime/engine.h"
 #include "server/runtime_service.h"
 #include "server/socket.h"
@@ -97,8 +99,17 @@ absl::Status RunDaemon(const Config& config) {
   eo.default_cgroup_parent = config.runtime.default_cgroup_parent;
   eo.exec_sync_max_output = config.runtime.exec_sync_max_output_bytes;
   eo.log_size_max_bytes = config.runtime.log_size_max_bytes;
+  network::CniOptions cni_options;
+  cni_options.conf_dir = config.network.cni_conf_dir;
+  cni_options.bin_dirs = config.network.cni_bin_dirs;
+  cni_options.cache_dir = absl::StrCat(config.root, "/cni-cache");
+  cni_options.plugin_timeout = absl::Seconds(config.network.plugin_timeout_seconds);
+  absl::StatusOr<std::unique_ptr<network::CniManager>> cni = network::CniManager::Create(cni_options);
+  if (!cni.ok()) return cni.status();
+  runtime::CniNetwork pod_network(absl::StrCat(config.state_dir, "/netns"), std::move(*cni));
+
   absl::StatusOr<std::unique_ptr<runtime::Engine>> engine =
-      runtime::Engine::Create(eo, db->get(), /*images=*/nullptr, /*network=*/nullptr);
+      runtime::Engine::Create(eo, db->get(), /*images=*/nullptr, &pod_network);
   if (!engine.ok()) return engine.status();
 
   RuntimeServiceImpl runtime_service(config, engine->get());

@@ -1,0 +1,57 @@
+// CRI port mappings and pod identity → CNI requests; CNI results → pod IPs.
+#include "runtime/adapters/cni_network.h"
+
+#include "absl/strings/ascii.h"
+#include "network/netns.h"
+
+namespace berth::runtime {
+namespace {
+
+network::PodNetworkRequest ToRequest(const PodNetworkSpec& spec) {
+  network::PodNetworkRequest r;
+  r.pod_id = spec.sandbox_id;
+  r.name = spec.name;
+  r.namespace_ = spec.namespace_;
+  r.uid = spec.uid;
+  r.netns_path = spec.netns_path;
+  for (const auto& pm : spec.port_mappings) {
+    if (pm.host_port() <= 0) continue;  // only host ports need the portmap plugin
+    network::PortMapping m;
+    m.host_port = pm.host_port();
+    m.container_port = pm.container_port();
+    m.protocol = ::runtime::v1::Protocol_Name(pm.protocol());
+    m.protocol = absl::AsciiStrToLower(m.protocol);
+    m.host_ip = pm.host_ip();
+    r.port_mappings.push_back(m);
+  }
+  return r;
+}
+
+}  // namespace
+
+CniNetwork::CniNetwork(std::string netns_dir, std::unique_ptr<network::CniManager> cni)
+    : netns_dir_(std::move(netns_dir)), cni_(std::move(cni)) {}
+
+absl::StatusOr<std::string> CniNetwork::CreateNetns(const std::string& sandbox_id) {
+  return network::CreateNetns(netns_dir_, sandbox_id);
+}
+
+absl::Status CniNetwork::RemoveNetns(const std::string& path) { return network::RemoveNetns(path); }
+
+absl::StatusOr<PodNetworkStatus> CniNetwork::SetUp(const PodNetworkSpec& spec) {
+  absl::StatusOr<network::PodNetworkResult> r = cni_->SetUp(ToRequest(spec));
+  if (!r.ok()) return r.status();
+  PodNetworkStatus out;
+  out.ips = r->ips;
+  out.result = r->raw_result_json;
+  out.config = cni_->NetworkName();
+  return out;
+}
+
+absl::Status CniNetwork::TearDown(const PodNetworkSpec& spec) {
+  return cni_->TearDown(ToRequest(spec));
+}
+
+absl::Status CniNetwork::Ready() { return cni_->Ready(); }
+
+}  // namespace berth::runtime

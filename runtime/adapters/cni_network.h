@@ -1,0 +1,30 @@
+// The engine's NetworkProvider on network/: persistent netns files and a CNI manager.
+#ifndef BERTH_RUNTIME_ADAPTERS_CNI_NETWORK_H_
+#define BERTH_RUNTIME_ADAPTERS_CNI_NETWORK_H_
+
+#include <memory>
+#include <string>
+
+#include "network/cni_manager.h"
+#include "runtime/providers.h"
+
+namespace berth::runtime {
+
+class CniNetwork final : public NetworkProvider {
+ public:
+  CniNetwork(std::string netns_dir, std::unique_ptr<network::CniManager> cni);
+
+  absl::StatusOr<std::string> CreateNetns(const std::string& sandbox_id) override;
+  absl::Status RemoveNetns(const std::string& path) override;
+  absl::StatusOr<PodNetworkStatus> SetUp(const PodNetworkSpec& spec) override;
+  absl::Status TearDown(const PodNetworkSpec& spec) override;
+  absl::Status Ready() override;
+
+ private:
+  std::string netns_dir_;
+  std::unique_ptr<network::CniManager> cni_;
+};
+
+}  // namespace berth::runtime
+
+#endif  // BERTH_RUNTIME_ADAPTERS_CNI_NETWORK_H_
