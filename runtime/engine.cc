@@ -27,6 +27,7 @@
 #include "runtime/cgroups/paths.h"
 #include "runtime/security_adapter.h"
 #include "runtime/spec.h"
+#include "runtime/state_machine.h"
 #include "util/fs.h"
 
 namespace berth::runtime {
@@ -53,30 +54,6 @@ std::string Deterministic(const google::protobuf::MessageLite& m) {
     m.SerializeToCodedStream(&cos);
   }
   return out;
-}
-
-const char* StatusName(berth::v1::ContainerStatus s) {
-  switch (s) {
-    case berth::v1::CONTAINER_STATUS_CONFIGURED: return "configured";
-    case berth::v1::CONTAINER_STATUS_CREATED: return "created";
-    case berth::v1::CONTAINER_STATUS_RUNNING: return "running";
-    case berth::v1::CONTAINER_STATUS_STOPPED: return "stopped";
-    case berth::v1::CONTAINER_STATUS_PAUSED: return "paused";
-    case berth::v1::CONTAINER_STATUS_EXITED: return "exited";
-    case berth::v1::CONTAINER_STATUS_REMOVING: return "removing";
-    default: return "unknown";
-  }
-}
-
-// libpod's ensureState: the operation is allowed only from the listed states.
-absl::Status EnsureState(const Container& c, std::initializer_list<berth::v1::ContainerStatus> ok,
-                         const std::string& action) {
-  for (auto s : ok) {
-    if (c.state().status() == s) return absl::OkStatus();
-  }
-  return absl::FailedPreconditionError(absl::StrCat("container \"", c.config().id(), "\" is ",
-                                                    StatusName(c.state().status()), ": cannot ",
-                                                    action, " it"));
 }
 
 int SignalNumber(const std::string& name) {
@@ -889,12 +866,7 @@ absl::StatusOr<std::string> Engine::DoCreateContainer(const std::string& sandbox
 absl::Status Engine::CreateInRuntime(ContainerObj* c) {
   Container rec = c->rec;
   const auto& cc = rec.config();
-  if (absl::Status st = EnsureState(rec, {berth::v1::CONTAINER_STATUS_CONFIGURED,
-                                          berth::v1::CONTAINER_STATUS_EXITED},
-                                    "create");
-      !st.ok()) {
-    return st;
-  }
+  if (absl::Status st = EnsureState(rec, Operation::kCreate); !st.ok()) return st;
   if (absl::Status st = MakeDirs(cc.bundle_dir(), 0700); !st.ok()) return st;
   if (absl::Status st = WriteFileAtomic(absl::StrCat(cc.bundle_dir(), "/config.json"), cc.oci_spec(), 0600);
       !st.ok()) {
@@ -923,9 +895,7 @@ absl::Status Engine::StartContainer(const std::string& id) {
   if (!c) return err;
   absl::MutexLock l(&c->mu);
   Container rec = c->rec;
-  if (absl::Status st = EnsureState(rec, {berth::v1::CONTAINER_STATUS_CREATED}, "start"); !st.ok()) {
-    return st;
-  }
+  if (absl::Status st = EnsureState(rec, Operation::kStart); !st.ok()) return st;
   if (absl::Status st = oci_.Start(rec.config().id()); !st.ok()) {
     // A start that failed leaves an unusable container: record why.
     rec.mutable_state()->set_status(berth::v1::CONTAINER_STATUS_STOPPED);

@@ -88,6 +88,7 @@ absl::StatusOr<ResolvedUser> ResolveUser(const std::string& rootfs, const UserRe
     if (!req.has_gid) group_part.clear();
   }
 
+  if (user_part.empty()) user_part = "0";  // no USER in the image: root
   ResolvedUser out;
   const PasswdEntry* entry = nullptr;
   if (!user_part.empty()) {
