@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
@@ -111,11 +112,13 @@ struct RegistryClient::Impl {
     absl::Time expires;
   };
   absl::flat_hash_map<std::string, CachedAuth> auth_cache ABSL_GUARDED_BY(mu);
+  // Insecure registries found to speak plain HTTP: their HTTPS attempt is skipped from then on.
+  absl::flat_hash_set<std::string> plain_http ABSL_GUARDED_BY(mu);
 
   explicit Impl(RegistryConfig c)
       : config(std::move(c)), http(config.stall_timeout, config.connect_timeout) {}
 
-  std::vector<Endpoint> Endpoints(const std::string& domain) const {
+  std::vector<Endpoint> Endpoints(const std::string& domain) {
     std::vector<Endpoint> out;
     auto it = config.hosts.find(domain);
     bool insecure = IsLoopbackHost(domain);
@@ -132,7 +135,12 @@ struct RegistryClient::Impl {
       }
     }
     std::string host = domain == kDockerHubDomain ? "registry-1.docker.io" : domain;
-    out.push_back(Endpoint{"https://" + host, host, false, insecure});
+    bool plain = false;
+    if (insecure) {
+      absl::MutexLock l(&mu);
+      plain = plain_http.contains(host);
+    }
+    if (!plain) out.push_back(Endpoint{"https://" + host, host, false, insecure});
     if (insecure) out.push_back(Endpoint{"http://" + host, host, false, true});
     return out;
   }
@@ -230,6 +238,10 @@ struct RegistryClient::Impl {
     req.skip_tls_verify = ep.skip_tls_verify;
     if (!auth.empty()) req.headers.push_back(auth);
     auto resp = http.Do(req, sink, max_body);
+    if (resp.ok() && !ep.mirror && absl::StartsWith(ep.base, "http://")) {
+      absl::MutexLock l(&mu);
+      plain_http.insert(ep.host);
+    }
     if (!resp.ok() || resp->status != 401) return resp;
 
     auto ch = ParseChallenge(resp->headers["www-authenticate"]);
@@ -393,7 +405,7 @@ absl::Status RegistryClient::FetchBlob(const Reference& ref, const Descriptor& b
     }
     unlink(tmp.c_str());
     if (st.code() == absl::StatusCode::kInternal) return st;  // local trouble: no point retrying
-    LOG(WARNING) << "fetching " << ref.Name() << ": " << st.message();
+    if (absl::IsDataLoss(st)) LOG(WARNING) << "fetching " << ref.Name() << ": " << st.message();
     errors.push_back(st);
   }
   return Combine(absl::StrCat("fetching ", ref.Name(), " ", blob.digest), errors);

@@ -1,0 +1,355 @@
+// ImageStore against a real docker-registry on loopback: pulls (tag, digest, index, auth, mirror),
+// corrupted blobs, concurrent pulls, removal with GC, and real overlay rootfs mounts.
+#include "storage/images/image_store.h"
+
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "absl/cleanup/cleanup.h"
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "storage/registry/digest.h"
+#include "storage/state_db.h"
+#include "test/registry/tar_builder.h"
+#include "test/registry/test_registry.h"
+#include "test/util/temp_dir.h"
+
+namespace berth::images {
+namespace {
+
+namespace fs = std::filesystem;
+using test::Dir;
+using test::File;
+using test::Hardlink;
+using test::MakeLayer;
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), {});
+}
+
+size_t CountEntries(const std::string& dir) {
+  size_t n = 0;
+  for ([[maybe_unused]] auto& e : fs::directory_iterator(dir)) ++n;
+  return n;
+}
+
+// A base layer with the host's static busybox, and a second layer that deletes and adds files.
+test::ImageToPush BusyboxImage(const std::string& marker) {
+  test::ImageToPush img;
+  img.layers.push_back(MakeLayer({Dir("bin"), File("bin/busybox", ReadAll("/bin/busybox"), 0755),
+                                  Hardlink("bin/sh", "bin/busybox"), Dir("etc"),
+                                  File("etc/hello", "hello\n"), Dir("var"), Dir("var/cache"),
+                                  File("var/cache/old", "old")}));
+  img.layers.push_back(MakeLayer({Dir("etc"), File("etc/.wh.hello", ""), File("etc/marker", marker),
+                                  Dir("var"), Dir("var/cache"), File("var/cache/.wh..wh..opq", ""),
+                                  File("var/cache/new", "new")},
+                                 test::Compression::kZstd));
+  return img;
+}
+
+class ImageStoreTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto r = test::TestRegistry::Start();
+    ASSERT_TRUE(r.ok()) << r.status();
+    registry_ = r->release();
+  }
+  static void TearDownTestSuite() {
+    delete registry_;
+    registry_ = nullptr;
+  }
+
+  void SetUp() override {
+    ASSERT_NE(registry_, nullptr);
+    auto db = storage::StateDB::Open(tmp_.path() + "/db", {.sync_writes = false});
+    ASSERT_TRUE(db.ok()) << db.status();
+    db_ = std::move(*db);
+    OpenStore({});
+  }
+
+  void OpenStore(registry::RegistryConfig config) {
+    store_.reset();
+    auto s = ImageStore::Open(root(), db_.get(), std::move(config));
+    ASSERT_TRUE(s.ok()) << s.status();
+    store_ = std::move(*s);
+  }
+
+  std::string root() const { return tmp_.path() + "/store"; }
+  std::string Ref(const std::string& repo_tag) const { return registry_->host() + "/" + repo_tag; }
+  test::PushedImage Push(const std::string& repo, const std::vector<std::string>& tags,
+                         const test::ImageToPush& img) {
+    auto p = test::PushImage(registry_->host(), repo, tags, img);
+    EXPECT_TRUE(p.ok()) << p.status();
+    return p.ok() ? *p : test::PushedImage{};
+  }
+
+  static test::TestRegistry* registry_;
+  test::TempDir tmp_;
+  std::unique_ptr<storage::StateDB> db_;
+  std::unique_ptr<ImageStore> store_;
+};
+
+test::TestRegistry* ImageStoreTest::registry_ = nullptr;
+
+TEST_F(ImageStoreTest, PullByTagRecordsImageAndUnpacksLayers) {
+  auto pushed = Push("test/bytag", {"1"}, BusyboxImage("bytag"));
+  auto img = store_->Pull(Ref("test/bytag:1"), {});
+  ASSERT_TRUE(img.ok()) << img.status();
+  EXPECT_EQ(img->id(), pushed.config_digest);
+  ASSERT_EQ(img->repo_tags_size(), 1);
+  EXPECT_EQ(img->repo_tags(0), Ref("test/bytag:1"));
+  ASSERT_EQ(img->repo_digests_size(), 1);
+  EXPECT_EQ(img->repo_digests(0), Ref("test/bytag@") + pushed.manifest_digest);
+  EXPECT_EQ(img->chain_ids_size(), 2);
+  EXPECT_EQ(img->config().cmd(0), "/bin/sh");
+  EXPECT_GT(img->size(), 0u);
+  for (const auto& c : img->chain_ids()) {
+    EXPECT_TRUE(fs::is_directory(root() + "/layers/" + c.substr(7))) << c;
+  }
+  EXPECT_TRUE(fs::exists(root() + "/layers/" + img->chain_ids(0).substr(7) + "/bin/busybox"));
+
+  for (const std::string& ref : {img->id(), img->id().substr(7), img->id().substr(7, 12),
+                                 Ref("test/bytag:1"), img->repo_digests(0)}) {
+    auto got = store_->Get(ref);
+    ASSERT_TRUE(got.ok()) << ref << ": " << got.status();
+    EXPECT_EQ(got->id(), img->id());
+  }
+  EXPECT_TRUE(absl::IsNotFound(store_->Get(Ref("test/bytag:2")).status()));
+  EXPECT_TRUE(absl::IsNotFound(store_->Get("busybox").status()));
+
+  // Records survive a restart of the store.
+  OpenStore({});
+  auto again = store_->Get(Ref("test/bytag:1"));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->id(), img->id());
+  // A second pull fetches nothing new.
+  ASSERT_TRUE(store_->Pull(Ref("test/bytag:1"), {}).ok());
+  EXPECT_EQ(store_->blobs_downloaded(), 0u);
+}
+
+TEST_F(ImageStoreTest, PullByDigest) {
+  auto pushed = Push("test/bydigest", {"x"}, BusyboxImage("bydigest"));
+  auto img = store_->Pull(Ref("test/bydigest@") + pushed.manifest_digest, {});
+  ASSERT_TRUE(img.ok()) << img.status();
+  EXPECT_EQ(img->id(), pushed.config_digest);
+  EXPECT_EQ(img->repo_tags_size(), 0);
+  auto got = store_->Get(Ref("test/bydigest@") + pushed.manifest_digest);
+  ASSERT_TRUE(got.ok());
+}
+
+TEST_F(ImageStoreTest, MultiArchIndexPullsTheAmd64Image) {
+  test::ImageToPush img = BusyboxImage("index");
+  img.multi_arch_index = true;
+  auto pushed = Push("test/multi", {"latest"}, img);
+  auto got = store_->Pull(Ref("test/multi"), {});
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->id(), pushed.config_digest);
+  EXPECT_NE(got->id(), pushed.other_arch_config_digest);
+  EXPECT_EQ(got->config().architecture(), "amd64");
+  EXPECT_EQ(got->manifest_digest(), pushed.manifest_digest);
+  EXPECT_EQ(got->repo_digests(0), Ref("test/multi@") + pushed.index_digest);
+}
+
+TEST_F(ImageStoreTest, BasicAuthNeedsTheRightCredentials) {
+  auto reg = test::TestRegistry::Start({.username = "alice", .password = "wonder land"});
+  ASSERT_TRUE(reg.ok()) << reg.status();
+  auto pushed = test::PushImage((*reg)->host(), "private/app", {"v1"}, BusyboxImage("auth"),
+                                "alice", "wonder land");
+  ASSERT_TRUE(pushed.ok()) << pushed.status();
+  std::string ref = (*reg)->host() + "/private/app:v1";
+
+  auto anon = store_->Pull(ref, {});
+  EXPECT_TRUE(absl::IsUnauthenticated(anon.status())) << anon.status();
+  registry::Credentials wrong{.username = "alice", .password = "nope"};
+  EXPECT_FALSE(store_->Pull(ref, wrong).ok());
+  registry::Credentials other_host{.username = "alice", .password = "wonder land",
+                                   .server_address = "elsewhere.example"};
+  EXPECT_FALSE(store_->Pull(ref, other_host).ok());
+
+  registry::Credentials right{.username = "alice", .password = "wonder land"};
+  auto img = store_->Pull(ref, right);
+  ASSERT_TRUE(img.ok()) << img.status();
+  EXPECT_EQ(img->id(), pushed->config_digest);
+}
+
+TEST_F(ImageStoreTest, MirrorServesAnUnreachableUpstream) {
+  Push("library/mirrored", {"1"}, BusyboxImage("mirror"));
+  Push("team/app", {"2"}, BusyboxImage("mirror2"));
+  registry::RegistryConfig cfg;
+  // docker.io is never contacted: the mirror has the image. The closed-port mirror is tried first.
+  cfg.hosts["docker.io"].mirrors = {"http://127.0.0.1:1", "http://" + registry_->host()};
+  // An upstream on a closed port, reachable only through its mirror.
+  cfg.hosts["127.0.0.1:1"].mirrors = {"http://" + registry_->host() + "/"};
+  OpenStore(cfg);
+
+  auto img = store_->Pull("mirrored:1", {});
+  ASSERT_TRUE(img.ok()) << img.status();
+  EXPECT_EQ(img->repo_tags(0), "docker.io/library/mirrored:1");
+  auto got = store_->Get("mirrored:1");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->id(), img->id());
+  EXPECT_TRUE(store_->Get("docker.io/library/mirrored:1").ok());
+
+  auto app = store_->Pull("127.0.0.1:1/team/app:2", {});
+  ASSERT_TRUE(app.ok()) << app.status();
+  EXPECT_EQ(app->repo_tags(0), "127.0.0.1:1/team/app:2");
+
+  auto missing = store_->Pull("127.0.0.1:1/team/absent:1", {});
+  EXPECT_FALSE(missing.ok());
+}
+
+TEST_F(ImageStoreTest, CorruptedBlobFailsAndKeepsNothing) {
+  test::ImageToPush img;
+  img.layers.push_back(MakeLayer({File("data", std::string(100000, 'd'))}));
+  auto pushed = Push("test/corrupt", {"1"}, img);
+  const std::string& blob = img.layers[0].blob;
+  std::string layer_digest = registry::DigestOf(blob);
+  std::string bad = blob;
+  bad[bad.size() / 2] ^= 0x55;
+  std::ofstream(registry_->BlobDataPath(layer_digest), std::ios::binary | std::ios::trunc) << bad;
+
+  auto got = store_->Pull(Ref("test/corrupt:1"), {});
+  EXPECT_TRUE(absl::IsDataLoss(got.status())) << got.status();
+  EXPECT_FALSE(fs::exists(root() + "/blobs/sha256/" + layer_digest.substr(7)));
+  for (auto& e : fs::directory_iterator(root() + "/blobs/sha256")) {
+    EXPECT_EQ(e.path().string().find(".tmp-"), std::string::npos) << e.path();
+  }
+  EXPECT_EQ(CountEntries(root() + "/layers"), 0u);
+  EXPECT_TRUE(store_->List().empty());
+  // Repaired upstream, the pull succeeds.
+  std::ofstream(registry_->BlobDataPath(layer_digest), std::ios::binary | std::ios::trunc) << blob;
+  EXPECT_TRUE(store_->Pull(Ref("test/corrupt:1"), {}).ok());
+}
+
+TEST_F(ImageStoreTest, ConcurrentPullsShareOneDownload) {
+  auto pushed = Push("test/concurrent", {"1"}, BusyboxImage("concurrent"));
+  std::vector<absl::StatusOr<v1::Image>> results(4, absl::UnknownError("not run"));
+  {
+    std::vector<std::jthread> threads;
+    for (int i = 0; i < 4; ++i) {
+      threads.emplace_back([&, i] { results[i] = store_->Pull(Ref("test/concurrent:1"), {}); });
+    }
+  }
+  for (const auto& r : results) {
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->id(), pushed.config_digest);
+  }
+  EXPECT_EQ(store_->blobs_downloaded(), 3u);  // config + two layers, once each
+  EXPECT_EQ(store_->List().size(), 1u);
+}
+
+TEST_F(ImageStoreTest, RemoveCollectsOnlyUnsharedBlobsAndLayers) {
+  Push("test/gc-a", {"1"}, BusyboxImage("gc-a"));
+  Push("test/gc-b", {"1"}, BusyboxImage("gc-b"));  // same base layer, different top
+  auto a = store_->Pull(Ref("test/gc-a:1"), {});
+  auto b = store_->Pull(Ref("test/gc-b:1"), {});
+  ASSERT_TRUE(a.ok() && b.ok());
+  ASSERT_EQ(a->chain_ids(0), b->chain_ids(0));
+  EXPECT_EQ(CountEntries(root() + "/layers"), 3u);
+
+  ASSERT_TRUE(store_->Remove(Ref("test/gc-a:1")).ok());
+  EXPECT_TRUE(absl::IsNotFound(store_->Get(a->id()).status()));
+  EXPECT_FALSE(fs::exists(root() + "/layers/" + a->chain_ids(1).substr(7)));
+  EXPECT_FALSE(fs::exists(root() + "/blobs/sha256/" + a->id().substr(7)));
+  EXPECT_TRUE(fs::exists(root() + "/layers/" + b->chain_ids(0).substr(7) + "/bin/busybox"));
+  EXPECT_TRUE(fs::exists(root() + "/blobs/sha256/" + b->layer_digests(0).substr(7)));
+
+  ASSERT_TRUE(store_->Remove(b->id()).ok());
+  EXPECT_EQ(CountEntries(root() + "/layers"), 0u);
+  EXPECT_EQ(CountEntries(root() + "/blobs/sha256"), 0u);
+  EXPECT_EQ(CountEntries(root() + "/l"), 0u);
+  EXPECT_TRUE(store_->Remove(Ref("test/gc-a:1")).ok());  // absent is fine
+  // Gone from the StateDB too.
+  OpenStore({});
+  EXPECT_TRUE(store_->List().empty());
+}
+
+TEST_F(ImageStoreTest, TagMovesToTheNewlyPulledImage) {
+  Push("test/moving", {"v"}, BusyboxImage("first"));
+  auto first = store_->Pull(Ref("test/moving:v"), {});
+  ASSERT_TRUE(first.ok());
+  Push("test/moving", {"v"}, BusyboxImage("second"));
+  auto second = store_->Pull(Ref("test/moving:v"), {});
+  ASSERT_TRUE(second.ok());
+  ASSERT_NE(first->id(), second->id());
+  auto old = store_->Get(first->id());
+  ASSERT_TRUE(old.ok());
+  EXPECT_EQ(old->repo_tags_size(), 0);
+  EXPECT_EQ(store_->Get(Ref("test/moving:v"))->id(), second->id());
+}
+
+TEST_F(ImageStoreTest, MountedRootfsShowsLayersAndWhiteoutsAndKeepsLayersUntilRemoved) {
+  Push("test/rootfs", {"1"}, BusyboxImage("rootfs"));
+  auto img = store_->Pull(Ref("test/rootfs:1"), {});
+  ASSERT_TRUE(img.ok()) << img.status();
+  std::string target = tmp_.path() + "/rootfs-mnt";
+  absl::Cleanup cleanup = [&] { (void)store_->RemoveContainerStorage("ctr1"); };
+  auto mounted = store_->MountRootfs("ctr1", img->id(), target);
+  ASSERT_TRUE(mounted.ok()) << mounted.status();
+  EXPECT_TRUE(fs::exists(target + "/bin/busybox"));
+  EXPECT_TRUE(fs::exists(target + "/bin/sh"));
+  EXPECT_FALSE(fs::exists(target + "/etc/hello"));  // whited out by the top layer
+  EXPECT_EQ(ReadAll(target + "/etc/marker"), "rootfs");
+  EXPECT_FALSE(fs::exists(target + "/var/cache/old"));  // opaque directory
+  EXPECT_TRUE(fs::exists(target + "/var/cache/new"));
+  // Mounting again is a no-op; a bad id is refused.
+  EXPECT_TRUE(store_->MountRootfs("ctr1", img->id(), target).ok());
+  EXPECT_TRUE(absl::IsInvalidArgument(store_->MountRootfs("../x", img->id(), target).status()));
+  EXPECT_TRUE(absl::IsNotFound(store_->MountRootfs("ctr2", "sha256:" + std::string(64, '0'),
+                                                   tmp_.path() + "/m2")
+                                   .status()));
+
+  std::ofstream(target + "/written") << std::string(10000, 'w');
+  auto usage = store_->WritableLayerUsage("ctr1");
+  ASSERT_TRUE(usage.ok()) << usage.status();
+  EXPECT_GE(usage->inodes, 1u);
+  EXPECT_GE(usage->bytes, 10000u);
+  auto fsu = store_->ImageFsUsage();
+  ASSERT_TRUE(fsu.ok()) << fsu.status();
+  EXPECT_GT(fsu->usage.bytes, 0u);
+  EXPECT_GT(fsu->usage.inodes, 0u);
+  EXPECT_FALSE(fsu->mountpoint.empty());
+
+  // The image goes, its layers stay while the container's storage exists.
+  ASSERT_TRUE(store_->Remove(img->id()).ok());
+  EXPECT_TRUE(fs::exists(target + "/bin/busybox"));
+  for (const auto& c : img->chain_ids()) EXPECT_TRUE(fs::exists(root() + "/layers/" + c.substr(7)));
+
+  ASSERT_TRUE(store_->UnmountRootfs("ctr1").ok());
+  EXPECT_TRUE(store_->UnmountRootfs("ctr1").ok());
+  EXPECT_FALSE(fs::exists(target + "/bin/busybox"));
+  ASSERT_TRUE(store_->RemoveContainerStorage("ctr1").ok());
+  EXPECT_TRUE(store_->RemoveContainerStorage("ctr1").ok());
+  EXPECT_EQ(CountEntries(root() + "/layers"), 0u);
+  EXPECT_FALSE(fs::exists(root() + "/containers/ctr1"));
+}
+
+TEST_F(ImageStoreTest, DeepLayerChainsMount) {
+  test::ImageToPush img;
+  for (int i = 0; i < 60; ++i) {
+    img.layers.push_back(MakeLayer({File(absl::StrCat("f", i), absl::StrCat(i))}));
+  }
+  Push("test/deep", {"1"}, img);
+  auto got = store_->Pull(Ref("test/deep:1"), {});
+  ASSERT_TRUE(got.ok()) << got.status();
+  std::string target = tmp_.path() + "/deep-mnt";
+  absl::Cleanup cleanup = [&] { (void)store_->RemoveContainerStorage("deep"); };
+  ASSERT_TRUE(store_->MountRootfs("deep", got->id(), target).ok());
+  EXPECT_EQ(ReadAll(target + "/f0"), "0");
+  EXPECT_EQ(ReadAll(target + "/f59"), "59");
+}
+
+TEST_F(ImageStoreTest, BadReferencesAreInvalidArgument) {
+  EXPECT_TRUE(absl::IsInvalidArgument(store_->Pull("UPPER", {}).status()));
+  EXPECT_TRUE(absl::IsInvalidArgument(store_->Get("").status()));
+  EXPECT_TRUE(absl::IsNotFound(store_->Pull(Ref("test/never:1"), {}).status()));
+}
+
+}  // namespace
+}  // namespace berth::images
