@@ -197,6 +197,10 @@ absl::Status Engine::SaveSandbox(SandboxObj* s, const Sandbox& rec) {
   return absl::OkStatus();
 }
 
+void Engine::Emit(const Container& c, EventType type) {
+  events_.Publish({c.config().id(), c.config().sandbox_id(), type, NowNs()});
+}
+
 void Engine::MarkExited(ContainerObj* c, int exit_code) {
   Container rec = c->rec;
   auto* st = rec.mutable_state();
@@ -214,6 +218,7 @@ void Engine::MarkExited(ContainerObj* c, int exit_code) {
   if (absl::Status s = SaveContainer(c, rec); !s.ok()) {
     LOG(ERROR) << "saving exit of container " << rec.config().id() << ": " << s;
   }
+  Emit(rec, EventType::kStopped);
 }
 
 void Engine::OnExit(const std::string& id) {
@@ -566,6 +571,7 @@ absl::StatusOr<std::string> Engine::DoRunPodSandbox(const cri::PodSandboxConfig&
     running.mutable_state()->set_status(berth::v1::CONTAINER_STATUS_RUNNING);
     running.mutable_state()->set_started_at_ns(NowNs());
     if (absl::Status st = SaveContainer(cobj.get(), running); !st.ok()) return st;
+    Emit(running, EventType::kStarted);
   }
   rec.set_status(berth::v1::SANDBOX_STATUS_READY);
   if (absl::Status st = SaveSandbox(obj.get(), rec); !st.ok()) return st;
@@ -886,7 +892,9 @@ absl::Status Engine::CreateInRuntime(ContainerObj* c) {
   rec.mutable_state()->set_pid(res->pid);
   rec.mutable_state()->set_conmon_pid(res->conmon_pid);
   rec.mutable_state()->set_state_changed_at_ns(NowNs());
-  return SaveContainer(c, rec);
+  if (absl::Status st = SaveContainer(c, rec); !st.ok()) return st;
+  Emit(rec, EventType::kCreated);
+  return absl::OkStatus();
 }
 
 absl::Status Engine::StartContainer(const std::string& id) {
@@ -916,6 +924,7 @@ absl::Status Engine::StartContainer(const std::string& id) {
   rec.mutable_state()->set_started_at_ns(NowNs());
   rec.mutable_state()->set_state_changed_at_ns(rec.state().started_at_ns());
   if (absl::Status st = SaveContainer(c.get(), rec); !st.ok()) return st;
+  Emit(rec, EventType::kStarted);
   // An exit that happened between runc start and the save above was dropped by OnExit
   // (the record still said Created... it is accepted there); re-check the exit file.
   if (absl::StatusOr<int> code = oci_.ReadExitCode(rec.config().id()); code.ok()) {
@@ -1040,6 +1049,7 @@ absl::Status Engine::CleanupContainer(const std::shared_ptr<ContainerObj>& c) {
   gone.mutable_state()->set_status(berth::v1::CONTAINER_STATUS_REMOVING);
   c->rec = gone;
   c->changed.SignalAll();
+  if (rec.state().status() != berth::v1::CONTAINER_STATUS_CONFIGURED) Emit(rec, EventType::kDeleted);
   if (!cc.infra()) {
     absl::MutexLock nl(&names_mu_);
     auto it = container_names_.find(cc.name());

@@ -15,6 +15,7 @@
 #include "absl/synchronization/notification.h"
 #include "proto/berth/v1/records.pb.h"
 #include "proto/runtime/v1/api.pb.h"
+#include "runtime/events.h"
 #include "runtime/oci/exit_watcher.h"
 #include "runtime/oci/oci_runtime.h"
 #include "runtime/providers.h"
@@ -92,6 +93,7 @@ class Engine {
   absl::Status ReopenContainerLog(const std::string& id);
 
   const oci::OciRuntime& oci() const { return oci_; }
+  EventBus& events() { return events_; }
   RecoveryReport recovery() const { return recovery_; }
   int CountContainers(berth::v1::ContainerStatus status) const;
   int CountSandboxes(berth::v1::SandboxStatus status) const;
@@ -119,6 +121,7 @@ class Engine {
   absl::Status Init();
   absl::Status Recover();
   void OnExit(const std::string& id);
+  void Emit(const berth::v1::Container& c, EventType type);
   // Applies an exit to a container whose lock is held; saves it.
   void MarkExited(ContainerObj* c, int exit_code) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu);
   absl::Status SaveContainer(ContainerObj* c, const berth::v1::Container& rec)
@@ -168,6 +171,7 @@ class Engine {
   oci::OciRuntime oci_;
   int oom_floor_ = -1000;
   RecoveryReport recovery_;
+  EventBus events_;
 
   mutable absl::Mutex index_mu_;
   absl::flat_hash_map<std::string, std::shared_ptr<ContainerObj>> containers_

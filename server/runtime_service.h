@@ -64,6 +64,10 @@ class RuntimeServiceImpl final : public cri::RuntimeService::Service {
   grpc::Status ExecSync(grpc::ServerContext*, const cri::ExecSyncRequest*,
                         cri::ExecSyncResponse*) override;
 
+  // Events (events_rpcs.cc).
+  grpc::Status GetContainerEvents(grpc::ServerContext*, const cri::GetEventsRequest*,
+                                  grpc::ServerWriter<cri::ContainerEventResponse>*) override;
+
  private:
   const Config& config_;
   runtime::Engine* engine_;

@@ -3,7 +3,11 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <chrono>
+#include <thread>
+
 #include "gtest/gtest.h"
+#include "util/fs.h"
 #include "test/util/berthd.h"
 #include "test/util/temp_dir.h"
 
@@ -116,6 +120,50 @@ TEST(DaemonTest, UnknownConfigKeyIsAStartupError) {
   absl::Status st = berthd.Start({.config_toml = "[runtime]\nno_such_key = 1\n"});
   EXPECT_FALSE(st.ok());
   EXPECT_NE(berthd.log().find("runtime.no_such_key"), std::string::npos) << berthd.log();
+}
+
+TEST(DaemonTest, EventStreamShowsAPodsInfraContainerStartAndStop) {
+  TempDir dir;
+  ASSERT_TRUE(WriteFileAtomic(dir.path() + "/10-lo.conflist",
+                              R"({"cniVersion":"1.0.0","name":"lo","plugins":[{"type":"loopback"}]})")
+                  .ok());
+  Berthd berthd(dir.path() + "/d");
+  ASSERT_TRUE(berthd.Start({.config_toml = "[network]\ncni_conf_dir = \"" + dir.path() + "\"\n"}).ok())
+      << berthd.log();
+  grpc::ClientContext ectx;
+  std::unique_ptr<grpc::ClientReader<cri::ContainerEventResponse>> events =
+      berthd.runtime().GetContainerEvents(&ectx, cri::GetEventsRequest());
+  // Let the stream subscribe before the pod starts.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+
+  cri::RunPodSandboxRequest req;
+  auto* md = req.mutable_config()->mutable_metadata();
+  md->set_name("ev");
+  md->set_namespace_("default");
+  md->set_uid("uid-ev");
+  cri::RunPodSandboxResponse resp;
+  grpc::Status st = berthd.runtime().RunPodSandbox(Ctx().get(), req, &resp);
+  ASSERT_TRUE(st.ok()) << st.error_message() << berthd.log();
+  cri::StopPodSandboxRequest stop;
+  stop.set_pod_sandbox_id(resp.pod_sandbox_id());
+  cri::StopPodSandboxResponse stop_resp;
+  ASSERT_TRUE(berthd.runtime().StopPodSandbox(Ctx().get(), stop, &stop_resp).ok());
+
+  std::vector<cri::ContainerEventType> seen;
+  cri::ContainerEventResponse ev;
+  while (seen.size() < 3 && events->Read(&ev)) {
+    EXPECT_EQ(ev.container_id(), resp.pod_sandbox_id());
+    EXPECT_EQ(ev.pod_sandbox_status().metadata().name(), "ev");
+    seen.push_back(ev.container_event_type());
+  }
+  EXPECT_EQ(seen, (std::vector<cri::ContainerEventType>{cri::CONTAINER_CREATED_EVENT,
+                                                         cri::CONTAINER_STARTED_EVENT,
+                                                         cri::CONTAINER_STOPPED_EVENT}));
+  ectx.TryCancel();
+  cri::RemovePodSandboxRequest rm;
+  rm.set_pod_sandbox_id(resp.pod_sandbox_id());
+  cri::RemovePodSandboxResponse rm_resp;
+  EXPECT_TRUE(berthd.runtime().RemovePodSandbox(Ctx().get(), rm, &rm_resp).ok());
 }
 
 }  // namespace

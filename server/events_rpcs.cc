@@ -1,0 +1,44 @@
+// GetContainerEvents: the engine's lifecycle events as the stream kubelet's evented PLEG reads.
+#include "server/grpc_status.h"
+#include "server/runtime_service.h"
+
+namespace berth::server {
+namespace {
+
+cri::ContainerEventType ToCriEventType(runtime::EventType t) {
+  switch (t) {
+    case runtime::EventType::kCreated: return cri::CONTAINER_CREATED_EVENT;
+    case runtime::EventType::kStarted: return cri::CONTAINER_STARTED_EVENT;
+    case runtime::EventType::kStopped: return cri::CONTAINER_STOPPED_EVENT;
+    case runtime::EventType::kDeleted: return cri::CONTAINER_DELETED_EVENT;
+  }
+  return cri::CONTAINER_CREATED_EVENT;
+}
+
+}  // namespace
+
+grpc::Status RuntimeServiceImpl::GetContainerEvents(
+    grpc::ServerContext* context, const cri::GetEventsRequest*,
+    grpc::ServerWriter<cri::ContainerEventResponse>* writer) {
+  std::unique_ptr<runtime::EventBus::Subscription> sub = engine_->events().Subscribe();
+  while (!context->IsCancelled()) {
+    runtime::Event e;
+    if (!sub->Next(&e, absl::Milliseconds(500))) continue;
+    cri::ContainerEventResponse resp;
+    resp.set_container_id(e.container_id);
+    resp.set_container_event_type(ToCriEventType(e.type));
+    resp.set_created_at(e.at_ns);
+    if (absl::StatusOr<runtime::SandboxView> sb = engine_->GetSandbox(e.sandbox_id); sb.ok()) {
+      *resp.mutable_pod_sandbox_status() = ToCriSandboxStatus(**sb);
+      for (const auto& c : engine_->ListContainers()) {
+        if (c->config().sandbox_id() == e.sandbox_id) {
+          *resp.add_containers_statuses() = ToCriContainerStatus(*c);
+        }
+      }
+    }
+    if (!writer->Write(resp)) break;
+  }
+  return grpc::Status::OK;
+}
+
+}  // namespace berth::server
