@@ -17,6 +17,9 @@
 #include "grpcpp/grpcpp.h"
 #include "network/cni_manager.h"
 #include "runtime/adapters/cni_network.h"
+#include "runtime/adapters/image_store_adapter.h"
+#include "server/image_service.h"
+#include "storage/images/image_store.h"
 #include "runtime/engine.h"
 #include "server/runtime_service.h"
 #include "server/socket.h"
@@ -99,6 +102,17 @@ absl::Status RunDaemon(const Config& config) {
   eo.default_cgroup_parent = config.runtime.default_cgroup_parent;
   eo.exec_sync_max_output = config.runtime.exec_sync_max_output_bytes;
   eo.log_size_max_bytes = config.runtime.log_size_max_bytes;
+  registry::RegistryConfig registry_config;
+  registry_config.max_parallel_downloads = config.images.max_parallel_downloads;
+  registry_config.stall_timeout = absl::Seconds(config.images.stall_timeout_seconds);
+  for (const auto& [host, h] : config.images.registries) {
+    registry_config.hosts[host] = registry::RegistryHost{h.mirrors, h.insecure};
+  }
+  absl::StatusOr<std::unique_ptr<images::ImageStore>> image_store =
+      images::ImageStore::Open(absl::StrCat(config.root, "/images"), db->get(), registry_config);
+  if (!image_store.ok()) return image_store.status();
+  runtime::ImageStoreAdapter image_provider(image_store->get());
+
   network::CniOptions cni_options;
   cni_options.conf_dir = config.network.cni_conf_dir;
   cni_options.bin_dirs = config.network.cni_bin_dirs;
@@ -109,14 +123,16 @@ absl::Status RunDaemon(const Config& config) {
   runtime::CniNetwork pod_network(absl::StrCat(config.state_dir, "/netns"), std::move(*cni));
 
   absl::StatusOr<std::unique_ptr<runtime::Engine>> engine =
-      runtime::Engine::Create(eo, db->get(), /*images=*/nullptr, &pod_network);
+      runtime::Engine::Create(eo, db->get(), &image_provider, &pod_network);
   if (!engine.ok()) return engine.status();
 
   RuntimeServiceImpl runtime_service(config, engine->get());
+  ImageServiceImpl image_service(image_store->get());
 
   grpc::ServerBuilder builder;
   builder.AddListeningPort(absl::StrCat("unix:", *socket_path), grpc::InsecureServerCredentials());
   builder.RegisterService(&runtime_service);
+  builder.RegisterService(&image_service);
   builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
   builder.SetMaxSendMessageSize(kMaxMessageBytes);
   // The socket is created 0660: only root and the socket's group may talk to the runtime.

@@ -23,7 +23,7 @@ grpc::Status Invalid(const std::string& message) {
   return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, message);
 }
 
-std::vector<v1::Image> Filtered(images::ImageStore* store, const runtime::v1::ImageFilter& filter,
+std::vector<v1::Image> Filtered(images::ImageStore* store, const ::runtime::v1::ImageFilter& filter,
                                 absl::Status* status) {
   if (!filter.has_image() || filter.image().image().empty()) return store->List();
   auto img = store->Get(filter.image().image());
@@ -34,8 +34,8 @@ std::vector<v1::Image> Filtered(images::ImageStore* store, const runtime::v1::Im
 
 }  // namespace
 
-runtime::v1::Image ToCriImage(const v1::Image& image) {
-  runtime::v1::Image out;
+::runtime::v1::Image ToCriImage(const v1::Image& image) {
+  ::runtime::v1::Image out;
   out.set_id(image.id());
   for (const auto& t : image.repo_tags()) out.add_repo_tags(t);
   for (const auto& d : image.repo_digests()) out.add_repo_digests(d);
@@ -54,22 +54,22 @@ runtime::v1::Image ToCriImage(const v1::Image& image) {
 }
 
 grpc::Status ImageServiceImpl::ListImages(grpc::ServerContext*,
-                                          const runtime::v1::ListImagesRequest* req,
-                                          runtime::v1::ListImagesResponse* resp) {
+                                          const ::runtime::v1::ListImagesRequest* req,
+                                          ::runtime::v1::ListImagesResponse* resp) {
   absl::Status st;
   for (const auto& img : Filtered(store_, req->filter(), &st)) *resp->add_images() = ToCriImage(img);
   return ToGrpcStatus(st);
 }
 
 grpc::Status ImageServiceImpl::StreamImages(
-    grpc::ServerContext*, const runtime::v1::StreamImagesRequest* req,
-    grpc::ServerWriter<runtime::v1::StreamImagesResponse>* writer) {
+    grpc::ServerContext*, const ::runtime::v1::StreamImagesRequest* req,
+    grpc::ServerWriter<::runtime::v1::StreamImagesResponse>* writer) {
   absl::Status st;
   std::vector<v1::Image> list = Filtered(store_, req->filter(), &st);
   if (!st.ok()) return ToGrpcStatus(st);
   constexpr size_t kChunk = 100;  // keeps each message far below gRPC's size limit
   for (size_t i = 0; i < list.size(); i += kChunk) {
-    runtime::v1::StreamImagesResponse chunk;
+    ::runtime::v1::StreamImagesResponse chunk;
     for (size_t j = i; j < std::min(list.size(), i + kChunk); ++j) {
       *chunk.add_images() = ToCriImage(list[j]);
     }
@@ -79,8 +79,8 @@ grpc::Status ImageServiceImpl::StreamImages(
 }
 
 grpc::Status ImageServiceImpl::ImageStatus(grpc::ServerContext*,
-                                           const runtime::v1::ImageStatusRequest* req,
-                                           runtime::v1::ImageStatusResponse* resp) {
+                                           const ::runtime::v1::ImageStatusRequest* req,
+                                           ::runtime::v1::ImageStatusResponse* resp) {
   if (req->image().image().empty()) return Invalid("image.image is required");
   auto img = store_->Get(req->image().image());
   if (absl::IsNotFound(img.status())) return grpc::Status::OK;
@@ -102,11 +102,11 @@ grpc::Status ImageServiceImpl::ImageStatus(grpc::ServerContext*,
 }
 
 grpc::Status ImageServiceImpl::PullImage(grpc::ServerContext*,
-                                         const runtime::v1::PullImageRequest* req,
-                                         runtime::v1::PullImageResponse* resp) {
+                                         const ::runtime::v1::PullImageRequest* req,
+                                         ::runtime::v1::PullImageResponse* resp) {
   if (req->image().image().empty()) return Invalid("image.image is required");
   registry::Credentials creds;
-  const runtime::v1::AuthConfig& a = req->auth();
+  const ::runtime::v1::AuthConfig& a = req->auth();
   creds.username = a.username();
   creds.password = a.password();
   creds.identity_token = a.identity_token();
@@ -125,18 +125,18 @@ grpc::Status ImageServiceImpl::PullImage(grpc::ServerContext*,
 }
 
 grpc::Status ImageServiceImpl::RemoveImage(grpc::ServerContext*,
-                                           const runtime::v1::RemoveImageRequest* req,
-                                           runtime::v1::RemoveImageResponse*) {
+                                           const ::runtime::v1::RemoveImageRequest* req,
+                                           ::runtime::v1::RemoveImageResponse*) {
   if (req->image().image().empty()) return Invalid("image.image is required");
   return ToGrpcStatus(store_->Remove(req->image().image()));
 }
 
 grpc::Status ImageServiceImpl::ImageFsInfo(grpc::ServerContext*,
-                                           const runtime::v1::ImageFsInfoRequest*,
-                                           runtime::v1::ImageFsInfoResponse* resp) {
+                                           const ::runtime::v1::ImageFsInfoRequest*,
+                                           ::runtime::v1::ImageFsInfoResponse* resp) {
   auto usage = store_->ImageFsUsage();
   if (!usage.ok()) return ToGrpcStatus(usage.status());
-  runtime::v1::FilesystemUsage* fs = resp->add_image_filesystems();
+  ::runtime::v1::FilesystemUsage* fs = resp->add_image_filesystems();
   fs->set_timestamp(absl::ToUnixNanos(absl::Now()));
   fs->mutable_fs_id()->set_mountpoint(usage->mountpoint);
   fs->mutable_used_bytes()->set_value(usage->usage.bytes);

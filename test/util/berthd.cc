@@ -51,21 +51,24 @@ absl::Status Berthd::Start(const Options& options) {
   absl::StatusOr<pid_t> pid = SpawnProcess(argv, RunOptions{}, devnull.get(), logfd.get(), logfd.get());
   if (!pid.ok()) return pid.status();
   pid_ = *pid;
-  channel_ = grpc::CreateChannel(absl::StrCat("unix://", socket()), grpc::InsecureChannelCredentials());
-  runtime_ = ::runtime::v1::RuntimeService::NewStub(channel_);
-  images_ = ::runtime::v1::ImageService::NewStub(channel_);
-  // Ready when Version answers.
-  for (int i = 0; i < 300; ++i) {
+  // The channel is made once the socket exists: a channel that failed to connect backs off for
+  // seconds before it tries again.
+  for (int i = 0; i < 600; ++i) {
     if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
       pid_ = -1;
       return absl::InternalError(absl::StrCat("berthd exited at start:\n", this->log()));
     }
-    ::runtime::v1::VersionRequest req;
-    ::runtime::v1::VersionResponse resp;
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
-    if (PathExists(socket()) && runtime_->Version(&ctx, req, &resp).ok()) return absl::OkStatus();
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (PathExists(socket())) {
+      channel_ = grpc::CreateChannel(absl::StrCat("unix://", socket()), grpc::InsecureChannelCredentials());
+      runtime_ = ::runtime::v1::RuntimeService::NewStub(channel_);
+      images_ = ::runtime::v1::ImageService::NewStub(channel_);
+      ::runtime::v1::VersionRequest req;
+      ::runtime::v1::VersionResponse resp;
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+      if (runtime_->Version(&ctx, req, &resp).ok()) return absl::OkStatus();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return absl::DeadlineExceededError(absl::StrCat("berthd did not answer:\n", this->log()));
 }

@@ -1,0 +1,326 @@
+// Pods and containers through CRI against a real berthd, runc, conmon and a loopback registry:
+// run to completion with logs, stop with timeout, exec, name retries, restart recovery, cleanup.
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "gtest/gtest.h"
+#include "test/registry/test_registry.h"
+#include "test/util/berthd.h"
+#include "test/util/busybox_image.h"
+#include "test/util/temp_dir.h"
+#include "util/fs.h"
+
+namespace berth::test {
+namespace {
+
+namespace cri = ::runtime::v1;
+
+class LifecycleTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto reg = TestRegistry::Start();
+    ASSERT_TRUE(reg.ok()) << reg.status();
+    registry_ = std::move(*reg);
+    auto pushed = PushBusybox(registry_->host());
+    ASSERT_TRUE(pushed.ok()) << pushed.status();
+  }
+  static void TearDownTestSuite() {
+    registry_.reset();
+  }
+
+  void SetUp() override {
+    ASSERT_TRUE(MakeDirs(dir_.path() + "/cni").ok());
+    // Loopback-only pod networking keeps these tests independent of bridges and iptables.
+    ASSERT_TRUE(WriteFileAtomic(dir_.path() + "/cni/10-lo.conflist",
+                                R"({"cniVersion":"1.0.0","name":"lo","plugins":[{"type":"loopback"}]})")
+                    .ok());
+    berthd_ = std::make_unique<Berthd>(dir_.path() + "/d");
+    ASSERT_TRUE(berthd_->Start({.config_toml = Config()}).ok()) << berthd_->log();
+    cri::PullImageRequest pull;
+    pull.mutable_image()->set_image("busybox");
+    cri::PullImageResponse presp;
+    grpc::Status st = berthd_->images().PullImage(Ctx().get(), pull, &presp);
+    ASSERT_TRUE(st.ok()) << st.error_message() << berthd_->log();
+  }
+
+  std::string Config() const {
+    return absl::StrCat("[network]\ncni_conf_dir = \"", dir_.path(), "/cni\"\n",
+                        "[registries.\"docker.io\"]\nmirrors = [\"http://", registry_->host(), "\"]\n");
+  }
+
+  cri::PodSandboxConfig Pod(const std::string& name) {
+    cri::PodSandboxConfig c;
+    c.mutable_metadata()->set_name(name);
+    c.mutable_metadata()->set_namespace_("default");
+    c.mutable_metadata()->set_uid(absl::StrCat("uid-", name));
+    c.set_hostname(name);
+    c.set_log_directory(dir_.path() + "/logs/" + name);
+    (*c.mutable_labels())["app"] = name;
+    return c;
+  }
+
+  std::string RunPod(const cri::PodSandboxConfig& config) {
+    cri::RunPodSandboxRequest req;
+    *req.mutable_config() = config;
+    cri::RunPodSandboxResponse resp;
+    grpc::Status st = berthd_->runtime().RunPodSandbox(Ctx().get(), req, &resp);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return resp.pod_sandbox_id();
+  }
+
+  std::string CreateContainer(const std::string& pod_id, const cri::PodSandboxConfig& pod,
+                              const std::string& name, std::vector<std::string> cmd) {
+    cri::CreateContainerRequest req;
+    req.set_pod_sandbox_id(pod_id);
+    *req.mutable_sandbox_config() = pod;
+    auto* c = req.mutable_config();
+    c->mutable_metadata()->set_name(name);
+    c->mutable_image()->set_image("busybox");
+    for (auto& a : cmd) c->add_command(a);
+    c->set_log_path(name + ".log");
+    cri::CreateContainerResponse resp;
+    grpc::Status st = berthd_->runtime().CreateContainer(Ctx().get(), req, &resp);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return resp.container_id();
+  }
+
+  grpc::Status Start(const std::string& id) {
+    cri::StartContainerRequest req;
+    req.set_container_id(id);
+    cri::StartContainerResponse resp;
+    return berthd_->runtime().StartContainer(Ctx().get(), req, &resp);
+  }
+
+  cri::ContainerStatus Status(const std::string& id) {
+    cri::ContainerStatusRequest req;
+    req.set_container_id(id);
+    cri::ContainerStatusResponse resp;
+    grpc::Status st = berthd_->runtime().ContainerStatus(Ctx().get(), req, &resp);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return resp.status();
+  }
+
+  cri::ContainerStatus WaitExited(const std::string& id, int seconds = 30) {
+    for (int i = 0; i < seconds * 20; ++i) {
+      cri::ContainerStatus s = Status(id);
+      if (s.state() == cri::CONTAINER_EXITED) return s;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ADD_FAILURE() << "container " << id << " did not exit";
+    return Status(id);
+  }
+
+  grpc::Status RemovePod(const std::string& id) {
+    cri::StopPodSandboxRequest sreq;
+    sreq.set_pod_sandbox_id(id);
+    cri::StopPodSandboxResponse sresp;
+    grpc::Status st = berthd_->runtime().StopPodSandbox(Ctx().get(), sreq, &sresp);
+    if (!st.ok()) return st;
+    cri::RemovePodSandboxRequest rreq;
+    rreq.set_pod_sandbox_id(id);
+    cri::RemovePodSandboxResponse rresp;
+    return berthd_->runtime().RemovePodSandbox(Ctx().get(), rreq, &rresp);
+  }
+
+  static std::unique_ptr<TestRegistry> registry_;
+  TempDir dir_;
+  std::unique_ptr<Berthd> berthd_;
+};
+
+std::unique_ptr<TestRegistry> LifecycleTest::registry_;
+
+TEST_F(LifecycleTest, ContainerRunsToCompletionWithExitCodeAndCriLogs) {
+  cri::PodSandboxConfig pod = Pod("complete");
+  std::string pod_id = RunPod(pod);
+  std::string id = CreateContainer(pod_id, pod, "c1",
+                                   {"/bin/sh", "-c", "echo hello; echo oops >&2; exit 3"});
+  EXPECT_EQ(Status(id).state(), cri::CONTAINER_CREATED);
+  ASSERT_TRUE(Start(id).ok());
+  cri::ContainerStatus s = WaitExited(id);
+  EXPECT_EQ(s.exit_code(), 3);
+  EXPECT_EQ(s.reason(), "Error");
+  EXPECT_GT(s.started_at(), 0);
+  EXPECT_GE(s.finished_at(), s.started_at());
+  EXPECT_EQ(s.log_path(), dir_.path() + "/logs/complete/c1.log");
+  std::string log = ReadFile(s.log_path()).value_or("");
+  EXPECT_TRUE(absl::StrContains(log, " stdout F hello\n")) << log;
+  EXPECT_TRUE(absl::StrContains(log, " stderr F oops\n")) << log;
+  // A finished container cannot start again.
+  EXPECT_EQ(Start(id).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_TRUE(RemovePod(pod_id).ok());
+}
+
+TEST_F(LifecycleTest, StopKillsAProcessThatIgnoresSigterm) {
+  cri::PodSandboxConfig pod = Pod("stubborn");
+  std::string pod_id = RunPod(pod);
+  std::string id = CreateContainer(pod_id, pod, "c",
+                                   {"/bin/sh", "-c", "trap '' TERM; while true; do sleep 1; done"});
+  ASSERT_TRUE(Start(id).ok());
+  EXPECT_EQ(Status(id).state(), cri::CONTAINER_RUNNING);
+  cri::StopContainerRequest req;
+  req.set_container_id(id);
+  req.set_timeout(1);
+  cri::StopContainerResponse resp;
+  grpc::Status st = berthd_->runtime().StopContainer(Ctx().get(), req, &resp);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  cri::ContainerStatus s = Status(id);
+  EXPECT_EQ(s.state(), cri::CONTAINER_EXITED);
+  EXPECT_EQ(s.exit_code(), 137);
+  // Stopping again is fine.
+  EXPECT_TRUE(berthd_->runtime().StopContainer(Ctx().get(), req, &resp).ok());
+  EXPECT_TRUE(RemovePod(pod_id).ok());
+}
+
+TEST_F(LifecycleTest, ExecSyncReturnsOutputExitCodeAndTimesOut) {
+  cri::PodSandboxConfig pod = Pod("exec");
+  std::string pod_id = RunPod(pod);
+  std::string id = CreateContainer(pod_id, pod, "c", {"/bin/sleep", "1000"});
+  ASSERT_TRUE(Start(id).ok());
+  cri::ExecSyncRequest req;
+  req.set_container_id(id);
+  for (const char* a : {"/bin/sh", "-c", "echo out; echo err >&2; hostname; exit 5"}) req.add_cmd(a);
+  cri::ExecSyncResponse resp;
+  grpc::Status st = berthd_->runtime().ExecSync(Ctx().get(), req, &resp);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(resp.stdout(), "out\nexec\n");
+  EXPECT_EQ(resp.stderr(), "err\n");
+  EXPECT_EQ(resp.exit_code(), 5);
+
+  cri::ExecSyncRequest slow;
+  slow.set_container_id(id);
+  slow.add_cmd("/bin/sleep");
+  slow.add_cmd("30");
+  slow.set_timeout(1);
+  st = berthd_->runtime().ExecSync(Ctx().get(), slow, &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_TRUE(RemovePod(pod_id).ok());
+}
+
+TEST_F(LifecycleTest, ARetriedRunPodSandboxGetsTheSameIdAndADifferentOneIsRefused) {
+  cri::PodSandboxConfig pod = Pod("retry");
+  std::string first = RunPod(pod);
+  EXPECT_EQ(RunPod(pod), first);
+  cri::PodSandboxConfig other = pod;
+  other.set_hostname("changed");
+  cri::RunPodSandboxRequest req;
+  *req.mutable_config() = other;
+  cri::RunPodSandboxResponse resp;
+  EXPECT_EQ(berthd_->runtime().RunPodSandbox(Ctx().get(), req, &resp).error_code(),
+            grpc::StatusCode::ALREADY_EXISTS);
+  EXPECT_TRUE(RemovePod(first).ok());
+  // Removing twice is fine; the name is free again.
+  EXPECT_TRUE(RemovePod(first).ok());
+  std::string again = RunPod(pod);
+  EXPECT_NE(again, first);
+  EXPECT_TRUE(RemovePod(again).ok());
+}
+
+TEST_F(LifecycleTest, ContainersSurviveABerthdCrashAndExitsMeanwhileAreRecovered) {
+  cri::PodSandboxConfig pod = Pod("recover");
+  std::string pod_id = RunPod(pod);
+  std::string runs = CreateContainer(pod_id, pod, "runs", {"/bin/sleep", "1000"});
+  std::string ends = CreateContainer(pod_id, pod, "ends", {"/bin/sh", "-c", "sleep 2; exit 7"});
+  ASSERT_TRUE(Start(runs).ok());
+  ASSERT_TRUE(Start(ends).ok());
+  berthd_->Kill();
+  std::this_thread::sleep_for(std::chrono::seconds(3));  // "ends" exits while berthd is down
+  ASSERT_TRUE(berthd_->Start({.config_toml = Config()}).ok()) << berthd_->log();
+  EXPECT_EQ(Status(runs).state(), cri::CONTAINER_RUNNING);
+  cri::ContainerStatus s = Status(ends);
+  EXPECT_EQ(s.state(), cri::CONTAINER_EXITED);
+  EXPECT_EQ(s.exit_code(), 7);
+  // The recovered container is still managed: exec and stop work.
+  cri::ExecSyncRequest req;
+  req.set_container_id(runs);
+  req.add_cmd("/bin/true");
+  cri::ExecSyncResponse resp;
+  EXPECT_TRUE(berthd_->runtime().ExecSync(Ctx().get(), req, &resp).ok());
+  cri::PodSandboxStatusRequest preq;
+  preq.set_pod_sandbox_id(pod_id);
+  cri::PodSandboxStatusResponse presp;
+  ASSERT_TRUE(berthd_->runtime().PodSandboxStatus(Ctx().get(), preq, &presp).ok());
+  EXPECT_EQ(presp.status().state(), cri::SANDBOX_READY);
+  EXPECT_TRUE(RemovePod(pod_id).ok());
+}
+
+TEST_F(LifecycleTest, ListsFilterByPodStateAndLabel) {
+  cri::PodSandboxConfig a = Pod("lista"), b = Pod("listb");
+  std::string pa = RunPod(a), pb = RunPod(b);
+  std::string ca = CreateContainer(pa, a, "c", {"/bin/sleep", "1000"});
+  std::string cb = CreateContainer(pb, b, "c", {"/bin/sleep", "1000"});
+  ASSERT_TRUE(Start(ca).ok());
+  cri::ListContainersRequest req;
+  req.mutable_filter()->mutable_state()->set_state(cri::CONTAINER_RUNNING);
+  cri::ListContainersResponse resp;
+  ASSERT_TRUE(berthd_->runtime().ListContainers(Ctx().get(), req, &resp).ok());
+  ASSERT_EQ(resp.containers_size(), 1);
+  EXPECT_EQ(resp.containers(0).id(), ca);
+  req.Clear();
+  req.mutable_filter()->set_pod_sandbox_id(pb.substr(0, 12));
+  resp.Clear();
+  ASSERT_TRUE(berthd_->runtime().ListContainers(Ctx().get(), req, &resp).ok());
+  ASSERT_EQ(resp.containers_size(), 1);
+  EXPECT_EQ(resp.containers(0).id(), cb);
+  cri::ListPodSandboxRequest preq;
+  (*preq.mutable_filter()->mutable_label_selector())["app"] = "listb";
+  cri::ListPodSandboxResponse presp;
+  ASSERT_TRUE(berthd_->runtime().ListPodSandbox(Ctx().get(), preq, &presp).ok());
+  ASSERT_EQ(presp.items_size(), 1);
+  EXPECT_EQ(presp.items(0).id(), pb);
+  EXPECT_TRUE(RemovePod(pa).ok());
+  EXPECT_TRUE(RemovePod(pb).ok());
+}
+
+TEST_F(LifecycleTest, HundredPodsLeaveNothingBehind) {
+  std::vector<std::string> pods;
+  for (int i = 0; i < 100; ++i) {
+    cri::PodSandboxConfig pod = Pod(absl::StrCat("many", i));
+    std::string id = RunPod(pod);
+    ASSERT_FALSE(id.empty());
+    if (i % 10 == 0) {
+      std::string c = CreateContainer(id, pod, "c", {"/bin/sleep", "1000"});
+      ASSERT_TRUE(Start(c).ok());
+    }
+    pods.push_back(id);
+  }
+  for (const auto& id : pods) ASSERT_TRUE(RemovePod(id).ok());
+  cri::ListPodSandboxResponse presp;
+  ASSERT_TRUE(berthd_->runtime().ListPodSandbox(Ctx().get(), cri::ListPodSandboxRequest(), &presp).ok());
+  EXPECT_EQ(presp.items_size(), 0);
+  cri::ListContainersResponse cresp;
+  ASSERT_TRUE(berthd_->runtime().ListContainers(Ctx().get(), cri::ListContainersRequest(), &cresp).ok());
+  EXPECT_EQ(cresp.containers_size(), 0);
+  // The only mount left under the state dir is the netns directory itself (made shared, as
+  // `ip netns` does); no pod's netns, shm or rootfs.
+  std::string mounts = ReadFile("/proc/self/mountinfo").value_or("");
+  for (absl::string_view line : absl::StrSplit(mounts, '\n')) {
+    if (!absl::StrContains(line, berthd_->state_dir())) continue;
+    EXPECT_TRUE(absl::StrContains(line, berthd_->state_dir() + "/netns ")) << "left: " << line;
+  }
+  std::string ps;
+  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+    std::string cmd = ReadFile(e.path().string() + "/cmdline").value_or("");
+    if (absl::StrContains(cmd, berthd_->state_dir()) && absl::StartsWith(cmd, "/usr/bin/conmon")) ps += cmd;
+  }
+  EXPECT_TRUE(ps.empty()) << "conmon processes left: " << ps;
+  std::error_code ec;
+  EXPECT_TRUE(std::filesystem::is_empty(berthd_->state_dir() + "/containers", ec));
+  EXPECT_TRUE(std::filesystem::is_empty(berthd_->state_dir() + "/sandboxes", ec));
+  // Records are gone too: a restart finds nothing.
+  ASSERT_TRUE(berthd_->Stop().ok());
+  ASSERT_TRUE(berthd_->Start({.config_toml = Config()}).ok());
+  presp.Clear();
+  ASSERT_TRUE(berthd_->runtime().ListPodSandbox(Ctx().get(), cri::ListPodSandboxRequest(), &presp).ok());
+  EXPECT_EQ(presp.items_size(), 0);
+}
+
+}  // namespace
+}  // namespace berth::test
