@@ -43,6 +43,31 @@ constexpr char kSandboxNames[] = "sandbox";
 // How long to wait for the exit file after SIGKILL before asking runc directly.
 constexpr absl::Duration kKillGrace = absl::Seconds(10);
 
+// Exact id first, then a unique prefix, as crictl users type short ids.
+template <typename Obj>
+std::shared_ptr<Obj> FindByIdOrPrefix(
+    const absl::flat_hash_map<std::string, std::shared_ptr<Obj>>& objects, const std::string& key,
+    absl::string_view kind, absl::string_view field, absl::Status* error) {
+  if (key.empty()) {
+    *error = absl::InvalidArgumentError(absl::StrCat(field, " is required"));
+    return nullptr;
+  }
+  if (auto it = objects.find(key); it != objects.end()) return it->second;
+  std::shared_ptr<Obj> found;
+  int matches = 0;
+  for (const auto& [id, obj] : objects) {
+    if (absl::StartsWith(id, key)) {
+      found = obj;
+      ++matches;
+    }
+  }
+  if (matches == 1) return found;
+  *error = matches > 1
+               ? absl::InvalidArgumentError(absl::StrCat(kind, " id prefix \"", key, "\" is ambiguous"))
+               : absl::NotFoundError(absl::StrCat(kind, " \"", key, "\" not found"));
+  return nullptr;
+}
+
 int64_t NowNs() { return absl::ToUnixNanos(absl::Now()); }
 
 std::string Deterministic(const google::protobuf::MessageLite& m) {
@@ -540,7 +565,7 @@ absl::StatusOr<std::string> Engine::DoRunPodSandbox(const cri::PodSandboxConfig&
   pod.host_ipc = nso.ipc() == cri::NODE;
   absl::StatusOr<std::string> cgroups_path = CgroupsPath(rec.cgroup_parent(), id);
   if (!cgroups_path.ok()) return cgroups_path.status();
-  SpecOptions so{*cgroups_path, oom_floor_};
+  SpecOptions so{*cgroups_path, oom_floor_, options_.seccomp_default_when_empty};
   absl::StatusOr<json> spec = BuildInfraSpec(pod, InfraRootfs(), "/pause", so);
   if (!spec.ok()) return spec.status();
 
@@ -596,7 +621,11 @@ absl::Status Engine::StopPodSandbox(const std::string& id) {
   absl::Status err;
   std::shared_ptr<SandboxObj> s = FindSandboxObj(id, &err);
   if (!s) return absl::IsNotFound(err) ? absl::OkStatus() : err;
-  const std::string sid = s->rec.id();
+  std::string sid;
+  {
+    absl::MutexLock l(&s->mu);
+    sid = s->rec.id();
+  }
   // Every app container first, in parallel (each waits for its own exit), then the infra one.
   std::vector<std::shared_ptr<ContainerObj>> ctrs = ContainersOf(sid);
   std::vector<absl::Status> results(ctrs.size());
@@ -659,7 +688,11 @@ absl::Status Engine::RemovePodSandbox(const std::string& id) {
   absl::Status err;
   std::shared_ptr<SandboxObj> s = FindSandboxObj(id, &err);
   if (!s) return absl::IsNotFound(err) ? absl::OkStatus() : err;
-  const std::string sid = s->rec.id();
+  std::string sid;
+  {
+    absl::MutexLock l(&s->mu);
+    sid = s->rec.id();
+  }
   for (const auto& c : ContainersOf(sid)) {
     if (absl::Status st = RemoveContainerObj(c, /*force=*/true); !st.ok()) return st;
   }
@@ -698,14 +731,10 @@ absl::Status Engine::RemovePodSandbox(const std::string& id) {
 
 absl::StatusOr<SandboxView> Engine::GetSandbox(const std::string& id_or_prefix) const {
   absl::Status err;
-  std::shared_ptr<SandboxObj> s = FindSandboxObj(id_or_prefix, &err);
-  if (!s) return err;
   absl::MutexLock l(&index_mu_);
-  auto it = sandbox_views_.find(s->rec.id());
-  if (it == sandbox_views_.end()) {
-    return absl::NotFoundError(absl::StrCat("pod sandbox \"", id_or_prefix, "\" not found"));
-  }
-  return it->second;
+  SandboxView v = FindByIdOrPrefix(sandbox_views_, id_or_prefix, "pod sandbox", "pod_sandbox_id", &err);
+  if (!v) return err;
+  return v;
 }
 
 std::vector<SandboxView> Engine::ListSandboxes() const {
@@ -836,7 +865,7 @@ absl::StatusOr<std::string> Engine::DoCreateContainer(const std::string& sandbox
   pod.host_pid = nso.pid() == cri::NODE;
   absl::StatusOr<std::string> cgroups_path = CgroupsPath(sandbox.cgroup_parent(), id);
   if (!cgroups_path.ok()) return cgroups_path.status();
-  SpecOptions so{*cgroups_path, oom_floor_};
+  SpecOptions so{*cgroups_path, oom_floor_, options_.seccomp_default_when_empty};
   cri::ContainerConfig effective = config;
   auto* cnso = effective.mutable_linux()->mutable_security_context()->mutable_namespace_options();
   if (pod.host_pid) cnso->set_pid(cri::NODE);
@@ -1060,13 +1089,10 @@ absl::Status Engine::CleanupContainer(const std::shared_ptr<ContainerObj>& c) {
 
 absl::StatusOr<ContainerView> Engine::GetContainer(const std::string& id_or_prefix) const {
   absl::Status err;
-  std::shared_ptr<ContainerObj> c = FindContainerObj(id_or_prefix, &err);
-  if (!c) return err;
   absl::MutexLock l(&index_mu_);
-  for (const auto& [id, v] : container_views_) {
-    if (containers_.count(id) && containers_.at(id) == c) return v;
-  }
-  return absl::NotFoundError(absl::StrCat("container \"", id_or_prefix, "\" not found"));
+  ContainerView v = FindByIdOrPrefix(container_views_, id_or_prefix, "container", "container_id", &err);
+  if (!v) return err;
+  return v;
 }
 
 std::vector<ContainerView> Engine::ListContainers() const {
@@ -1079,50 +1105,17 @@ std::vector<ContainerView> Engine::ListContainers() const {
   return out;
 }
 
+
 std::shared_ptr<Engine::ContainerObj> Engine::FindContainerObj(const std::string& key,
                                                                absl::Status* error) const {
-  if (key.empty()) {
-    *error = absl::InvalidArgumentError("container_id is required");
-    return nullptr;
-  }
   absl::MutexLock l(&index_mu_);
-  if (auto it = containers_.find(key); it != containers_.end()) return it->second;
-  std::shared_ptr<ContainerObj> found;
-  int matches = 0;
-  for (const auto& [id, obj] : containers_) {
-    if (absl::StartsWith(id, key)) {
-      found = obj;
-      ++matches;
-    }
-  }
-  if (matches == 1) return found;
-  *error = matches > 1 ? absl::InvalidArgumentError(absl::StrCat("container id prefix \"", key,
-                                                                 "\" is ambiguous"))
-                       : absl::NotFoundError(absl::StrCat("container \"", key, "\" not found"));
-  return nullptr;
+  return FindByIdOrPrefix(containers_, key, "container", "container_id", error);
 }
 
 std::shared_ptr<Engine::SandboxObj> Engine::FindSandboxObj(const std::string& key,
                                                            absl::Status* error) const {
-  if (key.empty()) {
-    *error = absl::InvalidArgumentError("pod_sandbox_id is required");
-    return nullptr;
-  }
   absl::MutexLock l(&index_mu_);
-  if (auto it = sandboxes_.find(key); it != sandboxes_.end()) return it->second;
-  std::shared_ptr<SandboxObj> found;
-  int matches = 0;
-  for (const auto& [id, obj] : sandboxes_) {
-    if (absl::StartsWith(id, key)) {
-      found = obj;
-      ++matches;
-    }
-  }
-  if (matches == 1) return found;
-  *error = matches > 1 ? absl::InvalidArgumentError(absl::StrCat("pod sandbox id prefix \"", key,
-                                                                 "\" is ambiguous"))
-                       : absl::NotFoundError(absl::StrCat("pod sandbox \"", key, "\" not found"));
-  return nullptr;
+  return FindByIdOrPrefix(sandboxes_, key, "pod sandbox", "pod_sandbox_id", error);
 }
 
 absl::StatusOr<ExecSyncResult> Engine::ExecSync(const std::string& id,
@@ -1177,8 +1170,22 @@ absl::Status Engine::ReopenContainerLog(const std::string& id) {
   if ((*c)->state().status() != berth::v1::CONTAINER_STATUS_RUNNING) {
     return absl::FailedPreconditionError(absl::StrCat("container \"", id, "\" is not running"));
   }
-  // conmon's control message 2 reopens its log files.
-  return oci::OciRuntime::WriteControl((*c)->config().bundle_dir(), "2 0 0\n");
+  // conmon's control message 2 reopens its log files; kubelet expects the new file to exist
+  // when this call returns, so wait (bounded) for conmon to act.
+  if (absl::Status st = oci::OciRuntime::WriteControl((*c)->config().bundle_dir(), "2 0 0\n");
+      !st.ok()) {
+    return st;
+  }
+  const std::string& log = (*c)->config().log_path();
+  if (log.empty()) return absl::OkStatus();
+  const absl::Time deadline = absl::Now() + absl::Seconds(5);
+  while (!PathExists(log)) {
+    if (absl::Now() > deadline) {
+      return absl::DeadlineExceededError(absl::StrCat("conmon did not reopen ", log));
+    }
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  return absl::OkStatus();
 }
 
 int Engine::CountContainers(berth::v1::ContainerStatus status) const {

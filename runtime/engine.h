@@ -33,6 +33,7 @@ struct EngineOptions {
   std::string default_cgroup_parent = "/berth";
   size_t exec_sync_max_output = 16 << 20;
   int64_t log_size_max_bytes = -1;
+  bool seccomp_default_when_empty = true;
 };
 
 using ContainerView = std::shared_ptr<const berth::v1::Container>;

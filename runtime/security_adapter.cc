@@ -5,7 +5,10 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
+#include <set>
+
 #include "absl/strings/str_cat.h"
+#include "util/fs.h"
 #include "runtime/cgroups/mode.h"
 #include "runtime/cgroups/resources.h"
 #include "runtime/security/capabilities.h"
@@ -17,6 +20,31 @@ namespace berth::runtime {
 namespace {
 
 using json = nlohmann::json;
+
+// berthd can only hand out capabilities in its own bounding set (a node agent may run without
+// e.g. CAP_SYS_RESOURCE); asking runc for more fails every container with EPERM.
+const std::set<std::string>& OwnBoundingSet() {
+  static const std::set<std::string> own = [] {
+    std::set<std::string> out;
+    std::string status = ReadFile("/proc/self/status").value_or("");
+    size_t pos = status.find("CapBnd:");
+    uint64_t mask = pos == std::string::npos ? ~0ull : strtoull(status.c_str() + pos + 7, nullptr, 16);
+    const auto& known = security::KnownCapabilities();
+    for (size_t i = 0; i < known.size() && i < 64; ++i) {
+      if (mask & (1ull << i)) out.insert(known[i]);
+    }
+    return out;
+  }();
+  return own;
+}
+
+void LimitToOwnBoundingSet(security::CapabilitySets* caps) {
+  const auto& own = OwnBoundingSet();
+  for (auto* set : {&caps->bounding, &caps->effective, &caps->permitted, &caps->inheritable,
+                    &caps->ambient}) {
+    std::erase_if(*set, [&](const std::string& c) { return !own.count(c); });
+  }
+}
 
 cgroups::CgroupMode HostCgroupMode() {
   static const cgroups::CgroupMode mode =
@@ -39,6 +67,7 @@ absl::Status ApplySecurity(const SecurityRequest& r, json* spec) {
     return absl::InvalidArgumentError(
         absl::StrCat("linux.security_context.capabilities: ", caps.status().message()));
   }
+  LimitToOwnBoundingSet(&*caps);
   process["capabilities"] = caps->ToOci();
   process["noNewPrivileges"] = r.no_new_privileges && !r.privileged;
 
@@ -50,8 +79,9 @@ absl::Status ApplySecurity(const SecurityRequest& r, json* spec) {
   if (!readonly.empty()) linux["readonlyPaths"] = readonly;
 
   absl::StatusOr<security::SeccompProfile> profile = security::SeccompProfileFromCri(
-      r.has_seccomp ? &r.seccomp : nullptr,
-      r.seccomp_profile_path, security::SeccompProfileType::kRuntimeDefault);
+      r.has_seccomp ? &r.seccomp : nullptr, r.seccomp_profile_path,
+      r.seccomp_default_when_empty ? security::SeccompProfileType::kRuntimeDefault
+                                   : security::SeccompProfileType::kUnconfined);
   if (!profile.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("linux.security_context.seccomp: ", profile.status().message()));

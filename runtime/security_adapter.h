@@ -23,6 +23,8 @@ struct SecurityRequest {
   bool has_seccomp = false;  // the structured field was set
   ::runtime::v1::SecurityProfile seccomp;
   std::string seccomp_profile_path;  // deprecated string form
+  // A request naming no profile at all gets RuntimeDefault (true) or, as CRI's text says, none.
+  bool seccomp_default_when_empty = true;
   std::vector<std::string> add_capabilities;
   std::vector<std::string> drop_capabilities;
   std::vector<std::string> add_ambient;

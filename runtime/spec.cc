@@ -93,6 +93,19 @@ absl::Status CheckMountPath(const std::string& field, const std::string& path) {
   return absl::OkStatus();
 }
 
+// What pod- and container-level security contexts have in common.
+template <typename SecurityContext>
+SecurityRequest BaseSecurityRequest(const SecurityContext& sc, const PodContext& pod) {
+  SecurityRequest r;
+  r.privileged = sc.privileged();
+  r.has_seccomp = sc.has_seccomp();
+  r.seccomp = sc.seccomp();
+  r.seccomp_profile_path = sc.seccomp_profile_path();
+  r.pod_has_own_netns = !pod.host_network;
+  r.pod_has_own_ipc = !pod.host_ipc;
+  return r;
+}
+
 }  // namespace
 
 int ClampOomScoreAdj(int requested, int floor) {
@@ -151,6 +164,10 @@ absl::StatusOr<json> BuildInfraSpec(const PodContext& pod, const std::string& ro
   const cri::PodSandboxConfig& cfg = *pod.pod;
   const auto& lx = cfg.linux();
   const auto& sc = lx.security_context();
+  if (sc.has_run_as_group() && !sc.has_run_as_user()) {
+    return absl::InvalidArgumentError(
+        "config.linux.security_context.run_as_group is set without run_as_user");
+  }
   json spec = BaseSpec(rootfs, true, pod.host_network ? "" : cfg.hostname());
   if (pod.host_network) spec.erase("hostname");
   json process{{"terminal", false},
@@ -174,14 +191,9 @@ absl::StatusOr<json> BuildInfraSpec(const PodContext& pod, const std::string& ro
   std::map<std::string, std::string> sysctls(lx.sysctls().begin(), lx.sysctls().end());
   if (!sysctls.empty()) spec["linux"]["sysctl"] = sysctls;
 
-  SecurityRequest sreq;
-  sreq.privileged = sc.privileged();
-  sreq.has_seccomp = sc.has_seccomp();
-  sreq.seccomp = sc.seccomp();
-  sreq.seccomp_profile_path = sc.seccomp_profile_path();
+  SecurityRequest sreq = BaseSecurityRequest(sc, pod);
+  sreq.seccomp_default_when_empty = options.seccomp_default_when_empty;
   sreq.no_new_privileges = true;
-  sreq.pod_has_own_netns = !pod.host_network;
-  sreq.pod_has_own_ipc = !pod.host_ipc;
   sreq.readonly_rootfs = true;
   if (absl::Status st = ApplySecurity(sreq, &spec); !st.ok()) return st;
   spec["annotations"]["io.kubernetes.cri.container-type"] = "sandbox";
@@ -201,6 +213,10 @@ absl::StatusOr<json> BuildContainerSpec(const PodContext& pod, const cri::Contai
   absl::StatusOr<std::vector<std::string>> args = ContainerArgs(config, image);
   if (!args.ok()) return args.status();
 
+  if (sc.has_run_as_group() && !sc.has_run_as_user() && sc.run_as_username().empty()) {
+    return absl::InvalidArgumentError(
+        "linux.security_context.run_as_group is set without run_as_user or run_as_username");
+  }
   UserRequest ureq;
   ureq.image_user = image.user();
   if (sc.has_run_as_user()) {
@@ -299,11 +315,8 @@ absl::StatusOr<json> BuildContainerSpec(const PodContext& pod, const cri::Contai
                                              pod.pod->linux().sysctls().end());
   if (!sysctls.empty()) spec["linux"]["sysctl"] = sysctls;
 
-  SecurityRequest sreq;
-  sreq.privileged = sc.privileged();
-  sreq.has_seccomp = sc.has_seccomp();
-  sreq.seccomp = sc.seccomp();
-  sreq.seccomp_profile_path = sc.seccomp_profile_path();
+  SecurityRequest sreq = BaseSecurityRequest(sc, pod);
+  sreq.seccomp_default_when_empty = options.seccomp_default_when_empty;
   sreq.add_capabilities.assign(sc.capabilities().add_capabilities().begin(),
                                sc.capabilities().add_capabilities().end());
   sreq.drop_capabilities.assign(sc.capabilities().drop_capabilities().begin(),
@@ -315,8 +328,6 @@ absl::StatusOr<json> BuildContainerSpec(const PodContext& pod, const cri::Contai
   sreq.readonly_paths.assign(sc.readonly_paths().begin(), sc.readonly_paths().end());
   sreq.explicit_masked_paths = sc.masked_paths_size() > 0;
   sreq.explicit_readonly_paths = sc.readonly_paths_size() > 0;
-  sreq.pod_has_own_netns = !pod.host_network;
-  sreq.pod_has_own_ipc = !pod.host_ipc;
   sreq.readonly_rootfs = sc.readonly_rootfs();
   sreq.uid = user->uid;
   for (const auto& d : config.devices()) {

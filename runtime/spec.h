@@ -33,6 +33,7 @@ struct PodContext {
 struct SpecOptions {
   std::string cgroups_path;
   int oom_score_adj_floor = -1000;  // berthd may not lower below this (no CAP_SYS_RESOURCE)
+  bool seccomp_default_when_empty = true;
 };
 
 // The infra (pause) container of a pod.

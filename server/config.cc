@@ -128,6 +128,8 @@ absl::StatusOr<Config> ParseConfig(const std::string& toml_text, const std::stri
                                 r.Integer(&rt.exec_sync_max_output_bytes)},
                                {"log_size_max_bytes", r.Integer(&rt.log_size_max_bytes)},
                                {"sync_writes", r.Bool(&rt.sync_writes)},
+                               {"seccomp_default_when_empty",
+                                r.Bool(&rt.seccomp_default_when_empty)},
                                {"hooks_dirs", r.Strings(&rt.hooks_dirs)},
                            });
            }},
@@ -244,6 +246,8 @@ std::string ConfigToToml(const Config& c) {
                   "exec_sync_max_output_bytes = ", c.runtime.exec_sync_max_output_bytes, "\n",
                   "log_size_max_bytes = ", c.runtime.log_size_max_bytes, "\n",
                   "sync_writes = ", c.runtime.sync_writes ? "true" : "false", "\n",
+                  "seccomp_default_when_empty = ",
+                  c.runtime.seccomp_default_when_empty ? "true" : "false", "\n",
                   "hooks_dirs = ", QuoteList(c.runtime.hooks_dirs), "\n");
   absl::StrAppend(&out, "\n[images]\n", "max_parallel_downloads = ",
                   c.images.max_parallel_downloads, "\n", "stall_timeout_seconds = ",
@@ -280,6 +284,7 @@ nlohmann::json ConfigToJson(const Config& c) {
         {"exec_sync_max_output_bytes", c.runtime.exec_sync_max_output_bytes},
         {"log_size_max_bytes", c.runtime.log_size_max_bytes},
         {"sync_writes", c.runtime.sync_writes},
+        {"seccomp_default_when_empty", c.runtime.seccomp_default_when_empty},
         {"hooks_dirs", c.runtime.hooks_dirs}}},
       {"images",
        {{"max_parallel_downloads", c.images.max_parallel_downloads},

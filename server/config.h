@@ -36,6 +36,9 @@ struct Config {
     int64_t exec_sync_max_output_bytes = 16 << 20;
     int64_t log_size_max_bytes = -1;  // conmon's --log-size-max; -1 leaves logs to kubelet
     bool sync_writes = true;          // fsync every StateDB write
+    // Containers whose request names no seccomp profile at all get RuntimeDefault; false follows
+    // CRI's older text (empty = unconfined), as critest's seccomp spec expects.
+    bool seccomp_default_when_empty = true;
     std::vector<std::string> hooks_dirs = {"/usr/share/containers/oci/hooks.d",
                                            "/etc/containers/oci/hooks.d"};
   } runtime;

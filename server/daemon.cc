@@ -102,6 +102,7 @@ absl::Status RunDaemon(const Config& config) {
   eo.default_cgroup_parent = config.runtime.default_cgroup_parent;
   eo.exec_sync_max_output = config.runtime.exec_sync_max_output_bytes;
   eo.log_size_max_bytes = config.runtime.log_size_max_bytes;
+  eo.seccomp_default_when_empty = config.runtime.seccomp_default_when_empty;
   registry::RegistryConfig registry_config;
   registry_config.max_parallel_downloads = config.images.max_parallel_downloads;
   registry_config.stall_timeout = absl::Seconds(config.images.stall_timeout_seconds);

@@ -231,12 +231,20 @@ absl::StatusOr<ExecResult> OciRuntime::ExecSync(const std::string& id,
     return absl::InternalError("writing exec process spec");
   }
   fd.reset();
-  std::vector<std::string> argv = Runc({"exec", "--process", path, id});
+  const std::string pid_file = path + ".pid";
+  std::vector<std::string> argv = Runc({"exec", "--process", path, "--pid-file", pid_file, id});
   RunOptions o;
   o.timeout = timeout == absl::ZeroDuration() ? absl::InfiniteDuration() : timeout;
   o.max_output = max_output;
   absl::StatusOr<RunResult> r = RunProcess(argv, o);
   unlink(path.c_str());
+  if (r.ok() && r->timed_out) {
+    // Killing runc leaves the command running in the container: kill the command itself.
+    absl::StatusOr<std::string> pid = ReadFile(pid_file);
+    int p = 0;
+    if (pid.ok() && absl::SimpleAtoi(absl::StripAsciiWhitespace(*pid), &p) && p > 1) kill(p, SIGKILL);
+  }
+  unlink(pid_file.c_str());
   if (!r.ok()) return r.status();
   ExecResult out;
   out.timed_out = r->timed_out;
