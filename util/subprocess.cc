@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 #include "util/fd.h"
 
 extern char** environ;
@@ -184,7 +185,27 @@ absl::StatusOr<RunResult> RunProcess(const std::vector<std::string>& argv,
       if (keep < static_cast<size_t>(r)) trunc = true;
     }
   }
-  if (result.timed_out) kill(*pid, SIGKILL);
+  if (result.timed_out) {
+    bool exited = false;
+    int raw = 0;
+    if (options.on_timeout) {
+      options.on_timeout();
+      const absl::Time grace = absl::Now() + absl::Seconds(2);
+      while (absl::Now() < grace) {
+        if (waitpid(*pid, &raw, WNOHANG) == *pid) {
+          exited = true;
+          break;
+        }
+        absl::SleepFor(absl::Milliseconds(5));
+      }
+    }
+    if (exited) {
+      if (WIFEXITED(raw)) result.exit_code = WEXITSTATUS(raw);
+      if (WIFSIGNALED(raw)) result.term_signal = WTERMSIG(raw);
+      return result;
+    }
+    kill(*pid, SIGKILL);
+  }
   absl::StatusOr<int> status = WaitProcess(*pid);
   if (!status.ok()) return status.status();
   if (WIFEXITED(*status)) result.exit_code = WEXITSTATUS(*status);

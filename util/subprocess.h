@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -19,6 +20,9 @@ struct RunOptions {
   std::vector<std::string> env;
   bool clear_env = false;
   absl::Duration timeout = absl::InfiniteDuration();  // killed with SIGKILL when it passes
+  // Called when the timeout passes, before the child is killed; the child then gets a short
+  // grace to exit by itself (e.g. runc reaping the command this callback killed).
+  std::function<void()> on_timeout;
   size_t max_output = 16 << 20;                       // bytes kept of stdout and of stderr
   // Descriptors the child inherits: {parent fd, child fd number}.
   std::vector<std::pair<int, int>> inherit_fds;

@@ -236,14 +236,15 @@ absl::StatusOr<ExecResult> OciRuntime::ExecSync(const std::string& id,
   RunOptions o;
   o.timeout = timeout == absl::ZeroDuration() ? absl::InfiniteDuration() : timeout;
   o.max_output = max_output;
-  absl::StatusOr<RunResult> r = RunProcess(argv, o);
-  unlink(path.c_str());
-  if (r.ok() && r->timed_out) {
-    // Killing runc leaves the command running in the container: kill the command itself.
+  // Killing only runc would orphan the command inside the container (a zombie under an init
+  // that may never reap it): kill the command and let runc reap it and exit.
+  o.on_timeout = [&pid_file] {
     absl::StatusOr<std::string> pid = ReadFile(pid_file);
     int p = 0;
     if (pid.ok() && absl::SimpleAtoi(absl::StripAsciiWhitespace(*pid), &p) && p > 1) kill(p, SIGKILL);
-  }
+  };
+  absl::StatusOr<RunResult> r = RunProcess(argv, o);
+  unlink(path.c_str());
   unlink(pid_file.c_str());
   if (!r.ok()) return r.status();
   ExecResult out;
