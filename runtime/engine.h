@@ -3,6 +3,8 @@
 #ifndef BERTH_RUNTIME_ENGINE_H_
 #define BERTH_RUNTIME_ENGINE_H_
 
+#include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -44,6 +46,31 @@ struct ExecSyncResult {
   std::string stdout_data;
   std::string stderr_data;
   bool timed_out = false;
+};
+
+// Terminal size changes from a streaming client to a session. Thread-safe.
+class ResizeQueue {
+ public:
+  void Push(uint16_t width, uint16_t height);
+  void Close();
+  // Waits up to `timeout` for a size; false when none came (check closed()).
+  bool Pop(uint16_t* width, uint16_t* height, absl::Duration timeout);
+  bool closed() const;
+
+ private:
+  mutable absl::Mutex mu_;
+  std::deque<std::pair<uint16_t, uint16_t>> sizes_ ABSL_GUARDED_BY(mu_);
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+// The stdio of an interactive session, as the streaming server hands it over. The engine never
+// closes these descriptors; the caller owns them.
+struct StreamIO {
+  int in = -1;   // bytes for the process's stdin; -1: no stdin
+  int out = -1;  // stdout (with a tty: everything); -1: discarded
+  int err = -1;  // stderr; -1: discarded
+  bool tty = false;
+  std::shared_ptr<ResizeQueue> resize;  // may be null
 };
 
 // Recovery figures from the last start, for logs and metrics.
@@ -92,6 +119,14 @@ class Engine {
   absl::Status UpdateContainerResources(const std::string& id,
                                         const ::runtime::v1::LinuxContainerResources& resources);
   absl::Status ReopenContainerLog(const std::string& id);
+
+  // Interactive sessions for the streaming server (engine_streams.cc); each blocks until the
+  // session ends. Exec returns the command's exit code.
+  absl::StatusOr<int> Exec(const std::string& id, const std::vector<std::string>& cmd,
+                           const StreamIO& io);
+  absl::Status Attach(const std::string& id, const StreamIO& io);
+  // Connects to 127.0.0.1:port inside the pod's network namespace and copies both ways to fd.
+  absl::Status PortForward(const std::string& sandbox_id, int32_t port, int fd);
 
   const oci::OciRuntime& oci() const { return oci_; }
   EventBus& events() { return events_; }

@@ -1,0 +1,308 @@
+// Exec, attach and port-forward sessions: runc exec (with a console socket for a tty), conmon's
+// attach socket, and a socket connected from inside the pod's network namespace.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <atomic>
+#include <thread>
+#include <tuple>
+
+#include "absl/strings/str_cat.h"
+#include "glog/logging.h"
+#include "nlohmann/json.hpp"
+#include "runtime/engine.h"
+#include "runtime/spec.h"
+#include "util/fd.h"
+#include "util/fs.h"
+#include "util/subprocess.h"
+
+namespace berth::runtime {
+namespace {
+
+absl::Status Errno(const std::string& what) {
+  return absl::InternalError(absl::StrCat(what, ": ", strerror(errno)));
+}
+
+bool WriteAll(int fd, const char* data, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(fd, data, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return false;
+    data += w;
+    n -= w;
+  }
+  return true;
+}
+
+// Receives the pty master runc sends over the console socket.
+absl::StatusOr<UniqueFd> ReceiveFd(int listener) {
+  pollfd p{listener, POLLIN, 0};
+  if (poll(&p, 1, 30000) <= 0) return absl::DeadlineExceededError("runc sent no terminal");
+  UniqueFd conn(accept4(listener, nullptr, nullptr, SOCK_CLOEXEC));
+  if (!conn.valid()) return Errno("accepting the console socket");
+  char data[256];
+  iovec iov{data, sizeof(data)};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  if (recvmsg(conn.get(), &msg, MSG_CMSG_CLOEXEC) < 0) return Errno("receiving the terminal");
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  if (c == nullptr || c->cmsg_type != SCM_RIGHTS) {
+    return absl::InternalError("runc sent no terminal descriptor");
+  }
+  int fd;
+  memcpy(&fd, CMSG_DATA(c), sizeof(fd));
+  return UniqueFd(fd);
+}
+
+// Applies terminal sizes on a side thread for as long as the session lasts.
+class Resizer {
+ public:
+  Resizer(std::shared_ptr<ResizeQueue> q, std::function<void(uint16_t, uint16_t)> apply) {
+    if (!q) return;
+    thread_ = std::thread([this, q = std::move(q), apply = std::move(apply)] {
+      uint16_t w = 0, h = 0;
+      while (!done_.load() && !q->closed()) {
+        if (q->Pop(&w, &h, absl::Milliseconds(100))) apply(w, h);
+      }
+    });
+  }
+  ~Resizer() {
+    done_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  std::atomic<bool> done_{false};
+  std::thread thread_;
+};
+
+// Copies between a client's stdin/stdout and one bidirectional descriptor until `peer` closes.
+// With `framed`, bytes from the peer carry conmon's one-byte stream prefix (2 stdout, 3 stderr).
+void CopyLoop(const StreamIO& io, int peer, bool framed, bool stop_on_client_eof) {
+  char buf[32768];
+  bool in_open = io.in >= 0;
+  for (;;) {
+    pollfd fds[2] = {{peer, POLLIN, 0}, {in_open ? io.in : -1, POLLIN, 0}};
+    int rc = poll(fds, 2, -1);
+    if (rc < 0 && errno == EINTR) continue;
+    if (rc < 0) return;
+    if (fds[0].revents) {
+      ssize_t n = framed ? recv(peer, buf, sizeof(buf), 0) : read(peer, buf, sizeof(buf));
+      if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+      if (n <= 0) return;  // the process side is done
+      if (framed) {
+        int target = buf[0] == 3 ? io.err : io.out;
+        if (io.tty) target = io.out;
+        if (target >= 0 && n > 1) WriteAll(target, buf + 1, n - 1);
+      } else if (io.out >= 0) {
+        WriteAll(io.out, buf, n);
+      }
+    }
+    if (in_open && fds[1].revents) {
+      ssize_t n = read(io.in, buf, sizeof(buf));
+      if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+      if (n <= 0) {
+        in_open = false;
+        if (stop_on_client_eof) return;
+        // stdin closed: pass the close on (EOF for a pipe, ^D for a terminal).
+        if (!framed && io.tty) WriteAll(peer, "\x04", 1);
+        if (!framed && !io.tty) shutdown(peer, SHUT_WR);
+        continue;
+      }
+      if (!WriteAll(peer, buf, n)) return;
+    }
+  }
+}
+
+}  // namespace
+
+void ResizeQueue::Push(uint16_t width, uint16_t height) {
+  absl::MutexLock l(&mu_);
+  sizes_.emplace_back(width, height);
+}
+
+void ResizeQueue::Close() {
+  absl::MutexLock l(&mu_);
+  closed_ = true;
+}
+
+bool ResizeQueue::closed() const {
+  absl::MutexLock l(&mu_);
+  return closed_ && sizes_.empty();
+}
+
+bool ResizeQueue::Pop(uint16_t* width, uint16_t* height, absl::Duration timeout) {
+  absl::MutexLock l(&mu_);
+  auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !sizes_.empty() || closed_; };
+  mu_.AwaitWithTimeout(absl::Condition(&ready), timeout);
+  if (sizes_.empty()) return false;
+  std::tie(*width, *height) = sizes_.front();
+  sizes_.pop_front();
+  return true;
+}
+
+absl::StatusOr<int> Engine::Exec(const std::string& id, const std::vector<std::string>& cmd,
+                                 const StreamIO& io) {
+  if (cmd.empty()) return absl::InvalidArgumentError("cmd is required");
+  absl::StatusOr<ContainerView> c = GetContainer(id);
+  if (!c.ok()) return c.status();
+  if ((*c)->state().status() != berth::v1::CONTAINER_STATUS_RUNNING) {
+    return absl::FailedPreconditionError(absl::StrCat("container \"", id, "\" is not running"));
+  }
+  nlohmann::json spec = nlohmann::json::parse((*c)->config().oci_spec(), nullptr, false);
+  if (spec.is_discarded()) return absl::DataLossError("stored OCI spec does not parse");
+  const std::string cid = (*c)->config().id();
+  const std::string dir = absl::StrCat((*c)->config().bundle_dir(), "/exec-", NewId().substr(0, 12));
+  if (absl::Status st = MakeDirs(dir, 0700); !st.ok()) return st;
+  struct DirCleanup {
+    std::string d;
+    ~DirCleanup() { RemoveAll(d).IgnoreError(); }
+  } cleanup{dir};
+  const std::string process = dir + "/process.json";
+  if (absl::Status st = WriteFileAtomic(process, ExecProcess(spec, cmd, io.tty).dump(), 0600);
+      !st.ok()) {
+    return st;
+  }
+  UniqueFd devnull(open("/dev/null", O_RDWR | O_CLOEXEC));
+  if (!io.tty) {
+    absl::StatusOr<pid_t> pid =
+        oci_.SpawnExec(cid, process, false, "", io.in >= 0 ? io.in : devnull.get(),
+                       io.out >= 0 ? io.out : devnull.get(), io.err >= 0 ? io.err : devnull.get());
+    if (!pid.ok()) return pid.status();
+    absl::StatusOr<int> status = WaitProcess(*pid);
+    if (!status.ok()) return status.status();
+    if (WIFSIGNALED(*status)) return 128 + WTERMSIG(*status);
+    return WEXITSTATUS(*status);
+  }
+  // With a terminal runc hands the pty master over a Unix socket.
+  const std::string sock_path = dir + "/console.sock";
+  UniqueFd listener(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (sock_path.size() >= sizeof(addr.sun_path)) {
+    return absl::InternalError(absl::StrCat("console socket path too long: ", sock_path));
+  }
+  strncpy(addr.sun_path, sock_path.c_str(), sizeof(addr.sun_path) - 1);
+  if (bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      listen(listener.get(), 1) != 0) {
+    return Errno(absl::StrCat("console socket ", sock_path));
+  }
+  absl::StatusOr<pid_t> pid = oci_.SpawnExec(cid, process, true, sock_path, devnull.get(),
+                                             devnull.get(), devnull.get());
+  if (!pid.ok()) return pid.status();
+  absl::StatusOr<UniqueFd> master = ReceiveFd(listener.get());
+  if (!master.ok()) {
+    kill(*pid, SIGKILL);
+    WaitProcess(*pid).IgnoreError();
+    return master.status();
+  }
+  int mfd = master->get();
+  absl::StatusOr<int> status;
+  {
+    Resizer resizer(io.resize, [mfd](uint16_t w, uint16_t h) {
+      winsize ws{};
+      ws.ws_col = w;
+      ws.ws_row = h;
+      ioctl(mfd, TIOCSWINSZ, &ws);
+    });
+    CopyLoop(io, mfd, /*framed=*/false, /*stop_on_client_eof=*/false);
+    status = WaitProcess(*pid);
+  }
+  if (!status.ok()) return status.status();
+  if (WIFSIGNALED(*status)) return 128 + WTERMSIG(*status);
+  return WEXITSTATUS(*status);
+}
+
+absl::Status Engine::Attach(const std::string& id, const StreamIO& io) {
+  absl::StatusOr<ContainerView> c = GetContainer(id);
+  if (!c.ok()) return c.status();
+  if ((*c)->state().status() != berth::v1::CONTAINER_STATUS_RUNNING) {
+    return absl::FailedPreconditionError(absl::StrCat("container \"", id, "\" is not running"));
+  }
+  const std::string path = oci_.AttachSocket((*c)->config().id());
+  UniqueFd sock(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof(addr.sun_path)) {
+    return absl::InternalError(absl::StrCat("attach socket path too long: ", path));
+  }
+  strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+  if (connect(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    return Errno(absl::StrCat("connecting to conmon's attach socket ", path));
+  }
+  const std::string bundle = (*c)->config().bundle_dir();
+  Resizer resizer(io.resize, [bundle](uint16_t w, uint16_t h) {
+    // conmon's control message 1: "1 <height> <width>".
+    oci::OciRuntime::WriteControl(bundle, absl::StrCat("1 ", h, " ", w, "\n")).IgnoreError();
+  });
+  // Detaching (the client closing its side) leaves the container running.
+  CopyLoop(io, sock.get(), /*framed=*/true, /*stop_on_client_eof=*/!(*c)->config().cri().stdin_once());
+  return absl::OkStatus();
+}
+
+absl::Status Engine::PortForward(const std::string& sandbox_id, int32_t port, int fd) {
+  if (port <= 0 || port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat("port ", port, " is out of range"));
+  }
+  absl::StatusOr<SandboxView> sb = GetSandbox(sandbox_id);
+  if (!sb.ok()) return sb.status();
+  if ((*sb)->status() != berth::v1::SANDBOX_STATUS_READY) {
+    return absl::FailedPreconditionError(absl::StrCat("pod sandbox \"", sandbox_id, "\" is not ready"));
+  }
+  std::string netns = (*sb)->netns_path();
+  if (netns.empty()) {
+    const auto& nso = (*sb)->config().linux().security_context().namespace_options();
+    if (nso.network() != ::runtime::v1::NODE) {
+      absl::StatusOr<ContainerView> infra = GetContainer((*sb)->infra_container_id());
+      if (!infra.ok()) return infra.status();
+      netns = absl::StrCat("/proc/", (*infra)->state().pid(), "/ns/net");
+    }
+  }
+  // The socket is made by a short-lived thread that enters the pod's netns: a socket stays in the
+  // namespace it was created in, and no other berthd thread ever leaves the host's.
+  absl::StatusOr<UniqueFd> conn = absl::InternalError("not connected");
+  std::thread t([&] {
+    if (!netns.empty()) {
+      UniqueFd ns(open(netns.c_str(), O_RDONLY | O_CLOEXEC));
+      if (!ns.valid() || unshare(CLONE_FS) != 0 || setns(ns.get(), CLONE_NEWNET) != 0) {
+        conn = Errno(absl::StrCat("entering ", netns));
+        return;
+      }
+    }
+    UniqueFd s(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+      conn = absl::UnavailableError(absl::StrCat("connecting to port ", port, " in pod \"",
+                                                 sandbox_id, "\": ", strerror(errno)));
+      return;
+    }
+    conn = std::move(s);
+  });
+  t.join();
+  if (!conn.ok()) return conn.status();
+  StreamIO io;
+  io.in = fd;
+  io.out = fd;
+  CopyLoop(io, conn->get(), /*framed=*/false, /*stop_on_client_eof=*/false);
+  return absl::OkStatus();
+}
+
+}  // namespace berth::runtime
