@@ -171,6 +171,7 @@ absl::StatusOr<std::string> Engine::CgroupsPath(const std::string& parent,
 absl::Status Engine::Init() {
   for (const std::string& dir :
        {absl::StrCat(options_.state_dir, "/containers"), absl::StrCat(options_.state_dir, "/sandboxes"),
+        absl::StrCat(options_.state_dir, "/exec"),
         oci_.options().runc_root, oci_.options().attach_dir}) {
     if (absl::Status st = MakeDirs(dir, 0711); !st.ok()) return st;
   }

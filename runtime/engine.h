@@ -18,6 +18,7 @@
 #include "proto/berth/v1/records.pb.h"
 #include "proto/runtime/v1/api.pb.h"
 #include "runtime/events.h"
+#include "runtime/stream_io.h"
 #include "runtime/oci/exit_watcher.h"
 #include "runtime/oci/oci_runtime.h"
 #include "runtime/providers.h"
@@ -46,31 +47,6 @@ struct ExecSyncResult {
   std::string stdout_data;
   std::string stderr_data;
   bool timed_out = false;
-};
-
-// Terminal size changes from a streaming client to a session. Thread-safe.
-class ResizeQueue {
- public:
-  void Push(uint16_t width, uint16_t height);
-  void Close();
-  // Waits up to `timeout` for a size; false when none came (check closed()).
-  bool Pop(uint16_t* width, uint16_t* height, absl::Duration timeout);
-  bool closed() const;
-
- private:
-  mutable absl::Mutex mu_;
-  std::deque<std::pair<uint16_t, uint16_t>> sizes_ ABSL_GUARDED_BY(mu_);
-  bool closed_ ABSL_GUARDED_BY(mu_) = false;
-};
-
-// The stdio of an interactive session, as the streaming server hands it over. The engine never
-// closes these descriptors; the caller owns them.
-struct StreamIO {
-  int in = -1;   // bytes for the process's stdin; -1: no stdin
-  int out = -1;  // stdout (with a tty: everything); -1: discarded
-  int err = -1;  // stderr; -1: discarded
-  bool tty = false;
-  std::shared_ptr<ResizeQueue> resize;  // may be null
 };
 
 // Recovery figures from the last start, for logs and metrics.

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <pty.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -43,30 +44,6 @@ bool WriteAll(int fd, const char* data, size_t n) {
     n -= w;
   }
   return true;
-}
-
-// Receives the pty master runc sends over the console socket.
-absl::StatusOr<UniqueFd> ReceiveFd(int listener) {
-  pollfd p{listener, POLLIN, 0};
-  if (poll(&p, 1, 30000) <= 0) return absl::DeadlineExceededError("runc sent no terminal");
-  UniqueFd conn(accept4(listener, nullptr, nullptr, SOCK_CLOEXEC));
-  if (!conn.valid()) return Errno("accepting the console socket");
-  char data[256];
-  iovec iov{data, sizeof(data)};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof(control);
-  if (recvmsg(conn.get(), &msg, MSG_CMSG_CLOEXEC) < 0) return Errno("receiving the terminal");
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  if (c == nullptr || c->cmsg_type != SCM_RIGHTS) {
-    return absl::InternalError("runc sent no terminal descriptor");
-  }
-  int fd;
-  memcpy(&fd, CMSG_DATA(c), sizeof(fd));
-  return UniqueFd(fd);
 }
 
 // Applies terminal sizes on a side thread for as long as the session lasts.
@@ -131,31 +108,6 @@ void CopyLoop(const StreamIO& io, int peer, bool framed, bool stop_on_client_eof
 
 }  // namespace
 
-void ResizeQueue::Push(uint16_t width, uint16_t height) {
-  absl::MutexLock l(&mu_);
-  sizes_.emplace_back(width, height);
-}
-
-void ResizeQueue::Close() {
-  absl::MutexLock l(&mu_);
-  closed_ = true;
-}
-
-bool ResizeQueue::closed() const {
-  absl::MutexLock l(&mu_);
-  return closed_ && sizes_.empty();
-}
-
-bool ResizeQueue::Pop(uint16_t* width, uint16_t* height, absl::Duration timeout) {
-  absl::MutexLock l(&mu_);
-  auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !sizes_.empty() || closed_; };
-  mu_.AwaitWithTimeout(absl::Condition(&ready), timeout);
-  if (sizes_.empty()) return false;
-  std::tie(*width, *height) = sizes_.front();
-  sizes_.pop_front();
-  return true;
-}
-
 absl::StatusOr<int> Engine::Exec(const std::string& id, const std::vector<std::string>& cmd,
                                  const StreamIO& io) {
   if (cmd.empty()) return absl::InvalidArgumentError("cmd is required");
@@ -167,7 +119,8 @@ absl::StatusOr<int> Engine::Exec(const std::string& id, const std::vector<std::s
   nlohmann::json spec = nlohmann::json::parse((*c)->config().oci_spec(), nullptr, false);
   if (spec.is_discarded()) return absl::DataLossError("stored OCI spec does not parse");
   const std::string cid = (*c)->config().id();
-  const std::string dir = absl::StrCat((*c)->config().bundle_dir(), "/exec-", NewId().substr(0, 12));
+  // Short paths: the console socket's must fit in sockaddr_un.
+  const std::string dir = absl::StrCat(options_.state_dir, "/exec/", NewId().substr(0, 16));
   if (absl::Status st = MakeDirs(dir, 0700); !st.ok()) return st;
   struct DirCleanup {
     std::string d;
@@ -189,39 +142,34 @@ absl::StatusOr<int> Engine::Exec(const std::string& id, const std::vector<std::s
     if (WIFSIGNALED(*status)) return 128 + WTERMSIG(*status);
     return WEXITSTATUS(*status);
   }
-  // With a terminal runc hands the pty master over a Unix socket.
-  const std::string sock_path = dir + "/console.sock";
-  UniqueFd listener(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (sock_path.size() >= sizeof(addr.sun_path)) {
-    return absl::InternalError(absl::StrCat("console socket path too long: ", sock_path));
-  }
-  strncpy(addr.sun_path, sock_path.c_str(), sizeof(addr.sun_path) - 1);
-  if (bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      listen(listener.get(), 1) != 0) {
-    return Errno(absl::StrCat("console socket ", sock_path));
-  }
-  absl::StatusOr<pid_t> pid = oci_.SpawnExec(cid, process, true, sock_path, devnull.get(),
-                                             devnull.get(), devnull.get());
+  // With a terminal, a foreground `runc exec --tty` copies between its own stdio and the
+  // container's pty, and on SIGWINCH copies its stdin's window size to it. So runc gets a pty of
+  // berth's as its stdio: resizing that pty and signalling runc resizes the container's.
+  int master_fd = -1, slave_fd = -1;
+  winsize initial{};
+  initial.ws_col = 80;
+  initial.ws_row = 24;
+  if (openpty(&master_fd, &slave_fd, nullptr, nullptr, &initial) != 0) return Errno("openpty");
+  UniqueFd master(master_fd), slave(slave_fd);
+  fcntl(master.get(), F_SETFD, FD_CLOEXEC);
+  fcntl(slave.get(), F_SETFD, FD_CLOEXEC);
+  absl::StatusOr<pid_t> pid =
+      oci_.SpawnExec(cid, process, true, "", slave.get(), slave.get(), slave.get());
   if (!pid.ok()) return pid.status();
-  absl::StatusOr<UniqueFd> master = ReceiveFd(listener.get());
-  if (!master.ok()) {
-    kill(*pid, SIGKILL);
-    WaitProcess(*pid).IgnoreError();
-    return master.status();
-  }
-  int mfd = master->get();
+  slave.reset();  // runc holds the only copy: its exit ends reads with EIO
+  const pid_t runc = *pid;
+  const int mfd = master.get();
   absl::StatusOr<int> status;
   {
-    Resizer resizer(io.resize, [mfd](uint16_t w, uint16_t h) {
+    Resizer resizer(io.resize, [mfd, runc](uint16_t w, uint16_t h) {
       winsize ws{};
       ws.ws_col = w;
       ws.ws_row = h;
       ioctl(mfd, TIOCSWINSZ, &ws);
+      kill(runc, SIGWINCH);
     });
     CopyLoop(io, mfd, /*framed=*/false, /*stop_on_client_eof=*/false);
-    status = WaitProcess(*pid);
+    status = WaitProcess(runc);
   }
   if (!status.ok()) return status.status();
   if (WIFSIGNALED(*status)) return 128 + WTERMSIG(*status);
@@ -234,14 +182,18 @@ absl::Status Engine::Attach(const std::string& id, const StreamIO& io) {
   if ((*c)->state().status() != berth::v1::CONTAINER_STATUS_RUNNING) {
     return absl::FailedPreconditionError(absl::StrCat("container \"", id, "\" is not running"));
   }
-  const std::string path = oci_.AttachSocket((*c)->config().id());
+  // conmon runs with --full-attach: the socket is <bundle>/attach.
+  const std::string path = absl::StrCat((*c)->config().bundle_dir(), "/attach");
+  // Reached through /proc/self/fd/<dir>/attach so the path fits in sockaddr_un however deep
+  // the state directory is.
+  const std::string dir = path.substr(0, path.rfind('/'));
+  UniqueFd dirfd(open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!dirfd.valid()) return Errno(absl::StrCat("opening ", dir));
+  const std::string short_path = absl::StrCat("/proc/self/fd/", dirfd.get(), "/attach");
   UniqueFd sock(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof(addr.sun_path)) {
-    return absl::InternalError(absl::StrCat("attach socket path too long: ", path));
-  }
-  strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+  strncpy(addr.sun_path, short_path.c_str(), sizeof(addr.sun_path) - 1);
   if (connect(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
     return Errno(absl::StrCat("connecting to conmon's attach socket ", path));
   }

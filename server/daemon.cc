@@ -19,6 +19,7 @@
 #include "runtime/adapters/cni_network.h"
 #include "runtime/adapters/image_store_adapter.h"
 #include "server/image_service.h"
+#include "server/streaming/server.h"
 #include "storage/images/image_store.h"
 #include "runtime/engine.h"
 #include "server/runtime_service.h"
@@ -127,7 +128,31 @@ absl::Status RunDaemon(const Config& config) {
       runtime::Engine::Create(eo, db->get(), &image_provider, &pod_network);
   if (!engine.ok()) return engine.status();
 
-  RuntimeServiceImpl runtime_service(config, engine->get());
+  // Exec, attach and port-forward sessions run on the engine through the streaming server.
+  class EngineBackend final : public streaming::Backend {
+   public:
+    explicit EngineBackend(runtime::Engine* e) : e_(e) {}
+    absl::StatusOr<int> Exec(const std::string& id, const std::vector<std::string>& cmd,
+                             const runtime::StreamIO& io) override {
+      return e_->Exec(id, cmd, io);
+    }
+    absl::Status Attach(const std::string& id, const runtime::StreamIO& io) override {
+      return e_->Attach(id, io);
+    }
+    absl::Status PortForward(const std::string& pod, int32_t port, int fd) override {
+      return e_->PortForward(pod, port, fd);
+    }
+
+   private:
+    runtime::Engine* e_;
+  } backend(engine->get());
+  absl::StatusOr<std::unique_ptr<streaming::Server>> stream_server = streaming::Server::Start(
+      streaming::ServerOptions{.address = config.streaming.address, .port = config.streaming.port},
+      &backend);
+  if (!stream_server.ok()) return stream_server.status();
+  LOG(INFO) << "streaming server on " << (*stream_server)->base_url();
+
+  RuntimeServiceImpl runtime_service(config, engine->get(), stream_server->get());
   ImageServiceImpl image_service(image_store->get());
 
   grpc::ServerBuilder builder;

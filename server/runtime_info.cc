@@ -8,8 +8,9 @@
 
 namespace berth::server {
 
-RuntimeServiceImpl::RuntimeServiceImpl(const Config& config, runtime::Engine* engine)
-    : config_(config), engine_(engine) {}
+RuntimeServiceImpl::RuntimeServiceImpl(const Config& config, runtime::Engine* engine,
+                                       streaming::Server* streaming)
+    : config_(config), engine_(engine), streaming_(streaming) {}
 
 grpc::Status RuntimeServiceImpl::Version(grpc::ServerContext*, const cri::VersionRequest*,
                                          cri::VersionResponse* resp) {

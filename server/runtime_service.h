@@ -9,6 +9,7 @@
 #include "proto/runtime/v1/api.grpc.pb.h"
 #include "runtime/engine.h"
 #include "server/config.h"
+#include "server/streaming/server.h"
 
 namespace berth::server {
 
@@ -17,7 +18,8 @@ namespace cri = ::runtime::v1;
 class RuntimeServiceImpl final : public cri::RuntimeService::Service {
  public:
   // Every optional part may be absent; calls that need it answer FAILED_PRECONDITION.
-  RuntimeServiceImpl(const Config& config, runtime::Engine* engine);
+  RuntimeServiceImpl(const Config& config, runtime::Engine* engine,
+                     streaming::Server* streaming = nullptr);
 
   // Version and runtime status (runtime_info.cc).
   grpc::Status Version(grpc::ServerContext*, const cri::VersionRequest*, cri::VersionResponse*) override;
@@ -64,6 +66,12 @@ class RuntimeServiceImpl final : public cri::RuntimeService::Service {
   grpc::Status ExecSync(grpc::ServerContext*, const cri::ExecSyncRequest*,
                         cri::ExecSyncResponse*) override;
 
+  // Streaming URLs (streaming_rpcs.cc).
+  grpc::Status Exec(grpc::ServerContext*, const cri::ExecRequest*, cri::ExecResponse*) override;
+  grpc::Status Attach(grpc::ServerContext*, const cri::AttachRequest*, cri::AttachResponse*) override;
+  grpc::Status PortForward(grpc::ServerContext*, const cri::PortForwardRequest*,
+                           cri::PortForwardResponse*) override;
+
   // Events (events_rpcs.cc).
   grpc::Status GetContainerEvents(grpc::ServerContext*, const cri::GetEventsRequest*,
                                   grpc::ServerWriter<cri::ContainerEventResponse>*) override;
@@ -71,6 +79,7 @@ class RuntimeServiceImpl final : public cri::RuntimeService::Service {
  private:
   const Config& config_;
   runtime::Engine* engine_;
+  streaming::Server* streaming_;
 };
 
 // Conversions from berth's records to CRI messages (runtime_convert.cc).

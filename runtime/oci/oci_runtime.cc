@@ -85,9 +85,6 @@ std::string OciRuntime::ExitFile(const std::string& id) const {
   return absl::StrCat(options_.exits_dir, "/", id);
 }
 
-std::string OciRuntime::AttachSocket(const std::string& id) const {
-  return absl::StrCat(options_.attach_dir, "/", id, "/attach");
-}
 
 absl::StatusOr<CreateResult> OciRuntime::Create(const CreateRequest& req) const {
   const std::string persist = absl::StrCat(req.bundle, "/persist");
@@ -264,7 +261,8 @@ absl::StatusOr<pid_t> OciRuntime::SpawnExec(const std::string& id,
                                             const std::string& console_socket, int stdin_fd,
                                             int stdout_fd, int stderr_fd) const {
   std::vector<std::string> args = {"exec", "--process", process_json_path};
-  if (tty) args.insert(args.end(), {"--console-socket", console_socket});
+  if (tty) args.push_back("--tty");
+  if (!console_socket.empty()) args.insert(args.end(), {"--console-socket", console_socket});
   args.push_back(id);
   return SpawnProcess(Runc(args), RunOptions{}, stdin_fd, stdout_fd, stderr_fd);
 }

@@ -82,7 +82,6 @@ class OciRuntime {
   static bool OomKilled(const std::string& bundle);
   // conmon's control fifo: resize and log-reopen messages.
   static absl::Status WriteControl(const std::string& bundle, const std::string& message);
-  std::string AttachSocket(const std::string& id) const;
 
   const OciRuntimeOptions& options() const { return options_; }
 
