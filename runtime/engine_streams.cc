@@ -96,9 +96,13 @@ void CopyLoop(const StreamIO& io, int peer, bool framed, bool stop_on_client_eof
       if (n <= 0) {
         in_open = false;
         if (stop_on_client_eof) return;
-        // stdin closed: pass the close on (EOF for a pipe, ^D for a terminal).
-        if (!framed && io.tty) WriteAll(peer, "\x04", 1);
-        if (!framed && !io.tty) shutdown(peer, SHUT_WR);
+        // stdin closed: pass the close on (^D for a terminal, EOF otherwise; conmon closes the
+        // container's stdin when its attach connection half-closes and stdin is once-only).
+        if (!framed && io.tty) {
+          WriteAll(peer, "\x04", 1);
+        } else {
+          shutdown(peer, SHUT_WR);
+        }
         continue;
       }
       if (!WriteAll(peer, buf, n)) return;
