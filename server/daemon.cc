@@ -22,6 +22,7 @@
 #include "server/streaming/server.h"
 #include "storage/images/image_store.h"
 #include "runtime/engine.h"
+#include "runtime/usage.h"
 #include "server/runtime_service.h"
 #include "server/socket.h"
 #include "storage/state_db.h"
@@ -152,7 +153,21 @@ absl::Status RunDaemon(const Config& config) {
   if (!stream_server.ok()) return stream_server.status();
   LOG(INFO) << "streaming server on " << (*stream_server)->base_url();
 
-  RuntimeServiceImpl runtime_service(config, engine->get(), stream_server->get());
+  images::ImageStore* store = image_store->get();
+  absl::StatusOr<images::FsUsage> fs = store->ImageFsUsage();
+  runtime::UsageCollector usage(
+      engine->get(),
+      runtime::UsageOptions{
+          .writable_layer =
+              [store](const std::string& id) -> absl::StatusOr<runtime::LayerUsage> {
+            absl::StatusOr<images::DiskUsage> u = store->WritableLayerUsage(id);
+            if (!u.ok()) return u.status();
+            return runtime::LayerUsage{u->bytes, u->inodes};
+          },
+          .layer_mountpoint = fs.ok() ? fs->mountpoint : config.root,
+      });
+
+  RuntimeServiceImpl runtime_service(config, engine->get(), stream_server->get(), &usage);
   ImageServiceImpl image_service(image_store->get());
 
   grpc::ServerBuilder builder;

@@ -9,8 +9,9 @@
 namespace berth::server {
 
 RuntimeServiceImpl::RuntimeServiceImpl(const Config& config, runtime::Engine* engine,
-                                       streaming::Server* streaming)
-    : config_(config), engine_(engine), streaming_(streaming) {}
+                                       streaming::Server* streaming,
+                                       runtime::UsageCollector* usage)
+    : config_(config), engine_(engine), streaming_(streaming), usage_(usage) {}
 
 grpc::Status RuntimeServiceImpl::Version(grpc::ServerContext*, const cri::VersionRequest*,
                                          cri::VersionResponse* resp) {

@@ -8,6 +8,7 @@
 
 #include "proto/runtime/v1/api.grpc.pb.h"
 #include "runtime/engine.h"
+#include "runtime/usage.h"
 #include "server/config.h"
 #include "server/streaming/server.h"
 
@@ -19,7 +20,7 @@ class RuntimeServiceImpl final : public cri::RuntimeService::Service {
  public:
   // Every optional part may be absent; calls that need it answer FAILED_PRECONDITION.
   RuntimeServiceImpl(const Config& config, runtime::Engine* engine,
-                     streaming::Server* streaming = nullptr);
+                     streaming::Server* streaming, runtime::UsageCollector* usage);
 
   // Version and runtime status (runtime_info.cc).
   grpc::Status Version(grpc::ServerContext*, const cri::VersionRequest*, cri::VersionResponse*) override;
@@ -72,6 +73,20 @@ class RuntimeServiceImpl final : public cri::RuntimeService::Service {
   grpc::Status PortForward(grpc::ServerContext*, const cri::PortForwardRequest*,
                            cri::PortForwardResponse*) override;
 
+  // Statistics (usage_rpcs.cc).
+  grpc::Status ContainerStats(grpc::ServerContext*, const cri::ContainerStatsRequest*,
+                              cri::ContainerStatsResponse*) override;
+  grpc::Status ListContainerStats(grpc::ServerContext*, const cri::ListContainerStatsRequest*,
+                                  cri::ListContainerStatsResponse*) override;
+  grpc::Status StreamContainerStats(grpc::ServerContext*, const cri::StreamContainerStatsRequest*,
+                                    grpc::ServerWriter<cri::StreamContainerStatsResponse>*) override;
+  grpc::Status PodSandboxStats(grpc::ServerContext*, const cri::PodSandboxStatsRequest*,
+                               cri::PodSandboxStatsResponse*) override;
+  grpc::Status ListPodSandboxStats(grpc::ServerContext*, const cri::ListPodSandboxStatsRequest*,
+                                   cri::ListPodSandboxStatsResponse*) override;
+  grpc::Status StreamPodSandboxStats(grpc::ServerContext*, const cri::StreamPodSandboxStatsRequest*,
+                                     grpc::ServerWriter<cri::StreamPodSandboxStatsResponse>*) override;
+
   // Events (events_rpcs.cc).
   grpc::Status GetContainerEvents(grpc::ServerContext*, const cri::GetEventsRequest*,
                                   grpc::ServerWriter<cri::ContainerEventResponse>*) override;
@@ -80,6 +95,7 @@ class RuntimeServiceImpl final : public cri::RuntimeService::Service {
   const Config& config_;
   runtime::Engine* engine_;
   streaming::Server* streaming_;
+  runtime::UsageCollector* usage_;
 };
 
 // Conversions from berth's records to CRI messages (runtime_convert.cc).
