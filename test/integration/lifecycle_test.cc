@@ -163,6 +163,41 @@ TEST_F(LifecycleTest, ListsFilterByPodStateAndLabel) {
   EXPECT_TRUE(RemovePod(pb).ok());
 }
 
+TEST_F(LifecycleTest, StatsMoveWhenAContainerBurnsCpuAndMemory) {
+  cri::PodSandboxConfig pod = Pod("stats");
+  std::string pod_id = RunPod(pod);
+  std::string id = CreateContainer(pod_id, pod, "burn",
+                                   {"/bin/sh", "-c", "yes > /dev/null & head -c 20000000 /dev/zero | cat > /tmp/x; sleep 1000"});
+  ASSERT_TRUE(Start(id).ok());
+  cri::ContainerStatsRequest req;
+  req.set_container_id(id);
+  cri::ContainerStatsResponse first, second;
+  ASSERT_TRUE(berthd_->runtime().ContainerStats(Ctx().get(), req, &first).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  ASSERT_TRUE(berthd_->runtime().ContainerStats(Ctx().get(), req, &second).ok());
+  EXPECT_EQ(second.stats().attributes().id(), id);
+  EXPECT_GT(second.stats().cpu().usage_core_nano_seconds().value(),
+            first.stats().cpu().usage_core_nano_seconds().value() + 100'000'000u);
+  EXPECT_GT(second.stats().cpu().usage_nano_cores().value(), 100'000'000u);  // > 0.1 core
+  EXPECT_GT(second.stats().memory().working_set_bytes().value(), 0u);
+  cri::ListContainerStatsRequest lreq;
+  lreq.mutable_filter()->set_pod_sandbox_id(pod_id);
+  cri::ListContainerStatsResponse lresp;
+  ASSERT_TRUE(berthd_->runtime().ListContainerStats(Ctx().get(), lreq, &lresp).ok());
+  ASSERT_EQ(lresp.stats_size(), 1);
+  cri::PodSandboxStatsRequest preq;
+  preq.set_pod_sandbox_id(pod_id);
+  cri::PodSandboxStatsResponse presp;
+  ASSERT_TRUE(berthd_->runtime().PodSandboxStats(Ctx().get(), preq, &presp).ok());
+  EXPECT_EQ(presp.stats().linux().containers_size(), 1);
+  EXPECT_GE(presp.stats().linux().cpu().usage_core_nano_seconds().value(),
+            second.stats().cpu().usage_core_nano_seconds().value());
+  req.set_container_id("no-such-container");
+  EXPECT_EQ(berthd_->runtime().ContainerStats(Ctx().get(), req, &first).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  EXPECT_TRUE(RemovePod(pod_id).ok());
+}
+
 TEST_F(LifecycleTest, HundredPodsLeaveNothingBehind) {
   std::vector<std::string> pods;
   for (int i = 0; i < 100; ++i) {
