@@ -19,6 +19,9 @@
 #include "runtime/adapters/cni_network.h"
 #include "runtime/adapters/image_store_adapter.h"
 #include "server/image_service.h"
+#include "server/metrics/http_server.h"
+#include "server/metrics/registry.h"
+#include "server/metrics/rpc_interceptor.h"
 #include "server/streaming/server.h"
 #include "storage/images/image_store.h"
 #include "runtime/engine.h"
@@ -41,6 +44,50 @@ std::string SelfDir() {
   if (n <= 0) return "";
   std::string exe(buf, n);
   return exe.substr(0, exe.rfind('/'));
+}
+
+// Gauges read at scrape time from the engine's in-memory index (no disk, no runc).
+void DeclareEngineGauges(metrics::Registry* r, runtime::Engine* engine, images::ImageStore* store) {
+  r->DeclareGauge("berth_containers", "Containers by state.", {"state"}, [engine] {
+    std::vector<std::pair<metrics::LabelValues, double>> out;
+    for (auto [s, name] : std::vector<std::pair<berth::v1::ContainerStatus, const char*>>{
+             {berth::v1::CONTAINER_STATUS_CREATED, "created"},
+             {berth::v1::CONTAINER_STATUS_RUNNING, "running"},
+             {berth::v1::CONTAINER_STATUS_PAUSED, "paused"},
+             {berth::v1::CONTAINER_STATUS_STOPPED, "exited"}}) {
+      out.push_back({{name}, static_cast<double>(engine->CountContainers(s))});
+    }
+    return out;
+  });
+  r->DeclareGauge("berth_pods", "Pod sandboxes by state.", {"state"}, [engine] {
+    return std::vector<std::pair<metrics::LabelValues, double>>{
+        {{"ready"}, static_cast<double>(engine->CountSandboxes(berth::v1::SANDBOX_STATUS_READY))},
+        {{"notready"}, static_cast<double>(engine->CountSandboxes(berth::v1::SANDBOX_STATUS_NOT_READY))}};
+  });
+  r->DeclareGauge("berth_recovery", "What the last start recovered.", {"figure"}, [engine] {
+    runtime::RecoveryReport rep = engine->recovery();
+    return std::vector<std::pair<metrics::LabelValues, double>>{
+        {{"pods"}, static_cast<double>(rep.sandboxes)},
+        {{"containers"}, static_cast<double>(rep.containers)},
+        {{"exited_while_down"}, static_cast<double>(rep.exited_while_down)},
+        {{"cleaned_up"}, static_cast<double>(rep.cleaned_up)},
+        {{"seconds"}, rep.seconds}};
+  });
+  r->DeclareGauge("berth_image_blobs_downloaded", "Blobs fetched from registries since start.", {},
+                  [store] {
+                    return std::vector<std::pair<metrics::LabelValues, double>>{
+                        {{}, static_cast<double>(store->blobs_downloaded())}};
+                  });
+  r->DeclareGauge("berth_images", "Images in the store.", {}, [store] {
+    return std::vector<std::pair<metrics::LabelValues, double>>{
+        {{}, static_cast<double>(store->List().size())}};
+  });
+  r->DeclareGauge("berth_container_events", "Lifecycle events published, and current watchers.",
+                  {"kind"}, [engine] {
+                    return std::vector<std::pair<metrics::LabelValues, double>>{
+                        {{"published"}, static_cast<double>(engine->events().published())},
+                        {{"watchers"}, static_cast<double>(engine->events().subscribers())}};
+                  });
 }
 
 }  // namespace
@@ -123,7 +170,13 @@ absl::Status RunDaemon(const Config& config) {
   cni_options.plugin_timeout = absl::Seconds(config.network.plugin_timeout_seconds);
   absl::StatusOr<std::unique_ptr<network::CniManager>> cni = network::CniManager::Create(cni_options);
   if (!cni.ok()) return cni.status();
-  runtime::CniNetwork pod_network(absl::StrCat(config.state_dir, "/netns"), std::move(*cni));
+  metrics::Registry registry;
+  registry.DeclareHistogram("berth_cni_duration_seconds", "Time a CNI ADD or DEL took.",
+                            {"operation"}, {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30});
+  runtime::CniNetwork pod_network(absl::StrCat(config.state_dir, "/netns"), std::move(*cni),
+                                  [&registry](const std::string& op, double secs) {
+                                    registry.Observe("berth_cni_duration_seconds", {op}, secs);
+                                  });
 
   absl::StatusOr<std::unique_ptr<runtime::Engine>> engine =
       runtime::Engine::Create(eo, db->get(), &image_provider, &pod_network);
@@ -170,7 +223,21 @@ absl::Status RunDaemon(const Config& config) {
   RuntimeServiceImpl runtime_service(config, engine->get(), stream_server->get(), &usage);
   ImageServiceImpl image_service(image_store->get());
 
+  DeclareEngineGauges(&registry, engine->get(), image_store->get());
+  std::unique_ptr<metrics::HttpServer> metrics_server;
+  if (!config.metrics.address.empty()) {
+    absl::StatusOr<std::unique_ptr<metrics::HttpServer>> m =
+        metrics::HttpServer::Start(config.metrics.address, &registry);
+    if (!m.ok()) return m.status();
+    metrics_server = std::move(*m);
+    LOG(INFO) << "metrics on http://" << config.metrics.address.substr(0, config.metrics.address.rfind(':'))
+              << ":" << metrics_server->port() << "/metrics";
+  }
+
   grpc::ServerBuilder builder;
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(metrics::RpcMetricsInterceptorFactory(&registry));
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   builder.AddListeningPort(absl::StrCat("unix:", *socket_path), grpc::InsecureServerCredentials());
   builder.RegisterService(&runtime_service);
   builder.RegisterService(&image_service);

@@ -2,6 +2,7 @@
 #include "runtime/adapters/cni_network.h"
 
 #include "absl/strings/ascii.h"
+#include "absl/time/clock.h"
 #include "network/netns.h"
 
 namespace berth::runtime {
@@ -29,8 +30,9 @@ network::PodNetworkRequest ToRequest(const PodNetworkSpec& spec) {
 
 }  // namespace
 
-CniNetwork::CniNetwork(std::string netns_dir, std::unique_ptr<network::CniManager> cni)
-    : netns_dir_(std::move(netns_dir)), cni_(std::move(cni)) {}
+CniNetwork::CniNetwork(std::string netns_dir, std::unique_ptr<network::CniManager> cni,
+                       std::function<void(const std::string&, double)> observe)
+    : netns_dir_(std::move(netns_dir)), cni_(std::move(cni)), observe_(std::move(observe)) {}
 
 absl::StatusOr<std::string> CniNetwork::CreateNetns(const std::string& sandbox_id) {
   return network::CreateNetns(netns_dir_, sandbox_id);
@@ -39,7 +41,9 @@ absl::StatusOr<std::string> CniNetwork::CreateNetns(const std::string& sandbox_i
 absl::Status CniNetwork::RemoveNetns(const std::string& path) { return network::RemoveNetns(path); }
 
 absl::StatusOr<PodNetworkStatus> CniNetwork::SetUp(const PodNetworkSpec& spec) {
+  const absl::Time start = absl::Now();
   absl::StatusOr<network::PodNetworkResult> r = cni_->SetUp(ToRequest(spec));
+  if (observe_) observe_("ADD", absl::ToDoubleSeconds(absl::Now() - start));
   if (!r.ok()) return r.status();
   PodNetworkStatus out;
   out.ips = r->ips;
@@ -49,7 +53,10 @@ absl::StatusOr<PodNetworkStatus> CniNetwork::SetUp(const PodNetworkSpec& spec) {
 }
 
 absl::Status CniNetwork::TearDown(const PodNetworkSpec& spec) {
-  return cni_->TearDown(ToRequest(spec));
+  const absl::Time start = absl::Now();
+  absl::Status st = cni_->TearDown(ToRequest(spec));
+  if (observe_) observe_("DEL", absl::ToDoubleSeconds(absl::Now() - start));
+  return st;
 }
 
 absl::Status CniNetwork::Ready() { return cni_->Ready(); }

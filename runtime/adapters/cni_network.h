@@ -2,6 +2,7 @@
 #ifndef BERTH_RUNTIME_ADAPTERS_CNI_NETWORK_H_
 #define BERTH_RUNTIME_ADAPTERS_CNI_NETWORK_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -12,7 +13,9 @@ namespace berth::runtime {
 
 class CniNetwork final : public NetworkProvider {
  public:
-  CniNetwork(std::string netns_dir, std::unique_ptr<network::CniManager> cni);
+  // observe(operation, seconds) is told how long each CNI ADD and DEL took.
+  CniNetwork(std::string netns_dir, std::unique_ptr<network::CniManager> cni,
+             std::function<void(const std::string&, double)> observe = nullptr);
 
   absl::StatusOr<std::string> CreateNetns(const std::string& sandbox_id) override;
   absl::Status RemoveNetns(const std::string& path) override;
@@ -23,6 +26,7 @@ class CniNetwork final : public NetworkProvider {
  private:
   std::string netns_dir_;
   std::unique_ptr<network::CniManager> cni_;
+  std::function<void(const std::string&, double)> observe_;
 };
 
 }  // namespace berth::runtime

@@ -8,6 +8,8 @@
 
 #include "gtest/gtest.h"
 #include "util/fs.h"
+#include "util/subprocess.h"
+#include "absl/strings/match.h"
 #include "test/util/berthd.h"
 #include "test/util/temp_dir.h"
 
@@ -160,6 +162,43 @@ TEST(DaemonTest, EventStreamShowsAPodsInfraContainerStartAndStop) {
                                                          cri::CONTAINER_STARTED_EVENT,
                                                          cri::CONTAINER_STOPPED_EVENT}));
   ectx.TryCancel();
+  cri::RemovePodSandboxRequest rm;
+  rm.set_pod_sandbox_id(resp.pod_sandbox_id());
+  cri::RemovePodSandboxResponse rm_resp;
+  EXPECT_TRUE(berthd.runtime().RemovePodSandbox(Ctx().get(), rm, &rm_resp).ok());
+}
+
+TEST(DaemonTest, MetricsEndpointCountsCriCallsAndPods) {
+  TempDir dir;
+  ASSERT_TRUE(WriteFileAtomic(dir.path() + "/10-lo.conflist",
+                              R"({"cniVersion":"1.0.0","name":"lo","plugins":[{"type":"loopback"}]})")
+                  .ok());
+  Berthd berthd(dir.path() + "/d");
+  ASSERT_TRUE(berthd.Start({.config_toml = "[metrics]\naddress = \"127.0.0.1:0\"\n[network]\ncni_conf_dir = \"" +
+                                           dir.path() + "\"\n"})
+                  .ok())
+      << berthd.log();
+  std::string log = berthd.log();
+  size_t at = log.find("metrics on http://127.0.0.1:");
+  ASSERT_NE(at, std::string::npos) << log;
+  std::string url = log.substr(at + strlen("metrics on "));
+  url = url.substr(0, url.find('\n'));
+  auto scrape = [&] { return RunProcess({"wget", "-qO-", url})->out; };
+  cri::VersionResponse v;
+  ASSERT_TRUE(berthd.runtime().Version(Ctx().get(), cri::VersionRequest(), &v).ok());
+  EXPECT_TRUE(absl::StrContains(scrape(), "berth_cri_requests_total{method=\"Version\",code=\"OK\"}"));
+  EXPECT_TRUE(absl::StrContains(scrape(), "berth_pods{state=\"ready\"} 0"));
+  cri::RunPodSandboxRequest req;
+  auto* md = req.mutable_config()->mutable_metadata();
+  md->set_name("m");
+  md->set_namespace_("default");
+  md->set_uid("uid-m");
+  cri::RunPodSandboxResponse resp;
+  ASSERT_TRUE(berthd.runtime().RunPodSandbox(Ctx().get(), req, &resp).ok());
+  std::string after = scrape();
+  EXPECT_TRUE(absl::StrContains(after, "berth_pods{state=\"ready\"} 1")) << after;
+  EXPECT_TRUE(absl::StrContains(after, "berth_cni_duration_seconds_count{operation=\"ADD\"} 1")) << after;
+  EXPECT_TRUE(absl::StrContains(after, "berth_cri_request_duration_seconds_count{method=\"RunPodSandbox\"} 1")) << after;
   cri::RemovePodSandboxRequest rm;
   rm.set_pod_sandbox_id(resp.pod_sandbox_id());
   cri::RemovePodSandboxResponse rm_resp;
