@@ -29,6 +29,7 @@
 #include "runtime/spec.h"
 #include "runtime/state_machine.h"
 #include "util/fs.h"
+#include "util/subprocess.h"
 
 namespace berth::runtime {
 namespace {
@@ -1186,6 +1187,60 @@ absl::Status Engine::ReopenContainerLog(const std::string& id) {
     }
     absl::SleepFor(absl::Milliseconds(5));
   }
+  return absl::OkStatus();
+}
+
+absl::Status CriuUsable() {
+  // `criu check` once per berthd: CRIU may be installed yet unable to work with this kernel.
+  static const absl::Status usable = [] {
+    if (!FindProgram("criu").ok()) {
+      return absl::FailedPreconditionError(
+          "checkpointing needs CRIU, which is not installed on this node (criu not on PATH)");
+    }
+    absl::StatusOr<RunResult> r = RunProcess({"criu", "check"}, RunOptions{.timeout = absl::Seconds(30)});
+    if (!r.ok() || !r->ok()) {
+      std::string why = r.ok() ? (r->err.empty() ? r->out : r->err) : std::string(r.status().message());
+      while (!why.empty() && why.back() == '\n') why.pop_back();
+      return absl::FailedPreconditionError(
+          absl::StrCat("CRIU cannot checkpoint on this node (`criu check` failed): ", why));
+    }
+    return absl::OkStatus();
+  }();
+  return usable;
+}
+
+absl::Status Engine::CheckpointContainer(const std::string& id, const std::string& location) {
+  absl::StatusOr<ContainerView> c = GetContainer(id);
+  if (!c.ok()) return c.status();
+  if ((*c)->state().status() != berth::v1::CONTAINER_STATUS_RUNNING) {
+    return absl::FailedPreconditionError(absl::StrCat("container \"", id, "\" is not running"));
+  }
+  if (absl::Status st = CriuUsable(); !st.ok()) return st;
+  const std::string cid = (*c)->config().id();
+  const std::string dir = absl::StrCat(options_.state_dir, "/exec/checkpoint-", NewId().substr(0, 12));
+  if (absl::Status st = MakeDirs(dir + "/checkpoint", 0700); !st.ok()) return st;
+  struct DirCleanup {
+    std::string d;
+    ~DirCleanup() { RemoveAll(d).IgnoreError(); }
+  } cleanup{dir};
+  std::vector<std::string> argv = {options_.runtime_path, "--root", oci_.options().runc_root,
+                                   "checkpoint", "--image-path", dir + "/checkpoint",
+                                   "--leave-running", "--tcp-established", "--file-locks", cid};
+  absl::StatusOr<RunResult> r = RunProcess(argv, RunOptions{.timeout = absl::Minutes(10)});
+  if (!r.ok()) return r.status();
+  if (!r->ok()) return absl::InternalError(DescribeFailure(argv, *r));
+  // The archive carries what a restore needs: the CRIU image, the OCI spec and berth's record.
+  if (absl::Status st = WriteFileAtomic(dir + "/config.json", (*c)->config().oci_spec()); !st.ok()) {
+    return st;
+  }
+  if (absl::Status st = WriteFileAtomic(dir + "/container.pb", (*c)->SerializeAsString()); !st.ok()) {
+    return st;
+  }
+  std::vector<std::string> tar = {"tar", "-C", dir, "-czf", location, "checkpoint", "config.json",
+                                  "container.pb"};
+  absl::StatusOr<RunResult> t = RunProcess(tar);
+  if (!t.ok()) return t.status();
+  if (!t->ok()) return absl::InternalError(DescribeFailure(tar, *t));
   return absl::OkStatus();
 }
 

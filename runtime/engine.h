@@ -95,6 +95,9 @@ class Engine {
   absl::Status UpdateContainerResources(const std::string& id,
                                         const ::runtime::v1::LinuxContainerResources& resources);
   absl::Status ReopenContainerLog(const std::string& id);
+  // CRIU checkpoint of a running container (left running) into a tar archive at `location`.
+  // FailedPrecondition when CRIU is not installed.
+  absl::Status CheckpointContainer(const std::string& id, const std::string& location);
 
   // Interactive sessions for the streaming server (engine_streams.cc); each blocks until the
   // session ends. Exec returns the command's exit code.
@@ -201,6 +204,9 @@ class Engine {
 
   std::unique_ptr<oci::ExitWatcher> exit_watcher_;  // last: stops before the maps go
 };
+
+// OK when CRIU is installed and `criu check` passes on this kernel; FailedPrecondition otherwise.
+absl::Status CriuUsable();
 
 // CRI-style names, unique per pod attempt.
 std::string SandboxName(const ::runtime::v1::PodSandboxMetadata& m);

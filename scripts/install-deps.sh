@@ -8,9 +8,9 @@ packages=(
   libgmock-dev libcurl4-openssl-dev libarchive-dev libssl-dev nlohmann-json3-dev libboost-dev
   libtoml11-dev zlib1g-dev libsystemd-dev
   # run
-  runc conmon containernetworking-plugins iptables iproute2
+  runc conmon containernetworking-plugins iptables iproute2 criu
   # test: a registry on loopback, static busybox for test images, htpasswd for auth tests
-  docker-registry busybox-static apache2-utils
+  docker-registry busybox-static apache2-utils wget
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -87,6 +87,14 @@ class RuntimeServiceImpl final : public cri::RuntimeService::Service {
   grpc::Status StreamPodSandboxStats(grpc::ServerContext*, const cri::StreamPodSandboxStatsRequest*,
                                      grpc::ServerWriter<cri::StreamPodSandboxStatsResponse>*) override;
 
+  // Runtime metrics and checkpoints (pod_metrics_rpcs.cc).
+  grpc::Status ListMetricDescriptors(grpc::ServerContext*, const cri::ListMetricDescriptorsRequest*,
+                                     cri::ListMetricDescriptorsResponse*) override;
+  grpc::Status ListPodSandboxMetrics(grpc::ServerContext*, const cri::ListPodSandboxMetricsRequest*,
+                                     cri::ListPodSandboxMetricsResponse*) override;
+  grpc::Status CheckpointContainer(grpc::ServerContext*, const cri::CheckpointContainerRequest*,
+                                   cri::CheckpointContainerResponse*) override;
+
   // Events (events_rpcs.cc).
   grpc::Status GetContainerEvents(grpc::ServerContext*, const cri::GetEventsRequest*,
                                   grpc::ServerWriter<cri::ContainerEventResponse>*) override;

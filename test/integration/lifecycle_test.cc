@@ -14,6 +14,9 @@
 #include "gtest/gtest.h"
 #include "test/util/cri_fixture.h"
 #include "util/fs.h"
+#include "runtime/engine.h"
+#include "util/subprocess.h"
+#include <set>
 
 namespace berth::test {
 namespace {
@@ -195,6 +198,40 @@ TEST_F(LifecycleTest, StatsMoveWhenAContainerBurnsCpuAndMemory) {
   req.set_container_id("no-such-container");
   EXPECT_EQ(berthd_->runtime().ContainerStats(Ctx().get(), req, &first).error_code(),
             grpc::StatusCode::NOT_FOUND);
+  EXPECT_TRUE(RemovePod(pod_id).ok());
+}
+
+TEST_F(LifecycleTest, PodMetricsAndCheckpointPreconditions) {
+  cri::PodSandboxConfig pod = Pod("metrics");
+  std::string pod_id = RunPod(pod);
+  std::string id = CreateContainer(pod_id, pod, "m", {"/bin/sleep", "1000"});
+  ASSERT_TRUE(Start(id).ok());
+  cri::ListMetricDescriptorsResponse d;
+  ASSERT_TRUE(berthd_->runtime().ListMetricDescriptors(Ctx().get(), cri::ListMetricDescriptorsRequest(), &d).ok());
+  std::set<std::string> names;
+  for (const auto& m : d.descriptors()) names.insert(m.name());
+  EXPECT_TRUE(names.count("container_memory_working_set_bytes"));
+  cri::ListPodSandboxMetricsResponse pm;
+  ASSERT_TRUE(berthd_->runtime().ListPodSandboxMetrics(Ctx().get(), cri::ListPodSandboxMetricsRequest(), &pm).ok());
+  ASSERT_EQ(pm.pod_metrics_size(), 1);
+  ASSERT_EQ(pm.pod_metrics(0).container_metrics_size(), 1);
+  EXPECT_EQ(pm.pod_metrics(0).container_metrics(0).container_id(), id);
+  bool ws = false;
+  for (const auto& m : pm.pod_metrics(0).container_metrics(0).metrics()) {
+    if (m.name() == "container_memory_working_set_bytes") ws = m.value().value() > 0;
+  }
+  EXPECT_TRUE(ws);
+  cri::CheckpointContainerRequest creq;
+  creq.set_container_id(id);
+  creq.set_location(dir_.path() + "/ckpt.tar.gz");
+  cri::CheckpointContainerResponse cresp;
+  grpc::Status st = berthd_->runtime().CheckpointContainer(Ctx().get(), creq, &cresp);
+  if (!runtime::CriuUsable().ok()) {
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << st.error_message();
+  } else {
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    EXPECT_TRUE(PathExists(creq.location()));
+  }
   EXPECT_TRUE(RemovePod(pod_id).ok());
 }
 
