@@ -192,6 +192,8 @@ absl::Status Engine::Init() {
     if (absl::Status st = WriteFileAtomic(rootfs + "/pause", *pause, 0755); !st.ok()) return st;
   }
   if (!HasCapSysResource()) oom_floor_ = ReadOwnOomScoreAdj();
+  hooks_ = LoadHooks(options_.hooks_dirs);
+  if (!hooks_.empty()) LOG(INFO) << "loaded " << hooks_.size() << " OCI hooks";
 
   exit_watcher_.reset();
   absl::StatusOr<std::unique_ptr<oci::ExitWatcher>> watcher = oci::ExitWatcher::Start(
@@ -893,6 +895,7 @@ absl::StatusOr<std::string> Engine::DoCreateContainer(const std::string& sandbox
       }
     }
   }
+  if (absl::Status st = ApplyHooks(hooks_, &*spec); !st.ok()) return st;
   cc->set_oci_spec(spec->dump());
   if (absl::Status st = SaveContainer(obj.get(), rec); !st.ok()) return st;
   if (absl::Status st = CreateInRuntime(obj.get()); !st.ok()) return st;

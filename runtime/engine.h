@@ -18,6 +18,7 @@
 #include "proto/berth/v1/records.pb.h"
 #include "proto/runtime/v1/api.pb.h"
 #include "runtime/events.h"
+#include "runtime/hooks.h"
 #include "runtime/stream_io.h"
 #include "runtime/oci/exit_watcher.h"
 #include "runtime/oci/oci_runtime.h"
@@ -37,6 +38,7 @@ struct EngineOptions {
   size_t exec_sync_max_output = 16 << 20;
   int64_t log_size_max_bytes = -1;
   bool seccomp_default_when_empty = true;
+  std::vector<std::string> hooks_dirs;  // OCI hooks.d directories, later ones win
 };
 
 using ContainerView = std::shared_ptr<const berth::v1::Container>;
@@ -187,6 +189,7 @@ class Engine {
   int oom_floor_ = -1000;
   RecoveryReport recovery_;
   EventBus events_;
+  std::vector<Hook> hooks_;  // loaded once at start
 
   mutable absl::Mutex index_mu_;
   absl::flat_hash_map<std::string, std::shared_ptr<ContainerObj>> containers_

@@ -152,6 +152,7 @@ absl::Status RunDaemon(const Config& config) {
   eo.exec_sync_max_output = config.runtime.exec_sync_max_output_bytes;
   eo.log_size_max_bytes = config.runtime.log_size_max_bytes;
   eo.seccomp_default_when_empty = config.runtime.seccomp_default_when_empty;
+  eo.hooks_dirs = config.runtime.hooks_dirs;
   registry::RegistryConfig registry_config;
   registry_config.max_parallel_downloads = config.images.max_parallel_downloads;
   registry_config.stall_timeout = absl::Seconds(config.images.stall_timeout_seconds);

@@ -10,6 +10,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 #include "test/util/cri_fixture.h"
@@ -233,6 +234,56 @@ TEST_F(LifecycleTest, PodMetricsAndCheckpointPreconditions) {
     EXPECT_TRUE(PathExists(creq.location()));
   }
   EXPECT_TRUE(RemovePod(pod_id).ok());
+}
+
+TEST_F(LifecycleTest, OciHooksFromHooksDirRunAroundTheContainer) {
+  // A prestart and a poststop hook that record the container state runc hands them.
+  const std::string hooks = dir_.path() + "/hooks.d", out = dir_.path() + "/hook-out";
+  ASSERT_TRUE(MakeDirs(hooks).ok());
+  ASSERT_TRUE(MakeDirs(out).ok());
+  ASSERT_TRUE(WriteFileAtomic(dir_.path() + "/record.sh",
+                              absl::StrCat("#!/bin/sh\ncat > ", out, "/$1\n"), 0755)
+                  .ok());
+  ASSERT_TRUE(WriteFileAtomic(hooks + "/record.json",
+                              absl::StrCat(R"({"version":"1.0.0","hook":{"path":")", dir_.path(),
+                                           R"(/record.sh","args":["record.sh","HOOKSTAGE"]},)",
+                                           R"("when":{"annotations":{"^io\\.berth\\.test\\.hooks$":"^on$"}},)",
+                                           R"("stages":["prestart","poststop"]})"))
+                  .ok());
+  std::string text = ReadFile(hooks + "/record.json").value_or("");
+  // Each stage gets its own argument so the two runs write different files.
+  ASSERT_TRUE(WriteFileAtomic(hooks + "/record.json",
+                              absl::StrReplaceAll(text, {{R"("stages":["prestart","poststop"])", R"("stages":["prestart"])"},
+                                                         {"HOOKSTAGE", "prestart"}}))
+                  .ok());
+  ASSERT_TRUE(WriteFileAtomic(hooks + "/record-stop.json",
+                              absl::StrReplaceAll(text, {{R"("stages":["prestart","poststop"])", R"("stages":["poststop"])"},
+                                                         {"HOOKSTAGE", "poststop"}}))
+                  .ok());
+  ASSERT_TRUE(berthd_->Stop().ok());
+  ASSERT_TRUE(berthd_->Start({.config_toml = absl::StrCat(Config(), "[runtime]\nhooks_dirs = [\"", hooks, "\"]\n")}).ok())
+      << berthd_->log();
+  cri::PodSandboxConfig pod = Pod("hooks");
+  std::string pod_id = RunPod(pod);
+  cri::CreateContainerRequest req;
+  req.set_pod_sandbox_id(pod_id);
+  *req.mutable_sandbox_config() = pod;
+  req.mutable_config()->mutable_metadata()->set_name("hooked");
+  req.mutable_config()->mutable_image()->set_image("busybox");
+  req.mutable_config()->add_command("/bin/sleep");
+  req.mutable_config()->add_command("1000");
+  (*req.mutable_config()->mutable_annotations())["io.berth.test.hooks"] = "on";
+  cri::CreateContainerResponse resp;
+  ASSERT_TRUE(berthd_->runtime().CreateContainer(Ctx().get(), req, &resp).ok());
+  ASSERT_TRUE(Start(resp.container_id()).ok());
+  EXPECT_TRUE(absl::StrContains(ReadFile(out + "/prestart").value_or(""), resp.container_id()))
+      << berthd_->log();
+  // A container without the annotation gets no hooks.
+  std::string plain = CreateContainer(pod_id, pod, "plain", {"/bin/sleep", "1000"});
+  ASSERT_TRUE(Start(plain).ok());
+  EXPECT_FALSE(absl::StrContains(ReadFile(out + "/prestart").value_or(""), plain));
+  EXPECT_TRUE(RemovePod(pod_id).ok());
+  EXPECT_TRUE(absl::StrContains(ReadFile(out + "/poststop").value_or(""), resp.container_id()));
 }
 
 TEST_F(LifecycleTest, HundredPodsLeaveNothingBehind) {

@@ -1,0 +1,166 @@
+// hooks.d handling: strict parsing, ordered loading, matching, and the precreate stage.
+#include "runtime/hooks.h"
+
+#include <filesystem>
+#include <map>
+#include <regex>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "glog/logging.h"
+#include "util/fs.h"
+#include "util/subprocess.h"
+
+namespace berth::runtime {
+namespace {
+
+using json = nlohmann::json;
+
+const std::set<std::string> kRuncStages = {"prestart",        "createRuntime", "createContainer",
+                                           "startContainer", "poststart",     "poststop"};
+
+bool Search(const std::string& pattern, const std::string& text) {
+  try {
+    return std::regex_search(text, std::regex(pattern));
+  } catch (const std::regex_error&) {
+    return false;
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<Hook> ParseHook(const std::string& file, const std::string& text) {
+  auto bad = [&](const std::string& what) {
+    return absl::InvalidArgumentError(absl::StrCat("hook ", file, ": ", what));
+  };
+  json j = json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return bad("not a JSON object");
+  if (j.value("version", "") != "1.0.0") return bad("version must be \"1.0.0\"");
+  if (!j.contains("hook") || !j["hook"].is_object()) return bad("\"hook\" is required");
+  Hook h;
+  h.file = file;
+  h.hook = j["hook"];
+  if (!h.hook.contains("path") || !h.hook["path"].is_string() ||
+      h.hook["path"].get<std::string>().empty() || h.hook["path"].get<std::string>()[0] != '/') {
+    return bad("hook.path must be an absolute path");
+  }
+  for (const char* list : {"args", "env"}) {
+    if (h.hook.contains(list) && !h.hook[list].is_array()) return bad(absl::StrCat("hook.", list, " must be an array"));
+  }
+  if (h.hook.contains("timeout") && !h.hook["timeout"].is_number_integer()) {
+    return bad("hook.timeout must be an integer");
+  }
+  if (!j.contains("when") || !j["when"].is_object()) return bad("\"when\" is required");
+  const json& when = j["when"];
+  h.always = when.value("always", false);
+  h.has_bind_mounts = when.value("hasBindMounts", false);
+  if (when.contains("annotations")) {
+    if (!when["annotations"].is_object()) return bad("when.annotations must be an object");
+    for (const auto& [k, v] : when["annotations"].items()) {
+      if (!v.is_string()) return bad("when.annotations values must be strings");
+      h.annotations[k] = v.get<std::string>();
+    }
+  }
+  if (when.contains("commands")) {
+    if (!when["commands"].is_array()) return bad("when.commands must be an array");
+    for (const auto& c : when["commands"]) h.commands.push_back(c.get<std::string>());
+  }
+  for (const auto& pattern : h.commands) {
+    try {
+      std::regex r(pattern);
+    } catch (const std::regex_error&) {
+      return bad(absl::StrCat("when.commands: bad regular expression \"", pattern, "\""));
+    }
+  }
+  if (!h.always && !h.has_bind_mounts && h.annotations.empty() && h.commands.empty()) {
+    return bad("\"when\" has no condition");
+  }
+  if (!j.contains("stages") || !j["stages"].is_array() || j["stages"].empty()) {
+    return bad("\"stages\" must be a non-empty array");
+  }
+  for (const auto& s : j["stages"]) {
+    std::string stage = s.get<std::string>();
+    if (!kRuncStages.count(stage) && stage != "precreate") return bad(absl::StrCat("unknown stage \"", stage, "\""));
+    h.stages.push_back(stage);
+  }
+  return h;
+}
+
+std::vector<Hook> LoadHooks(const std::vector<std::string>& dirs) {
+  std::map<std::string, Hook> by_name;  // ordered: hooks apply in file-name order
+  for (const auto& dir : dirs) {
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+      std::string name = e.path().filename();
+      if (e.path().extension() != ".json") continue;
+      absl::StatusOr<std::string> text = ReadFile(e.path());
+      if (!text.ok()) continue;
+      absl::StatusOr<Hook> h = ParseHook(e.path(), *text);
+      if (!h.ok()) {
+        LOG(WARNING) << "skipping OCI hook: " << h.status().message();
+        continue;
+      }
+      by_name[name] = std::move(*h);
+    }
+  }
+  std::vector<Hook> out;
+  for (auto& [name, h] : by_name) out.push_back(std::move(h));
+  return out;
+}
+
+bool HookMatches(const Hook& h, const json& spec) {
+  if (h.always) return true;
+  const json anns = spec.value("annotations", json::object());
+  for (const auto& [kp, vp] : h.annotations) {
+    for (const auto& [k, v] : anns.items()) {
+      if (v.is_string() && Search(kp, k) && Search(vp, v.get<std::string>())) return true;
+    }
+  }
+  if (!h.commands.empty() && spec.contains("process") && !spec["process"].value("args", json::array()).empty()) {
+    std::string cmd = spec["process"]["args"][0];
+    for (const auto& p : h.commands) {
+      if (Search(p, cmd)) return true;
+    }
+  }
+  if (h.has_bind_mounts) {
+    for (const auto& m : spec.value("mounts", json::array())) {
+      if (m.value("type", "") == "bind") return true;
+    }
+  }
+  return false;
+}
+
+absl::Status ApplyHooks(const std::vector<Hook>& hooks, json* spec) {
+  for (const Hook& h : hooks) {
+    if (!HookMatches(h, *spec)) continue;
+    for (const auto& stage : h.stages) {
+      if (kRuncStages.count(stage)) (*spec)["hooks"][stage].push_back(h.hook);
+    }
+  }
+  for (const Hook& h : hooks) {
+    if (!HookMatches(h, *spec)) continue;
+    if (std::find(h.stages.begin(), h.stages.end(), "precreate") == h.stages.end()) continue;
+    std::vector<std::string> argv = {h.hook["path"]};
+    // OCI hook args start with argv[0]; keep the ones after it.
+    auto args = h.hook.value("args", json::array());
+    for (size_t i = 1; i < args.size(); ++i) argv.push_back(args[i]);
+    RunOptions o;
+    o.stdin_data = spec->dump();
+    o.timeout = absl::Seconds(h.hook.value("timeout", 30));
+    for (const auto& e : h.hook.value("env", json::array())) o.env.push_back(e);
+    absl::StatusOr<RunResult> r = RunProcess(argv, o);
+    if (!r.ok()) return r.status();
+    if (!r->ok()) {
+      return absl::FailedPreconditionError(absl::StrCat("precreate hook ", h.file, ": ", DescribeFailure(argv, *r)));
+    }
+    json out = json::parse(r->out, nullptr, false);
+    if (out.is_discarded() || !out.is_object()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("precreate hook ", h.file, " did not print a valid OCI spec"));
+    }
+    *spec = std::move(out);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace berth::runtime

@@ -1,0 +1,78 @@
+// hooks.d parsing, directory precedence, matching rules, spec injection and precreate hooks.
+#include "runtime/hooks.h"
+
+#include "gtest/gtest.h"
+#include "test/util/temp_dir.h"
+#include "absl/strings/str_cat.h"
+#include "util/fs.h"
+
+namespace berth::runtime {
+namespace {
+
+using json = nlohmann::json;
+
+const char kHook[] = R"({"version":"1.0.0","hook":{"path":"/usr/bin/true","args":["true","x"]},
+  "when":{"annotations":{"^io\\.berth\\.trace$":"^yes$"}},"stages":["prestart","poststop"]})";
+
+TEST(HooksTest, ParsesAndRejectsWithTheFileNamed) {
+  auto h = ParseHook("a.json", kHook);
+  ASSERT_TRUE(h.ok()) << h.status();
+  EXPECT_EQ(h->stages, (std::vector<std::string>{"prestart", "poststop"}));
+  for (const char* bad : {R"({"version":"2","hook":{"path":"/x"},"when":{"always":true},"stages":["prestart"]})",
+                          R"({"version":"1.0.0","hook":{"path":"rel"},"when":{"always":true},"stages":["prestart"]})",
+                          R"({"version":"1.0.0","hook":{"path":"/x"},"when":{},"stages":["prestart"]})",
+                          R"({"version":"1.0.0","hook":{"path":"/x"},"when":{"always":true},"stages":["nope"]})",
+                          "not json"}) {
+    auto r = ParseHook("bad.json", bad);
+    EXPECT_TRUE(absl::IsInvalidArgument(r.status())) << bad;
+    EXPECT_NE(r.status().message().find("bad.json"), std::string::npos);
+  }
+}
+
+TEST(HooksTest, MatchingByAnnotationCommandAndBindMounts) {
+  Hook h = *ParseHook("a.json", kHook);
+  json spec = {{"annotations", {{"io.berth.trace", "yes"}}}, {"process", {{"args", {"/bin/sh"}}}}};
+  EXPECT_TRUE(HookMatches(h, spec));
+  spec["annotations"]["io.berth.trace"] = "no";
+  EXPECT_FALSE(HookMatches(h, spec));
+  Hook cmd = *ParseHook("c.json", R"({"version":"1.0.0","hook":{"path":"/x"},"when":{"commands":["sh$"]},"stages":["prestart"]})");
+  EXPECT_TRUE(HookMatches(cmd, spec));
+  Hook binds = *ParseHook("b.json", R"({"version":"1.0.0","hook":{"path":"/x"},"when":{"hasBindMounts":true},"stages":["prestart"]})");
+  EXPECT_FALSE(HookMatches(binds, spec));
+  spec["mounts"] = json::array({{{"type", "bind"}, {"destination", "/d"}}});
+  EXPECT_TRUE(HookMatches(binds, spec));
+}
+
+TEST(HooksTest, LaterDirectoriesOverrideAndHooksLandInTheSpec) {
+  test::TempDir a, b;
+  ASSERT_TRUE(WriteFileAtomic(a.path() + "/trace.json", kHook).ok());
+  ASSERT_TRUE(WriteFileAtomic(a.path() + "/broken.json", "{").ok());
+  ASSERT_TRUE(WriteFileAtomic(b.path() + "/trace.json",
+                              R"({"version":"1.0.0","hook":{"path":"/usr/bin/env"},"when":{"always":true},"stages":["createRuntime"]})")
+                  .ok());
+  std::vector<Hook> hooks = LoadHooks({a.path(), b.path(), "/nonexistent"});
+  ASSERT_EQ(hooks.size(), 1u);
+  json spec = {{"process", {{"args", {"/bin/sh"}}}}};
+  ASSERT_TRUE(ApplyHooks(hooks, &spec).ok());
+  EXPECT_EQ(spec["hooks"]["createRuntime"][0]["path"], "/usr/bin/env");
+  EXPECT_FALSE(spec["hooks"].contains("prestart"));
+}
+
+TEST(HooksTest, PrecreateHookRewritesTheSpec) {
+  test::TempDir d;
+  std::string script = d.path() + "/add-env.sh";
+  ASSERT_TRUE(WriteFileAtomic(script, "#!/bin/sh\nsed 's/\"args\"/\"env\":[\"ADDED=1\"],\"args\"/'\n", 0755).ok());
+  std::vector<Hook> hooks = {*ParseHook("p.json", absl::StrCat(R"({"version":"1.0.0","hook":{"path":")", script,
+                                                              R"("},"when":{"always":true},"stages":["precreate"]})"))};
+  json spec = {{"process", {{"args", {"/bin/sh"}}}}};
+  ASSERT_TRUE(ApplyHooks(hooks, &spec).ok());
+  EXPECT_EQ(spec["process"]["env"][0], "ADDED=1");
+  std::string failing = d.path() + "/fail.sh";
+  ASSERT_TRUE(WriteFileAtomic(failing, "#!/bin/sh\nexit 3\n", 0755).ok());
+  hooks = {*ParseHook("f.json", absl::StrCat(R"({"version":"1.0.0","hook":{"path":")", failing,
+                                            R"("},"when":{"always":true},"stages":["precreate"]})"))};
+  EXPECT_TRUE(absl::IsFailedPrecondition(ApplyHooks(hooks, &spec)));
+}
+
+}  // namespace
+}  // namespace berth::runtime
