@@ -319,7 +319,14 @@ class Bench {
           CreateAndStart(pod, name, absl::StrCat("c", c));
         }
       }
-      Series lc, lp;
+      Series lc, lp, ls;
+      for (int i = 0; i < 20; ++i) {
+        cri::ListContainerStatsResponse r;
+        auto t0 = Clock::now();
+        Check(berthd_.runtime().ListContainerStats(test::Ctx().get(), cri::ListContainerStatsRequest(), &r),
+              "ListContainerStats");
+        ls.Add(t0);
+      }
       for (int i = 0; i < 200; ++i) {
         cri::ListContainersResponse r;
         auto t0 = Clock::now();
@@ -331,6 +338,7 @@ class Bench {
         lp.Add(t1);
       }
       report_[absl::StrCat("ListContainers_", count)] = lc.Json();
+      report_[absl::StrCat("ListContainerStats_", count)] = ls.Json();
       report_[absl::StrCat("ListPodSandbox_", count / per_pod, "_pods")] = lp.Json();
       report_[absl::StrCat("berthd_rss_kb_with_", count, "_containers")] = RssKb(berthd_.pid());
       for (const auto& p : pods) RemovePod(p);
