@@ -231,6 +231,8 @@ struct Server::Impl {
   void ServeSpdy(tcp::socket& sock, const std::string& leftover, const Request& r,
                  const std::string& protocol);
   void ServeWebSocket(tcp::socket sock, http::request<http::string_body>& req, const Request& r);
+  void ServeWebSocketPortForward(tcp::socket sock, http::request<http::string_body>& req,
+                                 const Request& r, const std::vector<std::string>& offered);
 };
 
 namespace {
@@ -607,6 +609,98 @@ void Server::Impl::ServeSpdy(tcp::socket& sock, const std::string& leftover, con
   session.join();
 }
 
+// WebSocket port-forward as kubelet serves it: ports from the query (else the CRI request),
+// channel 2i carries port i's data and 2i+1 its errors; with v4 each channel opens with the
+// port number (2 bytes, little endian).
+void Server::Impl::ServeWebSocketPortForward(tcp::socket sock, http::request<http::string_body>& req,
+                                             const Request& r, const std::vector<std::string>& offered) {
+  std::string protocol;
+  for (const auto& o : offered) {
+    if ((o == "v4.channel.k8s.io" || o == "portforward.k8s.io" || o == "channel.k8s.io") && protocol.empty()) {
+      protocol = o;
+    }
+  }
+  std::vector<int32_t> ports;
+  std::string target(req.target());
+  if (size_t q = target.find('?'); q != std::string::npos) {
+    for (absl::string_view kv : absl::StrSplit(target.substr(q + 1), '&')) {
+      int32_t p = 0;
+      if (absl::StartsWith(kv, "port=") && absl::SimpleAtoi(kv.substr(5), &p)) ports.push_back(p);
+    }
+  }
+  if (ports.empty()) ports = r.ports;
+  websocket::stream<tcp::socket> ws(std::move(sock));
+  ws.set_option(websocket::stream_base::decorator([protocol](websocket::response_type& res) {
+    if (!protocol.empty()) res.set(http::field::sec_websocket_protocol, protocol);
+  }));
+  boost::system::error_code ec;
+  ws.accept(req, ec);
+  if (ec) return;
+  ws.binary(true);
+  absl::Mutex write_mu;
+  auto send = [&](uint8_t channel, const char* d, size_t n) {
+    std::string msg(1, static_cast<char>(channel));
+    msg.append(d, n);
+    absl::MutexLock l(&write_mu);
+    boost::system::error_code wec;
+    ws.write(asio::buffer(msg), wec);
+    return !wec;
+  };
+  struct Port {
+    int32_t port;
+    UniqueFd local;
+    std::thread worker;
+  };
+  std::vector<std::unique_ptr<Port>> fwd;
+  const bool v4 = protocol == "v4.channel.k8s.io";
+  for (size_t i = 0; i < ports.size(); ++i) {
+    auto p = std::make_unique<Port>();
+    p->port = ports[i];
+    int pair[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) return;
+    p->local.reset(pair[0]);
+    auto remote = std::make_shared<UniqueFd>(pair[1]);
+    const uint8_t data_ch = static_cast<uint8_t>(2 * i), err_ch = static_cast<uint8_t>(2 * i + 1);
+    if (v4) {
+      const char prefix[2] = {static_cast<char>(p->port & 0xff), static_cast<char>((p->port >> 8) & 0xff)};
+      send(data_ch, prefix, 2);
+      send(err_ch, prefix, 2);
+    }
+    Port* raw = p.get();
+    const bool allowed = r.ports.empty() || std::find(r.ports.begin(), r.ports.end(), raw->port) != r.ports.end();
+    p->worker = std::thread([this, &send, &r, raw, remote, data_ch, err_ch, allowed] {
+      std::thread pump([&send, raw, data_ch] {
+        Pump(raw->local.get(), [&](const char* d, size_t n) { return send(data_ch, d, n); });
+      });
+      absl::Status st = allowed ? backend->PortForward(r.pod_id, raw->port, remote->get())
+                                : absl::PermissionDeniedError(absl::StrCat("port ", raw->port, " was not requested"));
+      remote->reset();
+      if (!st.ok()) {
+        std::string msg = absl::StrCat("error forwarding port ", raw->port, ": ", st.message());
+        send(err_ch, msg.data(), msg.size());
+      }
+      pump.join();
+    });
+    fwd.push_back(std::move(p));
+  }
+  beast::flat_buffer buf;
+  for (;;) {
+    boost::system::error_code rec;
+    buf.clear();
+    ws.read(buf, rec);
+    if (rec) break;
+    std::string msg = beast::buffers_to_string(buf.data());
+    if (msg.empty()) continue;
+    size_t ch = static_cast<uint8_t>(msg[0]);
+    if (ch % 2 == 0 && ch / 2 < fwd.size()) {
+      size_t skip = 1;
+      WriteAll(fwd[ch / 2]->local.get(), msg.data() + skip, msg.size() - skip);
+    }
+  }
+  for (auto& p : fwd) shutdown(p->local.get(), SHUT_RDWR);
+  for (auto& p : fwd) p->worker.join();
+}
+
 void Server::Impl::ServeWebSocket(tcp::socket sock, http::request<http::string_body>& req,
                                   const Request& r) {
   std::vector<std::string> offered = HeaderList(req, "Sec-WebSocket-Protocol");
@@ -617,8 +711,7 @@ void Server::Impl::ServeWebSocket(tcp::socket sock, http::request<http::string_b
     }
   }
   if (r.kind == Request::kPortForward) {
-    tcp::socket& s = sock;
-    Respond(s, http::status::bad_request, "port-forward is served over SPDY/3.1\n");
+    ServeWebSocketPortForward(std::move(sock), req, r, offered);
     return;
   }
   if (protocol.empty()) protocol = "channel.k8s.io";

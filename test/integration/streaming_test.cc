@@ -14,6 +14,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "boost/asio.hpp"
+#include "boost/beast.hpp"
+#include "boost/beast/websocket.hpp"
 #include "nlohmann/json.hpp"
 #include "server/streaming/spdy.h"
 #include "test/util/cri_fixture.h"
@@ -296,6 +299,104 @@ TEST_F(StreamingTest, TwentyConcurrentExecSessions) {
   }
   for (auto& t : threads) t.join();
   EXPECT_EQ(ok.load(), 20);
+}
+
+// A WebSocket client of the channel protocols: each message is one channel byte plus data.
+class WsClient {
+ public:
+  bool Connect(const std::string& url, const std::string& protocol) {
+    std::string rest = url.substr(strlen("http://"));
+    std::string hostport = rest.substr(0, rest.find('/'));
+    std::string path = rest.substr(rest.find('/'));
+    std::string host = hostport.substr(0, hostport.find(':'));
+    std::string port = hostport.substr(hostport.find(':') + 1);
+    boost::asio::ip::tcp::resolver resolver(io_);
+    boost::system::error_code ec;
+    auto results = resolver.resolve(host, port, ec);
+    if (ec) return false;
+    boost::asio::connect(ws_.next_layer(), results, ec);
+    if (ec) return false;
+    ws_.set_option(boost::beast::websocket::stream_base::decorator(
+        [protocol](boost::beast::websocket::request_type& req) {
+          req.set(boost::beast::http::field::sec_websocket_protocol, protocol);
+        }));
+    ws_.handshake(hostport, path, ec);
+    ws_.binary(true);
+    return !ec;
+  }
+  void Send(uint8_t channel, const std::string& data) {
+    std::string msg(1, static_cast<char>(channel));
+    msg += data;
+    ws_.write(boost::asio::buffer(msg));
+  }
+  // Reads messages until the server closes; returns the bytes per channel.
+  std::map<int, std::string> ReadAll() {
+    std::map<int, std::string> out;
+    for (;;) {
+      boost::beast::flat_buffer buf;
+      boost::system::error_code ec;
+      ws_.read(buf, ec);
+      if (ec) break;
+      std::string m = boost::beast::buffers_to_string(buf.data());
+      if (!m.empty()) out[static_cast<uint8_t>(m[0])] += m.substr(1);
+    }
+    return out;
+  }
+  // Reads until channel `ch` has at least `n` bytes.
+  std::string ReadChannel(int ch, size_t n) {
+    std::string got;
+    while (got.size() < n) {
+      boost::beast::flat_buffer buf;
+      boost::system::error_code ec;
+      ws_.read(buf, ec);
+      if (ec) break;
+      std::string m = boost::beast::buffers_to_string(buf.data());
+      if (!m.empty() && static_cast<uint8_t>(m[0]) == ch) got += m.substr(1);
+    }
+    return got;
+  }
+
+ private:
+  boost::asio::io_context io_;
+  boost::beast::websocket::stream<boost::asio::ip::tcp::socket> ws_{io_};
+};
+
+TEST_F(StreamingTest, ExecOverWebSocketWithStdinAndExitCode) {
+  WsClient c;
+  ASSERT_TRUE(c.Connect(ExecUrl({"/bin/sh", "-c", "cat; echo err >&2; exit 2"}, true, true, true, false),
+                        "v5.channel.k8s.io"));
+  c.Send(0, "over websocket\n");
+  c.Send(255, std::string(1, '\0'));  // v5: close stdin
+  auto data = c.ReadAll();
+  EXPECT_EQ(data[1], "over websocket\n");
+  EXPECT_EQ(data[2], "err\n");
+  nlohmann::json status = nlohmann::json::parse(data[3], nullptr, false);
+  ASSERT_FALSE(status.is_discarded()) << data[3];
+  EXPECT_EQ(status["details"]["causes"][0]["message"], "2");
+}
+
+TEST_F(StreamingTest, PortForwardOverWebSocket) {
+  for (int i = 0; i < 100; ++i) {
+    cri::ExecSyncRequest probe;
+    probe.set_container_id(ctr_);
+    for (const char* a : {"wget", "-qO-", "http://127.0.0.1:8080/index.html"}) probe.add_cmd(a);
+    cri::ExecSyncResponse presp;
+    if (berthd_->runtime().ExecSync(Ctx().get(), probe, &presp).ok() && presp.exit_code() == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  cri::PortForwardRequest req;
+  req.set_pod_sandbox_id(pod_id_);
+  req.add_port(8080);
+  cri::PortForwardResponse resp;
+  ASSERT_TRUE(berthd_->runtime().PortForward(Ctx().get(), req, &resp).ok());
+  WsClient c;
+  ASSERT_TRUE(c.Connect(resp.url() + "?port=8080", "v4.channel.k8s.io"));
+  // v4 opens each channel with the port, little endian.
+  EXPECT_EQ(c.ReadChannel(0, 2), std::string("\x90\x1f", 2));
+  c.Send(0, "GET /index.html HTTP/1.0\r\n\r\n");
+  std::string body = c.ReadChannel(0, 1);
+  for (int i = 0; i < 20 && !absl::StrContains(body, "served"); ++i) body += c.ReadChannel(0, 1);
+  EXPECT_TRUE(absl::StrContains(body, "served")) << body;
 }
 
 TEST_F(StreamingTest, BadStreamingRequestsAreInvalidArgument) {
