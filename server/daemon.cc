@@ -27,6 +27,7 @@
 #include "runtime/engine.h"
 #include "runtime/usage.h"
 #include "server/runtime_service.h"
+#include "server/sd_notify.h"
 #include "server/socket.h"
 #include "storage/state_db.h"
 #include "util/fs.h"
@@ -251,11 +252,13 @@ absl::Status RunDaemon(const Config& config) {
   if (!server) return absl::UnavailableError(absl::StrCat("cannot serve on ", config.listen));
   chmod(socket_path->c_str(), 0660);
   LOG(INFO) << "berthd serving CRI v1 on " << config.listen;
+  NotifyReady();  // systemd Type=notify: the socket answers from here on
 
   std::thread signals([&] {
     int sig = 0;
     sigwait(&stop_signals, &sig);
     LOG(INFO) << "received signal " << sig << ": shutting down";
+    NotifyStopping();
     server->Shutdown(std::chrono::system_clock::now() +
                      std::chrono::milliseconds(absl::ToInt64Milliseconds(kShutdownGrace)));
   });

@@ -199,8 +199,8 @@ TEST(SystemdUnitTest, RunsBerthdAfterCheckingTheHost) {
   EXPECT_EQ(unit.Get("Service", "ExecStart"), "/usr/local/bin/berthd");
   std::vector<std::string> pre = unit.GetAll("Service", "ExecStartPre");
   EXPECT_NE(std::find(pre.begin(), pre.end(), "/usr/local/bin/berthd check"), pre.end());
-  // berthd does not speak sd_notify: Type=notify would time out, Type=simple hides exec errors.
-  EXPECT_EQ(unit.Get("Service", "Type"), "exec");
+  // berthd sends READY=1 once its socket serves (server/sd_notify.h).
+  EXPECT_EQ(unit.Get("Service", "Type"), "notify");
   EXPECT_EQ(unit.Get("Unit", "After"), "network-online.target");
   EXPECT_EQ(unit.Get("Unit", "Wants"), "network-online.target");
   EXPECT_EQ(unit.Get("Install", "WantedBy"), "multi-user.target");
