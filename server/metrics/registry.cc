@@ -28,6 +28,17 @@ std::string Num(double v) {
   return absl::StrFormat("%.9g", v);
 }
 
+// HELP text escapes only backslash and newline (a quote is literal there).
+std::string EscapeHelp(const std::string& v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\') out += "\\\\";
+    else if (c == '\n') out += "\\n";
+    else out += c;
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string EscapeLabel(const std::string& v) {
@@ -104,7 +115,7 @@ std::string Registry::Render() const {
   }
   std::string out;
   for (const auto& [name, f] : snapshot) {
-    absl::StrAppend(&out, "# HELP ", name, " ", f.help, "\n# TYPE ", name, " ", f.type, "\n");
+    absl::StrAppend(&out, "# HELP ", name, " ", EscapeHelp(f.help), "\n# TYPE ", name, " ", f.type, "\n");
     if (f.type == "counter") {
       for (const auto& [lv, v] : f.values) absl::StrAppend(&out, name, Labels(f.labels, lv), " ", Num(v), "\n");
     } else if (f.type == "gauge") {

@@ -14,19 +14,27 @@ std::string ShortMethod(const char* full) {
   return slash == std::string::npos ? m : m.substr(slash + 1);
 }
 
+// The names grpc-go's codes.Code.String() gives, so dashboards built for other runtimes match.
 const char* CodeName(grpc::StatusCode c) {
   switch (c) {
     case grpc::OK: return "OK";
     case grpc::CANCELLED: return "Canceled";
+    case grpc::UNKNOWN: return "Unknown";
     case grpc::INVALID_ARGUMENT: return "InvalidArgument";
     case grpc::DEADLINE_EXCEEDED: return "DeadlineExceeded";
     case grpc::NOT_FOUND: return "NotFound";
     case grpc::ALREADY_EXISTS: return "AlreadyExists";
+    case grpc::PERMISSION_DENIED: return "PermissionDenied";
+    case grpc::RESOURCE_EXHAUSTED: return "ResourceExhausted";
     case grpc::FAILED_PRECONDITION: return "FailedPrecondition";
+    case grpc::ABORTED: return "Aborted";
+    case grpc::OUT_OF_RANGE: return "OutOfRange";
     case grpc::UNIMPLEMENTED: return "Unimplemented";
-    case grpc::UNAVAILABLE: return "Unavailable";
     case grpc::INTERNAL: return "Internal";
-    default: return "Other";
+    case grpc::UNAVAILABLE: return "Unavailable";
+    case grpc::DATA_LOSS: return "DataLoss";
+    case grpc::UNAUTHENTICATED: return "Unauthenticated";
+    default: return "Unknown";
   }
 }
 
