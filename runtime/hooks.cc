@@ -1,6 +1,7 @@
 // hooks.d handling: strict parsing, ordered loading, matching, and the precreate stage.
 #include "runtime/hooks.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <regex>
@@ -29,7 +30,9 @@ bool Search(const std::string& pattern, const std::string& text) {
 
 }  // namespace
 
-absl::StatusOr<Hook> ParseHook(const std::string& file, const std::string& text) {
+namespace {
+
+absl::StatusOr<Hook> ParseHookJson(const std::string& file, const std::string& text) {
   auto bad = [&](const std::string& what) {
     return absl::InvalidArgumentError(absl::StrCat("hook ", file, ": ", what));
   };
@@ -45,7 +48,11 @@ absl::StatusOr<Hook> ParseHook(const std::string& file, const std::string& text)
     return bad("hook.path must be an absolute path");
   }
   for (const char* list : {"args", "env"}) {
-    if (h.hook.contains(list) && !h.hook[list].is_array()) return bad(absl::StrCat("hook.", list, " must be an array"));
+    if (!h.hook.contains(list)) continue;
+    const json& items = h.hook[list];
+    if (!items.is_array() || !std::all_of(items.begin(), items.end(), [](const json& v) { return v.is_string(); })) {
+      return bad(absl::StrCat("hook.", list, " must be an array of strings"));
+    }
   }
   if (h.hook.contains("timeout") && !h.hook["timeout"].is_number_integer()) {
     return bad("hook.timeout must be an integer");
@@ -58,6 +65,13 @@ absl::StatusOr<Hook> ParseHook(const std::string& file, const std::string& text)
     if (!when["annotations"].is_object()) return bad("when.annotations must be an object");
     for (const auto& [k, v] : when["annotations"].items()) {
       if (!v.is_string()) return bad("when.annotations values must be strings");
+      for (const std::string& pattern : {k, v.get<std::string>()}) {
+        try {
+          std::regex r(pattern);
+        } catch (const std::regex_error&) {
+          return bad(absl::StrCat("when.annotations: bad regular expression \"", pattern, "\""));
+        }
+      }
       h.annotations[k] = v.get<std::string>();
     }
   }
@@ -84,6 +98,18 @@ absl::StatusOr<Hook> ParseHook(const std::string& file, const std::string& text)
     h.stages.push_back(stage);
   }
   return h;
+}
+
+}  // namespace
+
+absl::StatusOr<Hook> ParseHook(const std::string& file, const std::string& text) {
+  // A field of the wrong JSON type (`"always": "yes"`, `"commands": [1]`) makes nlohmann throw:
+  // that is one more invalid file to skip, never a reason for berthd to stop.
+  try {
+    return ParseHookJson(file, text);
+  } catch (const json::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("hook ", file, ": ", e.what()));
+  }
 }
 
 std::vector<Hook> LoadHooks(const std::vector<std::string>& dirs) {
@@ -147,7 +173,10 @@ absl::Status ApplyHooks(const std::vector<Hook>& hooks, json* spec) {
     RunOptions o;
     o.stdin_data = spec->dump();
     o.timeout = absl::Seconds(h.hook.value("timeout", 30));
+    // As runc does for its stages: a hook that declares env gets exactly that environment, one
+    // that declares none inherits berthd's.
     for (const auto& e : h.hook.value("env", json::array())) o.env.push_back(e);
+    o.clear_env = !o.env.empty();
     absl::StatusOr<RunResult> r = RunProcess(argv, o);
     if (!r.ok()) return r.status();
     if (!r->ok()) {

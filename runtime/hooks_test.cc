@@ -1,6 +1,8 @@
 // hooks.d parsing, directory precedence, matching rules, spec injection and precreate hooks.
 #include "runtime/hooks.h"
 
+#include <stdlib.h>
+
 #include "gtest/gtest.h"
 #include "test/util/temp_dir.h"
 #include "absl/strings/str_cat.h"
@@ -27,6 +29,51 @@ TEST(HooksTest, ParsesAndRejectsWithTheFileNamed) {
     EXPECT_TRUE(absl::IsInvalidArgument(r.status())) << bad;
     EXPECT_NE(r.status().message().find("bad.json"), std::string::npos);
   }
+}
+
+TEST(HooksTest, FieldsOfTheWrongTypeAreRejectedNotThrown) {
+  for (const char* bad : {
+           R"({"version":1,"hook":{"path":"/x"},"when":{"always":true},"stages":["prestart"]})",
+           R"({"version":"1.0.0","hook":{"path":"/x"},"when":{"always":"yes"},"stages":["prestart"]})",
+           R"({"version":"1.0.0","hook":{"path":"/x"},"when":{"commands":[1]},"stages":["prestart"]})",
+           R"({"version":"1.0.0","hook":{"path":"/x"},"when":{"always":true},"stages":[7]})",
+           R"({"version":"1.0.0","hook":{"path":"/x","args":["x",2]},"when":{"always":true},"stages":["prestart"]})",
+           R"({"version":"1.0.0","hook":{"path":"/x","env":[{}]},"when":{"always":true},"stages":["prestart"]})",
+           R"({"version":"1.0.0","hook":{"path":"/x"},"when":{"annotations":{"(":"x"}},"stages":["prestart"]})",
+       }) {
+    absl::StatusOr<Hook> r;
+    EXPECT_NO_THROW(r = ParseHook("typed.json", bad)) << bad;
+    EXPECT_TRUE(absl::IsInvalidArgument(r.status())) << bad;
+    EXPECT_NE(r.status().message().find("typed.json"), std::string::npos) << r.status();
+  }
+  // And a directory holding such a file still yields its valid neighbours.
+  test::TempDir d;
+  ASSERT_TRUE(WriteFileAtomic(d.path() + "/a.json",
+                              R"({"version":"1.0.0","hook":{"path":"/x"},"when":{"commands":[1]},"stages":["prestart"]})")
+                  .ok());
+  ASSERT_TRUE(WriteFileAtomic(d.path() + "/b.json", kHook).ok());
+  std::vector<Hook> hooks;
+  EXPECT_NO_THROW(hooks = LoadHooks({d.path()}));
+  ASSERT_EQ(hooks.size(), 1u);
+  EXPECT_NE(hooks[0].file.find("b.json"), std::string::npos);
+}
+
+TEST(HooksTest, PrecreateHookWithEnvGetsExactlyThatEnvironment) {
+  test::TempDir d;
+  // Prints the spec back with a field recording what it saw of two variables.
+  std::string script = d.path() + "/env.sh";
+  ASSERT_TRUE(WriteFileAtomic(script,
+                              "#!/bin/sh\nprintf '{\"seen\":\"%s/%s\"}' \"$DECLARED\" \"$BERTH_TEST_LEAK\"\n",
+                              0755)
+                  .ok());
+  setenv("BERTH_TEST_LEAK", "leaked", 1);
+  std::vector<Hook> hooks = {*ParseHook("e.json", absl::StrCat(R"({"version":"1.0.0","hook":{"path":")", script,
+                                                              R"(","env":["DECLARED=yes"]},"when":{"always":true},"stages":["precreate"]})"))};
+  json spec = {{"process", {{"args", {"/bin/sh"}}}}};
+  absl::Status st = ApplyHooks(hooks, &spec);
+  unsetenv("BERTH_TEST_LEAK");
+  ASSERT_TRUE(st.ok()) << st;
+  EXPECT_EQ(spec["seen"], "yes/");
 }
 
 TEST(HooksTest, MatchingByAnnotationCommandAndBindMounts) {
