@@ -3,27 +3,41 @@
 #include "server/runtime_service.h"
 
 namespace berth::server {
+namespace {
 
-grpc::Status RuntimeServiceImpl::Exec(grpc::ServerContext*, const cri::ExecRequest* req,
-                                      cri::ExecResponse* resp) {
-  if (req->container_id().empty()) return InvalidArgument("container_id is required");
-  if (req->cmd_size() == 0) return InvalidArgument("cmd is required");
-  if (req->tty() && req->stderr()) return InvalidArgument("tty and stderr cannot both be true");
-  if (!req->stdin() && !req->stdout() && !req->stderr()) {
-    return InvalidArgument("one of stdin, stdout and stderr must be true");
-  }
-  if (streaming_ == nullptr) {
+// What Exec and Attach share: a stdio choice CRI allows, a streaming server, a running container.
+grpc::Status CheckSession(runtime::Engine* engine, streaming::Server* server, const std::string& id,
+                          bool tty, bool in, bool out, bool err, runtime::ContainerView* view) {
+  if (id.empty()) return InvalidArgument("container_id is required");
+  if (tty && err) return InvalidArgument("tty and stderr cannot both be true");
+  if (!in && !out && !err) return InvalidArgument("one of stdin, stdout and stderr must be true");
+  if (server == nullptr) {
     return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "the streaming server is not running");
   }
-  absl::StatusOr<runtime::ContainerView> c = engine_->GetContainer(req->container_id());
+  absl::StatusOr<runtime::ContainerView> c = engine->GetContainer(id);
   if (!c.ok()) return ToGrpc(c.status());
   if ((*c)->state().status() != berth::v1::CONTAINER_STATUS_RUNNING) {
     return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                        absl::StrCat("container \"", req->container_id(), "\" is not running"));
+                        absl::StrCat("container \"", id, "\" is not running"));
+  }
+  *view = *c;
+  return grpc::Status::OK;
+}
+
+}  // namespace
+
+grpc::Status RuntimeServiceImpl::Exec(grpc::ServerContext*, const cri::ExecRequest* req,
+                                      cri::ExecResponse* resp) {
+  if (req->cmd_size() == 0 && !req->container_id().empty()) return InvalidArgument("cmd is required");
+  runtime::ContainerView c;
+  if (grpc::Status st = CheckSession(engine_, streaming_, req->container_id(), req->tty(), req->stdin(),
+                                     req->stdout(), req->stderr(), &c);
+      !st.ok()) {
+    return st;
   }
   streaming::Request r;
   r.kind = streaming::Request::kExec;
-  r.container_id = (*c)->config().id();
+  r.container_id = c->config().id();
   r.cmd.assign(req->cmd().begin(), req->cmd().end());
   r.tty = req->tty();
   r.stdin = req->stdin();
@@ -35,23 +49,15 @@ grpc::Status RuntimeServiceImpl::Exec(grpc::ServerContext*, const cri::ExecReque
 
 grpc::Status RuntimeServiceImpl::Attach(grpc::ServerContext*, const cri::AttachRequest* req,
                                         cri::AttachResponse* resp) {
-  if (req->container_id().empty()) return InvalidArgument("container_id is required");
-  if (req->tty() && req->stderr()) return InvalidArgument("tty and stderr cannot both be true");
-  if (!req->stdin() && !req->stdout() && !req->stderr()) {
-    return InvalidArgument("one of stdin, stdout and stderr must be true");
-  }
-  if (streaming_ == nullptr) {
-    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "the streaming server is not running");
-  }
-  absl::StatusOr<runtime::ContainerView> c = engine_->GetContainer(req->container_id());
-  if (!c.ok()) return ToGrpc(c.status());
-  if ((*c)->state().status() != berth::v1::CONTAINER_STATUS_RUNNING) {
-    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                        absl::StrCat("container \"", req->container_id(), "\" is not running"));
+  runtime::ContainerView c;
+  if (grpc::Status st = CheckSession(engine_, streaming_, req->container_id(), req->tty(), req->stdin(),
+                                     req->stdout(), req->stderr(), &c);
+      !st.ok()) {
+    return st;
   }
   streaming::Request r;
   r.kind = streaming::Request::kAttach;
-  r.container_id = (*c)->config().id();
+  r.container_id = c->config().id();
   r.tty = req->tty();
   r.stdin = req->stdin();
   r.stdout = req->stdout();

@@ -2,8 +2,10 @@
 #ifndef BERTH_UTIL_FD_H_
 #define BERTH_UTIL_FD_H_
 
+#include <errno.h>
 #include <unistd.h>
 
+#include <cstddef>
 #include <utility>
 
 namespace berth {
@@ -32,6 +34,18 @@ class UniqueFd {
  private:
   int fd_ = -1;
 };
+
+// Writes all of `data`, retrying short writes and EINTR; false on any other failure.
+inline bool WriteAll(int fd, const char* data, size_t n) {
+  while (n > 0) {
+    ssize_t w = ::write(fd, data, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return false;
+    data += w;
+    n -= static_cast<size_t>(w);
+  }
+  return true;
+}
 
 }  // namespace berth
 

@@ -57,17 +57,6 @@ int ProtocolVersion(const std::string& p) {
   return 1;
 }
 
-bool WriteAll(int fd, const char* data, size_t n) {
-  while (n > 0) {
-    ssize_t w = write(fd, data, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    data += w;
-    n -= w;
-  }
-  return true;
-}
-
 // The Status a v4+ client reads on the error stream.
 std::string ExitStatusJson(const absl::StatusOr<int>& result, const std::vector<std::string>& cmd) {
   if (!result.ok()) {
@@ -153,6 +142,34 @@ void Pump(int fd, const std::function<bool(const char*, size_t)>& send) {
     if (n <= 0) return;
     if (!send(buf, n)) return;
   }
+}
+
+// Runs the session's backend call while pumps copy its stdout and stderr to `send` (stream 1 is
+// stdout, 2 stderr); returns when the call has ended and both pumps have drained.
+absl::StatusOr<int> RunWithPumps(Backend* backend, const Request& r, Pipes& pipes,
+                                 std::shared_ptr<runtime::ResizeQueue> resize,
+                                 const std::function<bool(int, const char*, size_t)>& send) {
+  std::thread out_pump, err_pump;
+  if (pipes.out_r.valid()) {
+    out_pump = std::thread([&] { Pump(pipes.out_r.get(), [&](const char* d, size_t n) { return send(1, d, n); }); });
+  }
+  if (pipes.err_r.valid()) {
+    err_pump = std::thread([&] { Pump(pipes.err_r.get(), [&](const char* d, size_t n) { return send(2, d, n); }); });
+  }
+  runtime::StreamIO io;
+  io.in = pipes.in_r.valid() ? pipes.in_r.get() : -1;
+  io.out = pipes.out_w.valid() ? pipes.out_w.get() : -1;
+  io.err = pipes.err_w.valid() ? pipes.err_w.get() : -1;
+  io.tty = r.tty;
+  io.resize = std::move(resize);
+  absl::StatusOr<int> result = RunBackend(backend, r, io);
+  // Our write ends close so the pumps see EOF once the process's copies are gone too.
+  pipes.out_w.reset();
+  pipes.err_w.reset();
+  pipes.in_r.reset();
+  if (out_pump.joinable()) out_pump.join();
+  if (err_pump.joinable()) err_pump.join();
+  return result;
 }
 
 }  // namespace
@@ -543,29 +560,10 @@ void Server::Impl::ServeSpdy(tcp::socket& sock, const std::string& leftover, con
       if (want_stderr) err_id = streams["stderr"];
       error_id = streams["error"];
     }
-    std::thread out_pump, err_pump;
-    if (pipes->out_r.valid()) {
-      out_pump = std::thread([&] {
-        Pump(pipes->out_r.get(), [&](const char* d, size_t n) { return conn.SendData(out_id, d, n); });
-      });
-    }
-    if (pipes->err_r.valid()) {
-      err_pump = std::thread([&] {
-        Pump(pipes->err_r.get(), [&](const char* d, size_t n) { return conn.SendData(err_id, d, n); });
-      });
-    }
-    runtime::StreamIO io;
-    io.in = pipes->in_r.valid() ? pipes->in_r.get() : -1;
-    io.out = pipes->out_w.valid() ? pipes->out_w.get() : -1;
-    io.err = pipes->err_w.valid() ? pipes->err_w.get() : -1;
-    io.tty = r.tty;
-    io.resize = resize;
-    absl::StatusOr<int> result = RunBackend(backend, r, io);
-    pipes->out_w.reset();
-    pipes->err_w.reset();
-    pipes->in_r.reset();
-    if (out_pump.joinable()) out_pump.join();
-    if (err_pump.joinable()) err_pump.join();
+    absl::StatusOr<int> result =
+        RunWithPumps(backend, r, *pipes, resize, [&](int stream, const char* d, size_t n) {
+          return conn.SendData(stream == 1 ? out_id : err_id, d, n);
+        });
     if (version >= 4) {
       std::string status = ExitStatusJson(result, r.cmd);
       conn.SendData(error_id, status.data(), status.size());
@@ -739,25 +737,9 @@ void Server::Impl::ServeWebSocket(tcp::socket sock, http::request<http::string_b
     return !wec;
   };
   std::thread session([&] {
-    std::thread out_pump, err_pump;
-    if (pipes->out_r.valid()) {
-      out_pump = std::thread([&] { Pump(pipes->out_r.get(), [&](const char* d, size_t n) { return send(1, d, n); }); });
-    }
-    if (pipes->err_r.valid()) {
-      err_pump = std::thread([&] { Pump(pipes->err_r.get(), [&](const char* d, size_t n) { return send(2, d, n); }); });
-    }
-    runtime::StreamIO io;
-    io.in = pipes->in_r.valid() ? pipes->in_r.get() : -1;
-    io.out = pipes->out_w.valid() ? pipes->out_w.get() : -1;
-    io.err = pipes->err_w.valid() ? pipes->err_w.get() : -1;
-    io.tty = r.tty;
-    io.resize = resize;
-    absl::StatusOr<int> result = RunBackend(backend, r, io);
-    pipes->out_w.reset();
-    pipes->err_w.reset();
-    pipes->in_r.reset();
-    if (out_pump.joinable()) out_pump.join();
-    if (err_pump.joinable()) err_pump.join();
+    absl::StatusOr<int> result = RunWithPumps(
+        backend, r, *pipes, resize,
+        [&](int stream, const char* d, size_t n) { return send(static_cast<uint8_t>(stream), d, n); });
     std::string status = version >= 4 ? ExitStatusJson(result, r.cmd)
                                       : (result.ok() && *result == 0 ? "" : "command failed");
     if (!status.empty()) send(3, status.data(), status.size());

@@ -171,6 +171,18 @@ class StreamingTest : public CriFixture {
     return resp.url();
   }
 
+  // httpd starts with the container: wait until it listens.
+  void WaitForHttpd() {
+    for (int i = 0; i < 100; ++i) {
+      cri::ExecSyncRequest probe;
+      probe.set_container_id(ctr_);
+      for (const char* a : {"wget", "-qO-", "http://127.0.0.1:8080/index.html"}) probe.add_cmd(a);
+      cri::ExecSyncResponse presp;
+      if (berthd_->runtime().ExecSync(Ctx().get(), probe, &presp).ok() && presp.exit_code() == 0) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+
   cri::PodSandboxConfig pod_;
   std::string pod_id_, ctr_;
 };
@@ -222,15 +234,7 @@ TEST_F(StreamingTest, TtyExecSeesTheResizedTerminal) {
 }
 
 TEST_F(StreamingTest, PortForwardReachesAPortInsideThePod) {
-  // httpd starts with the container: wait until it listens.
-  for (int i = 0; i < 100; ++i) {
-    cri::ExecSyncRequest probe;
-    probe.set_container_id(ctr_);
-    for (const char* a : {"wget", "-qO-", "http://127.0.0.1:8080/index.html"}) probe.add_cmd(a);
-    cri::ExecSyncResponse presp;
-    if (berthd_->runtime().ExecSync(Ctx().get(), probe, &presp).ok() && presp.exit_code() == 0) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  WaitForHttpd();
   cri::PortForwardRequest req;
   req.set_pod_sandbox_id(pod_id_);
   req.add_port(8080);
@@ -376,14 +380,7 @@ TEST_F(StreamingTest, ExecOverWebSocketWithStdinAndExitCode) {
 }
 
 TEST_F(StreamingTest, PortForwardOverWebSocket) {
-  for (int i = 0; i < 100; ++i) {
-    cri::ExecSyncRequest probe;
-    probe.set_container_id(ctr_);
-    for (const char* a : {"wget", "-qO-", "http://127.0.0.1:8080/index.html"}) probe.add_cmd(a);
-    cri::ExecSyncResponse presp;
-    if (berthd_->runtime().ExecSync(Ctx().get(), probe, &presp).ok() && presp.exit_code() == 0) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  WaitForHttpd();
   cri::PortForwardRequest req;
   req.set_pod_sandbox_id(pod_id_);
   req.add_port(8080);
