@@ -733,6 +733,22 @@ absl::Status Engine::RemovePodSandbox(const std::string& id) {
   return absl::OkStatus();
 }
 
+absl::Status Engine::UpdateSandboxResources(const std::string& id,
+                                            const cri::LinuxContainerResources& resources,
+                                            const cri::LinuxContainerResources& overhead) {
+  absl::Status err;
+  std::shared_ptr<SandboxObj> s = FindSandboxObj(id, &err);
+  if (!s) return err;
+  absl::MutexLock l(&s->mu);
+  Sandbox rec = s->rec;
+  if (rec.status() != berth::v1::SANDBOX_STATUS_READY) {
+    return absl::FailedPreconditionError(absl::StrCat("pod sandbox \"", id, "\" is not ready"));
+  }
+  *rec.mutable_resources() = resources;
+  *rec.mutable_overhead() = overhead;
+  return SaveSandbox(s.get(), rec);
+}
+
 absl::StatusOr<SandboxView> Engine::GetSandbox(const std::string& id_or_prefix) const {
   absl::Status err;
   absl::MutexLock l(&index_mu_);

@@ -80,6 +80,10 @@ class Engine {
   absl::Status StopPodSandbox(const std::string& id);    // idempotent
   absl::Status RemovePodSandbox(const std::string& id);  // idempotent
   absl::StatusOr<SandboxView> GetSandbox(const std::string& id_or_prefix) const;
+  // Records the pod-level resources kubelet has applied to the pod cgroup.
+  absl::Status UpdateSandboxResources(const std::string& id,
+                                      const ::runtime::v1::LinuxContainerResources& resources,
+                                      const ::runtime::v1::LinuxContainerResources& overhead);
   std::vector<SandboxView> ListSandboxes() const;
 
   // Containers (never the infra containers).

@@ -5,8 +5,25 @@
 #include "server/grpc_status.h"
 #include "server/runtime_service.h"
 #include "server/version.h"
+#include "runtime/security/seccomp.h"
+#include "util/fs.h"
 
 namespace berth::server {
+namespace {
+
+// What this host offers for the CRI's LSM and seccomp fields; pods that ask for nothing never
+// fail on what is missing here.
+nlohmann::json HostSecurityJson() {
+  std::string lsms = ReadFile("/sys/kernel/security/lsm").value_or("");
+  bool apparmor = lsms.find("apparmor") != std::string::npos &&
+                  ReadFile("/sys/module/apparmor/parameters/enabled").value_or("N")[0] == 'Y';
+  bool selinux = PathExists("/sys/fs/selinux/enforce");
+  return {{"apparmor", apparmor ? "enabled" : "not available on this host: AppArmor fields are ignored"},
+          {"selinux", selinux ? "enabled" : "not available on this host: SELinux options are ignored"},
+          {"seccomp", security::SeccompSupport().ToJson()}};
+}
+
+}  // namespace
 
 RuntimeServiceImpl::RuntimeServiceImpl(const Config& config, runtime::Engine* engine,
                                        streaming::Server* streaming,
@@ -46,6 +63,7 @@ grpc::Status RuntimeServiceImpl::Status(grpc::ServerContext*, const cri::StatusR
   if (req->verbose()) {
     nlohmann::json info = ConfigToJson(config_);
     resp->mutable_info()->insert({"config", info.dump()});
+    resp->mutable_info()->insert({"security", HostSecurityJson().dump()});
     if (engine_) {
       auto r = engine_->recovery();
       resp->mutable_info()->insert(

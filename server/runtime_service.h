@@ -41,6 +41,9 @@ class RuntimeServiceImpl final : public cri::RuntimeService::Service {
                                 cri::PodSandboxStatusResponse*) override;
   grpc::Status ListPodSandbox(grpc::ServerContext*, const cri::ListPodSandboxRequest*,
                               cri::ListPodSandboxResponse*) override;
+  grpc::Status UpdatePodSandboxResources(grpc::ServerContext*,
+                                         const cri::UpdatePodSandboxResourcesRequest*,
+                                         cri::UpdatePodSandboxResourcesResponse*) override;
   grpc::Status StreamPodSandboxes(grpc::ServerContext*, const cri::StreamPodSandboxesRequest*,
                                   grpc::ServerWriter<cri::StreamPodSandboxesResponse>*) override;
 

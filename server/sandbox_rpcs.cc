@@ -54,6 +54,7 @@ grpc::Status RuntimeServiceImpl::PodSandboxStatus(grpc::ServerContext*,
       pid = (*infra)->state().pid();
     }
     nlohmann::json info{{"pid", pid},
+                        {"podResources", (*s)->resources().DebugString()},
                         {"netns", (*s)->netns_path()},
                         {"sandboxDir", (*s)->dir()},
                         {"runtimeHandler", (*s)->runtime_handler()},
@@ -62,6 +63,14 @@ grpc::Status RuntimeServiceImpl::PodSandboxStatus(grpc::ServerContext*,
     resp->mutable_info()->insert({"info", info.dump()});
   }
   return grpc::Status::OK;
+}
+
+grpc::Status RuntimeServiceImpl::UpdatePodSandboxResources(
+    grpc::ServerContext*, const cri::UpdatePodSandboxResourcesRequest* req,
+    cri::UpdatePodSandboxResourcesResponse*) {
+  if (req->pod_sandbox_id().empty()) return InvalidArgument("pod_sandbox_id is required");
+  // kubelet has already resized the pod cgroup; berth records what it now is.
+  return ToGrpc(engine_->UpdateSandboxResources(req->pod_sandbox_id(), req->resources(), req->overhead()));
 }
 
 grpc::Status RuntimeServiceImpl::ListPodSandbox(grpc::ServerContext*, const cri::ListPodSandboxRequest* req,
