@@ -1,76 +1,74 @@
 // The CRI streaming server: exec, attach and port-forward URLs with one-time tokens, served over
-// HTTP upgrades to SPDY/3.1 (Kubernetes remotecommand v1-v4 and portforward) and WebSocket
-// (channel.k8s.io v4/v5 framing), as kubelet proxies them and crictl/kubectl speak them.
+// HTTP upgrades to SPDY/3.1 (Kubernetes remotecommand v1-v4 and portforward.k8s.io) and WebSocket
+// (channel.k8s.io v1/v4/v5, binary or base64, and port-forward), as kubelet proxies them and
+// crictl/kubectl speak them.
+//
+// Threading: one acceptor thread; each connection gets a thread that reads its frames, and each
+// session runs its backend call (and output pumps) on threads of their own, so a backend call
+// that blocks for as long as the process lives never stalls another connection or the reading of
+// its own. Every thread is joined before the Server is destroyed.
 #ifndef BERTH_SERVER_STREAMING_SERVER_H_
 #define BERTH_SERVER_STREAMING_SERVER_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <thread>
-#include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "runtime/stream_io.h"
+#include "server/streaming/backend.h"
+#include "server/streaming/request.h"
 
 namespace berth::streaming {
 
-// What runs behind a session; the engine implements it. Calls block until the session ends.
-class Backend {
- public:
-  virtual ~Backend() = default;
-  virtual absl::StatusOr<int> Exec(const std::string& container_id,
-                                   const std::vector<std::string>& cmd,
-                                   const runtime::StreamIO& io) = 0;
-  virtual absl::Status Attach(const std::string& container_id, const runtime::StreamIO& io) = 0;
-  virtual absl::Status PortForward(const std::string& pod_id, int32_t port, int fd) = 0;
-};
-
-struct Request {
-  enum Kind { kExec, kAttach, kPortForward } kind = kExec;
-  std::string container_id;  // exec, attach
-  std::vector<std::string> cmd;
-  bool tty = false, stdin = false, stdout = false, stderr = false;
-  std::string pod_id;  // port-forward
-  std::vector<int32_t> ports;
-};
-
 struct ServerOptions {
-  std::string address = "127.0.0.1";
-  int port = 0;  // 0: ephemeral
+  std::string address = "127.0.0.1";  // an IPv4 or IPv6 literal
+  int port = 0;                       // 0: an ephemeral port, see Server::port()
+  // The scheme://host:port the URLs start with; empty: http://<address>:<port>. Set it when
+  // clients reach the server through another name (e.g. the node's address).
+  std::string base_url;
   absl::Duration token_ttl = absl::Minutes(1);
   size_t max_tokens = 10000;
+  // How long a SPDY client has to open the streams its request implies (kubelet: 30s).
   absl::Duration stream_creation_timeout = absl::Seconds(30);
+  // How long a client has to send its upgrade request once connected.
+  absl::Duration handshake_timeout = absl::Seconds(30);
+  // Connections served at once; more are answered 503.
+  size_t max_connections = 1024;
 };
 
 class Server {
  public:
+  // Binds and starts serving. `backend` must outlive the Server.
   static absl::StatusOr<std::unique_ptr<Server>> Start(ServerOptions options, Backend* backend);
+  // Stops accepting, ends every connection and waits for the sessions' threads, including
+  // backend calls (which return once their stdio closes, see Backend).
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // The URL a CRI Exec/Attach/PortForward response carries; the token is single-use.
+  // The URLs the CRI Exec/Attach/PortForward responses carry: <base>/exec/<token> etc. Each
+  // token is good for one connection within options.token_ttl.
+  std::string GetExecURL(const ExecRequest& request);
+  std::string GetAttachURL(const AttachRequest& request);
+  std::string GetPortForwardURL(const PortForwardRequest& request);
   std::string UrlFor(const Request& request);
+
   int port() const { return port_; }
-  std::string base_url() const;
+  std::string base_url() const { return base_url_; }
 
   struct Impl;
-  struct PrivateKey {
-   private:
-    friend class Server;
-    PrivateKey() = default;
-  };
-  Server(PrivateKey, ServerOptions options, Backend* backend);
 
  private:
+  Server() = default;
   std::unique_ptr<Impl> impl_;
   int port_ = 0;
-  std::string address_;
+  std::string base_url_;
 };
+
+// The name the CRI layer's design uses for it.
+using StreamingServer = Server;
 
 }  // namespace berth::streaming
 

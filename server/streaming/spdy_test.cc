@@ -69,5 +69,50 @@ TEST(SpdyTest, WrongVersionAndGarbageAreErrors) {
   EXPECT_FALSE(d.Decompress("not zlib at all").ok());
 }
 
+
+TEST(SpdyTest, HeaderBlocksUseTheSpdy3Dictionary) {
+  // The dictionary starts with the length-prefixed "options" and is 1423 bytes long (SPDY/3 spec).
+  ASSERT_EQ(kHeaderDictionarySize, 1423u);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(kHeaderDictionary), 11),
+            std::string("\0\0\0\x07options", 11));
+  HeaderCompressor c;
+  absl::StatusOr<std::string> block = c.Compress({{"streamtype", "error"}});
+  ASSERT_TRUE(block.ok());
+  // zlib header with FDICT set, then the dictionary's Adler-32 (0xe3c6a7c2 for SPDY/3).
+  ASSERT_GE(block->size(), 6u);
+  EXPECT_TRUE(static_cast<uint8_t>((*block)[1]) & 0x20);
+  EXPECT_EQ(block->substr(2, 4), std::string("\xe3\xc6\xa7\xc2", 4));
+  // A decompressor without the dictionary cannot read it; one with it can.
+  HeaderDecompressor d;
+  absl::StatusOr<Headers> back = d.Decompress(*block);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(HeaderValue(*back, "streamtype"), "error");
+}
+
+TEST(SpdyTest, EmptyHeaderBlocksRoundTrip) {
+  HeaderCompressor c;
+  HeaderDecompressor d;
+  absl::StatusOr<std::string> block = c.Compress({});
+  ASSERT_TRUE(block.ok());
+  absl::StatusOr<Headers> back = d.Decompress(*block);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_TRUE(back->empty());
+}
+
+TEST(SpdyTest, SynReplyAndGoAwayFramesHaveTheirControlTypes) {
+  HeaderCompressor c;
+  std::string reply = SynReplyFrame(3, kFlagFin, *c.Compress({}));
+  Frame f;
+  ASSERT_EQ(*ParseFrame(reply.data(), reply.size(), &f), reply.size());
+  EXPECT_TRUE(f.control);
+  EXPECT_EQ(f.type, kSynReply);
+  EXPECT_EQ(f.flags, kFlagFin);
+  EXPECT_EQ(*ParseStreamIdPrefix(f), 3u);
+  std::string goaway = GoAwayFrame(9, 0);
+  ASSERT_EQ(*ParseFrame(goaway.data(), goaway.size(), &f), goaway.size());
+  EXPECT_EQ(f.type, kGoAway);
+  EXPECT_EQ(*ParseStreamIdPrefix(f), 9u);
+}
+
 }  // namespace
 }  // namespace berth::streaming::spdy

@@ -1,0 +1,69 @@
+// Internal to the streaming server: what the SPDY and WebSocket sessions share (stdio pipes to the
+// backend, output pumps, exit statuses, resize decoding) and their entry points.
+#ifndef BERTH_SERVER_STREAMING_SESSION_H_
+#define BERTH_SERVER_STREAMING_SESSION_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "boost/asio/ip/tcp.hpp"
+#include "boost/beast/http.hpp"
+#include "runtime/stream_io.h"
+#include "server/streaming/backend.h"
+#include "server/streaming/request.h"
+#include "server/streaming/ws_channel.h"
+#include "util/fd.h"
+
+namespace berth::streaming::internal {
+
+struct SessionOptions {
+  Backend* backend = nullptr;
+  absl::Duration stream_creation_timeout = absl::Seconds(30);
+};
+
+// Reads `fd` to EOF, handing each chunk to `send`; stops early when `send` fails.
+void Pump(int fd, const std::function<bool(const char*, size_t)>& send);
+
+// The pipes between a session and the backend: the backend gets the *_r of stdin and the *_w of
+// stdout/stderr; the session keeps the other ends.
+struct Pipes {
+  UniqueFd in_r, in_w, out_r, out_w, err_r, err_w;
+  static absl::StatusOr<Pipes> Make(bool in, bool out, bool err);
+  runtime::StreamIO BackendIO(bool tty, std::shared_ptr<runtime::ResizeQueue> resize) const;
+  // The backend returned: drop its ends so the pumps see EOF.
+  void CloseBackendEnds();
+};
+
+// Runs the session's exec or attach; attach has no exit code of its own (0 once it ends).
+absl::StatusOr<int> RunBackend(Backend* backend, const Request& r, const runtime::StreamIO& io);
+
+// What the error stream carries once the backend returned: with protocol v4+ a metav1.Status as
+// JSON (kubectl reads the exit code from it); before v4, an error text, empty on success.
+std::string ErrorStreamMessage(const absl::StatusOr<int>& result, const Request& r, int version);
+
+// Pulls whole JSON objects ({"Width":..,"Height":..}) out of a byte stream into a ResizeQueue.
+class ResizeDecoder {
+ public:
+  explicit ResizeDecoder(std::shared_ptr<runtime::ResizeQueue> q) : q_(std::move(q)) {}
+  void Feed(const char* data, size_t n);
+
+ private:
+  std::shared_ptr<runtime::ResizeQueue> q_;
+  std::string buf_;
+};
+
+// Serve one upgraded connection until it ends; they return once every thread they started
+// has ended and the backend calls have returned.
+void ServeSpdy(boost::asio::ip::tcp::socket& sock, std::string leftover, const Request& r,
+               const std::string& protocol, const SessionOptions& options);
+void ServeWebSocket(boost::asio::ip::tcp::socket sock,
+                    const boost::beast::http::request<boost::beast::http::string_body>& req,
+                    const Request& r, const ws::Protocol& protocol, const SessionOptions& options);
+
+}  // namespace berth::streaming::internal
+
+#endif  // BERTH_SERVER_STREAMING_SESSION_H_

@@ -1,0 +1,245 @@
+// WebSocket sessions (Beast): remotecommand over channel.k8s.io v1/v4/v5 (binary or base64) and
+// port-forward with per-port channel pairs, one reading thread plus the session's threads.
+#include <sys/socket.h>
+
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
+#include "boost/asio/buffer.hpp"
+#include "boost/beast/core.hpp"
+#include "boost/beast/websocket.hpp"
+#include "glog/logging.h"
+#include "server/streaming/session.h"
+
+namespace berth::streaming::internal {
+namespace {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+using tcp = boost::asio::ip::tcp;
+
+// A WebSocket with channel framing; Send may be called from any thread.
+class ChannelSocket {
+ public:
+  ChannelSocket(tcp::socket sock, ws::Codec codec) : ws_(std::move(sock)), codec_(codec) {}
+
+  bool Accept(const http::request<http::string_body>& req, const std::string& protocol) {
+    ws_.set_option(websocket::stream_base::decorator([protocol](websocket::response_type& res) {
+      if (!protocol.empty()) res.set(http::field::sec_websocket_protocol, protocol);
+    }));
+    boost::system::error_code ec;
+    ws_.accept(req, ec);
+    if (ec) return false;
+    // base64 protocols exist for clients (browsers) that can only handle text frames.
+    ws_.binary(codec_ == ws::Codec::kBinary);
+    return true;
+  }
+
+  bool Send(uint8_t channel, const char* d, size_t n) {
+    std::string msg = ws::Encode(codec_, channel, absl::string_view(d, n));
+    absl::MutexLock l(&mu_);
+    if (closed_) return false;
+    boost::system::error_code ec;
+    ws_.write(boost::asio::buffer(msg), ec);
+    return !ec;
+  }
+
+  // Blocks for the next channel message; false once the connection is over.
+  bool Read(ws::Message* m) {
+    for (;;) {
+      beast::flat_buffer buf;
+      boost::system::error_code ec;
+      ws_.read(buf, ec);
+      if (ec) return false;
+      std::string raw = beast::buffers_to_string(buf.data());
+      if (raw.empty()) continue;
+      absl::StatusOr<ws::Message> msg = ws::Decode(codec_, raw);
+      if (!msg.ok()) {
+        LOG(WARNING) << "streaming: " << msg.status();
+        continue;
+      }
+      *m = std::move(*msg);
+      return true;
+    }
+  }
+
+  // Ends a Read blocked in another thread. Beast's synchronous close reads the peer's reply, so
+  // it must run on the reading thread: a writer that is done calls this, and the reader closes.
+  void StopReading() { ::shutdown(native_handle(), SHUT_RD); }
+
+  // Sends the close frame; only on the reading thread, once Read returned false.
+  void Close() {
+    absl::MutexLock l(&mu_);
+    if (closed_) return;
+    closed_ = true;
+    boost::system::error_code ec;
+    ws_.close(websocket::close_code::normal, ec);
+  }
+  int native_handle() { return ws_.next_layer().native_handle(); }
+
+ private:
+  websocket::stream<tcp::socket> ws_;
+  const ws::Codec codec_;
+  absl::Mutex mu_;
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+std::vector<int32_t> QueryPorts(const http::request<http::string_body>& req, bool* bad) {
+  std::vector<int32_t> ports;
+  std::string target(req.target());
+  size_t q = target.find('?');
+  if (q == std::string::npos) return ports;
+  for (absl::string_view kv : absl::StrSplit(target.substr(q + 1), '&')) {
+    if (!absl::StartsWith(kv, "port=")) continue;
+    for (absl::string_view p : absl::StrSplit(kv.substr(5), ',')) {
+      uint32_t port = 0;
+      if (!absl::SimpleAtoi(p, &port) || port < 1 || port > 65535) {
+        *bad = true;
+        continue;
+      }
+      ports.push_back(static_cast<int32_t>(port));
+    }
+  }
+  return ports;
+}
+
+void RespondBadRequest(tcp::socket& sock, const std::string& why) {
+  http::response<http::string_body> res{http::status::bad_request, 11};
+  res.set(http::field::content_type, "text/plain");
+  res.body() = why + "\n";
+  res.prepare_payload();
+  boost::system::error_code ec;
+  http::write(sock, res, ec);
+}
+
+// Port-forward as kubelet serves it over WebSocket: ports from the query (else the CRI request),
+// channel 2i carries port i's data and 2i+1 its errors, and each channel opens with the port.
+void ServePortForward(tcp::socket sock, const http::request<http::string_body>& req,
+                      const Request& r, const ws::Protocol& protocol, const SessionOptions& opt) {
+  bool bad = false;
+  std::vector<int32_t> ports = QueryPorts(req, &bad);
+  if (bad) return RespondBadRequest(sock, "invalid port in the query");
+  if (ports.empty()) ports = r.ports;
+  if (ports.empty()) return RespondBadRequest(sock, "query parameter \"port\" is required");
+  if (ports.size() > 127) return RespondBadRequest(sock, "too many ports");
+  ChannelSocket ws(std::move(sock), protocol.codec);
+  if (!ws.Accept(req, protocol.name)) return;
+  struct Port {
+    int32_t port = 0;
+    UniqueFd local, remote;
+    std::thread worker;
+  };
+  std::vector<std::unique_ptr<Port>> fwd;
+  for (size_t i = 0; i < ports.size(); ++i) {
+    auto p = std::make_unique<Port>();
+    p->port = ports[i];
+    int pair[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) break;
+    p->local.reset(pair[0]);
+    p->remote.reset(pair[1]);
+    const uint8_t data_ch = static_cast<uint8_t>(2 * i), err_ch = static_cast<uint8_t>(2 * i + 1);
+    std::string prefix = ws::PortPrefix(static_cast<uint16_t>(p->port));
+    ws.Send(data_ch, prefix.data(), prefix.size());
+    ws.Send(err_ch, prefix.data(), prefix.size());
+    Port* raw = p.get();
+    const bool allowed = r.ports.empty() ||
+                         std::find(r.ports.begin(), r.ports.end(), raw->port) != r.ports.end();
+    p->worker = std::thread([&ws, &r, &opt, raw, data_ch, err_ch, allowed] {
+      std::thread pump([&ws, raw, data_ch] {
+        Pump(raw->local.get(), [&](const char* d, size_t n) { return ws.Send(data_ch, d, n); });
+      });
+      absl::Status st = allowed ? opt.backend->PortForward(r.pod_id, raw->port, raw->remote.get())
+                                : absl::PermissionDeniedError(absl::StrCat(
+                                      "port ", raw->port, " was not in the port-forward request"));
+      raw->remote.reset();
+      if (!st.ok()) {
+        std::string msg = absl::StrCat("error forwarding port ", raw->port, " to pod ", r.pod_id,
+                                       ": ", st.message());
+        ws.Send(err_ch, msg.data(), msg.size());
+      }
+      pump.join();
+    });
+    fwd.push_back(std::move(p));
+  }
+  // Workers end when their port's connection ends; the session ends when all have.
+  std::thread closer([&] {
+    for (auto& p : fwd) p->worker.join();
+    ws.StopReading();
+  });
+  ws::Message m;
+  while (ws.Read(&m)) {
+    size_t i = m.channel / 2;
+    if (m.channel % 2 == 0 && i < fwd.size() && !m.data.empty()) {
+      WriteAll(fwd[i]->local.get(), m.data.data(), m.data.size());
+    }
+  }
+  for (auto& p : fwd) shutdown(p->local.get(), SHUT_RDWR);
+  closer.join();
+  ws.Close();
+}
+
+void ServeRemoteCommand(tcp::socket sock, const http::request<http::string_body>& req,
+                        const Request& r, const ws::Protocol& protocol, const SessionOptions& opt) {
+  ChannelSocket ws(std::move(sock), protocol.codec);
+  if (!ws.Accept(req, protocol.name)) return;
+  const bool want_stderr = r.stderr && !r.tty;
+  absl::StatusOr<Pipes> pipes = Pipes::Make(r.stdin, r.stdout, want_stderr);
+  if (!pipes.ok()) {
+    LOG(WARNING) << "streaming: " << pipes.status();
+    return;
+  }
+  // kubelet's first message, empty, on the lowest channel the client reads: "connected".
+  ws.Send(r.stdout ? ws::kStdout : want_stderr ? ws::kStderr : ws::kError, "", 0);
+  auto resize = std::make_shared<runtime::ResizeQueue>();
+  ResizeDecoder resize_decoder(resize);
+  std::thread session([&] {
+    auto pump_to = [&ws](UniqueFd& from, uint8_t channel) {
+      Pump(from.get(), [&](const char* d, size_t n) { return ws.Send(channel, d, n); });
+      from.reset();
+    };
+    std::thread out_pump, err_pump;
+    if (pipes->out_r.valid()) out_pump = std::thread(pump_to, std::ref(pipes->out_r), ws::kStdout);
+    if (pipes->err_r.valid()) err_pump = std::thread(pump_to, std::ref(pipes->err_r), ws::kStderr);
+    absl::StatusOr<int> result = RunBackend(opt.backend, r, pipes->BackendIO(r.tty, resize));
+    pipes->CloseBackendEnds();
+    if (out_pump.joinable()) out_pump.join();
+    if (err_pump.joinable()) err_pump.join();
+    std::string message = ErrorStreamMessage(result, r, protocol.version);
+    if (!message.empty()) ws.Send(ws::kError, message.data(), message.size());
+    resize->Close();
+    ws.StopReading();
+  });
+  ws::Message m;
+  while (ws.Read(&m)) {
+    if (m.channel == ws::kStdin) {
+      if (pipes->in_w.valid() && !m.data.empty()) WriteAll(pipes->in_w.get(), m.data.data(), m.data.size());
+    } else if (m.channel == ws::kResize) {
+      resize_decoder.Feed(m.data.data(), m.data.size());
+    } else if (m.channel == ws::kClose && protocol.version >= 5) {
+      for (char c : m.data) {
+        if (static_cast<uint8_t>(c) == ws::kStdin) pipes->in_w.reset();
+      }
+    }
+  }
+  pipes->in_w.reset();
+  resize->Close();
+  session.join();
+  ws.Close();
+}
+
+}  // namespace
+
+void ServeWebSocket(tcp::socket sock, const http::request<http::string_body>& req,
+                    const Request& r, const ws::Protocol& protocol, const SessionOptions& options) {
+  if (r.kind == Request::kPortForward) {
+    ServePortForward(std::move(sock), req, r, protocol, options);
+  } else {
+    ServeRemoteCommand(std::move(sock), req, r, protocol, options);
+  }
+}
+
+}  // namespace berth::streaming::internal
