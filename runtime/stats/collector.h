@@ -1,0 +1,131 @@
+// StatsCollector: CRI ContainerStats and PodSandboxStats from cgroup files, the pod's netns
+// counters and writable-layer sizes measured in the background. A request reads only small
+// cgroup and /proc files: no fork, no directory walk, no JSON parse after a container's first.
+#ifndef BERTH_RUNTIME_STATS_COLLECTOR_H_
+#define BERTH_RUNTIME_STATS_COLLECTOR_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "proto/runtime/v1/api.pb.h"
+#include "runtime/cgroups/cpu_rate.h"
+#include "runtime/cgroups/mode.h"
+#include "runtime/engine.h"
+#include "runtime/stats/record_source.h"
+
+namespace berth::runtime::stats {
+
+struct StatsOptions {
+  // The overlay upper directory of a container ("" when it has none); berthd's image store keeps
+  // it at <images root>/containers/<id>/upper. Unset: writable layers report zero usage.
+  std::function<std::string(const std::string& container_id)> upper_dir_of;
+  // FilesystemIdentifier.mountpoint reported for writable layers (the store's filesystem).
+  std::string layer_mountpoint;
+  // How often writable layers are measured and caches of removed containers dropped.
+  // Zero: never in the background (tests call RefreshNow).
+  absl::Duration refresh_interval = absl::Seconds(10);
+  std::string cgroup_root = cgroups::kCgroupRoot;
+  std::optional<cgroups::CgroupMode> mode;  // detected under cgroup_root when unset
+};
+
+// What CRI's ContainerStats has no field for, kept beside it for the cAdvisor-style metrics.
+struct ContainerExtras {
+  std::string image;       // as the CRI request named it
+  std::string cgroup_dir;  // relative to each hierarchy's root; "" when unknown
+  uint64_t memory_limit_bytes = 0;  // 0 = unlimited or unknown
+  std::optional<uint64_t> processes;
+};
+
+struct PodSample {
+  ::runtime::v1::PodSandboxStats stats;
+  std::vector<ContainerExtras> containers;  // parallel to stats.linux().containers()
+};
+
+class StatsCollector {
+ public:
+  StatsCollector(RecordSource source, StatsOptions options);
+  StatsCollector(Engine* engine, StatsOptions options)
+      : StatsCollector(EngineRecords(engine), std::move(options)) {}
+  ~StatsCollector();  // stops and joins the refresh thread
+  StatsCollector(const StatsCollector&) = delete;
+  StatsCollector& operator=(const StatsCollector&) = delete;
+
+  // One container by id or unique prefix. InvalidArgument for an empty id, NotFound naming it for
+  // an unknown (or infra) container.
+  absl::StatusOr<::runtime::v1::ContainerStats> ContainerStats(const std::string& container_id);
+  // Every created container (not those only Configured) matching the filter: id and pod id are
+  // prefixes, every label_selector pair must be among the labels.
+  std::vector<::runtime::v1::ContainerStats> ListContainerStats(
+      const ::runtime::v1::ContainerStatsFilter& filter);
+
+  // One pod by id or unique prefix, whatever its state (a stopped pod has attributes only).
+  absl::StatusOr<::runtime::v1::PodSandboxStats> PodSandboxStats(const std::string& pod_sandbox_id);
+  // Every ready pod matching the filter (id prefix, label selector).
+  std::vector<::runtime::v1::PodSandboxStats> ListPodSandboxStats(
+      const ::runtime::v1::PodSandboxStatsFilter& filter);
+  // Every ready pod with the figures CRI stats have no field for (ListPodSandboxMetrics).
+  std::vector<PodSample> ListPodSamples();
+
+  // Measures every writable layer and drops cached state of containers and pods that are gone,
+  // now; the background thread does this every refresh_interval. Blocks on the directory walks.
+  void RefreshNow();
+
+  cgroups::CgroupMode mode() const { return mode_; }
+  bool swap_accounting() const { return swap_; }
+
+ private:
+  // Per container, computed once from its OCI spec.
+  struct CgroupRef {
+    bool known = false;    // the spec named a cgroup
+    std::string rel_dir;   // relative to each hierarchy's root, e.g. "/berth/berth-<id>"
+  };
+  struct LayerCache {
+    uint64_t bytes = 0;
+    uint64_t inodes = 0;
+    int64_t measured_ns = 0;
+  };
+  struct ContainerSample {
+    ::runtime::v1::ContainerStats stats;
+    ContainerExtras extras;
+  };
+
+  std::shared_ptr<const CgroupRef> RefOf(const berth::v1::Container& c);
+  ContainerSample SampleOf(const berth::v1::Container& c, int64_t now_ns);
+  PodSample PodSampleOf(const berth::v1::Sandbox& sb, const std::vector<ContainerView>& containers,
+                        int64_t now_ns);
+  // PodSample for every ready sandbox matching `keep`, containers grouped in one pass.
+  std::vector<PodSample> ReadyPods(const std::function<bool(const berth::v1::Sandbox&)>& keep);
+  void FillSwap(const std::string& rel_dir, int64_t ts, ::runtime::v1::SwapUsage* swap);
+  void RefreshLoop();
+
+  RecordSource source_;
+  StatsOptions options_;
+  cgroups::CgroupMode mode_;
+  bool swap_ = false;
+  cgroups::CpuRateTracker cpu_rates_;
+
+  absl::Mutex mu_;
+  absl::flat_hash_map<std::string, std::shared_ptr<const CgroupRef>> refs_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, LayerCache> layers_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_set<std::string> pod_rate_keys_ ABSL_GUARDED_BY(mu_);
+
+  absl::Mutex refresh_mu_;  // one refresh at a time (background and RefreshNow)
+  absl::Notification stop_;
+  std::thread refresher_;
+};
+
+}  // namespace berth::runtime::stats
+
+#endif  // BERTH_RUNTIME_STATS_COLLECTOR_H_
