@@ -4,6 +4,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -170,27 +171,24 @@ bool IsMounted(const std::string& path) {
   return a.st_dev != b.st_dev || a.st_ino == b.st_ino;
 }
 
-// Mounts overlayfs with relative lower/upper/work paths from a child whose cwd is `base`: the
-// options stay short however deep the chain, without changing berthd's own cwd. The child does
-// nothing but syscalls, which is safe after fork in a threaded process.
+// Mounts overlayfs with relative lower/upper/work paths from a thread whose cwd is `base`: the
+// options stay short however deep the chain. The thread first unshares its filesystem context,
+// so its chdir never moves berthd's own cwd; a thread costs far less than forking berthd.
 absl::Status MountOverlay(const std::string& base, const std::string& options,
                           const std::string& target) {
   if (options.size() >= static_cast<size_t>(getpagesize()) - 1) {
     return absl::ResourceExhaustedError(absl::StrCat(
         "overlay options for ", target, " are ", options.size(), " bytes, over the page size"));
   }
-  pid_t pid = fork();
-  if (pid < 0) return Errno("fork");
-  if (pid == 0) {
-    if (chdir(base.c_str()) != 0) _exit(errno ? errno : 1);
-    if (mount("overlay", target.c_str(), "overlay", 0, options.c_str()) != 0) _exit(errno ? errno : 1);
-    _exit(0);
-  }
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (!WIFEXITED(status)) return absl::InternalError("overlay mount helper died");
-  if (int err = WEXITSTATUS(status); err != 0) {
+  int err = 0;
+  std::thread mounter([&] {
+    if (unshare(CLONE_FS) != 0 || chdir(base.c_str()) != 0 ||
+        mount("overlay", target.c_str(), "overlay", 0, options.c_str()) != 0) {
+      err = errno ? errno : EIO;
+    }
+  });
+  mounter.join();
+  if (err != 0) {
     return absl::InternalError(
         absl::StrCat("mount overlay at ", target, " (", options, "): ", strerror(err)));
   }
