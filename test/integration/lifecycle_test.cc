@@ -286,6 +286,27 @@ TEST_F(LifecycleTest, OciHooksFromHooksDirRunAroundTheContainer) {
   EXPECT_TRUE(absl::StrContains(ReadFile(out + "/poststop").value_or(""), resp.container_id()));
 }
 
+TEST_F(LifecycleTest, UpdatePodSandboxResourcesIsRecorded) {
+  cri::PodSandboxConfig pod = Pod("podres");
+  std::string pod_id = RunPod(pod);
+  cri::UpdatePodSandboxResourcesRequest req;
+  req.set_pod_sandbox_id(pod_id);
+  req.mutable_resources()->set_memory_limit_in_bytes(256 << 20);
+  cri::UpdatePodSandboxResourcesResponse resp;
+  grpc::Status st = berthd_->runtime().UpdatePodSandboxResources(Ctx().get(), req, &resp);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  cri::PodSandboxStatusRequest sreq;
+  sreq.set_pod_sandbox_id(pod_id);
+  sreq.set_verbose(true);
+  cri::PodSandboxStatusResponse sresp;
+  ASSERT_TRUE(berthd_->runtime().PodSandboxStatus(Ctx().get(), sreq, &sresp).ok());
+  EXPECT_TRUE(absl::StrContains(sresp.info().at("info"), absl::StrCat(256 << 20))) << sresp.info().at("info");
+  req.set_pod_sandbox_id("no-such-pod");
+  EXPECT_EQ(berthd_->runtime().UpdatePodSandboxResources(Ctx().get(), req, &resp).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  EXPECT_TRUE(RemovePod(pod_id).ok());
+}
+
 TEST_F(LifecycleTest, HundredPodsLeaveNothingBehind) {
   std::vector<std::string> pods;
   for (int i = 0; i < 100; ++i) {
