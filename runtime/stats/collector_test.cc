@@ -1,0 +1,372 @@
+// StatsCollector against real cgroups, a real network namespace and real processes, with the
+// records a berthd engine would hold given as fixed records.
+#include "runtime/stats/collector.h"
+
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <fstream>
+#include <memory>
+#include <set>
+#include <thread>
+
+#include "absl/container/flat_hash_map.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "runtime/cgroups/mode.h"
+#include "runtime/stats/cadvisor_metrics.h"
+#include "runtime/stats/record_source.h"
+#include "runtime/stats/scratch_cgroup.h"
+#include "runtime/stats/scratch_netns.h"
+#include "test/util/temp_dir.h"
+
+namespace berth::runtime::stats {
+namespace {
+
+namespace cri = ::runtime::v1;
+using testing::ProcessInNetns;
+using testing::ScratchCgroup;
+using testing::ScratchNetns;
+
+// A forked child that, once told to Go() (after it has been moved into its cgroup, so the
+// memory is charged there), touches `touch_bytes` of memory and spins; killed on destruction.
+class BusyChild {
+ public:
+  explicit BusyChild(size_t touch_bytes) {
+    int fds[2];
+    if (pipe(fds) != 0) return;
+    pid_ = fork();
+    if (pid_ == 0) {
+      close(fds[1]);
+      char c;
+      while (read(fds[0], &c, 1) < 0 && errno == EINTR) {
+      }
+      void* mem = mmap(nullptr, touch_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (mem == MAP_FAILED) _exit(2);
+      volatile char* p = static_cast<char*>(mem);
+      for (size_t i = 0; i < touch_bytes; i += 4096) p[i] = 1;
+      [[maybe_unused]] volatile uint64_t sink = 0;
+      for (uint64_t i = 0;; ++i) sink = i;
+    }
+    close(fds[0]);
+    go_fd_ = fds[1];
+  }
+  ~BusyChild() {
+    if (go_fd_ >= 0) close(go_fd_);
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+  pid_t pid() const { return pid_; }
+  void Go() {
+    (void)!write(go_fd_, "g", 1);
+    close(go_fd_);
+    go_fd_ = -1;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int go_fd_ = -1;
+};
+
+std::string SpecWithCgroup(const std::string& cgroups_path) {
+  return nlohmann::json{{"ociVersion", "1.0.2"}, {"linux", {{"cgroupsPath", cgroups_path}}}}.dump();
+}
+
+berth::v1::Container MakeContainer(const std::string& id, const std::string& pod, const std::string& cgroup,
+                                   berth::v1::ContainerStatus status, pid_t pid) {
+  berth::v1::Container c;
+  c.mutable_config()->set_id(id);
+  c.mutable_config()->set_sandbox_id(pod);
+  c.mutable_config()->set_oci_spec(SpecWithCgroup(cgroup));
+  c.mutable_config()->set_image_name("busybox:1");
+  c.mutable_config()->mutable_cri()->mutable_metadata()->set_name("ctr-" + id);
+  c.mutable_state()->set_status(status);
+  c.mutable_state()->set_pid(pid);
+  return c;
+}
+
+berth::v1::Sandbox MakeSandbox(const std::string& id, const std::string& cgroup_parent,
+                               const std::string& netns_path) {
+  berth::v1::Sandbox s;
+  s.set_id(id);
+  s.set_status(berth::v1::SANDBOX_STATUS_READY);
+  s.set_infra_container_id(id);
+  s.set_cgroup_parent(cgroup_parent);
+  s.set_netns_path(netns_path);
+  s.mutable_config()->mutable_metadata()->set_name("pod-" + id);
+  s.mutable_config()->mutable_metadata()->set_namespace_("default");
+  (*s.mutable_config()->mutable_labels())["app"] = id;
+  return s;
+}
+
+// Pod "pod1aaaa": cgroup parent <scratch>, netns, infra sleeping in the netns, container
+// "c1aaaa" busy with 8 MiB under a 256 MiB limit, label tier=web.
+// Pod "pod2bbbb": host network, no cgroup parent; container "c2bbbb" (running, empty cgroup) and
+// "c3cccc" (Configured only). Writable layer of c1aaaa has a 64 KiB file.
+class StatsCollectorTest : public ::testing::Test {
+ protected:
+  static constexpr size_t kTouch = 8 << 20;
+  static constexpr uint64_t kLimit = uint64_t{256} << 20;
+  static constexpr int kDatagrams = 4, kPayload = 300;
+
+  void SetUp() override {
+    if (geteuid() != 0) GTEST_SKIP() << "needs root for cgroups and netns";
+    absl::StatusOr<cgroups::CgroupMode> mode = cgroups::DetectCgroupMode();
+    ASSERT_TRUE(mode.ok()) << mode.status();
+    if (*mode == cgroups::CgroupMode::kUnified) GTEST_SKIP() << "this test drives v1 hierarchies";
+
+    const std::string base = "/berth-stats-test-" + testing::RandomSuffix();
+    pod_cg_ = std::make_unique<ScratchCgroup>(base);
+    ASSERT_EQ(pod_cg_->error(), "");
+    infra_cg_ = std::make_unique<ScratchCgroup>(base + "/berth-pod1aaaa");
+    ctr_cg_ = std::make_unique<ScratchCgroup>(base + "/berth-c1aaaa");
+    other_cg_ = std::make_unique<ScratchCgroup>(base + "-c2bbbb");
+    other_infra_cg_ = std::make_unique<ScratchCgroup>(base + "-pod2bbbb");
+    for (auto* cg : {infra_cg_.get(), ctr_cg_.get(), other_cg_.get(), other_infra_cg_.get()}) {
+      ASSERT_EQ(cg->error(), "");
+    }
+    ASSERT_TRUE(ctr_cg_->Write("memory", "memory.limit_in_bytes", std::to_string(kLimit)));
+
+    netns_ = std::make_unique<ScratchNetns>();
+    ASSERT_EQ(netns_->error(), "");
+    infra_ = std::make_unique<ProcessInNetns>(netns_->path(), kDatagrams, kPayload);
+    ASSERT_GT(infra_->pid(), 0);
+    ASSERT_TRUE(infra_cg_->Add(infra_->pid()));
+    busy_ = std::make_unique<BusyChild>(kTouch);
+    ASSERT_GT(busy_->pid(), 0);
+    ASSERT_TRUE(ctr_cg_->Add(busy_->pid()));
+    busy_->Go();
+
+    std::ofstream(layers_.path() + "/c1aaaa") << std::string(64 << 10, 'x');
+
+    auto running = berth::v1::CONTAINER_STATUS_RUNNING;
+    std::vector<berth::v1::Container> containers;
+    containers.push_back(MakeContainer("pod1aaaa", "pod1aaaa", infra_cg_->rel(), running, infra_->pid()));
+    containers.back().mutable_config()->set_infra(true);
+    containers.push_back(MakeContainer("c1aaaa", "pod1aaaa", ctr_cg_->rel(), running, busy_->pid()));
+    (*containers.back().mutable_config()->mutable_cri()->mutable_labels())["tier"] = "web";
+    containers.push_back(MakeContainer("pod2bbbb", "pod2bbbb", other_infra_cg_->rel(), running, 0));
+    containers.back().mutable_config()->set_infra(true);
+    containers.push_back(MakeContainer("c2bbbb", "pod2bbbb", other_cg_->rel(), running, 0));
+    containers.push_back(MakeContainer("c3cccc", "pod2bbbb", "/berth-stats-test-none",
+                                       berth::v1::CONTAINER_STATUS_CONFIGURED, 0));
+    std::vector<berth::v1::Sandbox> sandboxes;
+    sandboxes.push_back(MakeSandbox("pod1aaaa", pod_cg_->rel(), netns_->path()));
+    sandboxes.push_back(MakeSandbox("pod2bbbb", "", ""));
+
+    StatsOptions options;
+    const std::string layers = layers_.path();
+    options.upper_dir_of = [layers](const std::string& id) {
+      return id == "c1aaaa" ? layers : std::string();
+    };
+    options.layer_mountpoint = "/var/lib/berth";
+    options.refresh_interval = absl::ZeroDuration();  // the test refreshes by hand
+    collector_ = std::make_unique<StatsCollector>(FixedRecords(std::move(containers), std::move(sandboxes)),
+                                                  std::move(options));
+  }
+
+  void TearDown() override {
+    // Processes first, then their cgroups, then the netns.
+    collector_.reset();
+    busy_.reset();
+    infra_.reset();
+    ctr_cg_.reset();
+    infra_cg_.reset();
+    other_cg_.reset();
+    other_infra_cg_.reset();
+    pod_cg_.reset();
+    netns_.reset();
+  }
+
+  // Waits (bounded, not timed) until the busy child has been charged its memory.
+  cri::ContainerStats StatsOnceChildCharged() {
+    cri::ContainerStats s;
+    for (int i = 0; i < 1000; ++i) {
+      absl::StatusOr<cri::ContainerStats> got = collector_->ContainerStats("c1aaaa");
+      EXPECT_TRUE(got.ok()) << got.status();
+      if (!got.ok()) return s;
+      s = *got;
+      if (s.memory().rss_bytes().value() >= kTouch) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return s;
+  }
+
+  test::TempDir layers_;
+  std::unique_ptr<ScratchCgroup> pod_cg_, infra_cg_, ctr_cg_, other_cg_, other_infra_cg_;
+  std::unique_ptr<ScratchNetns> netns_;
+  std::unique_ptr<ProcessInNetns> infra_;
+  std::unique_ptr<BusyChild> busy_;
+  std::unique_ptr<StatsCollector> collector_;
+};
+
+TEST_F(StatsCollectorTest, ContainerStatsCarryAttributesCpuMemoryAndLimitHeadroom) {
+  cri::ContainerStats first = StatsOnceChildCharged();
+  EXPECT_EQ(first.attributes().id(), "c1aaaa");
+  EXPECT_EQ(first.attributes().metadata().name(), "ctr-c1aaaa");
+  EXPECT_EQ(first.attributes().labels().at("tier"), "web");
+  EXPECT_GT(first.cpu().timestamp(), 0);
+  EXPECT_TRUE(first.cpu().has_usage_core_nano_seconds());
+  const cri::MemoryUsage& m = first.memory();
+  EXPECT_GE(m.rss_bytes().value(), kTouch);
+  EXPECT_GE(m.working_set_bytes().value(), kTouch);
+  EXPECT_GE(m.usage_bytes().value(), m.working_set_bytes().value());
+  ASSERT_TRUE(m.has_available_bytes());
+  EXPECT_EQ(m.available_bytes().value(), kLimit - m.working_set_bytes().value());
+  if (collector_->swap_accounting()) {
+    EXPECT_TRUE(first.swap().has_swap_usage_bytes());
+  }
+
+  // The spinning child's CPU time grows; from the second sample on there is a rate.
+  cri::ContainerStats later;
+  for (int i = 0; i < 1000; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    later = *collector_->ContainerStats("c1");  // a unique prefix finds it too
+    if (later.cpu().usage_core_nano_seconds().value() > first.cpu().usage_core_nano_seconds().value()) break;
+  }
+  EXPECT_GT(later.cpu().usage_core_nano_seconds().value(), first.cpu().usage_core_nano_seconds().value());
+  ASSERT_TRUE(later.cpu().has_usage_nano_cores());
+  EXPECT_GT(later.cpu().usage_nano_cores().value(), 0u);
+}
+
+TEST_F(StatsCollectorTest, WritableLayerIsZeroUntilMeasuredInTheBackground) {
+  cri::ContainerStats before = *collector_->ContainerStats("c1aaaa");
+  EXPECT_EQ(before.writable_layer().fs_id().mountpoint(), "/var/lib/berth");
+  EXPECT_EQ(before.writable_layer().used_bytes().value(), 0u);
+
+  collector_->RefreshNow();
+  cri::ContainerStats after = *collector_->ContainerStats("c1aaaa");
+  EXPECT_GE(after.writable_layer().used_bytes().value(), uint64_t{64} << 10);
+  EXPECT_EQ(after.writable_layer().inodes_used().value(), 2u);  // the directory and its file
+  EXPECT_GT(after.writable_layer().timestamp(), 0);
+  // A container without an upper dir stays at zero.
+  EXPECT_EQ(collector_->ContainerStats("c2bbbb")->writable_layer().used_bytes().value(), 0u);
+}
+
+TEST_F(StatsCollectorTest, ListContainerStatsSkipsConfiguredAndInfraAndFilters) {
+  auto ids = [](const std::vector<cri::ContainerStats>& v) {
+    std::set<std::string> out;
+    for (const auto& s : v) out.insert(s.attributes().id());
+    return out;
+  };
+  cri::ContainerStatsFilter f;
+  EXPECT_EQ(ids(collector_->ListContainerStats(f)), (std::set<std::string>{"c1aaaa", "c2bbbb"}));
+  f.set_pod_sandbox_id("pod2");
+  EXPECT_EQ(ids(collector_->ListContainerStats(f)), (std::set<std::string>{"c2bbbb"}));
+  f.Clear();
+  f.set_id("c1");
+  EXPECT_EQ(ids(collector_->ListContainerStats(f)), (std::set<std::string>{"c1aaaa"}));
+  f.Clear();
+  (*f.mutable_label_selector())["tier"] = "web";
+  EXPECT_EQ(ids(collector_->ListContainerStats(f)), (std::set<std::string>{"c1aaaa"}));
+  (*f.mutable_label_selector())["tier"] = "db";
+  EXPECT_TRUE(collector_->ListContainerStats(f).empty());
+}
+
+TEST_F(StatsCollectorTest, PodStatsReadThePodCgroupAndItsNetworkNamespace) {
+  cri::ContainerStats c1 = StatsOnceChildCharged();
+  absl::StatusOr<cri::PodSandboxStats> pod = collector_->PodSandboxStats("pod1aaaa");
+  ASSERT_TRUE(pod.ok()) << pod.status();
+  EXPECT_EQ(pod->attributes().id(), "pod1aaaa");
+  EXPECT_EQ(pod->attributes().metadata().namespace_(), "default");
+  EXPECT_EQ(pod->attributes().labels().at("app"), "pod1aaaa");
+  const cri::LinuxPodSandboxStats& l = pod->linux();
+  ASSERT_EQ(l.containers_size(), 1);
+  EXPECT_EQ(l.containers(0).attributes().id(), "c1aaaa");
+  // The pod cgroup holds the infra and the busy container: two processes, all their CPU.
+  EXPECT_EQ(l.process().process_count().value(), 2u);
+  EXPECT_GE(l.cpu().usage_core_nano_seconds().value(), c1.cpu().usage_core_nano_seconds().value());
+  EXPECT_GE(l.memory().rss_bytes().value(), kTouch);
+  EXPECT_FALSE(l.memory().has_available_bytes());  // the pod cgroup itself is unlimited
+  ASSERT_TRUE(l.has_network());
+  EXPECT_EQ(l.network().default_interface().name(), "eth0");
+  EXPECT_GE(l.network().default_interface().tx_bytes().value(), uint64_t{kDatagrams} * (kPayload + 28));
+  EXPECT_EQ(l.network().interfaces_size(), 2);  // eth0 and peer0
+}
+
+TEST_F(StatsCollectorTest, PodWithoutCgroupParentSumsItsContainersAndHasNoNetwork) {
+  absl::StatusOr<cri::PodSandboxStats> pod = collector_->PodSandboxStats("pod2bbbb");
+  ASSERT_TRUE(pod.ok()) << pod.status();
+  const cri::LinuxPodSandboxStats& l = pod->linux();
+  ASSERT_EQ(l.containers_size(), 1);  // c3cccc is only Configured
+  EXPECT_EQ(l.containers(0).attributes().id(), "c2bbbb");
+  EXPECT_EQ(l.process().process_count().value(), 0u);  // both cgroups are empty
+  EXPECT_TRUE(l.cpu().has_usage_core_nano_seconds());
+  EXPECT_FALSE(l.has_network());  // host network
+}
+
+TEST_F(StatsCollectorTest, ListPodSandboxStatsFiltersByIdAndLabels) {
+  cri::PodSandboxStatsFilter f;
+  EXPECT_EQ(collector_->ListPodSandboxStats(f).size(), 2u);
+  f.set_id("pod2");
+  ASSERT_EQ(collector_->ListPodSandboxStats(f).size(), 1u);
+  EXPECT_EQ(collector_->ListPodSandboxStats(f)[0].attributes().id(), "pod2bbbb");
+  f.Clear();
+  (*f.mutable_label_selector())["app"] = "pod1aaaa";
+  ASSERT_EQ(collector_->ListPodSandboxStats(f).size(), 1u);
+  EXPECT_EQ(collector_->ListPodSandboxStats(f)[0].linux().containers_size(), 1);
+}
+
+TEST_F(StatsCollectorTest, UnknownEmptyAndInfraIdsAreErrorsNamingThem) {
+  absl::StatusOr<cri::ContainerStats> empty = collector_->ContainerStats("");
+  EXPECT_TRUE(absl::IsInvalidArgument(empty.status())) << empty.status();
+  EXPECT_NE(empty.status().message().find("container_id"), std::string::npos);
+  absl::StatusOr<cri::ContainerStats> unknown = collector_->ContainerStats("nosuch");
+  EXPECT_TRUE(absl::IsNotFound(unknown.status())) << unknown.status();
+  EXPECT_NE(unknown.status().message().find("nosuch"), std::string::npos);
+  EXPECT_TRUE(absl::IsNotFound(collector_->ContainerStats("pod1aaaa").status()));  // infra
+  absl::StatusOr<cri::PodSandboxStats> no_pod = collector_->PodSandboxStats("");
+  EXPECT_TRUE(absl::IsInvalidArgument(no_pod.status()));
+  EXPECT_NE(no_pod.status().message().find("pod_sandbox_id"), std::string::npos);
+  EXPECT_TRUE(absl::IsNotFound(collector_->PodSandboxStats("nosuchpod").status()));
+}
+
+TEST_F(StatsCollectorTest, PodMetricsUseOnlyDescribedNamesWithMatchingLabels) {
+  StatsOnceChildCharged();
+  collector_->RefreshNow();
+  absl::flat_hash_map<std::string, int> keys;  // name -> label key count
+  for (const cri::MetricDescriptor& d : MetricDescriptors()) keys[d.name()] = d.label_keys_size();
+  for (const char* required :
+       {"container_cpu_usage_seconds_total", "container_memory_working_set_bytes", "container_memory_usage_bytes",
+        "container_memory_rss", "container_spec_memory_limit_bytes", "container_network_receive_bytes_total",
+        "container_network_transmit_bytes_total"}) {
+    EXPECT_TRUE(keys.contains(required)) << required;
+  }
+  std::set<std::string> seen;
+  auto check = [&](const cri::Metric& m) {
+    seen.insert(m.name());
+    ASSERT_TRUE(keys.contains(m.name())) << m.name();
+    EXPECT_EQ(m.label_values_size(), keys[m.name()]) << m.name();
+  };
+  std::vector<PodSample> pods = collector_->ListPodSamples();
+  ASSERT_EQ(pods.size(), 2u);
+  for (const PodSample& p : pods) {
+    cri::PodSandboxMetrics pm = ToPodSandboxMetrics(p);
+    EXPECT_EQ(pm.pod_sandbox_id(), p.stats.attributes().id());
+    for (const auto& m : pm.metrics()) check(m);
+    for (const auto& cm : pm.container_metrics()) {
+      for (const auto& m : cm.metrics()) check(m);
+      if (cm.container_id() != "c1aaaa") continue;
+      for (const auto& m : cm.metrics()) {
+        if (m.name() == "container_spec_memory_limit_bytes") {
+          EXPECT_EQ(m.value().value(), kLimit);
+        } else if (m.name() == "container_fs_usage_bytes") {
+          EXPECT_GE(m.value().value(), uint64_t{64} << 10);
+        } else if (m.name() == "container_processes") {
+          EXPECT_EQ(m.value().value(), 1u);
+        }
+      }
+    }
+  }
+  EXPECT_TRUE(seen.contains("container_network_transmit_bytes_total"));
+  EXPECT_TRUE(seen.contains("container_memory_working_set_bytes"));
+}
+
+}  // namespace
+}  // namespace berth::runtime::stats
