@@ -6,6 +6,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <atomic>
 #include <thread>
 
 #include "absl/strings/match.h"
@@ -89,6 +90,32 @@ TEST_F(LifecycleTest, ExecSyncReturnsOutputExitCodeAndTimesOut) {
   slow.set_timeout(1);
   st = berthd_->runtime().ExecSync(Ctx().get(), slow, &resp);
   EXPECT_EQ(st.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_TRUE(RemovePod(pod_id).ok());
+}
+
+TEST_F(LifecycleTest, HundredConcurrentExecSyncCalls) {
+  cri::PodSandboxConfig pod = Pod("execmany");
+  std::string pod_id = RunPod(pod);
+  std::string id = CreateContainer(pod_id, pod, "c", {"/bin/sleep", "1000"});
+  ASSERT_TRUE(Start(id).ok());
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 100; ++i) {
+    threads.emplace_back([&, i] {
+      cri::ExecSyncRequest req;
+      req.set_container_id(id);
+      for (const std::string& a : {std::string("/bin/sh"), std::string("-c"), absl::StrCat("echo ", i, "; exit ", i % 7)}) {
+        req.add_cmd(a);
+      }
+      cri::ExecSyncResponse resp;
+      if (berthd_->runtime().ExecSync(Ctx(120).get(), req, &resp).ok() &&
+          resp.stdout() == absl::StrCat(i, "\n") && resp.exit_code() == i % 7) {
+        ++ok;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), 100);
   EXPECT_TRUE(RemovePod(pod_id).ok());
 }
 
