@@ -203,8 +203,11 @@ absl::Status Engine::Init() {
   return Recover();
 }
 
-absl::Status Engine::SaveContainer(ContainerObj* c, const Container& rec) {
-  if (absl::Status st = db_->Put(storage::Kind::kContainers, rec.config().id(), rec); !st.ok()) {
+absl::Status Engine::SaveContainer(ContainerObj* c, const Container& rec, bool durable) {
+  if (absl::Status st = db_->Put(storage::Kind::kContainers, rec.config().id(), rec,
+                                 durable ? storage::StateDB::Durability::kDefault
+                                         : storage::StateDB::Durability::kProcessCrash);
+      !st.ok()) {
     return st;
   }
   c->rec = rec;
@@ -849,9 +852,14 @@ absl::StatusOr<std::string> Engine::DoCreateContainer(const std::string& sandbox
   absl::MutexLock lock(&obj->mu);
   // Saved before anything is made, so a crash leaves a record that recovery cleans up.
   {
+    // Not fsynced: a Configured record only guides cleanup after a berthd crash; after a power
+    // loss its mounts and bundle are gone with the tmpfs anyway.
     storage::Batch b;
     b.Put(storage::Kind::kContainers, id, rec);
-    if (absl::Status st = db_->Commit(std::move(b)); !st.ok()) return st;
+    if (absl::Status st = db_->Commit(std::move(b), storage::StateDB::Durability::kProcessCrash);
+        !st.ok()) {
+      return st;
+    }
     obj->rec = rec;
     absl::MutexLock l(&index_mu_);
     containers_[id] = obj;
@@ -913,7 +921,7 @@ absl::StatusOr<std::string> Engine::DoCreateContainer(const std::string& sandbox
   }
   if (absl::Status st = ApplyHooks(hooks_, &*spec); !st.ok()) return st;
   cc->set_oci_spec(spec->dump());
-  if (absl::Status st = SaveContainer(obj.get(), rec); !st.ok()) return st;
+  if (absl::Status st = SaveContainer(obj.get(), rec, /*durable=*/false); !st.ok()) return st;
   if (absl::Status st = CreateInRuntime(obj.get()); !st.ok()) return st;
   ok = true;
   return id;

@@ -145,7 +145,8 @@ class Engine {
   void Emit(const berth::v1::Container& c, EventType type);
   // Applies an exit to a container whose lock is held; saves it.
   void MarkExited(ContainerObj* c, int exit_code) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu);
-  absl::Status SaveContainer(ContainerObj* c, const berth::v1::Container& rec)
+  // `durable` false: the record only matters while the machine stays up (no fsync).
+  absl::Status SaveContainer(ContainerObj* c, const berth::v1::Container& rec, bool durable = true)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu);
   absl::Status SaveSandbox(SandboxObj* s, const berth::v1::Sandbox& rec)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->mu);

@@ -102,17 +102,22 @@ absl::StatusOr<std::unique_ptr<StateDB>> StateDB::Open(const std::string& dir,
   return sdb;
 }
 
-absl::Status StateDB::Write(rocksdb::WriteBatch* batch) {
+absl::Status StateDB::Write(rocksdb::WriteBatch* batch, bool sync) {
   rocksdb::WriteOptions wo;
-  wo.sync = options_.sync_writes;
+  wo.sync = sync;
   return FromRocks(db_->Write(wo, batch), "writing state");
 }
 
 absl::Status StateDB::Put(Kind kind, absl::string_view key,
                           const google::protobuf::MessageLite& value) {
+  return Put(kind, key, value, Durability::kDefault);
+}
+
+absl::Status StateDB::Put(Kind kind, absl::string_view key,
+                          const google::protobuf::MessageLite& value, Durability durability) {
   Batch b;
   b.Put(kind, key, value);
-  return Commit(std::move(b));
+  return Commit(std::move(b), durability);
 }
 
 absl::Status StateDB::Delete(Kind kind, absl::string_view key) {
@@ -121,7 +126,7 @@ absl::Status StateDB::Delete(Kind kind, absl::string_view key) {
   return Commit(std::move(b));
 }
 
-absl::Status StateDB::Commit(Batch batch) {
+absl::Status StateDB::Commit(Batch batch, Durability durability) {
   if (batch.empty()) return absl::OkStatus();
   rocksdb::WriteBatch wb;
   for (const auto& op : batch.ops_) {
@@ -129,7 +134,7 @@ absl::Status StateDB::Commit(Batch batch) {
     rocksdb::Status s = op.del ? wb.Delete(cf, op.key) : wb.Put(cf, op.key, op.value);
     if (!s.ok()) return FromRocks(s, "building write batch");
   }
-  return Write(&wb);
+  return Write(&wb, options_.sync_writes && durability == Durability::kDefault);
 }
 
 absl::StatusOr<std::string> StateDB::GetRaw(Kind kind, absl::string_view key) const {

@@ -76,8 +76,14 @@ class StateDB {
   StateDB& operator=(const StateDB&) = delete;
 
   absl::Status Put(Kind kind, absl::string_view key, const google::protobuf::MessageLite& value);
+  // Durability per write: kDefault follows StateDBOptions::sync_writes; kProcessCrash skips the
+  // fsync, for records that only matter while the machine stays up (a berthd crash keeps them:
+  // the write-ahead log is in the page cache).
+  enum class Durability { kDefault, kProcessCrash };
+  absl::Status Put(Kind kind, absl::string_view key, const google::protobuf::MessageLite& value,
+                   Durability durability);
   absl::Status Delete(Kind kind, absl::string_view key);
-  absl::Status Commit(Batch batch);
+  absl::Status Commit(Batch batch, Durability durability = Durability::kDefault);
 
   // NotFound when the key is absent; DataLoss when the stored bytes do not parse.
   absl::Status Get(Kind kind, absl::string_view key, google::protobuf::MessageLite* value) const;
@@ -92,7 +98,7 @@ class StateDB {
   const std::string& dir() const { return dir_; }
 
  private:
-  absl::Status Write(rocksdb::WriteBatch* batch);
+  absl::Status Write(rocksdb::WriteBatch* batch, bool sync);
 
   std::string dir_;
   StateDBOptions options_;
