@@ -229,7 +229,8 @@ std::shared_ptr<const StatsCollector::CgroupRef> StatsCollector::RefOf(const Con
   return it->second;
 }
 
-void StatsCollector::FillSwap(const std::string& rel_dir, int64_t ts, cri::SwapUsage* swap) {
+void StatsCollector::FillSwap(const std::string& rel_dir, const cgroups::CgroupStats& cg,
+                              cri::SwapUsage* swap) {
   char path[PATH_MAX];
   const char* root = options_.cgroup_root.c_str();
   auto file = [&](const char* controller, const char* name) -> const char* {
@@ -242,20 +243,18 @@ void StatsCollector::FillSwap(const std::string& rel_dir, int64_t ts, cri::SwapU
     used = ReadUintFile(file("", "memory.swap.current"));
     if (used) limit = ReadUintFile(file("", "memory.swap.max"));  // "max" stays nullopt
   } else {
-    // v1 counts memory plus swap; swap alone is the difference.
+    // v1 counts memory plus swap; swap alone is the difference from what ReadStats just read.
     std::optional<uint64_t> memsw = ReadUintFile(file("memory", "memory.memsw.usage_in_bytes"));
-    std::optional<uint64_t> mem = ReadUintFile(file("memory", "memory.usage_in_bytes"));
-    if (memsw && mem) {
-      used = *memsw > *mem ? *memsw - *mem : 0;
+    if (memsw) {
+      used = *memsw > cg.memory_usage_bytes ? *memsw - cg.memory_usage_bytes : 0;
       std::optional<uint64_t> memsw_limit = ReadUintFile(file("memory", "memory.memsw.limit_in_bytes"));
-      std::optional<uint64_t> mem_limit = ReadUintFile(file("memory", "memory.limit_in_bytes"));
-      if (memsw_limit && mem_limit && *memsw_limit < kV1Unlimited) {
-        limit = *memsw_limit > *mem_limit ? *memsw_limit - *mem_limit : 0;
+      if (memsw_limit && *memsw_limit < kV1Unlimited && cg.memory_limit_bytes > 0) {
+        limit = *memsw_limit > cg.memory_limit_bytes ? *memsw_limit - cg.memory_limit_bytes : 0;
       }
     }
   }
   if (!used) return;
-  swap->set_timestamp(ts);
+  swap->set_timestamp(cg.timestamp_ns);
   swap->mutable_swap_usage_bytes()->set_value(*used);
   if (limit) swap->mutable_swap_available_bytes()->set_value(*limit > *used ? *limit - *used : 0);
 }
@@ -283,7 +282,7 @@ StatsCollector::ContainerSample StatsCollector::SampleOf(const Container& c, int
       FillCpuMemory(*cg, rate, s.mutable_cpu(), s.mutable_memory());
       out.extras.memory_limit_bytes = cg->memory_limit_bytes;
       if (cg->has_pids) out.extras.processes = cg->pids_current;
-      if (swap_ && cg->has_memory) FillSwap(ref->rel_dir, cg->timestamp_ns, s.mutable_swap());
+      if (swap_ && cg->has_memory) FillSwap(ref->rel_dir, *cg, s.mutable_swap());
     } else {
       VLOG(1) << "stats: container \"" << id << "\": " << cg.status();
     }

@@ -22,6 +22,7 @@
 #include "proto/runtime/v1/api.pb.h"
 #include "runtime/cgroups/cpu_rate.h"
 #include "runtime/cgroups/mode.h"
+#include "runtime/cgroups/stats.h"
 #include "runtime/engine.h"
 #include "runtime/stats/record_source.h"
 
@@ -107,7 +108,8 @@ class StatsCollector {
                         int64_t now_ns);
   // PodSample for every ready sandbox matching `keep`, containers grouped in one pass.
   std::vector<PodSample> ReadyPods(const std::function<bool(const berth::v1::Sandbox&)>& keep);
-  void FillSwap(const std::string& rel_dir, int64_t ts, ::runtime::v1::SwapUsage* swap);
+  // Swap beside what ReadStats read: v1 needs memory.memsw.* on top, v2 memory.swap.*.
+  void FillSwap(const std::string& rel_dir, const cgroups::CgroupStats& cg, ::runtime::v1::SwapUsage* swap);
   void RefreshLoop();
 
   RecordSource source_;
