@@ -25,7 +25,7 @@
 #include "server/streaming/server.h"
 #include "storage/images/image_store.h"
 #include "runtime/engine.h"
-#include "runtime/usage.h"
+#include "runtime/stats/collector.h"
 #include "server/runtime_service.h"
 #include "server/sd_notify.h"
 #include "server/socket.h"
@@ -208,21 +208,19 @@ absl::Status RunDaemon(const Config& config) {
   if (!stream_server.ok()) return stream_server.status();
   LOG(INFO) << "streaming server on " << (*stream_server)->base_url();
 
-  images::ImageStore* store = image_store->get();
-  absl::StatusOr<images::FsUsage> fs = store->ImageFsUsage();
-  runtime::UsageCollector usage(
+  absl::StatusOr<images::FsUsage> fs = image_store->get()->ImageFsUsage();
+  const std::string images_root = absl::StrCat(config.root, "/images");
+  runtime::stats::StatsCollector stats(
       engine->get(),
-      runtime::UsageOptions{
-          .writable_layer =
-              [store](const std::string& id) -> absl::StatusOr<runtime::LayerUsage> {
-            absl::StatusOr<images::DiskUsage> u = store->WritableLayerUsage(id);
-            if (!u.ok()) return u.status();
-            return runtime::LayerUsage{u->bytes, u->inodes};
-          },
+      runtime::stats::StatsOptions{
+          .upper_dir_of =
+              [images_root](const std::string& id) {
+                return absl::StrCat(images_root, "/containers/", id, "/upper");
+              },
           .layer_mountpoint = fs.ok() ? fs->mountpoint : config.root,
       });
 
-  RuntimeServiceImpl runtime_service(config, engine->get(), stream_server->get(), &usage);
+  RuntimeServiceImpl runtime_service(config, engine->get(), stream_server->get(), &stats);
   ImageServiceImpl image_service(image_store->get());
 
   DeclareEngineGauges(&registry, engine->get(), image_store->get());

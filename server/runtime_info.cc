@@ -27,8 +27,8 @@ nlohmann::json HostSecurityJson() {
 
 RuntimeServiceImpl::RuntimeServiceImpl(const Config& config, runtime::Engine* engine,
                                        streaming::Server* streaming,
-                                       runtime::UsageCollector* usage)
-    : config_(config), engine_(engine), streaming_(streaming), usage_(usage) {}
+                                       runtime::stats::StatsCollector* stats)
+    : config_(config), engine_(engine), streaming_(streaming), stats_(stats) {}
 
 grpc::Status RuntimeServiceImpl::Version(grpc::ServerContext*, const cri::VersionRequest*,
                                          cri::VersionResponse* resp) {

@@ -8,7 +8,7 @@
 
 #include "proto/runtime/v1/api.grpc.pb.h"
 #include "runtime/engine.h"
-#include "runtime/usage.h"
+#include "runtime/stats/collector.h"
 #include "server/config.h"
 #include "server/streaming/server.h"
 
@@ -20,7 +20,7 @@ class RuntimeServiceImpl final : public cri::RuntimeService::Service {
  public:
   // Every optional part may be absent; calls that need it answer FAILED_PRECONDITION.
   RuntimeServiceImpl(const Config& config, runtime::Engine* engine,
-                     streaming::Server* streaming, runtime::UsageCollector* usage);
+                     streaming::Server* streaming, runtime::stats::StatsCollector* stats);
 
   // Version and runtime status (runtime_info.cc).
   grpc::Status Version(grpc::ServerContext*, const cri::VersionRequest*, cri::VersionResponse*) override;
@@ -90,7 +90,7 @@ class RuntimeServiceImpl final : public cri::RuntimeService::Service {
   grpc::Status StreamPodSandboxStats(grpc::ServerContext*, const cri::StreamPodSandboxStatsRequest*,
                                      grpc::ServerWriter<cri::StreamPodSandboxStatsResponse>*) override;
 
-  // Runtime metrics and checkpoints (pod_metrics_rpcs.cc).
+  // Runtime metrics (usage_rpcs.cc) and checkpoints (checkpoint_rpcs.cc).
   grpc::Status ListMetricDescriptors(grpc::ServerContext*, const cri::ListMetricDescriptorsRequest*,
                                      cri::ListMetricDescriptorsResponse*) override;
   grpc::Status ListPodSandboxMetrics(grpc::ServerContext*, const cri::ListPodSandboxMetricsRequest*,
@@ -106,7 +106,7 @@ class RuntimeServiceImpl final : public cri::RuntimeService::Service {
   const Config& config_;
   runtime::Engine* engine_;
   streaming::Server* streaming_;
-  runtime::UsageCollector* usage_;
+  runtime::stats::StatsCollector* stats_;
 };
 
 // Conversions from berth's records to CRI messages (runtime_convert.cc).
