@@ -141,6 +141,24 @@ absl::StatusOr<RunResult> RunProcess(const std::vector<std::string>& argv,
   RunResult result;
   size_t written = 0;
   if (options.stdin_data.empty()) in_w.reset();
+  // A child that exits without reading its stdin must cost an EPIPE, not a SIGPIPE that kills
+  // the caller: block it on this thread while writing and swallow one that became pending.
+  sigset_t pipe_set, old_set;
+  sigemptyset(&pipe_set);
+  sigaddset(&pipe_set, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_set, &old_set);
+  struct RestoreMask {
+    sigset_t set, old;
+    ~RestoreMask() {
+      sigset_t pending;
+      sigpending(&pending);
+      if (sigismember(&pending, SIGPIPE) && !sigismember(&old, SIGPIPE)) {
+        timespec zero{0, 0};
+        sigtimedwait(&set, nullptr, &zero);
+      }
+      pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    }
+  } restore{pipe_set, old_set};
   fcntl(in_w.get(), F_SETFL, O_NONBLOCK);
   const absl::Time deadline = absl::Now() + options.timeout;
   char buf[16384];

@@ -41,6 +41,14 @@ TEST(SubprocessTest, TruncatesOutputBeyondLimit) {
   EXPECT_TRUE(r->out_truncated);
 }
 
+TEST(SubprocessTest, AChildThatIgnoresStdinDoesNotKillTheCaller) {
+  RunOptions o;
+  o.stdin_data = std::string(1 << 20, 'x');  // more than a pipe holds
+  auto r = RunProcess({"sh", "-c", "exit 3"}, o);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->exit_code, 3);
+}
+
 TEST(SubprocessTest, MissingProgramIsNotFound) {
   auto r = RunProcess({"berth-no-such-program"});
   EXPECT_TRUE(absl::IsNotFound(r.status()));
