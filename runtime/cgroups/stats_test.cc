@@ -17,6 +17,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "test/util/busy_child.h"
 #include "runtime/cgroups/cgroup_file.h"
 #include "runtime/cgroups/cpu_rate.h"
 #include "runtime/cgroups/mode.h"
@@ -82,56 +83,7 @@ class TestCgroup {
   std::vector<std::string> dirs_;
 };
 
-// A forked child that waits for Go(), then touches `touch_bytes` of fresh memory and spins.
-// Killed and reaped on destruction.
-class Child {
- public:
-  explicit Child(size_t touch_bytes) {
-    int fds[2];
-    if (pipe(fds) != 0) return;
-    pid_ = fork();
-    if (pid_ == 0) {
-      close(fds[1]);
-      char c;
-      while (read(fds[0], &c, 1) < 0 && errno == EINTR) {
-      }
-      void* mem = mmap(nullptr, touch_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                       -1, 0);
-      if (mem == MAP_FAILED) _exit(2);
-      volatile char* p = static_cast<char*>(mem);
-      for (size_t i = 0; i < touch_bytes; i += 4096) p[i] = 1;
-      [[maybe_unused]] volatile uint64_t sink = 0;
-      for (uint64_t i = 0;; ++i) sink = i;
-    }
-    close(fds[0]);
-    go_fd_ = fds[1];
-  }
-  ~Child() {
-    if (go_fd_ >= 0) close(go_fd_);
-    if (pid_ > 0 && !reaped_) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-  pid_t pid() const { return pid_; }
-  void Go() {
-    (void)!write(go_fd_, "g", 1);
-    close(go_fd_);
-    go_fd_ = -1;
-  }
-  // Blocks until the child ends; its wait status.
-  int WaitForExit() {
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    reaped_ = true;
-    return status;
-  }
-
- private:
-  pid_t pid_ = -1;
-  int go_fd_ = -1;
-  bool reaped_ = false;
-};
+using test::BusyChild;
 
 class CgroupStatsTest : public ::testing::Test {
  protected:
@@ -149,7 +101,7 @@ TEST_F(CgroupStatsTest, BusyChildShowsGrowingCpuMemoryAndOnePid) {
   TestCgroup cg;
   ASSERT_EQ(cg.error(), "");
   constexpr size_t kTouch = 8 << 20;
-  Child child(kTouch);
+  BusyChild child(kTouch);
   ASSERT_GT(child.pid(), 0);
   ASSERT_TRUE(cg.Add(child.pid()));
   child.Go();
@@ -209,7 +161,7 @@ TEST_F(CgroupStatsTest, OomKillIsCounted) {
   ASSERT_TRUE(before.ok()) << before.status();
   EXPECT_EQ(*before, 0u);
 
-  Child child(256 << 20);
+  BusyChild child(256 << 20);
   ASSERT_GT(child.pid(), 0);
   ASSERT_TRUE(cg.Add(child.pid()));
   child.Go();
@@ -234,7 +186,7 @@ TEST_F(CgroupStatsTest, ThousandReadsForTheRecord) {
   // recorded, not asserted.
   TestCgroup cg;
   ASSERT_EQ(cg.error(), "");
-  Child child(1 << 20);
+  BusyChild child(1 << 20);
   ASSERT_TRUE(cg.Add(child.pid()));
   child.Go();
   auto start = std::chrono::steady_clock::now();

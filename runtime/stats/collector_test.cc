@@ -16,6 +16,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "gtest/gtest.h"
+#include "test/util/busy_child.h"
 #include "nlohmann/json.hpp"
 #include "runtime/cgroups/mode.h"
 #include "runtime/stats/cadvisor_metrics.h"
@@ -32,47 +33,7 @@ using testing::ProcessInNetns;
 using testing::ScratchCgroup;
 using testing::ScratchNetns;
 
-// A forked child that, once told to Go() (after it has been moved into its cgroup, so the
-// memory is charged there), touches `touch_bytes` of memory and spins; killed on destruction.
-class BusyChild {
- public:
-  explicit BusyChild(size_t touch_bytes) {
-    int fds[2];
-    if (pipe(fds) != 0) return;
-    pid_ = fork();
-    if (pid_ == 0) {
-      close(fds[1]);
-      char c;
-      while (read(fds[0], &c, 1) < 0 && errno == EINTR) {
-      }
-      void* mem = mmap(nullptr, touch_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-      if (mem == MAP_FAILED) _exit(2);
-      volatile char* p = static_cast<char*>(mem);
-      for (size_t i = 0; i < touch_bytes; i += 4096) p[i] = 1;
-      [[maybe_unused]] volatile uint64_t sink = 0;
-      for (uint64_t i = 0;; ++i) sink = i;
-    }
-    close(fds[0]);
-    go_fd_ = fds[1];
-  }
-  ~BusyChild() {
-    if (go_fd_ >= 0) close(go_fd_);
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-  pid_t pid() const { return pid_; }
-  void Go() {
-    (void)!write(go_fd_, "g", 1);
-    close(go_fd_);
-    go_fd_ = -1;
-  }
-
- private:
-  pid_t pid_ = -1;
-  int go_fd_ = -1;
-};
+using test::BusyChild;
 
 std::string SpecWithCgroup(const std::string& cgroups_path) {
   return nlohmann::json{{"ociVersion", "1.0.2"}, {"linux", {{"cgroupsPath", cgroups_path}}}}.dump();
