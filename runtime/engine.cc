@@ -71,6 +71,11 @@ std::shared_ptr<Obj> FindByIdOrPrefix(
 
 int64_t NowNs() { return absl::ToUnixNanos(absl::Now()); }
 
+// For saves on paths that cannot fail the caller (recovery, a stop already in progress).
+void LogIfFailed(const absl::Status& st, const std::string& id) {
+  if (!st.ok()) LOG(ERROR) << "saving container " << id << ": " << st;
+}
+
 std::string Deterministic(const google::protobuf::MessageLite& m) {
   std::string out;
   {
@@ -341,14 +346,14 @@ absl::Status Engine::Recover() {
           Container rec2 = obj->rec;
           rec2.mutable_state()->set_reason("Error");
           rec2.mutable_state()->set_message("the container ended while berthd was down and its exit code was lost");
-          (void)SaveContainer(obj.get(), rec2);
+          LogIfFailed(SaveContainer(obj.get(), rec2), id);
           ++recovery_.exited_while_down;
         } else if (rs->status == "paused" && status != berth::v1::CONTAINER_STATUS_PAUSED) {
           cur.mutable_state()->set_status(berth::v1::CONTAINER_STATUS_PAUSED);
-          (void)SaveContainer(obj.get(), cur);
+          LogIfFailed(SaveContainer(obj.get(), cur), id);
         } else if (rs->status == "running" && status == berth::v1::CONTAINER_STATUS_CREATED) {
           cur.mutable_state()->set_status(berth::v1::CONTAINER_STATUS_RUNNING);
-          (void)SaveContainer(obj.get(), cur);
+          LogIfFailed(SaveContainer(obj.get(), cur), id);
         }
       }
     }
@@ -431,7 +436,6 @@ absl::StatusOr<std::shared_ptr<Engine::Reservation>> Engine::Reserve(
     // Another request holds the name: a retry of the same request waits for it and shares its
     // outcome, as kubelet retries a RunPodSandbox/CreateContainer whose deadline passed.
     if (other->request != request) {
-      if (!other->done.HasBeenNotified()) other->done.WaitForNotificationWithTimeout(absl::Seconds(1));
       return absl::AlreadyExistsError(absl::StrCat(
           "name \"", name, "\" is in use by ", other->id.empty() ? "a request in progress" : other->id,
           " with a different configuration"));
@@ -492,9 +496,6 @@ absl::StatusOr<std::string> Engine::DoRunPodSandbox(const cri::PodSandboxConfig&
   const std::string id = NewId();
   const auto& nso = config.linux().security_context().namespace_options();
   const bool host_network = nso.network() == cri::NODE;
-  if (!host_network && network_ == nullptr) {
-    // Without CNI a pod still gets its own (loopback-only) network namespace.
-  }
 
   Sandbox rec;
   rec.set_id(id);
@@ -969,25 +970,17 @@ absl::Status Engine::StartContainer(const std::string& id) {
     rec.mutable_state()->set_reason("StartError");
     rec.mutable_state()->set_message(std::string(st.message()));
     rec.mutable_state()->set_finished_at_ns(NowNs());
-    (void)SaveContainer(c.get(), rec);
+    if (absl::Status save = SaveContainer(c.get(), rec); !save.ok()) {
+      LOG(ERROR) << "recording the failed start of " << rec.config().id() << ": " << save;
+    }
     return st;
-  }
-  // The exit may already have been seen while we ran runc start.
-  if (c->rec.state().status() == berth::v1::CONTAINER_STATUS_STOPPED) {
-    rec = c->rec;
-    rec.mutable_state()->set_started_at_ns(NowNs());
-    return SaveContainer(c.get(), rec);
   }
   rec.mutable_state()->set_status(berth::v1::CONTAINER_STATUS_RUNNING);
   rec.mutable_state()->set_started_at_ns(NowNs());
   rec.mutable_state()->set_state_changed_at_ns(rec.state().started_at_ns());
   if (absl::Status st = SaveContainer(c.get(), rec); !st.ok()) return st;
   Emit(rec, EventType::kStarted);
-  // An exit that happened between runc start and the save above was dropped by OnExit
-  // (the record still said Created... it is accepted there); re-check the exit file.
-  if (absl::StatusOr<int> code = oci_.ReadExitCode(rec.config().id()); code.ok()) {
-    MarkExited(c.get(), *code);
-  }
+  // An exit seen meanwhile waits in OnExit for this lock and is applied to the Running record.
   return absl::OkStatus();
 }
 
@@ -1015,7 +1008,7 @@ absl::Status Engine::StopContainerObj(const std::shared_ptr<ContainerObj>& c,
       if (absl::Status st = oci_.Resume(id); !st.ok()) return st;
       Container rec = c->rec;
       rec.mutable_state()->set_status(berth::v1::CONTAINER_STATUS_RUNNING);
-      (void)SaveContainer(c.get(), rec);
+      LogIfFailed(SaveContainer(c.get(), rec), id);
     }
   }
   auto exited = [&c]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu) {
@@ -1096,7 +1089,6 @@ absl::Status Engine::CleanupContainer(const std::shared_ptr<ContainerObj>& c) {
   }
   if (absl::Status st = RemoveAll(cc.bundle_dir()); !st.ok()) return st;
   unlink(oci_.ExitFile(cc.id()).c_str());
-  RemoveAll(absl::StrCat(oci_.options().attach_dir, "/", cc.id())).IgnoreError();
   if (absl::Status st = db_->Delete(storage::Kind::kContainers, cc.id()); !st.ok()) return st;
   {
     absl::MutexLock l(&index_mu_);

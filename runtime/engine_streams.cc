@@ -127,7 +127,7 @@ absl::StatusOr<int> Engine::Exec(const std::string& id, const std::vector<std::s
   UniqueFd devnull(open("/dev/null", O_RDWR | O_CLOEXEC));
   if (!io.tty) {
     absl::StatusOr<pid_t> pid =
-        oci_.SpawnExec(cid, process, false, "", io.in >= 0 ? io.in : devnull.get(),
+        oci_.SpawnExec(cid, process, false, io.in >= 0 ? io.in : devnull.get(),
                        io.out >= 0 ? io.out : devnull.get(), io.err >= 0 ? io.err : devnull.get());
     if (!pid.ok()) return pid.status();
     absl::StatusOr<int> status = WaitProcess(*pid);
@@ -147,7 +147,7 @@ absl::StatusOr<int> Engine::Exec(const std::string& id, const std::vector<std::s
   fcntl(master.get(), F_SETFD, FD_CLOEXEC);
   fcntl(slave.get(), F_SETFD, FD_CLOEXEC);
   absl::StatusOr<pid_t> pid =
-      oci_.SpawnExec(cid, process, true, "", slave.get(), slave.get(), slave.get());
+      oci_.SpawnExec(cid, process, true, slave.get(), slave.get(), slave.get());
   if (!pid.ok()) return pid.status();
   slave.reset();  // runc holds the only copy: its exit ends reads with EIO
   const pid_t runc = *pid;

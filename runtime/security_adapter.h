@@ -35,8 +35,6 @@ struct SecurityRequest {
   std::vector<std::string> readonly_paths;
   bool pod_has_own_netns = true;
   bool pod_has_own_ipc = true;
-  bool readonly_rootfs = false;
-  uint32_t uid = 0;
   std::vector<DeviceRequest> devices;
 };
 

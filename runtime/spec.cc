@@ -194,7 +194,6 @@ absl::StatusOr<json> BuildInfraSpec(const PodContext& pod, const std::string& ro
   SecurityRequest sreq = BaseSecurityRequest(sc, pod);
   sreq.seccomp_default_when_empty = options.seccomp_default_when_empty;
   sreq.no_new_privileges = true;
-  sreq.readonly_rootfs = true;
   if (absl::Status st = ApplySecurity(sreq, &spec); !st.ok()) return st;
   spec["annotations"]["io.kubernetes.cri.container-type"] = "sandbox";
   spec["annotations"]["io.kubernetes.cri.sandbox-id"] = pod.sandbox_id;
@@ -300,9 +299,10 @@ absl::StatusOr<json> BuildContainerSpec(const PodContext& pod, const cri::Contai
     // host PID namespace: no entry
   } else if (nso.pid() == cri::POD) {
     ns.push_back(Namespace("pid", InfraNs(pod, "pid")));
-  } else if (nso.pid() == cri::TARGET && !nso.target_id().empty()) {
+  } else if (nso.pid() == cri::TARGET) {
+    // The engine turns TARGET into the target container's namespace before building the spec.
     return absl::InvalidArgumentError(
-        "linux.security_context.namespace_options.target_id: resolved by the engine");
+        "linux.security_context.namespace_options.target_id must name a running container");
   } else {
     ns.push_back(Namespace("pid"));
   }
@@ -328,8 +328,6 @@ absl::StatusOr<json> BuildContainerSpec(const PodContext& pod, const cri::Contai
   sreq.readonly_paths.assign(sc.readonly_paths().begin(), sc.readonly_paths().end());
   sreq.explicit_masked_paths = sc.masked_paths_size() > 0;
   sreq.explicit_readonly_paths = sc.readonly_paths_size() > 0;
-  sreq.readonly_rootfs = sc.readonly_rootfs();
-  sreq.uid = user->uid;
   for (const auto& d : config.devices()) {
     sreq.devices.push_back({d.host_path(), d.container_path(), d.permissions()});
   }

@@ -35,15 +35,9 @@ grpc::Status RuntimeServiceImpl::Exec(grpc::ServerContext*, const cri::ExecReque
       !st.ok()) {
     return st;
   }
-  streaming::Request r;
-  r.kind = streaming::Request::kExec;
-  r.container_id = c->config().id();
-  r.cmd.assign(req->cmd().begin(), req->cmd().end());
-  r.tty = req->tty();
-  r.stdin = req->stdin();
-  r.stdout = req->stdout();
-  r.stderr = req->stderr();
-  resp->set_url(streaming_->UrlFor(r));
+  resp->set_url(streaming_->GetExecURL({c->config().id(),
+                                        {req->cmd().begin(), req->cmd().end()},
+                                        req->tty(), req->stdin(), req->stdout(), req->stderr()}));
   return grpc::Status::OK;
 }
 
@@ -55,14 +49,8 @@ grpc::Status RuntimeServiceImpl::Attach(grpc::ServerContext*, const cri::AttachR
       !st.ok()) {
     return st;
   }
-  streaming::Request r;
-  r.kind = streaming::Request::kAttach;
-  r.container_id = c->config().id();
-  r.tty = req->tty();
-  r.stdin = req->stdin();
-  r.stdout = req->stdout();
-  r.stderr = req->stderr();
-  resp->set_url(streaming_->UrlFor(r));
+  resp->set_url(streaming_->GetAttachURL(
+      {c->config().id(), req->tty(), req->stdin(), req->stdout(), req->stderr()}));
   return grpc::Status::OK;
 }
 
@@ -77,11 +65,7 @@ grpc::Status RuntimeServiceImpl::PortForward(grpc::ServerContext*, const cri::Po
   }
   absl::StatusOr<runtime::SandboxView> sb = engine_->GetSandbox(req->pod_sandbox_id());
   if (!sb.ok()) return ToGrpc(sb.status());
-  streaming::Request r;
-  r.kind = streaming::Request::kPortForward;
-  r.pod_id = (*sb)->id();
-  r.ports.assign(req->port().begin(), req->port().end());
-  resp->set_url(streaming_->UrlFor(r));
+  resp->set_url(streaming_->GetPortForwardURL({(*sb)->id(), {req->port().begin(), req->port().end()}}));
   return grpc::Status::OK;
 }
 

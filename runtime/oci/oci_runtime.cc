@@ -177,10 +177,6 @@ absl::Status OciRuntime::Delete(const std::string& id, bool force) const {
   return st;
 }
 
-absl::Status OciRuntime::Pause(const std::string& id) const {
-  return RunRunc({"pause", id}, kRuncTimeout);
-}
-
 absl::Status OciRuntime::Resume(const std::string& id) const {
   return RunRunc({"resume", id}, kRuncTimeout);
 }
@@ -258,11 +254,10 @@ absl::StatusOr<ExecResult> OciRuntime::ExecSync(const std::string& id,
 
 absl::StatusOr<pid_t> OciRuntime::SpawnExec(const std::string& id,
                                             const std::string& process_json_path, bool tty,
-                                            const std::string& console_socket, int stdin_fd,
+                                            int stdin_fd,
                                             int stdout_fd, int stderr_fd) const {
   std::vector<std::string> args = {"exec", "--process", process_json_path};
   if (tty) args.push_back("--tty");
-  if (!console_socket.empty()) args.insert(args.end(), {"--console-socket", console_socket});
   args.push_back(id);
   return SpawnProcess(Runc(args), RunOptions{}, stdin_fd, stdout_fd, stderr_fd);
 }

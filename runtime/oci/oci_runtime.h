@@ -18,7 +18,8 @@ struct OciRuntimeOptions {
   std::string conmon_path;
   std::string runc_root;     // runc --root: runc's own state (tmpfs)
   std::string exits_dir;     // conmon writes <exits_dir>/<id> with the exit code
-  std::string attach_dir;    // conmon's attach sockets live under <attach_dir>/<id>/
+  // conmon's --socket-dir-path; with --full-attach the attach socket is <bundle>/attach instead.
+  std::string attach_dir;
   int64_t log_size_max_bytes = -1;
 };
 
@@ -61,7 +62,6 @@ class OciRuntime {
   absl::Status Kill(const std::string& id, int signal, bool all = false) const;
   // Removes the container from runc; absent is fine. force also kills a live one.
   absl::Status Delete(const std::string& id, bool force) const;
-  absl::Status Pause(const std::string& id) const;
   absl::Status Resume(const std::string& id) const;
   // NotFound when runc does not know the container.
   absl::StatusOr<RuncState> State(const std::string& id) const;
@@ -72,7 +72,7 @@ class OciRuntime {
                                       absl::Duration timeout, size_t max_output) const;
   // Starts `runc exec` of a process JSON with the given stdio; the caller reaps the returned pid.
   absl::StatusOr<pid_t> SpawnExec(const std::string& id, const std::string& process_json_path,
-                                  bool tty, const std::string& console_socket, int stdin_fd,
+                                  bool tty, int stdin_fd,
                                   int stdout_fd, int stderr_fd) const;
 
   // The exit file conmon writes and its content parsed; NotFound while the container runs.

@@ -53,7 +53,6 @@ class Server {
   std::string GetExecURL(const ExecRequest& request);
   std::string GetAttachURL(const AttachRequest& request);
   std::string GetPortForwardURL(const PortForwardRequest& request);
-  std::string UrlFor(const Request& request);
 
   int port() const { return port_; }
   std::string base_url() const { return base_url_; }
@@ -61,6 +60,7 @@ class Server {
   struct Impl;
 
  private:
+  std::string UrlFor(const Request& request);
   Server() = default;
   std::unique_ptr<Impl> impl_;
   int port_ = 0;
