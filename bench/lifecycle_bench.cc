@@ -15,6 +15,9 @@
 #include <map>
 
 #include "absl/flags/flag.h"
+#include "grpcpp/generic/generic_stub.h"
+#include "grpcpp/impl/codegen/client_unary_call.h"
+#include "grpcpp/impl/codegen/rpc_method.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -34,6 +37,8 @@ ABSL_FLAG(int, pods, 100, "Pods alive for the loaded RSS figure");
 ABSL_FLAG(std::string, list_counts, "10,100", "Container counts for the List latency figures");
 ABSL_FLAG(std::string, json_out, "", "Also write the JSON report to this file");
 ABSL_FLAG(bool, sync_writes, true, "berthd's runtime.sync_writes (fsync every state write)");
+ABSL_FLAG(std::string, sections, "pull,pods,containers,lists,memory",
+          "Which figures to measure (comma-separated subset of pull,pods,containers,lists,memory)");
 
 namespace berth::bench {
 namespace {
@@ -101,11 +106,18 @@ class Bench {
     pull.mutable_image()->set_image("busybox");
     cri::PullImageResponse presp;
     Check(berthd_.images().PullImage(test::Ctx().get(), pull, &presp), "PullImage busybox");
-    PullVsTar();
-    PodStartStop();
-    ContainerVsRunc();
-    Lists();
-    Memory();
+    const std::string sections = absl::GetFlag(FLAGS_sections);
+    auto want = [&](absl::string_view s) {
+      for (absl::string_view p : absl::StrSplit(sections, ',')) {
+        if (p == s) return true;
+      }
+      return false;
+    };
+    if (want("pull")) PullVsTar();
+    if (want("pods")) PodStartStop();
+    if (want("containers")) ContainerVsRunc();
+    if (want("lists")) Lists();
+    if (want("memory")) Memory();
   }
 
   void Print() {
@@ -133,6 +145,13 @@ class Bench {
     c.mutable_metadata()->set_namespace_("bench");
     c.mutable_metadata()->set_uid(absl::StrCat("uid-", name));
     c.set_hostname(name);
+    // What kubelet sets on every pod, so list answers carry a realistic payload.
+    (*c.mutable_labels())["io.kubernetes.pod.name"] = name;
+    (*c.mutable_labels())["io.kubernetes.pod.namespace"] = "bench";
+    (*c.mutable_labels())["io.kubernetes.pod.uid"] = absl::StrCat("uid-", name);
+    (*c.mutable_labels())["app"] = "bench";
+    (*c.mutable_annotations())["kubernetes.io/config.seen"] = "2026-11-23T10:00:00.000000000Z";
+    (*c.mutable_annotations())["kubernetes.io/config.source"] = "api";
     return c;
   }
 
@@ -164,6 +183,18 @@ class Bench {
     req.mutable_config()->mutable_image()->set_image("busybox");
     req.mutable_config()->add_command("/bin/sleep");
     req.mutable_config()->add_command("100000");
+    // The labels and annotations kubelet puts on every container.
+    auto& labels = *req.mutable_config()->mutable_labels();
+    labels["io.kubernetes.container.name"] = name;
+    labels["io.kubernetes.pod.name"] = pod_name;
+    labels["io.kubernetes.pod.namespace"] = "bench";
+    labels["io.kubernetes.pod.uid"] = absl::StrCat("uid-", pod_name);
+    auto& ann = *req.mutable_config()->mutable_annotations();
+    ann["io.kubernetes.container.hash"] = "5e6f7a8b";
+    ann["io.kubernetes.container.restartCount"] = "0";
+    ann["io.kubernetes.container.terminationMessagePath"] = "/dev/termination-log";
+    ann["io.kubernetes.container.terminationMessagePolicy"] = "File";
+    ann["io.kubernetes.pod.terminationGracePeriod"] = "30";
     cri::CreateContainerResponse resp;
     Check(berthd_.runtime().CreateContainer(test::Ctx().get(), req, &resp), "CreateContainer");
     cri::StartContainerRequest s;
@@ -319,7 +350,7 @@ class Bench {
           CreateAndStart(pod, name, absl::StrCat("c", c));
         }
       }
-      Series lc, lp, ls;
+      Series lc, lp, ls, raw;
       for (int i = 0; i < 20; ++i) {
         cri::ListContainerStatsResponse r;
         auto t0 = Clock::now();
@@ -337,7 +368,30 @@ class Bench {
         Check(berthd_.runtime().ListPodSandbox(test::Ctx().get(), cri::ListPodSandboxRequest(), &pr), "ListPodSandbox");
         lp.Add(t1);
       }
+      // The same call with the answer kept as bytes: the runtime's answer time without the
+      // client's protobuf parsing, which is the caller's cost, not berth's.
+      const grpc::internal::RpcMethod list_method("/runtime.v1.RuntimeService/ListContainers",
+                                                  grpc::internal::RpcMethod::NORMAL_RPC);
+      grpc::ByteBuffer request_bytes;
+      {
+        bool own = false;
+        cri::ListContainersRequest empty;
+        grpc::GenericSerialize<grpc::ProtoBufferWriter, cri::ListContainersRequest>(empty, &request_bytes, &own)
+            .IgnoreError();
+      }
+      size_t answer_bytes = 0;
+      for (int i = 0; i < 200; ++i) {
+        grpc::ByteBuffer answer;
+        auto t0 = Clock::now();
+        Check(grpc::internal::BlockingUnaryCall<grpc::ByteBuffer, grpc::ByteBuffer>(
+                  berthd_.channel().get(), list_method, test::Ctx().get(), request_bytes, &answer),
+              "ListContainers (bytes)");
+        raw.Add(t0);
+        answer_bytes = answer.Length();
+      }
       report_[absl::StrCat("ListContainers_", count)] = lc.Json();
+      report_[absl::StrCat("ListContainers_", count, "_answer_bytes_only")] = raw.Json();
+      report_[absl::StrCat("ListContainers_", count, "_answer_size_bytes")] = answer_bytes;
       report_[absl::StrCat("ListContainerStats_", count)] = ls.Json();
       report_[absl::StrCat("ListPodSandbox_", count / per_pod, "_pods")] = lp.Json();
       report_[absl::StrCat("berthd_rss_kb_with_", count, "_containers")] = RssKb(berthd_.pid());

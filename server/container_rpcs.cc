@@ -57,11 +57,12 @@ grpc::Status RuntimeServiceImpl::RemoveContainer(grpc::ServerContext*,
 
 grpc::Status RuntimeServiceImpl::ListContainers(grpc::ServerContext*, const cri::ListContainersRequest* req,
                                                 cri::ListContainersResponse* resp) {
-  for (const auto& c : engine_->ListContainers()) {
-    if (!Listable(*c)) continue;
-    if (req->has_filter() && !ContainerMatches(*c, req->filter())) continue;
-    *resp->add_containers() = ToCriContainer(*c);
-  }
+  container_list_cache_.Append(
+      engine_->ListContainers(), cri::ListContainersResponse::kContainersFieldNumber,
+      [req](const berth::v1::Container& c) {
+        return Listable(c) && (!req->has_filter() || ContainerMatches(c, req->filter()));
+      },
+      [](const berth::v1::Container& c) { return ToCriContainer(c).SerializeAsString(); }, resp);
   return grpc::Status::OK;
 }
 

@@ -10,6 +10,7 @@
 #include "runtime/engine.h"
 #include "runtime/stats/collector.h"
 #include "server/config.h"
+#include "server/list_cache.h"
 #include "server/streaming/server.h"
 
 namespace berth::server {
@@ -107,6 +108,8 @@ class RuntimeServiceImpl final : public cri::RuntimeService::Service {
   runtime::Engine* engine_;
   streaming::Server* streaming_;
   runtime::stats::StatsCollector* stats_;
+  EncodedListCache<berth::v1::Container> container_list_cache_;
+  EncodedListCache<berth::v1::Sandbox> sandbox_list_cache_;
 };
 
 // Conversions from berth's records to CRI messages (runtime_convert.cc).

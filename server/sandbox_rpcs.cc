@@ -75,11 +75,13 @@ grpc::Status RuntimeServiceImpl::UpdatePodSandboxResources(
 
 grpc::Status RuntimeServiceImpl::ListPodSandbox(grpc::ServerContext*, const cri::ListPodSandboxRequest* req,
                                                 cri::ListPodSandboxResponse* resp) {
-  for (const auto& s : engine_->ListSandboxes()) {
-    if (s->status() == berth::v1::SANDBOX_STATUS_CREATING) continue;
-    if (req->has_filter() && !SandboxMatches(*s, req->filter())) continue;
-    *resp->add_items() = ToCriSandbox(*s);
-  }
+  sandbox_list_cache_.Append(
+      engine_->ListSandboxes(), cri::ListPodSandboxResponse::kItemsFieldNumber,
+      [req](const berth::v1::Sandbox& s) {
+        return s.status() != berth::v1::SANDBOX_STATUS_CREATING &&
+               (!req->has_filter() || SandboxMatches(s, req->filter()));
+      },
+      [](const berth::v1::Sandbox& s) { return ToCriSandbox(s).SerializeAsString(); }, resp);
   return grpc::Status::OK;
 }
 

@@ -168,7 +168,10 @@ void StatsCollector::RefreshNow() {
   for (const auto& c : containers) {
     const std::string& id = c->config().id();
     live.insert(id);
-    if (!options_.upper_dir_of || stop_.HasBeenNotified()) continue;
+    if (stop_.HasBeenNotified()) continue;
+    // Parse new containers' specs here rather than in the first stats request that sees them.
+    RefOf(*c);
+    if (!options_.upper_dir_of) continue;
     std::string dir = options_.upper_dir_of(id);
     if (dir.empty()) continue;
     absl::StatusOr<TreeUsage> u = MeasureTree(dir);

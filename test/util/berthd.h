@@ -41,6 +41,7 @@ class Berthd {
 
   ::runtime::v1::RuntimeService::Stub& runtime() { return *runtime_; }
   ::runtime::v1::ImageService::Stub& images() { return *images_; }
+  const std::shared_ptr<grpc::Channel>& channel() const { return channel_; }
 
  private:
   std::string dir_;
