@@ -8,6 +8,8 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "glog/logging.h"
 #include "util/fs.h"
 #include "runtime/cgroups/mode.h"
 #include "runtime/cgroups/resources.h"
@@ -134,7 +136,19 @@ absl::Status ApplySecurity(const SecurityRequest& r, json* spec) {
 }
 
 json ResourcesToOci(const ::runtime::v1::LinuxContainerResources& r) {
-  return cgroups::ToOciResources(r, HostCgroupMode());
+  // What the host's controllers can do, read once: runc refuses a swap limit without swap
+  // accounting and a hugetlb limit without the hugetlb controller.
+  static const cgroups::ResourceOptions host = [] {
+    cgroups::ResourceOptions o;
+    o.swap_controller = cgroups::SwapControllerAvailable(HostCgroupMode());
+    o.hugetlb_page_sizes = cgroups::HugetlbPageSizes(HostCgroupMode());
+    LOG(INFO) << "cgroups: swap limits " << (o.swap_controller ? "available" : "unavailable")
+              << ", hugetlb page sizes: "
+              << (o.hugetlb_page_sizes->empty() ? "none (no hugetlb controller)"
+                                                : absl::StrJoin(*o.hugetlb_page_sizes, ","));
+    return o;
+  }();
+  return cgroups::ToOciResources(r, HostCgroupMode(), host);
 }
 
 }  // namespace berth::runtime

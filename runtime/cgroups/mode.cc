@@ -6,10 +6,15 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 
 namespace berth::cgroups {
 namespace {
@@ -65,6 +70,45 @@ bool SwapControllerAvailable(CgroupMode mode, const std::string& root) {
   }
   closedir(dir);
   return found;
+}
+
+std::string PageSizeName(const std::string& sysfs_dir_name) {
+  constexpr absl::string_view kPrefix = "hugepages-";
+  absl::string_view v = sysfs_dir_name;
+  if (!absl::ConsumePrefix(&v, kPrefix) || !absl::ConsumeSuffix(&v, "kB")) return "";
+  uint64_t kb = 0;
+  if (!absl::SimpleAtoi(v, &kb) || kb == 0) return "";
+  // runc names sizes by the largest unit that divides them evenly, from KB up.
+  static const char* const kUnits[] = {"KB", "MB", "GB", "TB"};
+  size_t unit = 0;
+  while (kb % 1024 == 0 && unit + 1 < std::size(kUnits)) {
+    kb /= 1024;
+    ++unit;
+  }
+  return absl::StrCat(kb, kUnits[unit]);
+}
+
+std::vector<std::string> HugetlbPageSizes(CgroupMode mode, const std::string& root,
+                                          const std::string& hugepages_dir) {
+  std::vector<std::string> sizes;
+  bool controller = false;
+  if (mode == CgroupMode::kUnified) {
+    std::ifstream in(root + "/cgroup.controllers");
+    std::string name;
+    while (in >> name) controller = controller || name == "hugetlb";
+  } else {
+    controller = access((root + "/hugetlb").c_str(), F_OK) == 0;
+  }
+  if (!controller) return sizes;
+  DIR* dir = opendir(hugepages_dir.c_str());
+  if (dir == nullptr) return sizes;
+  while (struct dirent* e = readdir(dir)) {
+    std::string name = PageSizeName(e->d_name);
+    if (!name.empty()) sizes.push_back(std::move(name));
+  }
+  closedir(dir);
+  std::sort(sizes.begin(), sizes.end());
+  return sizes;
 }
 
 }  // namespace berth::cgroups

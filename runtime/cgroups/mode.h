@@ -3,6 +3,7 @@
 #define BERTH_RUNTIME_CGROUPS_MODE_H_
 
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 
@@ -25,6 +26,15 @@ absl::StatusOr<CgroupMode> DetectCgroupMode(const std::string& root = kCgroupRoo
 // Whether the memory controller can limit swap (v1: memory.memsw.* exist, i.e. swapaccount=1;
 // v2: memory.swap.max exists in some child of the root). Without it runc refuses a swap limit.
 bool SwapControllerAvailable(CgroupMode mode, const std::string& root = kCgroupRoot);
+
+// The huge page sizes a container's hugetlb limits can name, in runc's notation ("2MB", "1GB"):
+// those the kernel offers under `hugepages_dir`, or none when the hugetlb controller is missing
+// (v1: no <root>/hugetlb hierarchy; v2: "hugetlb" not in <root>/cgroup.controllers).
+std::vector<std::string> HugetlbPageSizes(CgroupMode mode, const std::string& root = kCgroupRoot,
+                                          const std::string& hugepages_dir = "/sys/kernel/mm/hugepages");
+
+// "hugepages-2048kB" (a directory under /sys/kernel/mm/hugepages) -> "2MB"; "" if malformed.
+std::string PageSizeName(const std::string& sysfs_dir_name);
 
 }  // namespace berth::cgroups
 

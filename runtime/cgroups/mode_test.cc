@@ -1,6 +1,11 @@
 // Cgroup mode detection, checked against /proc/mounts read independently.
 #include "runtime/cgroups/mode.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -51,6 +56,59 @@ TEST(CgroupModeTest, SwapControllerMatchesMemswFiles) {
   if (*mode == CgroupMode::kUnified) GTEST_SKIP() << "v1 check";
   bool memsw = std::ifstream("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").good();
   EXPECT_EQ(SwapControllerAvailable(*mode), memsw);
+}
+
+TEST(HugetlbTest, PageSizesAreNamedAsRuncNamesThem) {
+  EXPECT_EQ(PageSizeName("hugepages-2048kB"), "2MB");
+  EXPECT_EQ(PageSizeName("hugepages-1048576kB"), "1GB");
+  EXPECT_EQ(PageSizeName("hugepages-64kB"), "64KB");
+  EXPECT_EQ(PageSizeName("hugepages-32768kB"), "32MB");
+  EXPECT_EQ(PageSizeName("hugepages-3000kB"), "3000KB");
+  EXPECT_EQ(PageSizeName("hugepages-kB"), "");
+  EXPECT_EQ(PageSizeName("hugepages-0kB"), "");
+  EXPECT_EQ(PageSizeName("nr_hugepages"), "");
+}
+
+// A scratch cgroup root and sysfs hugepages directory.
+class HugetlbDirs : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/berth-hugetlb-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    std::filesystem::create_directories(root() + "");
+    std::filesystem::create_directories(pages() + "/hugepages-2048kB");
+    std::filesystem::create_directories(pages() + "/hugepages-1048576kB");
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::string root() const { return dir_ + "/cgroup"; }
+  std::string pages() const { return dir_ + "/hugepages"; }
+  std::string dir_;
+};
+
+TEST_F(HugetlbDirs, V1NeedsTheHugetlbHierarchy) {
+  EXPECT_TRUE(HugetlbPageSizes(CgroupMode::kLegacy, root(), pages()).empty());
+  std::filesystem::create_directories(root() + "/hugetlb");
+  EXPECT_EQ(HugetlbPageSizes(CgroupMode::kHybrid, root(), pages()),
+            (std::vector<std::string>{"1GB", "2MB"}));
+}
+
+TEST_F(HugetlbDirs, V2NeedsTheControllerEnabledAtTheRoot) {
+  std::ofstream(root() + "/cgroup.controllers") << "cpuset cpu io memory pids\n";
+  EXPECT_TRUE(HugetlbPageSizes(CgroupMode::kUnified, root(), pages()).empty());
+  std::ofstream(root() + "/cgroup.controllers") << "cpuset cpu io memory hugetlb pids\n";
+  EXPECT_EQ(HugetlbPageSizes(CgroupMode::kUnified, root(), pages()),
+            (std::vector<std::string>{"1GB", "2MB"}));
+}
+
+TEST(HugetlbTest, ThisHostAgreesWithItsFilesystem) {
+  absl::StatusOr<CgroupMode> mode = DetectCgroupMode();
+  ASSERT_TRUE(mode.ok());
+  std::vector<std::string> sizes = HugetlbPageSizes(*mode);
+  if (*mode != CgroupMode::kUnified && access("/sys/fs/cgroup/hugetlb", F_OK) != 0) {
+    EXPECT_TRUE(sizes.empty()) << "no hugetlb hierarchy, yet sizes were reported";
+  }
+  for (const auto& s : sizes) EXPECT_FALSE(s.empty());
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 // LinuxContainerResources -> linux.resources, field by field.
 #include "runtime/cgroups/resources.h"
 
+#include <algorithm>
+
 #include "glog/logging.h"
 #include "proto/runtime/v1/api.pb.h"
 
@@ -32,9 +34,15 @@ nlohmann::json ToOciResources(const ::runtime::v1::LinuxContainerResources& r,
   if (r.hugepage_limits_size() > 0) {
     nlohmann::json limits = nlohmann::json::array();
     for (const auto& h : r.hugepage_limits()) {
+      const auto& sizes = options.hugetlb_page_sizes;
+      if (sizes && std::find(sizes->begin(), sizes->end(), h.page_size()) == sizes->end()) {
+        VLOG(1) << "leaving out the " << h.page_size()
+                << " hugetlb limit: the host's hugetlb controller cannot limit that size";
+        continue;
+      }
       limits.push_back({{"pageSize", h.page_size()}, {"limit", h.limit()}});
     }
-    out["hugepageLimits"] = std::move(limits);
+    if (!limits.empty()) out["hugepageLimits"] = std::move(limits);
   }
 
   if (options.pids_limit > 0) out["pids"] = {{"limit", options.pids_limit}};

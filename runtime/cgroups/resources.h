@@ -3,6 +3,9 @@
 #define BERTH_RUNTIME_CGROUPS_RESOURCES_H_
 
 #include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "nlohmann/json.hpp"
 #include "runtime/cgroups/mode.h"
@@ -19,6 +22,11 @@ struct ResourceOptions {
   // CRI has no per-container pids limit (kubelet limits the pod's cgroup); berth's config may set
   // a default. 0 = none.
   int64_t pids_limit = 0;
+  // The page sizes the host's hugetlb controller can limit (HugetlbPageSizes); unset = all.
+  // kubelet sends a limit for every size the kernel offers, also where the controller is
+  // missing, so limits for other sizes are left out (as containerd and CRI-O do) rather than
+  // making runc fail the container.
+  std::optional<std::vector<std::string>> hugetlb_page_sizes;
 };
 
 // cpu (shares, quota, period, cpus, mems), memory (limit; swap = CRI's memory_swap_limit_in_bytes,

@@ -71,5 +71,23 @@ TEST(OciResourcesTest, EmptyResourcesGiveEmptyObjectAndPidsComeFromOptions) {
   EXPECT_EQ(j["pids"]["limit"], 1024);
 }
 
+TEST(ToOciResourcesTest, HugetlbLimitsOnlyForSizesTheHostCanLimit) {
+  ::runtime::v1::LinuxContainerResources r;
+  auto* two = r.add_hugepage_limits();
+  two->set_page_size("2MB");
+  two->set_limit(0);
+  auto* one = r.add_hugepage_limits();
+  one->set_page_size("1GB");
+  one->set_limit(1 << 30);
+  ResourceOptions o;
+  o.hugetlb_page_sizes = std::vector<std::string>{"2MB"};
+  json j = ToOciResources(r, CgroupMode::kLegacy, o);
+  ASSERT_EQ(j["hugepageLimits"].size(), 1u);
+  EXPECT_EQ(j["hugepageLimits"][0]["pageSize"], "2MB");
+  // No hugetlb controller: kubelet's zero limits must not fail the container.
+  o.hugetlb_page_sizes = std::vector<std::string>{};
+  EXPECT_FALSE(ToOciResources(r, CgroupMode::kLegacy, o).contains("hugepageLimits"));
+}
+
 }  // namespace
 }  // namespace berth::cgroups
