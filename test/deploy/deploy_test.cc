@@ -153,14 +153,14 @@ TEST(DaemonSetTest, AsksForLittleAndRunsTheScriptWhereTheImageInstallsIt) {
 
 TEST(ContainerfileTest, BuildsOnDebianWithNsenterAndCopiesOnlyExistingFiles) {
   Containerfile image = Image();
+  // Debian 12's slim image already has nsenter (util-linux is Essential there), coreutils, bash
+  // and awk, so nothing is installed: the image builds from the base image alone, offline.
   EXPECT_EQ(image.from, "debian:12-slim");
-  bool installs_util_linux = false;
   for (const std::string& run : image.runs) {
-    if (absl::StrContains(run, "apt-get install") && absl::StrContains(run, "util-linux")) {
-      installs_util_linux = true;
+    for (const char* fetcher : {"apt-get", "apt ", "curl", "wget", "git "}) {
+      EXPECT_FALSE(absl::StrContains(run, fetcher)) << "RUN needs the network: " << run;
     }
   }
-  EXPECT_TRUE(installs_util_linux);
   std::string text = ReadFile("deploy/Containerfile");
   for (const ContainerfileCopy& copy : image.copies) {
     for (const std::string& source : copy.sources) {
