@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,6 +15,7 @@
 #include <sstream>
 
 #include "absl/random/random.h"
+#include "absl/time/clock.h"
 #include "absl/strings/str_cat.h"
 #include "util/fd.h"
 
@@ -91,6 +94,29 @@ std::string NewId() {
   std::string id(64, '0');
   for (char& c : id) c = kHex[absl::Uniform(gen, 0, 16)];
   return id;
+}
+
+absl::Status WaitForPath(const std::string& path, int timeout_ms) {
+  const std::string dir = std::filesystem::path(path).parent_path().string();
+  UniqueFd in(inotify_init1(IN_CLOEXEC | IN_NONBLOCK));
+  if (!in.valid()) return absl::InternalError(absl::StrCat("inotify_init1: ", strerror(errno)));
+  // Watch first, then look: a file created in between is seen either way.
+  if (inotify_add_watch(in.get(), dir.c_str(), IN_CREATE | IN_MOVED_TO) < 0) {
+    return absl::InternalError(absl::StrCat("watching ", dir, ": ", strerror(errno)));
+  }
+  const absl::Time deadline = absl::Now() + absl::Milliseconds(timeout_ms);
+  while (!PathExists(path)) {
+    const int64_t left = absl::ToInt64Milliseconds(deadline - absl::Now());
+    if (left <= 0) return absl::DeadlineExceededError(absl::StrCat(path, " did not appear"));
+    struct pollfd p{in.get(), POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(left)) < 0 && errno != EINTR) {
+      return absl::InternalError(absl::StrCat("waiting for ", path, ": ", strerror(errno)));
+    }
+    char buf[4096];
+    while (read(in.get(), buf, sizeof(buf)) > 0) {
+    }
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace berth

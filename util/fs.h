@@ -17,6 +17,9 @@ absl::Status MakeDirs(const std::string& path, int mode = 0755);
 // Removes a tree; absent is fine. Refuses to follow mounts (fails with the busy path instead).
 absl::Status RemoveAll(const std::string& path);
 bool PathExists(const std::string& path);
+// Blocks until `path` exists, woken by inotify on its directory (which must exist) rather than
+// by polling; DeadlineExceeded naming the path after `timeout_ms`.
+absl::Status WaitForPath(const std::string& path, int timeout_ms);
 // A random identifier of 64 lowercase hex characters, as CRI runtimes use.
 std::string NewId();
 
