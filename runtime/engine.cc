@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <thread>
 
 #include "absl/cleanup/cleanup.h"
@@ -28,6 +29,7 @@
 #include "runtime/security_adapter.h"
 #include "runtime/spec.h"
 #include "runtime/state_machine.h"
+#include "runtime/userns.h"
 #include "util/fs.h"
 #include "util/subprocess.h"
 
@@ -283,6 +285,10 @@ void Engine::OnExit(const std::string& id) {
 
 absl::Status Engine::Recover() {
   const absl::Time start = absl::Now();
+  // Idmapped volume copies stay attached only while a creation runs: any found are a crash's.
+  if (absl::Status st = RemoveStagedMounts(absl::StrCat(options_.state_dir, "/idmap")); !st.ok()) {
+    LOG(WARNING) << "removing idmapped mounts left by an interrupted creation: " << st;
+  }
   std::vector<Sandbox> sandboxes;
   std::vector<Container> containers;
   absl::Status st = db_->ForEach(storage::Kind::kSandboxes, [&](absl::string_view k, absl::string_view v) {
@@ -329,7 +335,8 @@ absl::Status Engine::Recover() {
     Container cur = obj->rec;
     const std::string& id = cur.config().id();
     auto status = cur.state().status();
-    if (status == berth::v1::CONTAINER_STATUS_CREATED ||
+    // A container awaiting its restore is unknown to runc by design: nothing to reconcile.
+    if ((status == berth::v1::CONTAINER_STATUS_CREATED && !AwaitingRestore(cur)) ||
         status == berth::v1::CONTAINER_STATUS_RUNNING ||
         status == berth::v1::CONTAINER_STATUS_PAUSED) {
       // libpod's syncContainer: the exit file is the truth for a container that ended while
@@ -496,6 +503,23 @@ absl::StatusOr<std::string> Engine::DoRunPodSandbox(const cri::PodSandboxConfig&
   const std::string id = NewId();
   const auto& nso = config.linux().security_context().namespace_options();
   const bool host_network = nso.network() == cri::NODE;
+  absl::StatusOr<bool> pod_userns = ValidatePodUserNamespace(nso);
+  if (!pod_userns.ok()) return pod_userns.status();
+  HostRoot userns_root;
+  if (*pod_userns) {
+    if (absl::Status st = UserNamespacesUsable(options_.root); !st.ok()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "this node cannot run pods in a user namespace (", kUsernsField, ".mode POD): ",
+          st.message()));
+    }
+    absl::StatusOr<HostRoot> root =
+        HostRootOf(nso.userns_options().uids(), nso.userns_options().gids());
+    if (!root.ok()) return root.status();
+    userns_root = *root;
+    if (absl::Status st = CheckReachableFromUserNamespace(InfraRootfs(), userns_root); !st.ok()) {
+      return st;
+    }
+  }
 
   Sandbox rec;
   rec.set_id(id);
@@ -507,6 +531,11 @@ absl::StatusOr<std::string> Engine::DoRunPodSandbox(const cri::PodSandboxConfig&
   rec.set_dir(SandboxDir(id));
   rec.set_infra_container_id(id);
   rec.set_cgroup_parent(config.linux().cgroup_parent());
+  if (*pod_userns) {
+    rec.set_userns_path(absl::StrCat(rec.dir(), "/userns"));
+    *rec.mutable_uid_mappings() = nso.userns_options().uids();
+    *rec.mutable_gid_mappings() = nso.userns_options().gids();
+  }
 
   auto obj = std::make_shared<SandboxObj>();
   absl::MutexLock lock(&obj->mu);
@@ -534,14 +563,31 @@ absl::StatusOr<std::string> Engine::DoRunPodSandbox(const cri::PodSandboxConfig&
   if (nso.ipc() != cri::NODE) {
     std::string shm = absl::StrCat(rec.dir(), "/shm");
     if (absl::Status st = MakeDirs(shm, 0755); !st.ok()) return st;
+    std::string shm_options = "mode=1777,size=65536k";
+    // In a user namespace the pod's root owns it, as host root does otherwise.
+    if (*pod_userns) {
+      absl::StrAppend(&shm_options, ",uid=", userns_root.uid, ",gid=", userns_root.gid);
+    }
     if (mount("shm", shm.c_str(), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-              "mode=1777,size=65536k") != 0) {
+              shm_options.c_str()) != 0) {
       return Errno(absl::StrCat("mounting the pod's shm at ", shm));
     }
     rec.set_shm_path(shm);
   }
+  // A pod in a user namespace: the namespace, and the netns it must own (to mount sysfs and to be
+  // joined after the user namespace), pinned in the pod's directory; recorded before they exist,
+  // so a teardown after a crash finds them.
+  if (*pod_userns) {
+    if (!host_network && network_ != nullptr) rec.set_netns_path(absl::StrCat(rec.dir(), "/netns"));
+    if (absl::Status st = SaveSandbox(obj.get(), rec); !st.ok()) return st;
+    if (absl::Status st = CreatePodNamespaces(rec.uid_mappings(), rec.gid_mappings(),
+                                              rec.userns_path(), rec.netns_path());
+        !st.ok()) {
+      return st;
+    }
+  }
   // Network namespace first: CNI and the infra container both need its path.
-  if (!host_network && network_ != nullptr) {
+  if (!host_network && network_ != nullptr && !*pod_userns) {
     absl::StatusOr<std::string> ns = network_->CreateNetns(id);
     if (!ns.ok()) return ns.status();
     rec.set_netns_path(*ns);
@@ -560,6 +606,15 @@ absl::StatusOr<std::string> Engine::DoRunPodSandbox(const cri::PodSandboxConfig&
     if (absl::Status st = SaveSandbox(obj.get(), rec); !st.ok()) return st;
   }
   if (absl::Status st = WritePodFiles(rec, host_network); !st.ok()) return st;
+  if (*pod_userns) {
+    // The pod's files belong to its root, as they belong to root in a pod without one.
+    for (const char* f : {"hosts", "resolv.conf", "hostname"}) {
+      const std::string path = absl::StrCat(rec.dir(), "/", f);
+      if (chown(path.c_str(), userns_root.uid, userns_root.gid) != 0 && errno != ENOENT) {
+        return Errno(absl::StrCat("chown ", path));
+      }
+    }
+  }
 
   // The infra container: berth's pause in berth's read-only rootfs.
   PodContext pod;
@@ -571,6 +626,9 @@ absl::StatusOr<std::string> Engine::DoRunPodSandbox(const cri::PodSandboxConfig&
   pod.host_network = host_network;
   pod.host_pid = nso.pid() == cri::NODE;
   pod.host_ipc = nso.ipc() == cri::NODE;
+  pod.userns_path = rec.userns_path();
+  pod.uid_mappings.assign(rec.uid_mappings().begin(), rec.uid_mappings().end());
+  pod.gid_mappings.assign(rec.gid_mappings().begin(), rec.gid_mappings().end());
   absl::StatusOr<std::string> cgroups_path = CgroupsPath(rec.cgroup_parent(), id);
   if (!cgroups_path.ok()) return cgroups_path.status();
   SpecOptions so{*cgroups_path, oom_floor_, options_.seccomp_default_when_empty};
@@ -679,6 +737,13 @@ absl::Status Engine::TearDownSandbox(SandboxObj* s, Sandbox* rec) {
       return Errno(absl::StrCat("unmounting ", rec->shm_path()));
     }
   }
+  // A pod in a user namespace pinned its namespaces in its directory: they go with its network.
+  if (!rec->userns_path().empty()) {
+    for (const std::string& pin : {rec->netns_path(), rec->userns_path()}) {
+      if (pin.empty()) continue;
+      if (absl::Status st = RemovePinnedNamespace(pin); !st.ok()) return st;
+    }
+  }
   if (rec->status() != berth::v1::SANDBOX_STATUS_CREATING &&
       rec->status() != berth::v1::SANDBOX_STATUS_REMOVING) {
     rec->set_status(berth::v1::SANDBOX_STATUS_NOT_READY);
@@ -780,20 +845,33 @@ absl::StatusOr<std::string> Engine::CreateContainer(const std::string& sandbox_i
   if (config.image().image().empty()) return absl::InvalidArgumentError("config.image.image is required");
   absl::StatusOr<SandboxView> sb = GetSandbox(sandbox_id);
   if (!sb.ok()) return sb.status();
+  // CRI-O's restore: the image names a checkpoint archive, checked before anything is made.
+  std::optional<CheckpointArchive> restore;
+  if (IsCheckpointArchiveRef(config.image().image())) {
+    absl::StatusOr<CheckpointArchive> archive = ReadCheckpointArchive(config.image().image());
+    if (!archive.ok()) return archive.status();
+    if (absl::Status st = CriuUsable(options_.criu_path); !st.ok()) return st;
+    restore = std::move(*archive);
+  }
   const std::string name = ContainerName(config.metadata(), (*sb)->config().metadata());
   std::string existing;
   absl::StatusOr<std::shared_ptr<Reservation>> r =
       Reserve(&container_names_, name, Deterministic(config), &existing);
   if (!r.ok()) return r.status();
   if (!*r) return existing;
-  absl::StatusOr<std::string> id = DoCreateContainer((*sb)->id(), config, name);
+  absl::StatusOr<std::string> id =
+      restore ? DoCreateContainer((*sb)->id(),
+                                  MergeRestoreConfig(restore->container.config().cri(), config),
+                                  name, &*restore)
+              : DoCreateContainer((*sb)->id(), config, name);
   Release(&container_names_, name, *r, id);
   return id;
 }
 
 absl::StatusOr<std::string> Engine::DoCreateContainer(const std::string& sandbox_id,
                                                       const cri::ContainerConfig& config,
-                                                      const std::string& name) {
+                                                      const std::string& name,
+                                                      const CheckpointArchive* restore) {
   absl::Status err;
   std::shared_ptr<SandboxObj> sobj = FindSandboxObj(sandbox_id, &err);
   if (!sobj) return err;
@@ -801,6 +879,12 @@ absl::StatusOr<std::string> Engine::DoCreateContainer(const std::string& sandbox
   {
     absl::MutexLock l(&sobj->mu);
     sandbox = sobj->rec;
+  }
+  if (absl::Status st = ValidateContainerUserNamespace(
+          config.linux().security_context().namespace_options(),
+          sandbox.config().linux().security_context().namespace_options());
+      !st.ok()) {
+    return st;
   }
   if (sandbox.status() != berth::v1::SANDBOX_STATUS_READY) {
     return absl::FailedPreconditionError(
@@ -820,7 +904,9 @@ absl::StatusOr<std::string> Engine::DoCreateContainer(const std::string& sandbox
         absl::StrCat("the infra container of pod sandbox \"", sandbox_id, "\" is not running"));
   }
   if (images_ == nullptr) return absl::FailedPreconditionError("berth has no image store");
-  absl::StatusOr<berth::v1::Image> image = images_->ResolveImage(config.image().image());
+  // A restore needs the very image the checkpoint ran on, whatever its tag names now.
+  absl::StatusOr<berth::v1::Image> image = images_->ResolveImage(
+      restore ? restore->container.config().image_id() : config.image().image());
   if (!image.ok()) {
     if (absl::IsNotFound(image.status())) {
       return absl::NotFoundError(absl::StrCat("image \"", config.image().image(),
@@ -846,6 +932,13 @@ absl::StatusOr<std::string> Engine::DoCreateContainer(const std::string& sandbox
   cc->set_stop_signal(image->config().stop_signal().empty() ? "SIGTERM" : image->config().stop_signal());
   if (!sandbox.config().log_directory().empty() && !config.log_path().empty()) {
     cc->set_log_path(absl::StrCat(sandbox.config().log_directory(), "/", config.log_path()));
+  }
+  if (restore != nullptr) {
+    auto* from = cc->mutable_restore();
+    from->set_archive(restore->path);
+    from->set_checkpoint_dir(absl::StrCat(cc->bundle_dir(), "/restore/", kCheckpointImagesDir));
+    from->set_source_id(restore->container.config().id());
+    from->set_checkpointed_at_ns(restore->checkpointed_at_ns);
   }
   rec.mutable_state()->set_status(berth::v1::CONTAINER_STATUS_CONFIGURED);
 
@@ -875,7 +968,43 @@ absl::StatusOr<std::string> Engine::DoCreateContainer(const std::string& sandbox
 
   if (absl::Status st = MakeDirs(cc->bundle_dir(), 0700); !st.ok()) return st;
   if (absl::Status st = MakeDirs(cc->rootfs(), 0755); !st.ok()) return st;
-  if (absl::Status st = images_->MountRootfs(id, image->id(), cc->rootfs()); !st.ok()) return st;
+  if (restore != nullptr) {
+    if (!sandbox.userns_path().empty()) {
+      // Its files and CRIU images carry the host IDs of the checkpointed container's namespace.
+      return absl::FailedPreconditionError(absl::StrCat(
+          "pod sandbox \"", sandbox_id,
+          "\" has its own user namespace: berth restores checkpoints only into pods without one"));
+    }
+    // The CRIU images, and the checkpointed writable layer into the new one before it is mounted.
+    const std::string unpacked = absl::StrCat(cc->bundle_dir(), "/restore");
+    if (absl::Status st = MakeDirs(unpacked, 0700); !st.ok()) return st;
+    if (absl::Status st = UnpackCheckpointArchive(*restore, unpacked); !st.ok()) return st;
+    absl::StatusOr<std::string> upper = images_->WritableLayerDir(id);
+    if (!upper.ok()) return upper.status();
+    if (absl::Status st = UnpackRootfsDiff(*restore, unpacked, *upper); !st.ok()) return st;
+  }
+  // A pod in a user namespace: runc reaches the rootfs by path from inside the namespace, and the
+  // image's files must show as owned by the namespace's IDs.
+  UniqueFd userns_fd;
+  RootfsIdmap idmap;
+  if (!sandbox.userns_path().empty()) {
+    absl::StatusOr<HostRoot> root = HostRootOf(sandbox.uid_mappings(), sandbox.gid_mappings());
+    if (!root.ok()) return root.status();
+    // The bundle stays private (0700): its owner becomes the pod's root, not everyone.
+    if (chown(cc->bundle_dir().c_str(), root->uid, root->gid) != 0) {
+      return Errno(absl::StrCat("chown ", cc->bundle_dir()));
+    }
+    if (absl::Status st = CheckReachableFromUserNamespace(cc->rootfs(), *root); !st.ok()) return st;
+    absl::StatusOr<UniqueFd> fd = OpenUserNamespace(sandbox.userns_path());
+    if (!fd.ok()) return fd.status();
+    userns_fd = std::move(*fd);
+    idmap = RootfsIdmap{userns_fd.get(), root->uid, root->gid};
+  }
+  if (absl::Status st = images_->MountRootfs(id, image->id(), cc->rootfs(),
+                                             userns_fd.valid() ? &idmap : nullptr);
+      !st.ok()) {
+    return st;
+  }
   if (!cc->log_path().empty()) {
     std::string dir = cc->log_path().substr(0, cc->log_path().rfind('/'));
     if (absl::Status st = MakeDirs(dir, 0755); !st.ok()) return st;
@@ -892,6 +1021,9 @@ absl::StatusOr<std::string> Engine::DoCreateContainer(const std::string& sandbox
   pod.host_network = nso.network() == cri::NODE;
   pod.host_ipc = nso.ipc() == cri::NODE;
   pod.host_pid = nso.pid() == cri::NODE;
+  pod.userns_path = sandbox.userns_path();
+  pod.uid_mappings.assign(sandbox.uid_mappings().begin(), sandbox.uid_mappings().end());
+  pod.gid_mappings.assign(sandbox.gid_mappings().begin(), sandbox.gid_mappings().end());
   absl::StatusOr<std::string> cgroups_path = CgroupsPath(sandbox.cgroup_parent(), id);
   if (!cgroups_path.ok()) return cgroups_path.status();
   SpecOptions so{*cgroups_path, oom_floor_, options_.seccomp_default_when_empty};
@@ -921,9 +1053,23 @@ absl::StatusOr<std::string> Engine::DoCreateContainer(const std::string& sandbox
     }
   }
   if (absl::Status st = ApplyHooks(hooks_, &*spec); !st.ok()) return st;
+  // Volumes with ID mappings are bound from idmapped copies, attached only until runc create has
+  // made its own mounts of them (this object detaches them when the creation is done).
+  absl::StatusOr<StagedMounts> staged_mounts = StageIdmappedMounts(
+      effective, sandbox.userns_path(), sandbox.uid_mappings(), sandbox.gid_mappings(),
+      absl::StrCat(options_.state_dir, "/idmap/", id), &*spec);
+  if (!staged_mounts.ok()) return staged_mounts.status();
   cc->set_oci_spec(spec->dump());
   if (absl::Status st = SaveContainer(obj.get(), rec, /*durable=*/false); !st.ok()) return st;
-  if (absl::Status st = CreateInRuntime(obj.get()); !st.ok()) return st;
+  if (restore != nullptr) {
+    // runc learns of it only at StartContainer, which restores it: Created without a process.
+    rec.mutable_state()->set_status(berth::v1::CONTAINER_STATUS_CREATED);
+    rec.mutable_state()->set_state_changed_at_ns(NowNs());
+    if (absl::Status st = SaveContainer(obj.get(), rec); !st.ok()) return st;
+    Emit(rec, EventType::kCreated);
+  } else if (absl::Status st = CreateInRuntime(obj.get()); !st.ok()) {
+    return st;
+  }
   ok = true;
   return id;
 }
@@ -956,6 +1102,46 @@ absl::Status Engine::CreateInRuntime(ContainerObj* c) {
   return absl::OkStatus();
 }
 
+absl::Status Engine::RestoreInRuntime(ContainerObj* c) {
+  Container rec = c->rec;
+  const auto& cc = rec.config();
+  absl::StatusOr<std::string> criu = UsableCriu(options_.criu_path);
+  if (!criu.ok()) return criu.status();
+  if (absl::Status st = WriteFileAtomic(absl::StrCat(cc.bundle_dir(), "/config.json"), cc.oci_spec(), 0600);
+      !st.ok()) {
+    return st;
+  }
+  oci::CreateRequest req;
+  req.id = cc.id();
+  req.name = cc.name();
+  req.bundle = cc.bundle_dir();
+  req.log_path = cc.log_path();
+  req.terminal = cc.cri().tty();
+  req.open_stdin = cc.cri().stdin();
+  req.stdin_once = cc.cri().stdin_once();
+  req.restore_image_path = cc.restore().checkpoint_dir();
+  req.criu_path = *criu;
+  absl::StatusOr<oci::CreateResult> res = oci_.Create(req);
+  if (!res.ok()) {
+    std::string criu_errors = CriuLogErrors(absl::StrCat(cc.bundle_dir(), "/restore.log"));
+    if (criu_errors.empty()) return res.status();
+    return absl::InternalError(absl::StrCat(res.status().message(), " (CRIU: ", criu_errors, ")"));
+  }
+  // The memory pages are in the process now; on the state tmpfs they would only take room.
+  if (absl::Status st = RemoveAll(cc.restore().checkpoint_dir()); !st.ok()) {
+    LOG(WARNING) << "removing the CRIU images of restored container " << cc.id() << ": " << st;
+  }
+  auto* s = rec.mutable_state();
+  s->set_status(berth::v1::CONTAINER_STATUS_RUNNING);
+  s->set_pid(res->pid);
+  s->set_conmon_pid(res->conmon_pid);
+  s->set_started_at_ns(NowNs());
+  s->set_state_changed_at_ns(s->started_at_ns());
+  if (absl::Status st = SaveContainer(c, rec); !st.ok()) return st;
+  Emit(rec, EventType::kStarted);
+  return absl::OkStatus();
+}
+
 absl::Status Engine::StartContainer(const std::string& id) {
   absl::Status err;
   std::shared_ptr<ContainerObj> c = FindContainerObj(id, &err);
@@ -963,7 +1149,9 @@ absl::Status Engine::StartContainer(const std::string& id) {
   absl::MutexLock l(&c->mu);
   Container rec = c->rec;
   if (absl::Status st = EnsureState(rec, Operation::kStart); !st.ok()) return st;
-  if (absl::Status st = oci_.Start(rec.config().id()); !st.ok()) {
+  const bool restore = AwaitingRestore(rec);
+  if (absl::Status st = restore ? RestoreInRuntime(c.get()) : oci_.Start(rec.config().id());
+      !st.ok()) {
     // A start that failed leaves an unusable container: record why.
     rec.mutable_state()->set_status(berth::v1::CONTAINER_STATUS_STOPPED);
     rec.mutable_state()->set_exit_code(128);
@@ -975,6 +1163,7 @@ absl::Status Engine::StartContainer(const std::string& id) {
     }
     return st;
   }
+  if (restore) return absl::OkStatus();  // RestoreInRuntime saved it Running
   rec.mutable_state()->set_status(berth::v1::CONTAINER_STATUS_RUNNING);
   rec.mutable_state()->set_started_at_ns(NowNs());
   rec.mutable_state()->set_state_changed_at_ns(rec.state().started_at_ns());
@@ -1003,6 +1192,11 @@ absl::Status Engine::StopContainerObj(const std::shared_ptr<ContainerObj>& c,
     }
     id = c->rec.config().id();
     signal_name = c->rec.config().stop_signal();
+    if (AwaitingRestore(c->rec)) {
+      // Nothing runs before the restore: no process to signal, no exit file to wait for.
+      MarkExited(c.get(), 137);
+      return absl::OkStatus();
+    }
     if (s == berth::v1::CONTAINER_STATUS_PAUSED) {
       // A paused process cannot act on a signal: let it run so it can.
       if (absl::Status st = oci_.Resume(id); !st.ok()) return st;
@@ -1199,68 +1393,58 @@ absl::Status Engine::ReopenContainerLog(const std::string& id) {
   }
   const std::string& log = (*c)->config().log_path();
   if (log.empty()) return absl::OkStatus();
-  const absl::Time deadline = absl::Now() + absl::Seconds(5);
-  while (!PathExists(log)) {
-    if (absl::Now() > deadline) {
+  if (absl::Status st = WaitForPath(log, 5000); !st.ok()) {
+    if (absl::IsDeadlineExceeded(st)) {
       return absl::DeadlineExceededError(absl::StrCat("conmon did not reopen ", log));
     }
-    absl::SleepFor(absl::Milliseconds(5));
+    return st;
   }
   return absl::OkStatus();
 }
 
-absl::Status CriuUsable() {
-  // `criu check` once per berthd: CRIU may be installed yet unable to work with this kernel.
-  static const absl::Status usable = [] {
-    if (!FindProgram("criu").ok()) {
-      return absl::FailedPreconditionError(
-          "checkpointing needs CRIU, which is not installed on this node (criu not on PATH)");
-    }
-    absl::StatusOr<RunResult> r = RunProcess({"criu", "check"}, RunOptions{.timeout = absl::Seconds(30)});
-    if (!r.ok() || !r->ok()) {
-      std::string why = r.ok() ? (r->err.empty() ? r->out : r->err) : std::string(r.status().message());
-      while (!why.empty() && why.back() == '\n') why.pop_back();
-      return absl::FailedPreconditionError(
-          absl::StrCat("CRIU cannot checkpoint on this node (`criu check` failed): ", why));
-    }
-    return absl::OkStatus();
-  }();
-  return usable;
-}
-
-absl::Status Engine::CheckpointContainer(const std::string& id, const std::string& location) {
+absl::Status Engine::CheckpointContainer(const std::string& id, const std::string& location,
+                                         int64_t timeout_seconds) {
+  if (location.empty() || location[0] != '/') {
+    return absl::InvalidArgumentError(
+        absl::StrCat("location \"", location, "\" is not an absolute path"));
+  }
   absl::StatusOr<ContainerView> c = GetContainer(id);
   if (!c.ok()) return c.status();
   if ((*c)->state().status() != berth::v1::CONTAINER_STATUS_RUNNING) {
     return absl::FailedPreconditionError(absl::StrCat("container \"", id, "\" is not running"));
   }
-  if (absl::Status st = CriuUsable(); !st.ok()) return st;
+  absl::StatusOr<std::string> criu = UsableCriu(options_.criu_path);
+  if (!criu.ok()) return criu.status();
   const std::string cid = (*c)->config().id();
   const std::string dir = absl::StrCat(options_.state_dir, "/exec/checkpoint-", NewId().substr(0, 12));
-  if (absl::Status st = MakeDirs(dir + "/checkpoint", 0700); !st.ok()) return st;
+  const std::string images = absl::StrCat(dir, "/", kCheckpointImagesDir);
+  if (absl::Status st = MakeDirs(images, 0700); !st.ok()) return st;
   struct DirCleanup {
     std::string d;
     ~DirCleanup() { RemoveAll(d).IgnoreError(); }
   } cleanup{dir};
-  std::vector<std::string> argv = {options_.runtime_path, "--root", oci_.options().runc_root,
-                                   "checkpoint", "--image-path", dir + "/checkpoint",
-                                   "--leave-running", "--tcp-established", "--file-locks", cid};
-  absl::StatusOr<RunResult> r = RunProcess(argv, RunOptions{.timeout = absl::Minutes(10)});
-  if (!r.ok()) return r.status();
-  if (!r->ok()) return absl::InternalError(DescribeFailure(argv, *r));
-  // The archive carries what a restore needs: the CRIU image, the OCI spec and berth's record.
-  if (absl::Status st = WriteFileAtomic(dir + "/config.json", (*c)->config().oci_spec()); !st.ok()) {
-    return st;
+  const int64_t at = NowNs();
+  if (absl::Status st = oci_.Checkpoint({.id = cid,
+                                            .criu_path = *criu,
+                                            .image_path = images,
+                                            .timeout = absl::Seconds(timeout_seconds)});
+      !st.ok()) {
+    std::string criu_errors = CriuLogErrors(images + "/dump.log");
+    if (criu_errors.empty()) return st;
+    return absl::InternalError(absl::StrCat(st.message(), " (CRIU: ", criu_errors, ")"));
   }
-  if (absl::Status st = WriteFileAtomic(dir + "/container.pb", (*c)->SerializeAsString()); !st.ok()) {
-    return st;
+  // The writable layer goes along: the restored processes expect the files they left behind.
+  // The container keeps running meanwhile (as with CRI-O), so late writes may be missed.
+  if ((*c)->config().overlay_rootfs() && images_ != nullptr) {
+    absl::StatusOr<std::string> upper = images_->WritableLayerDir(cid);
+    if (!upper.ok()) return upper.status();
+    if (absl::Status st = WriteRootfsDiff(*upper, absl::StrCat(dir, "/", kCheckpointRootfsDiff));
+        !st.ok()) {
+      return st;
+    }
   }
-  std::vector<std::string> tar = {"tar", "-C", dir, "-czf", location, "checkpoint", "config.json",
-                                  "container.pb"};
-  absl::StatusOr<RunResult> t = RunProcess(tar);
-  if (!t.ok()) return t.status();
-  if (!t->ok()) return absl::InternalError(DescribeFailure(tar, *t));
-  return absl::OkStatus();
+  if (absl::Status st = WriteCheckpointMetadata(**c, at, dir); !st.ok()) return st;
+  return WriteCheckpointArchive(dir, location);
 }
 
 int Engine::CountContainers(berth::v1::ContainerStatus status) const {

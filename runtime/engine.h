@@ -17,6 +17,7 @@
 #include "absl/synchronization/notification.h"
 #include "proto/berth/v1/records.pb.h"
 #include "proto/runtime/v1/api.pb.h"
+#include "runtime/checkpoint.h"
 #include "runtime/events.h"
 #include "runtime/hooks.h"
 #include "runtime/stream_io.h"
@@ -32,6 +33,7 @@ struct EngineOptions {
   std::string state_dir;  // volatile: bundles, exits, pod files
   std::string runtime_path = "runc";
   std::string conmon_path = "conmon";
+  std::string criu_path = "criu";  // a path, or a name on PATH; checked when first needed
   std::string pause_binary;  // path of berth-pause on the host
   std::string cgroup_driver = "cgroupfs";
   std::string default_cgroup_parent = "/berth";
@@ -86,7 +88,8 @@ class Engine {
                                       const ::runtime::v1::LinuxContainerResources& overhead);
   std::vector<SandboxView> ListSandboxes() const;
 
-  // Containers (never the infra containers).
+  // Containers (never the infra containers). A config.image.image that is an absolute path names
+  // a checkpoint archive: the container is made from it and StartContainer restores it.
   absl::StatusOr<std::string> CreateContainer(const std::string& sandbox_id,
                                               const ::runtime::v1::ContainerConfig& config);
   absl::Status StartContainer(const std::string& id);
@@ -101,9 +104,11 @@ class Engine {
   absl::Status UpdateContainerResources(const std::string& id,
                                         const ::runtime::v1::LinuxContainerResources& resources);
   absl::Status ReopenContainerLog(const std::string& id);
-  // CRIU checkpoint of a running container (left running) into a tar archive at `location`.
-  // FailedPrecondition when CRIU is not installed.
-  absl::Status CheckpointContainer(const std::string& id, const std::string& location);
+  // CRIU checkpoint of a running container (left running) into a tar archive at `location`
+  // (layout in runtime/checkpoint.h). FailedPrecondition when CRIU is missing or unusable.
+  // timeout_seconds bounds CRIU's dump (CRI's timeout field); zero = berth's default.
+  absl::Status CheckpointContainer(const std::string& id, const std::string& location,
+                                   int64_t timeout_seconds = 0);
 
   // Interactive sessions for the streaming server (engine_streams.cc); each blocks until the
   // session ends. Exec returns the command's exit code.
@@ -167,12 +172,16 @@ class Engine {
   absl::StatusOr<std::string> DoRunPodSandbox(const ::runtime::v1::PodSandboxConfig& config,
                                               const std::string& runtime_handler,
                                               const std::string& name);
+  // restore: the checkpoint archive the container is made from, or null.
   absl::StatusOr<std::string> DoCreateContainer(const std::string& sandbox_id,
                                                 const ::runtime::v1::ContainerConfig& config,
-                                                const std::string& name);
+                                                const std::string& name,
+                                                const CheckpointArchive* restore = nullptr);
   // Creates (runc create via conmon) and, for infra, starts a container from a record that is
   // already Configured and saved.
   absl::Status CreateInRuntime(ContainerObj* c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu);
+  // `runc restore` through conmon of a container awaiting its restore; Running when it returns.
+  absl::Status RestoreInRuntime(ContainerObj* c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu);
   absl::Status StopContainerObj(const std::shared_ptr<ContainerObj>& c, int64_t timeout_seconds);
   absl::Status RemoveContainerObj(const std::shared_ptr<ContainerObj>& c, bool force);
   // Tears down everything a container holds (runc, rootfs, bundle) and forgets it.
@@ -212,9 +221,6 @@ class Engine {
 
   std::unique_ptr<oci::ExitWatcher> exit_watcher_;  // last: stops before the maps go
 };
-
-// OK when CRIU is installed and `criu check` passes on this kernel; FailedPrecondition otherwise.
-absl::Status CriuUsable();
 
 // CRI-style names, unique per pod attempt.
 std::string SandboxName(const ::runtime::v1::PodSandboxMetadata& m);

@@ -2,6 +2,7 @@
 #ifndef BERTH_RUNTIME_PROVIDERS_H_
 #define BERTH_RUNTIME_PROVIDERS_H_
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -12,17 +13,36 @@
 
 namespace berth::runtime {
 
+// A rootfs for a container in a user namespace: the image's files of host ID N show as ID N in
+// the namespace (`userns_fd`), and what the container writes lands under the host IDs of the
+// namespace's root.
+struct RootfsIdmap {
+  int userns_fd = -1;
+  uint32_t root_uid = 0;
+  uint32_t root_gid = 0;
+};
+
 class ImageProvider {
  public:
   virtual ~ImageProvider() = default;
   // The stored image a CRI reference names (id, prefix, tag, digest); NotFound if not pulled.
   virtual absl::StatusOr<berth::v1::Image> ResolveImage(const std::string& ref) = 0;
-  // Mounts the container's rootfs (image layers plus a private writable layer) at target.
+  // Mounts the container's rootfs (image layers plus a private writable layer) at target;
+  // idmap null: as the files are on the host.
   virtual absl::Status MountRootfs(const std::string& container_id, const std::string& image_id,
-                                   const std::string& target) = 0;
+                                   const std::string& target, const RootfsIdmap* idmap) = 0;
+  absl::Status MountRootfs(const std::string& container_id, const std::string& image_id,
+                           const std::string& target) {
+    return MountRootfs(container_id, image_id, target, nullptr);
+  }
   // Both idempotent.
   virtual absl::Status UnmountRootfs(const std::string& container_id) = 0;
   virtual absl::Status RemoveContainerStorage(const std::string& container_id) = 0;
+  // The directory holding the container's private writable layer (overlayfs upper dir), whether
+  // or not it exists yet: checkpoints archive it and restores fill it before the mount.
+  virtual absl::StatusOr<std::string> WritableLayerDir(const std::string& container_id) {
+    return absl::UnimplementedError("this image provider has no writable layers");
+  }
 };
 
 struct PodNetworkSpec {

@@ -93,6 +93,24 @@ absl::Status CheckMountPath(const std::string& field, const std::string& path) {
   return absl::OkStatus();
 }
 
+json IdMappingsToOci(const std::vector<cri::IDMapping>& mappings) {
+  json out = json::array();
+  for (const auto& m : mappings) {
+    out.push_back(
+        {{"containerID", m.container_id()}, {"hostID", m.host_id()}, {"size", m.length()}});
+  }
+  return out;
+}
+
+// Joins the pod's pinned user namespace; everything else the spec asks for then happens inside it.
+void AddUserNamespace(const PodContext& pod, json* spec) {
+  if (pod.userns_path.empty()) return;
+  json& linux = (*spec)["linux"];
+  linux["namespaces"].push_back(Namespace("user", pod.userns_path));
+  linux["uidMappings"] = IdMappingsToOci(pod.uid_mappings);
+  linux["gidMappings"] = IdMappingsToOci(pod.gid_mappings);
+}
+
 // What pod- and container-level security contexts have in common.
 template <typename SecurityContext>
 SecurityRequest BaseSecurityRequest(const SecurityContext& sc, const PodContext& pod) {
@@ -186,6 +204,7 @@ absl::StatusOr<json> BuildInfraSpec(const PodContext& pod, const std::string& ro
   if (!pod.host_ipc) ns.push_back(Namespace("ipc"));
   ns.push_back(Namespace("uts"));
   if (!pod.host_pid) ns.push_back(Namespace("pid"));
+  AddUserNamespace(pod, &spec);
   spec["linux"]["cgroupsPath"] = options.cgroups_path;
   spec["linux"]["resources"] = json{{"devices", {{{"allow", false}, {"access", "rwm"}}}}};
   std::map<std::string, std::string> sysctls(lx.sysctls().begin(), lx.sysctls().end());
@@ -306,6 +325,7 @@ absl::StatusOr<json> BuildContainerSpec(const PodContext& pod, const cri::Contai
   } else {
     ns.push_back(Namespace("pid"));
   }
+  AddUserNamespace(pod, &spec);
 
   spec["linux"]["cgroupsPath"] = options.cgroups_path;
   json resources = ResourcesToOci(lx.resources());

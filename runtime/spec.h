@@ -28,6 +28,12 @@ struct PodContext {
   bool host_pid = false;
   bool host_ipc = false;
   bool pod_pid_namespace = false;  // NamespaceMode POD for pid
+  // A pod in its own user namespace: every container (infra too) joins the namespace pinned at
+  // userns_path; the mappings go into config.json as well, runc 1.1 needs them to know the
+  // host IDs of root. Empty: the host's user namespace.
+  std::string userns_path;
+  std::vector<::runtime::v1::IDMapping> uid_mappings;
+  std::vector<::runtime::v1::IDMapping> gid_mappings;
 };
 
 struct SpecOptions {

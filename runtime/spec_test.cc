@@ -189,5 +189,41 @@ TEST_F(SpecTest, InfraSpecRunsPauseReadOnlyWithNewNamespaces) {
   EXPECT_TRUE((*spec)["process"]["noNewPrivileges"].get<bool>());
 }
 
+TEST_F(SpecTest, HostUserNamespaceHasNoUserEntryOrMappings) {
+  auto spec = Build();
+  ASSERT_TRUE(spec.ok());
+  for (const auto& ns : (*spec)["linux"]["namespaces"]) EXPECT_NE(ns["type"], "user");
+  EXPECT_FALSE((*spec)["linux"].contains("uidMappings"));
+  EXPECT_FALSE((*spec)["linux"].contains("gidMappings"));
+}
+
+TEST_F(SpecTest, PodUserNamespaceIsJoinedByEveryContainerWithItsMappings) {
+  pod_.userns_path = "/run/berth/sandboxes/sb/userns";
+  cri::IDMapping m;
+  m.set_container_id(0);
+  m.set_host_id(200000);
+  m.set_length(65536);
+  pod_.uid_mappings = {m};
+  m.set_host_id(300000);
+  pod_.gid_mappings = {m};
+  config_.mutable_linux()->mutable_security_context()->mutable_run_as_user()->set_value(1000);
+  const json uids = json::array({{{"containerID", 0}, {"hostID", 200000}, {"size", 65536}}});
+  const json gids = json::array({{{"containerID", 0}, {"hostID", 300000}, {"size", 65536}}});
+  auto infra = BuildInfraSpec(pod_, "/var/lib/berth/infra-rootfs", "/pause",
+                              SpecOptions{.cgroups_path = "/berth/berth-sb"});
+  ASSERT_TRUE(infra.ok()) << infra.status();
+  auto container = Build();
+  ASSERT_TRUE(container.ok()) << container.status();
+  for (const json* spec : {&*infra, &*container}) {
+    EXPECT_TRUE(HasNamespace(*spec, "user", "/run/berth/sandboxes/sb/userns"));
+    EXPECT_EQ((*spec)["linux"]["uidMappings"], uids);
+    EXPECT_EQ((*spec)["linux"]["gidMappings"], gids);
+    EXPECT_TRUE(HasNamespace(*spec, "network", "/run/berth/netns/sb"));
+  }
+  // IDs in the request are the container's: the pause process runs as the pod's root.
+  EXPECT_EQ((*infra)["process"]["user"]["uid"], 0);
+  EXPECT_EQ((*container)["process"]["user"]["uid"], 1000);
+}
+
 }  // namespace
 }  // namespace berth::runtime

@@ -1,4 +1,5 @@
-// CheckpointContainer: a CRIU checkpoint of a running container into an archive.
+// CheckpointContainer: a CRIU checkpoint of a running container into an archive. Restoring one is
+// CreateContainer with the archive's path as the image (container_rpcs.cc), as with CRI-O.
 #include "server/grpc_status.h"
 #include "server/runtime_service.h"
 
@@ -11,7 +12,8 @@ grpc::Status RuntimeServiceImpl::CheckpointContainer(grpc::ServerContext*,
   if (req->location().empty() || req->location()[0] != '/') {
     return InvalidArgument("location must be an absolute path for the checkpoint archive");
   }
-  return ToGrpc(engine_->CheckpointContainer(req->container_id(), req->location()));
+  if (req->timeout() < 0) return InvalidArgument("timeout must not be negative");
+  return ToGrpc(engine_->CheckpointContainer(req->container_id(), req->location(), req->timeout()));
 }
 
 }  // namespace berth::server

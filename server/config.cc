@@ -121,6 +121,7 @@ absl::StatusOr<Config> ParseConfig(const std::string& toml_text, const std::stri
                            {
                                {"runtime_path", r.String(&rt.runtime_path)},
                                {"conmon_path", r.String(&rt.conmon_path)},
+                               {"criu_path", r.String(&rt.criu_path)},
                                {"pause_binary", r.String(&rt.pause_binary)},
                                {"cgroup_driver", r.String(&rt.cgroup_driver)},
                                {"default_cgroup_parent", r.String(&rt.default_cgroup_parent)},
@@ -212,6 +213,7 @@ absl::Status ValidateConfig(const Config& c) {
     return bad("runtime.cgroup_driver",
                absl::StrCat("\"", c.runtime.cgroup_driver, "\" is not cgroupfs or systemd"));
   }
+  if (c.runtime.criu_path.empty()) return bad("runtime.criu_path", "must name the criu binary");
   if (c.runtime.exec_sync_max_output_bytes <= 0) {
     return bad("runtime.exec_sync_max_output_bytes", "must be positive");
   }
@@ -240,6 +242,7 @@ std::string ConfigToToml(const Config& c) {
                   "state_dir = ", Quote(c.state_dir), "\n", "log_level = ", Quote(c.log_level),
                   "\n\n[runtime]\n", "runtime_path = ", Quote(c.runtime.runtime_path), "\n",
                   "conmon_path = ", Quote(c.runtime.conmon_path), "\n",
+                  "criu_path = ", Quote(c.runtime.criu_path), "\n",
                   "pause_binary = ", Quote(c.runtime.pause_binary), "\n",
                   "cgroup_driver = ", Quote(c.runtime.cgroup_driver), "\n",
                   "default_cgroup_parent = ", Quote(c.runtime.default_cgroup_parent), "\n",
@@ -278,6 +281,7 @@ nlohmann::json ConfigToJson(const Config& c) {
       {"runtime",
        {{"runtime_path", c.runtime.runtime_path},
         {"conmon_path", c.runtime.conmon_path},
+        {"criu_path", c.runtime.criu_path},
         {"pause_binary", c.runtime.pause_binary},
         {"cgroup_driver", c.runtime.cgroup_driver},
         {"default_cgroup_parent", c.runtime.default_cgroup_parent},

@@ -29,6 +29,8 @@ struct Config {
   struct Runtime {
     std::string runtime_path = "runc";
     std::string conmon_path = "conmon";
+    // CRIU for CheckpointContainer and restores (runc --criu); a name looked up on PATH, or a path.
+    std::string criu_path = "criu";
     // berth's own static pause binary; empty means "berth-pause" next to berthd, then on PATH.
     std::string pause_binary;
     std::string cgroup_driver = "cgroupfs";  // or "systemd"

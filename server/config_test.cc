@@ -22,6 +22,7 @@ root = "/srv/berth"
 [runtime]
 cgroup_driver = "systemd"
 sync_writes = false
+criu_path = "/opt/criu/bin/criu"
 [images]
 max_parallel_downloads = 5
 [registries."docker.io"]
@@ -38,6 +39,7 @@ port = 10010
   EXPECT_EQ(c->root, "/srv/berth");
   EXPECT_EQ(c->runtime.cgroup_driver, "systemd");
   EXPECT_FALSE(c->runtime.sync_writes);
+  EXPECT_EQ(c->runtime.criu_path, "/opt/criu/bin/criu");
   EXPECT_EQ(c->images.max_parallel_downloads, 5);
   EXPECT_EQ(c->images.registries.at("docker.io").mirrors,
             std::vector<std::string>{"http://127.0.0.1:5000"});
@@ -77,6 +79,9 @@ TEST(ConfigTest, ValidationRejectsBadValues) {
   c = Config{};
   c.root = "relative";
   EXPECT_FALSE(ValidateConfig(c).ok());
+  c = Config{};
+  c.runtime.criu_path = "";
+  EXPECT_NE(ValidateConfig(c).message().find("runtime.criu_path"), std::string::npos);
 }
 
 TEST(ConfigTest, PrintedConfigParsesBackToTheSameValues) {

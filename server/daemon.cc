@@ -147,6 +147,7 @@ absl::Status RunDaemon(const Config& config) {
   eo.state_dir = config.state_dir;
   eo.runtime_path = *runc;
   eo.conmon_path = *conmon;
+  eo.criu_path = config.runtime.criu_path;  // optional: looked up when a checkpoint needs it
   eo.pause_binary = *pause;
   eo.cgroup_driver = config.runtime.cgroup_driver;
   eo.default_cgroup_parent = config.runtime.default_cgroup_parent;

@@ -6,6 +6,7 @@
 #include "server/runtime_service.h"
 #include "server/version.h"
 #include "runtime/security/seccomp.h"
+#include "runtime/userns.h"
 #include "util/fs.h"
 
 namespace berth::server {
@@ -28,7 +29,10 @@ nlohmann::json HostSecurityJson() {
 RuntimeServiceImpl::RuntimeServiceImpl(const Config& config, runtime::Engine* engine,
                                        streaming::Server* streaming,
                                        runtime::stats::StatsCollector* stats)
-    : config_(config), engine_(engine), streaming_(streaming), stats_(stats) {}
+    : config_(config), engine_(engine), streaming_(streaming), stats_(stats) {
+  // Probed once, at start: kubelet only sends pods with hostUsers: false to handlers that say so.
+  if (engine_ != nullptr) runtime::UserNamespacesUsable(config_.root).IgnoreError();
+}
 
 grpc::Status RuntimeServiceImpl::Version(grpc::ServerContext*, const cri::VersionRequest*,
                                          cri::VersionResponse* resp) {
@@ -57,9 +61,12 @@ grpc::Status RuntimeServiceImpl::Status(grpc::ServerContext*, const cri::StatusR
     network_ready->set_reason("NetworkPluginNotReady");
     network_ready->set_message(std::string(net.message()));
   }
-  auto* handler = resp->add_runtime_handlers();
-  handler->set_name("runc");
-  resp->add_runtime_handlers()->set_name("");
+  const bool userns = engine_ != nullptr && runtime::UserNamespacesUsable(config_.root).ok();
+  for (const char* name : {"runc", ""}) {
+    auto* handler = resp->add_runtime_handlers();
+    handler->set_name(name);
+    handler->mutable_features()->set_user_namespaces(userns);
+  }
   if (req->verbose()) {
     nlohmann::json info = ConfigToJson(config_);
     resp->mutable_info()->insert({"config", info.dump()});

@@ -14,15 +14,21 @@ class ImageStoreAdapter final : public ImageProvider {
   absl::StatusOr<berth::v1::Image> ResolveImage(const std::string& ref) override {
     return store_->Get(ref);
   }
+  using ImageProvider::MountRootfs;
   absl::Status MountRootfs(const std::string& container_id, const std::string& image_id,
-                           const std::string& target) override {
-    return store_->MountRootfs(container_id, image_id, target).status();
+                           const std::string& target, const RootfsIdmap* idmap) override {
+    if (idmap == nullptr) return store_->MountRootfs(container_id, image_id, target).status();
+    images::ImageStore::LayerIdmap layers{idmap->userns_fd, idmap->root_uid, idmap->root_gid};
+    return store_->MountRootfs(container_id, image_id, target, &layers).status();
   }
   absl::Status UnmountRootfs(const std::string& container_id) override {
     return store_->UnmountRootfs(container_id);
   }
   absl::Status RemoveContainerStorage(const std::string& container_id) override {
     return store_->RemoveContainerStorage(container_id);
+  }
+  absl::StatusOr<std::string> WritableLayerDir(const std::string& container_id) override {
+    return store_->WritableLayerDir(container_id);
   }
 
  private:

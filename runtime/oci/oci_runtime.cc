@@ -22,6 +22,8 @@ namespace berth::oci {
 namespace {
 
 constexpr absl::Duration kRuncTimeout = absl::Seconds(60);
+// CRIU writes or reads every page of the container's memory.
+constexpr absl::Duration kCriuTimeout = absl::Minutes(10);
 
 bool NotExist(const RunResult& r) {
   const std::string& e = r.err.empty() ? r.out : r.err;
@@ -114,6 +116,16 @@ absl::StatusOr<CreateResult> OciRuntime::Create(const CreateRequest& req) const 
     argv.push_back("-i");
     if (!req.stdin_once) argv.push_back("--leave-stdin-open");
   }
+  const bool restore = !req.restore_image_path.empty();
+  if (restore) {
+    // conmon runs `runc <runtime-args> restore --detach --image-path P --work-path <bundle>
+    // <runtime-opts> id`; the options match what Checkpoint dumped with.
+    argv.insert(argv.end(), {"--restore", req.restore_image_path, "--runtime-opt",
+                             "--tcp-established", "--runtime-opt", "--file-locks"});
+    if (!req.criu_path.empty()) {
+      argv.insert(argv.end(), {"--runtime-arg", "--criu", "--runtime-arg", req.criu_path});
+    }
+  }
 
   int sync[2];
   if (pipe2(sync, O_CLOEXEC) < 0) {
@@ -130,13 +142,15 @@ absl::StatusOr<CreateResult> OciRuntime::Create(const CreateRequest& req) const 
   // conmon forks and its first process exits at once; the grandchild reports on the pipe.
   absl::StatusOr<int> wait = WaitProcess(*pid);
   if (!wait.ok()) return wait.status();
-  absl::StatusOr<nlohmann::json> msg = ReadSyncMessage(sync_r.get(), kRuncTimeout);
+  absl::StatusOr<nlohmann::json> msg =
+      ReadSyncMessage(sync_r.get(), restore ? kCriuTimeout : kRuncTimeout);
   if (!msg.ok()) return msg.status();
   int data = (*msg)["data"].get<int>();
   if (data < 0) {
     std::string message = msg->value("message", "");
     while (!message.empty() && message.back() == '\n') message.pop_back();
-    return absl::InternalError(absl::StrCat("creating container ", req.id, ": ", message));
+    return absl::InternalError(
+        absl::StrCat(restore ? "restoring container " : "creating container ", req.id, ": ", message));
   }
   CreateResult result;
   result.pid = data;
@@ -150,6 +164,16 @@ absl::StatusOr<CreateResult> OciRuntime::Create(const CreateRequest& req) const 
 
 absl::Status OciRuntime::Start(const std::string& id) const {
   return RunRunc({"start", id}, kRuncTimeout);
+}
+
+absl::Status OciRuntime::Checkpoint(const CheckpointRequest& req) const {
+  std::vector<std::string> args;
+  if (!req.criu_path.empty()) args = {"--criu", req.criu_path};
+  args.insert(args.end(), {"checkpoint", "--image-path", req.image_path, "--tcp-established",
+                           "--file-locks"});
+  if (req.leave_running) args.push_back("--leave-running");
+  args.push_back(req.id);
+  return RunRunc(args, req.timeout > absl::ZeroDuration() ? req.timeout : kCriuTimeout);
 }
 
 absl::Status OciRuntime::Kill(const std::string& id, int signal, bool all) const {

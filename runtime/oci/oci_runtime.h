@@ -31,6 +31,19 @@ struct CreateRequest {
   bool terminal = false;
   bool open_stdin = false;
   bool stdin_once = false;
+  // Set: `runc restore` from these CRIU images (conmon --restore) instead of `runc create`; the
+  // container runs when Create returns. CRIU's restore.log goes to the bundle.
+  std::string restore_image_path;
+  std::string criu_path;  // runc --criu, for a restore
+};
+
+struct CheckpointRequest {
+  std::string id;
+  std::string criu_path;   // runc --criu
+  std::string image_path;  // CRIU images and dump.log go here
+  bool leave_running = true;
+  // The caller's limit (CRI CheckpointContainerRequest.timeout); zero = berth's default.
+  absl::Duration timeout = absl::ZeroDuration();
 };
 
 struct CreateResult {
@@ -58,6 +71,8 @@ class OciRuntime {
   // `runc create` through conmon; returns once the container exists in runc (status created).
   absl::StatusOr<CreateResult> Create(const CreateRequest& request) const;
   absl::Status Start(const std::string& id) const;
+  // `runc checkpoint` through CRIU, keeping established TCP connections and file locks.
+  absl::Status Checkpoint(const CheckpointRequest& request) const;
   // Sends a signal to the init process (all=true: to every process of the container).
   absl::Status Kill(const std::string& id, int signal, bool all = false) const;
   // Removes the container from runc; absent is fine. force also kills a live one.

@@ -174,15 +174,16 @@ bool IsMounted(const std::string& path) {
 // Mounts overlayfs with relative lower/upper/work paths from a thread whose cwd is `base`: the
 // options stay short however deep the chain. The thread first unshares its filesystem context,
 // so its chdir never moves berthd's own cwd; a thread costs far less than forking berthd.
+// A `base_fd` (a directory or a detached mount) replaces `base` when it is valid.
 absl::Status MountOverlay(const std::string& base, const std::string& options,
-                          const std::string& target) {
+                          const std::string& target, int base_fd = -1) {
   if (options.size() >= static_cast<size_t>(getpagesize()) - 1) {
     return absl::ResourceExhaustedError(absl::StrCat(
         "overlay options for ", target, " are ", options.size(), " bytes, over the page size"));
   }
   int err = 0;
   std::thread mounter([&] {
-    if (unshare(CLONE_FS) != 0 || chdir(base.c_str()) != 0 ||
+    if (unshare(CLONE_FS) != 0 || (base_fd >= 0 ? fchdir(base_fd) : chdir(base.c_str())) != 0 ||
         mount("overlay", target.c_str(), "overlay", 0, options.c_str()) != 0) {
       err = errno ? errno : EIO;
     }
@@ -617,7 +618,8 @@ absl::Status ImageStore::GarbageCollect() {
 
 absl::StatusOr<std::string> ImageStore::MountRootfs(const std::string& container_id,
                                                     const std::string& image_id,
-                                                    const std::string& target_dir) {
+                                                    const std::string& target_dir,
+                                                    const LayerIdmap* idmap) {
   if (!ValidContainerId(container_id)) {
     return absl::InvalidArgumentError(absl::StrCat("container id \"", container_id, "\" is invalid"));
   }
@@ -662,7 +664,30 @@ absl::StatusOr<std::string> ImageStore::MountRootfs(const std::string& container
   std::string rel = "containers/" + container_id;
   std::string options = absl::StrCat("lowerdir=", absl::StrJoin(lowers, ":"), ",upperdir=", rel,
                                      "/upper,workdir=", rel, "/work");
-  if (absl::Status s = MountOverlay(root_, options, target_dir); !s.ok()) return s;
+  UniqueFd idmapped_root;
+  if (idmap != nullptr) {
+    // Overlayfs itself cannot be idmapped, and overlay's own writes to an idmapped upper fail
+    // (host root is unmapped there): only the lowers are read through an idmapped (detached,
+    // never attached) view of the store; the upper stays as it is, owned by the namespace's root.
+    if (chown((dir + "/upper").c_str(), idmap->root_uid, idmap->root_gid) != 0) {
+      return Errno(absl::StrCat("chown upper dir of container ", container_id));
+    }
+    idmapped_root.reset(open_tree(AT_FDCWD, root_.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC));
+    if (!idmapped_root.valid()) return Errno(absl::StrCat("open_tree ", root_));
+    struct mount_attr attr = {};
+    attr.attr_set = MOUNT_ATTR_IDMAP;
+    attr.userns_fd = static_cast<uint64_t>(idmap->userns_fd);
+    if (mount_setattr(idmapped_root.get(), "", AT_EMPTY_PATH, &attr, sizeof(attr)) != 0) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "idmapping the image store ", root_, " for container ", container_id,
+          " (mount_setattr MOUNT_ATTR_IDMAP): ", strerror(errno)));
+    }
+    options = absl::StrCat("lowerdir=", absl::StrJoin(lowers, ":"), ",upperdir=", dir,
+                           "/upper,workdir=", dir, "/work");
+  }
+  if (absl::Status s = MountOverlay(root_, options, target_dir, idmapped_root.get()); !s.ok()) {
+    return s;
+  }
   if (absl::Status s = WriteFileAtomic(dir + "/mountpoint", target_dir); !s.ok()) {
     umount2(target_dir.c_str(), MNT_DETACH);
     return s;
@@ -693,6 +718,13 @@ absl::Status ImageStore::RemoveContainerStorage(const std::string& container_id)
     LOG(WARNING) << "garbage collection after removing container " << container_id << ": " << s;
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ImageStore::WritableLayerDir(const std::string& container_id) const {
+  if (!ValidContainerId(container_id)) {
+    return absl::InvalidArgumentError(absl::StrCat("container id \"", container_id, "\" is invalid"));
+  }
+  return ContainerDir(container_id) + "/upper";
 }
 
 absl::StatusOr<DiskUsage> ImageStore::WritableLayerUsage(const std::string& container_id) const {

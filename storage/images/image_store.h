@@ -66,15 +66,26 @@ class ImageStore {
   // Deletes blobs and layers that no image, container rootfs or pull in progress references.
   absl::Status GarbageCollect();
 
+  // For a container in a user namespace: the layers are read through a mount idmapped with
+  // `userns_fd`, so a file of host uid N shows as uid N inside that namespace, and the upper
+  // directory belongs to the host IDs of the namespace's root, where its writes land.
+  struct LayerIdmap {
+    int userns_fd = -1;
+    uint32_t root_uid = 0;
+    uint32_t root_gid = 0;
+  };
   // Mounts the image's layers plus a fresh (or kept) per-container upper directory as an
   // overlayfs at `target_dir` (absolute; created when missing). Returns target_dir. Mounting an
   // already mounted container again is a no-op.
   absl::StatusOr<std::string> MountRootfs(const std::string& container_id,
                                           const std::string& image_id,
-                                          const std::string& target_dir);
+                                          const std::string& target_dir,
+                                          const LayerIdmap* idmap = nullptr);
   // Both idempotent; RemoveContainerStorage unmounts first and releases the layers for GC.
   absl::Status UnmountRootfs(const std::string& container_id);
   absl::Status RemoveContainerStorage(const std::string& container_id);
+  // The container's writable layer (the overlay upper dir), whether or not it exists yet.
+  absl::StatusOr<std::string> WritableLayerDir(const std::string& container_id) const;
   // Bytes and inodes of the container's writable layer.
   absl::StatusOr<DiskUsage> WritableLayerUsage(const std::string& container_id) const;
 

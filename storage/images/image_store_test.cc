@@ -2,8 +2,11 @@
 // corrupted blobs, concurrent pulls, removal with GC, and real overlay rootfs mounts.
 #include "storage/images/image_store.h"
 
+#include <fcntl.h>
+#include <sys/fsuid.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -13,6 +16,7 @@
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "runtime/userns.h"
 #include "storage/registry/digest.h"
 #include "storage/state_db.h"
 #include "test/registry/tar_builder.h"
@@ -343,6 +347,67 @@ TEST_F(ImageStoreTest, DeepLayerChainsMount) {
   ASSERT_TRUE(store_->MountRootfs("deep", got->id(), target).ok());
   EXPECT_EQ(ReadAll(target + "/f0"), "0");
   EXPECT_EQ(ReadAll(target + "/f59"), "59");
+}
+
+// Creates (or copies up) `path` as host uid/gid 200000 would: root of a pod mapped there.
+bool WriteAsMappedRoot(const std::string& path) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (setfsgid(200000) < 0 || setfsuid(200000) < 0) _exit(2);
+    int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    _exit(fd >= 0 && write(fd, "x", 1) == 1 ? 0 : 1);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+TEST_F(ImageStoreTest, IdmappedRootfsShowsLayersAsTheNamespacesRootAndWritesUnderIt) {
+  ::runtime::v1::IDMapping m;
+  m.set_container_id(0);
+  m.set_host_id(200000);
+  m.set_length(65536);
+  runtime::IdMappings maps;
+  *maps.Add() = m;
+  if (absl::Status st = runtime::ProbeUserNamespaces(tmp_.path()); !st.ok()) {
+    GTEST_SKIP() << "this kernel cannot run pods in user namespaces: " << st;
+  }
+  absl::StatusOr<UniqueFd> userns = runtime::NewUserNamespace(maps, maps);
+  ASSERT_TRUE(userns.ok()) << userns.status();
+  Push("test/idmapped", {"1"}, BusyboxImage("idmapped"));
+  auto img = store_->Pull(Ref("test/idmapped:1"), {});
+  ASSERT_TRUE(img.ok()) << img.status();
+  std::string target = tmp_.path() + "/idmapped-mnt";
+  absl::Cleanup cleanup = [&] { (void)store_->RemoveContainerStorage("uctr"); };
+  ImageStore::LayerIdmap idmap{userns->get(), 200000, 200000};
+  ASSERT_TRUE(store_->MountRootfs("uctr", img->id(), target, &idmap).ok());
+  struct stat st;
+  ASSERT_EQ(stat((target + "/bin/busybox").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 200000u);  // host root in the layer, the pod's root here
+  EXPECT_EQ(st.st_gid, 200000u);
+  ASSERT_EQ(stat(target.c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 200000u);
+  EXPECT_FALSE(fs::exists(target + "/etc/hello"));  // whiteouts still apply
+  EXPECT_TRUE(fs::exists(target + "/var/cache/new"));
+
+  // What the pod's root writes, new or copied up, lands in the upper dir under its host IDs;
+  // the shared layers keep host root. (It has no rights on the host: let it reach the mount.)
+  ASSERT_EQ(chmod(tmp_.path().c_str(), 0711), 0);
+  ASSERT_TRUE(WriteAsMappedRoot(target + "/newfile"));
+  ASSERT_TRUE(WriteAsMappedRoot(target + "/etc/marker"));
+  const std::string upper = root() + "/containers/uctr/upper";
+  for (const char* f : {"/newfile", "/etc/marker", "/etc"}) {
+    ASSERT_EQ(stat((upper + f).c_str(), &st), 0) << f;
+    EXPECT_EQ(st.st_uid, 200000u) << f;
+    EXPECT_EQ(st.st_gid, 200000u) << f;
+  }
+  EXPECT_EQ(ReadAll(target + "/etc/marker"), "idmappedx");
+  for (const auto& c : img->chain_ids()) {
+    ASSERT_EQ(stat((root() + "/layers/" + c.substr(7)).c_str(), &st), 0);
+    EXPECT_EQ(st.st_uid, 0u);
+  }
+  ASSERT_TRUE(store_->RemoveContainerStorage("uctr").ok());
+  EXPECT_FALSE(fs::exists(target + "/bin/busybox"));
 }
 
 TEST_F(ImageStoreTest, BadReferencesAreInvalidArgument) {

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <atomic>
 #include <thread>
 
@@ -16,6 +17,8 @@
 #include "gtest/gtest.h"
 #include "test/util/cri_fixture.h"
 #include "util/fs.h"
+#include "absl/strings/numbers.h"
+#include "runtime/checkpoint.h"
 #include "runtime/engine.h"
 #include "util/subprocess.h"
 #include <set>
@@ -23,7 +26,93 @@
 namespace berth::test {
 namespace {
 
-class LifecycleTest : public CriFixture {};
+class LifecycleTest : public CriFixture {
+ protected:
+  // The CRIU the checkpoint tests give berthd: BERTH_TEST_CRIU, else berthd's default.
+  static std::string TestCriu() {
+    const char* env = getenv("BERTH_TEST_CRIU");
+    return env != nullptr && *env != '\0' ? env : "criu";
+  }
+
+  absl::Status RestartWithCriu(const std::string& criu) {
+    if (absl::StatusOr<int> st = berthd_->Stop(); !st.ok()) return st.status();
+    return berthd_->Start({.config_toml = absl::StrCat(Config(), "[runtime]\ncriu_path = \"", criu, "\"\n")});
+  }
+
+  grpc::Status Checkpoint(const std::string& id, const std::string& location) {
+    cri::CheckpointContainerRequest req;
+    req.set_container_id(id);
+    req.set_location(location);
+    cri::CheckpointContainerResponse resp;
+    return berthd_->runtime().CheckpointContainer(Ctx(600).get(), req, &resp);
+  }
+
+  // CreateContainer naming a checkpoint archive as its image, as kubelet does for a restore.
+  grpc::Status CreateFromArchive(const std::string& pod_id, const cri::PodSandboxConfig& pod,
+                                 const std::string& name, const std::string& archive,
+                                 std::string* id) {
+    cri::CreateContainerRequest req;
+    req.set_pod_sandbox_id(pod_id);
+    *req.mutable_sandbox_config() = pod;
+    req.mutable_config()->mutable_metadata()->set_name(name);
+    req.mutable_config()->mutable_image()->set_image(archive);
+    req.mutable_config()->set_log_path(name + ".log");
+    (*req.mutable_config()->mutable_labels())["restored"] = "yes";
+    cri::CreateContainerResponse resp;
+    grpc::Status st = berthd_->runtime().CreateContainer(Ctx(600).get(), req, &resp);
+    *id = resp.container_id();
+    return st;
+  }
+
+  // A well-formed berth checkpoint archive whose CRIU images are a stand-in: enough to get past
+  // the archive checks to the CRIU precondition.
+  std::string HandMadeArchive() {
+    const std::string dir = dir_.path() + "/handmade";
+    EXPECT_TRUE(MakeDirs(dir + "/checkpoint").ok());
+    EXPECT_TRUE(WriteFileAtomic(dir + "/checkpoint/inventory.img", "stand-in").ok());
+    berth::v1::Container rec;
+    rec.mutable_config()->set_id("0123456789abcdef");
+    rec.mutable_config()->set_image_id("sha256:0123");
+    rec.mutable_config()->set_oci_spec("{}");
+    rec.mutable_config()->mutable_cri()->mutable_metadata()->set_name("gone");
+    EXPECT_TRUE(runtime::WriteCheckpointMetadata(rec, 1, dir).ok());
+    const std::string archive = dir_.path() + "/handmade.tar.gz";
+    EXPECT_TRUE(runtime::WriteCheckpointArchive(dir, archive).ok());
+    return archive;
+  }
+
+  // The numbers a counting container logged, in order.
+  static std::vector<long> Counted(const std::string& log_path) {
+    std::vector<long> out;
+    for (absl::string_view line : absl::StrSplit(ReadFile(log_path).value_or(""), '\n', absl::SkipEmpty())) {
+      std::vector<absl::string_view> f = absl::StrSplit(line, ' ');
+      long n;
+      if (f.size() == 4 && f[1] == "stdout" && absl::SimpleAtoi(f[3], &n)) out.push_back(n);
+    }
+    return out;
+  }
+
+  static std::vector<long> WaitCounted(const std::string& log_path, size_t at_least) {
+    for (int i = 0; i < 300; ++i) {
+      std::vector<long> n = Counted(log_path);
+      if (n.size() >= at_least) return n;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ADD_FAILURE() << log_path << " has fewer than " << at_least << " numbers:\n"
+                  << ReadFile(log_path).value_or("(absent)");
+    return Counted(log_path);
+  }
+
+  void ExpectBogusArchivesRefused(const std::string& pod_id, const cri::PodSandboxConfig& pod) {
+    ASSERT_TRUE(WriteFileAtomic(dir_.path() + "/bogus.tar.gz", "no archive here\n").ok());
+    for (const std::string& path : {dir_.path() + "/bogus.tar.gz", dir_.path() + "/absent.tar"}) {
+      std::string id;
+      grpc::Status st = CreateFromArchive(pod_id, pod, "bogus", path, &id);
+      EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << st.error_message();
+      EXPECT_TRUE(absl::StrContains(st.error_message(), "config.image.image")) << st.error_message();
+    }
+  }
+};
 
 
 TEST_F(LifecycleTest, ContainerRunsToCompletionWithExitCodeAndCriLogs) {
@@ -254,12 +343,131 @@ TEST_F(LifecycleTest, PodMetricsAndCheckpointPreconditions) {
   creq.set_location(dir_.path() + "/ckpt.tar.gz");
   cri::CheckpointContainerResponse cresp;
   grpc::Status st = berthd_->runtime().CheckpointContainer(Ctx().get(), creq, &cresp);
-  if (!runtime::CriuUsable().ok()) {
+  if (!runtime::CriuUsable("criu").ok()) {  // berthd's default runtime.criu_path
     EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << st.error_message();
   } else {
     EXPECT_TRUE(st.ok()) << st.error_message();
     EXPECT_TRUE(PathExists(creq.location()));
   }
+  EXPECT_TRUE(RemovePod(pod_id).ok());
+}
+
+TEST_F(LifecycleTest, CheckpointAndRestoreNeedAUsableCriu) {
+  ASSERT_TRUE(RestartWithCriu(dir_.path() + "/no/criu").ok()) << berthd_->log();
+  cri::PodSandboxConfig pod = Pod("nocriu");
+  std::string pod_id = RunPod(pod);
+  std::string id = CreateContainer(pod_id, pod, "c", {"/bin/sleep", "1000"});
+  ASSERT_TRUE(Start(id).ok());
+  grpc::Status st = Checkpoint(id, dir_.path() + "/ckpt.tar.gz");
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << st.error_message();
+  EXPECT_TRUE(absl::StrContains(st.error_message(), "runtime.criu_path")) << st.error_message();
+  EXPECT_FALSE(PathExists(dir_.path() + "/ckpt.tar.gz"));
+  std::string restored;
+  st = CreateFromArchive(pod_id, pod, "restored", HandMadeArchive(), &restored);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << st.error_message();
+  EXPECT_TRUE(absl::StrContains(st.error_message(), "CRIU")) << st.error_message();
+  ExpectBogusArchivesRefused(pod_id, pod);
+  // Nothing was left of the refused creations.
+  cri::ListContainersResponse list;
+  ASSERT_TRUE(berthd_->runtime().ListContainers(Ctx().get(), cri::ListContainersRequest(), &list).ok());
+  EXPECT_EQ(list.containers_size(), 1);
+  EXPECT_TRUE(RemovePod(pod_id).ok());
+}
+
+// With a CRIU that works on this kernel (BERTH_TEST_CRIU, else criu on PATH): a counting
+// container is checkpointed, removed, and restored into a new container of the same pod, whose
+// log goes on counting from the checkpoint. Without one: the clear refusals.
+TEST_F(LifecycleTest, CheckpointedContainerRestoresAndKeepsCounting) {
+  const std::string criu = TestCriu();
+  ASSERT_TRUE(RestartWithCriu(criu).ok()) << berthd_->log();
+  cri::PodSandboxConfig pod = Pod("ckpt");
+  std::string pod_id = RunPod(pod);
+  cri::CreateContainerRequest req;
+  req.set_pod_sandbox_id(pod_id);
+  *req.mutable_sandbox_config() = pod;
+  auto* c = req.mutable_config();
+  c->mutable_metadata()->set_name("counter");
+  c->mutable_image()->set_image("busybox");
+  for (const char* a : {"sh", "-c",
+                        "echo kept > /written; i=0; while true; do echo $i; i=$((i+1)); sleep 0.2; done"}) {
+    c->add_command(a);
+  }
+  c->set_log_path("counter.log");
+  (*c->mutable_labels())["app"] = "counter";
+  // kubelet's default: a PID namespace of the container's own.
+  c->mutable_linux()->mutable_security_context()->mutable_namespace_options()->set_pid(cri::CONTAINER);
+  cri::CreateContainerResponse cresp;
+  grpc::Status st = berthd_->runtime().CreateContainer(Ctx().get(), req, &cresp);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  const std::string id = cresp.container_id();
+  ASSERT_TRUE(Start(id).ok());
+  const std::string log = dir_.path() + "/logs/ckpt/counter.log";
+  const std::string archive = dir_.path() + "/counter.tar.gz";
+  const long before = WaitCounted(log, 5).back();
+
+  st = Checkpoint(id, archive);
+  if (absl::Status usable = runtime::CriuUsable(criu); !usable.ok()) {
+    std::cerr << "no usable CRIU, checking the refusals only: " << usable << "\n";
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << st.error_message();
+    std::string restored;
+    st = CreateFromArchive(pod_id, pod, "restored", HandMadeArchive(), &restored);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << st.error_message();
+    ExpectBogusArchivesRefused(pod_id, pod);
+    EXPECT_TRUE(RemovePod(pod_id).ok());
+    return;
+  }
+  ASSERT_TRUE(st.ok()) << st.error_message() << berthd_->log();
+  const long after = Counted(log).back();
+  EXPECT_EQ(Status(id).state(), cri::CONTAINER_RUNNING);  // left running
+  {
+    cri::RemoveContainerRequest rm;
+    rm.set_container_id(id);
+    cri::RemoveContainerResponse rmr;
+    ASSERT_TRUE(berthd_->runtime().RemoveContainer(Ctx().get(), rm, &rmr).ok());
+  }
+
+  std::string restored;
+  st = CreateFromArchive(pod_id, pod, "counter-restored", archive, &restored);
+  ASSERT_TRUE(st.ok()) << st.error_message() << berthd_->log();
+  cri::ContainerStatus s = Status(restored);
+  EXPECT_EQ(s.state(), cri::CONTAINER_CREATED);
+  EXPECT_EQ(s.metadata().name(), "counter-restored");
+  EXPECT_EQ(s.labels().at("app"), "counter");
+  EXPECT_EQ(s.labels().at("restored"), "yes");
+  // A container awaiting its restore is unknown to runc: a berthd restart keeps it as it is.
+  ASSERT_TRUE(RestartWithCriu(criu).ok()) << berthd_->log();
+  EXPECT_EQ(Status(restored).state(), cri::CONTAINER_CREATED);
+  // One that is never started goes at once.
+  std::string unstarted;
+  ASSERT_TRUE(CreateFromArchive(pod_id, pod, "unstarted", archive, &unstarted).ok());
+  {
+    const auto t0 = std::chrono::steady_clock::now();
+    cri::RemoveContainerRequest rm;
+    rm.set_container_id(unstarted);
+    cri::RemoveContainerResponse rmr;
+    ASSERT_TRUE(berthd_->runtime().RemoveContainer(Ctx().get(), rm, &rmr).ok());
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+  }
+  st = Start(restored);
+  ASSERT_TRUE(st.ok()) << st.error_message() << berthd_->log();
+  EXPECT_EQ(Status(restored).state(), cri::CONTAINER_RUNNING);
+  std::vector<long> n = WaitCounted(dir_.path() + "/logs/ckpt/counter-restored.log", 5);
+  ASSERT_GE(n.size(), 5u);
+  std::cerr << "restored with " << criu << ": logged " << before << " before the checkpoint, "
+            << after << " right after it; the restored container went on from " << n.front() << "\n";
+  // It goes on from where the checkpoint caught it: past what was logged before the checkpoint,
+  // not past what the original logged after it, and never from 0 again.
+  EXPECT_GT(n.front(), before);
+  EXPECT_LE(n.front(), after + 1);
+  for (size_t i = 1; i < n.size(); ++i) EXPECT_EQ(n[i], n[i - 1] + 1) << i;
+  // The writable layer came along.
+  cri::ExecSyncRequest exec;
+  exec.set_container_id(restored);
+  for (const char* a : {"cat", "/written"}) exec.add_cmd(a);
+  cri::ExecSyncResponse out;
+  ASSERT_TRUE(berthd_->runtime().ExecSync(Ctx().get(), exec, &out).ok());
+  EXPECT_EQ(out.stdout(), "kept\n");
+  ExpectBogusArchivesRefused(pod_id, pod);
   EXPECT_TRUE(RemovePod(pod_id).ok());
 }
 

@@ -1,0 +1,95 @@
+// Checkpoint archives (what CheckpointContainer writes, what a restore reads back) and CRIU.
+//
+// An archive is a gzip'ed tar laid out as CRI-O's, plus berth's own record of the container:
+//   checkpoint/       CRIU's images from `runc checkpoint`
+//   config.dump       JSON: what was checkpointed (berthCheckpointVersion, id, name, image, times)
+//   spec.dump         the OCI config.json the container ran with
+//   container.pb      berth's record (berth.v1.Container): the CRI config and the image
+//   rootfs-diff.tar   the container's writable layer as an OCI layer tar (".wh." whiteouts)
+#ifndef BERTH_RUNTIME_CHECKPOINT_H_
+#define BERTH_RUNTIME_CHECKPOINT_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "proto/berth/v1/records.pb.h"
+#include "proto/runtime/v1/api.pb.h"
+
+namespace berth::runtime {
+
+inline constexpr char kCheckpointImagesDir[] = "checkpoint";
+inline constexpr char kCheckpointConfigDump[] = "config.dump";
+inline constexpr char kCheckpointSpecDump[] = "spec.dump";
+inline constexpr char kCheckpointRecord[] = "container.pb";
+inline constexpr char kCheckpointRootfsDiff[] = "rootfs-diff.tar";
+inline constexpr int kCheckpointFormatVersion = 1;
+
+// What an archive says about the container it holds, read without unpacking it.
+struct CheckpointArchive {
+  std::string path;
+  berth::v1::Container container;  // the checkpointed container's record
+  std::string record_bytes;        // container.pb as stored: recognises the archive once unpacked
+  std::string spec;                // spec.dump
+  int64_t checkpointed_at_ns = 0;
+  bool has_rootfs_diff = false;
+};
+
+// Whether a CreateContainer image names a checkpoint archive instead of an image: an absolute
+// path, which no image reference is (CRI-O takes config.image.image the same way).
+bool IsCheckpointArchiveRef(absl::string_view image);
+
+// Reads and checks an archive's metadata. InvalidArgument naming `field` when the file is missing
+// or unreadable, is not a tar, holds entries other than the layout above (absolute or ".." names,
+// links, devices) or is not a berth checkpoint.
+absl::StatusOr<CheckpointArchive> ReadCheckpointArchive(
+    const std::string& path, absl::string_view field = "config.image.image");
+
+// Unpacks `archive` into `dest` (an existing, empty directory of berth's) with the layer unpacker,
+// which never writes outside it, then checks that it is still the archive that was read.
+absl::Status UnpackCheckpointArchive(const CheckpointArchive& archive, const std::string& dest,
+                                     absl::string_view field = "config.image.image");
+
+// Unpacks the rootfs-diff.tar of an unpacked archive into a new container's writable layer
+// (`upper_dir`, created if missing, empty) before its overlay is mounted.
+absl::Status UnpackRootfsDiff(const CheckpointArchive& archive, const std::string& unpacked_dir,
+                              const std::string& upper_dir,
+                              absl::string_view field = "config.image.image");
+
+// Writes config.dump, spec.dump and container.pb of `container` into `dir`.
+absl::Status WriteCheckpointMetadata(const berth::v1::Container& container,
+                                     int64_t checkpointed_at_ns, const std::string& dir);
+
+// Writes an overlayfs upper directory as an OCI layer tar: 0/0 character devices become ".wh."
+// files, opaque directories get ".wh..wh..opq", trusted.overlay.* xattrs are dropped. This is
+// what images::UnpackLayer turns back into an upper directory.
+absl::Status WriteRootfsDiff(const std::string& upper_dir, const std::string& tar_path);
+
+// Archives the layout above from `dir` into `location` (gzip'ed tar) through a temporary file
+// beside it, renamed into place when complete.
+absl::Status WriteCheckpointArchive(const std::string& dir, const std::string& location);
+
+// The CRI config a restored container runs with, as CRI-O builds it: the checkpointed config with
+// the request's metadata, labels and annotations (key by key), mounts (container path by
+// container path) and log path, and the request's linux resources and security context when it
+// sets them. The image stays the checkpointed one.
+::runtime::v1::ContainerConfig MergeRestoreConfig(const ::runtime::v1::ContainerConfig& checkpointed,
+                                                  const ::runtime::v1::ContainerConfig& request);
+
+// A restored container that StartContainer has not restored yet: runc does not know it.
+bool AwaitingRestore(const berth::v1::Container& container);
+
+// The absolute path of a CRIU that passes `criu check` on this kernel, found from `criu_path`
+// (a path, or a name on PATH); FailedPrecondition saying what is missing otherwise. The answer
+// is kept per criu_path for the life of the process.
+absl::StatusOr<std::string> UsableCriu(const std::string& criu_path);
+absl::Status CriuUsable(const std::string& criu_path);
+
+// The last error lines of a CRIU log (dump.log, restore.log), for error messages; empty if none.
+std::string CriuLogErrors(const std::string& log_path);
+
+}  // namespace berth::runtime
+
+#endif  // BERTH_RUNTIME_CHECKPOINT_H_

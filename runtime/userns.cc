@@ -1,0 +1,649 @@
+// Pod user namespaces: mapping checks, namespaces made by a short-lived child and pinned by bind
+// mounts, idmapped mounts through open_tree/mount_setattr, and a probe of what the kernel allows.
+#include "runtime/userns.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <linux/nsfs.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <thread>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "glog/logging.h"
+#include "util/fs.h"
+
+namespace berth::runtime {
+namespace {
+
+namespace cri = ::runtime::v1;
+
+// The kernel takes at most this many lines in uid_map/gid_map (since Linux 4.15).
+constexpr int kMaxMappingLines = 340;
+// IDs are 32 bits and (uid_t)-1 means "no ID": a range may end at 2^32 - 2 at most.
+constexpr uint64_t kIdLimit = 0xFFFFFFFFull;
+
+absl::Status ErrnoStatus(int err, const std::string& what) {
+  std::string msg = absl::StrCat(what, ": ", strerror(err));
+  if (err == ENOENT) return absl::NotFoundError(msg);
+  if (err == EEXIST) return absl::AlreadyExistsError(msg);
+  return absl::InternalError(msg);
+}
+
+bool SameMappings(const IdMappings& a, const IdMappings& b) {
+  if (a.size() != b.size()) return false;
+  for (int i = 0; i < a.size(); ++i) {
+    if (a[i].container_id() != b[i].container_id() || a[i].host_id() != b[i].host_id() ||
+        a[i].length() != b[i].length()) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// The first pair of overlapping ranges in [start, start + length), as indices; -1 if none.
+std::pair<int, int> FindOverlap(const std::vector<std::pair<uint64_t, uint64_t>>& ranges) {
+  std::vector<int> order(ranges.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int>(i);
+  std::sort(order.begin(), order.end(),
+            [&](int a, int b) { return ranges[a].first < ranges[b].first; });
+  for (size_t k = 1; k < order.size(); ++k) {
+    const auto& prev = ranges[order[k - 1]];
+    if (prev.first + prev.second > ranges[order[k]].first) {
+      return {std::min(order[k - 1], order[k]), std::max(order[k - 1], order[k])};
+    }
+  }
+  return {-1, -1};
+}
+
+absl::Status WriteProcFile(const std::string& path, const std::string& content) {
+  UniqueFd fd(open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd.valid()) return ErrnoStatus(errno, absl::StrCat("opening ", path));
+  // The kernel takes a map in one write only.
+  ssize_t n = write(fd.get(), content.data(), content.size());
+  if (n != static_cast<ssize_t>(content.size())) {
+    return ErrnoStatus(n < 0 ? errno : EIO, absl::StrCat("writing ", path));
+  }
+  return absl::OkStatus();
+}
+
+// A child process in a new user namespace with the given mappings (and, optionally, in a network
+// namespace that user namespace owns), alive until the object goes, so that its /proc/<pid>/ns
+// files can be opened or pinned. berthd is multithreaded: the child makes raw system calls only.
+class NamespaceChild {
+ public:
+  static absl::StatusOr<std::unique_ptr<NamespaceChild>> Spawn(const IdMappings& uids,
+                                                               const IdMappings& gids,
+                                                               bool with_netns) {
+    int to[2], from[2];
+    if (pipe2(to, O_CLOEXEC) != 0) return ErrnoStatus(errno, "pipe");
+    UniqueFd to_read(to[0]), to_write(to[1]);
+    if (pipe2(from, O_CLOEXEC) != 0) return ErrnoStatus(errno, "pipe");
+    UniqueFd from_read(from[0]), from_write(from[1]);
+    pid_t pid = fork();
+    if (pid < 0) return ErrnoStatus(errno, "fork for a user namespace");
+    if (pid == 0) {
+      close(to[1]);
+      close(from[0]);
+      // One status byte per step (0 or an errno); EOF on `to` means "exit now".
+      auto report = [&](int err) {
+        unsigned char b = static_cast<unsigned char>(err);
+        if (write(from[1], &b, 1) != 1 || err != 0) _exit(1);
+      };
+      char go;
+      report(unshare(CLONE_NEWUSER) == 0 ? 0 : errno);
+      if (read(to[0], &go, 1) != 1) _exit(1);  // the parent writes the maps meanwhile
+      if (with_netns) report(unshare(CLONE_NEWNET) == 0 ? 0 : errno);
+      while (read(to[0], &go, 1) > 0) {
+      }
+      _exit(0);
+    }
+    auto child = std::unique_ptr<NamespaceChild>(new NamespaceChild(pid, std::move(to_write),
+                                                                    std::move(from_read)));
+    to_read.reset();
+    from_write.reset();
+    if (absl::Status st = child->Await("unshare(CLONE_NEWUSER)"); !st.ok()) return st;
+    const std::string proc = absl::StrCat("/proc/", pid);
+    if (absl::Status st = WriteProcFile(proc + "/uid_map", IdMapFile(uids)); !st.ok()) return st;
+    if (absl::Status st = WriteProcFile(proc + "/gid_map", IdMapFile(gids)); !st.ok()) return st;
+    if (write(child->to_child_.get(), "m", 1) != 1) {
+      return ErrnoStatus(errno, "telling the user namespace child its maps are written");
+    }
+    if (with_netns) {
+      if (absl::Status st = child->Await("unshare(CLONE_NEWNET)"); !st.ok()) return st;
+    }
+    return child;
+  }
+
+  ~NamespaceChild() {
+    to_child_.reset();  // EOF: the child exits
+    int status;
+    while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+  }
+
+  std::string NsPath(absl::string_view which) const {
+    return absl::StrCat("/proc/", pid_, "/ns/", which);
+  }
+
+ private:
+  NamespaceChild(pid_t pid, UniqueFd to_child, UniqueFd from_child)
+      : pid_(pid), to_child_(std::move(to_child)), from_child_(std::move(from_child)) {}
+
+  absl::Status Await(const std::string& step) {
+    unsigned char b;
+    ssize_t n;
+    while ((n = read(from_child_.get(), &b, 1)) < 0 && errno == EINTR) {
+    }
+    if (n != 1) return absl::InternalError(absl::StrCat(step, ": the child died"));
+    if (b != 0) return ErrnoStatus(b, step);
+    return absl::OkStatus();
+  }
+
+  pid_t pid_;
+  UniqueFd to_child_;
+  UniqueFd from_child_;
+};
+
+// Bind-mounts a namespace file at `path` (a new file), as `ip netns` does.
+absl::Status Pin(const std::string& ns_file, const std::string& path) {
+  {
+    UniqueFd fd(open(path.c_str(), O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444));
+    if (!fd.valid()) return ErrnoStatus(errno, absl::StrCat("creating ", path));
+  }
+  if (mount(ns_file.c_str(), path.c_str(), nullptr, MS_BIND, nullptr) != 0) {
+    int err = errno;
+    unlink(path.c_str());
+    return ErrnoStatus(err, absl::StrCat("pinning ", ns_file, " at ", path));
+  }
+  return absl::OkStatus();
+}
+
+// Detaches every mount stacked at `path`.
+absl::Status DetachAll(const std::string& path) {
+  for (int i = 0; i < 16; ++i) {
+    if (umount2(path.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW) == 0) continue;
+    if (errno == EINVAL || errno == ENOENT) return absl::OkStatus();
+    return ErrnoStatus(errno, absl::StrCat("unmounting ", path));
+  }
+  return absl::InternalError(absl::StrCat(path, " is still mounted after 16 unmounts"));
+}
+
+// Removes a (detached) mount point: one directory or file, never a tree.
+absl::Status RemoveMountPoint(const std::string& path) {
+  struct stat st;
+  if (lstat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return absl::OkStatus();
+    return ErrnoStatus(errno, absl::StrCat("stat ", path));
+  }
+  int r = S_ISDIR(st.st_mode) ? rmdir(path.c_str()) : unlink(path.c_str());
+  if (r != 0 && errno != ENOENT) return ErrnoStatus(errno, absl::StrCat("removing ", path));
+  return absl::OkStatus();
+}
+
+// Mounts an overlay whose relative lowerdirs are resolved in `base_fd` (a detached idmapped
+// tree), from a thread with its own cwd so berthd's never moves.
+absl::Status MountOverlayFrom(int base_fd, const std::string& options, const std::string& target) {
+  int err = 0;
+  std::thread mounter([&] {
+    if (unshare(CLONE_FS) != 0 || fchdir(base_fd) != 0 ||
+        mount("overlay", target.c_str(), "overlay", 0, options.c_str()) != 0) {
+      err = errno ? errno : EIO;
+    }
+  });
+  mounter.join();
+  if (err != 0) {
+    return ErrnoStatus(err, absl::StrCat("mount overlay at ", target, " (", options, ")"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ValidateIdMappings(const IdMappings& mappings, absl::string_view field) {
+  if (mappings.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(field, " must have at least one mapping"));
+  }
+  if (mappings.size() > kMaxMappingLines) {
+    return absl::InvalidArgumentError(absl::StrCat(field, " has ", mappings.size(),
+                                                   " mappings; the kernel takes at most ",
+                                                   kMaxMappingLines));
+  }
+  std::vector<std::pair<uint64_t, uint64_t>> container, host;
+  bool root_mapped = false;
+  for (int i = 0; i < mappings.size(); ++i) {
+    const cri::IDMapping& m = mappings[i];
+    const std::string at = absl::StrCat(field, "[", i, "]");
+    if (m.length() == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(at, ".length must be positive"));
+    }
+    if (uint64_t{m.container_id()} + m.length() > kIdLimit) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          at, ": container IDs ", m.container_id(), " + length ", m.length(), " overflow 32 bits"));
+    }
+    if (uint64_t{m.host_id()} + m.length() > kIdLimit) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          at, ": host IDs ", m.host_id(), " + length ", m.length(), " overflow 32 bits"));
+    }
+    if (m.host_id() == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          at, ".host_id 0 maps the host's root into the pod, which defeats its user namespace"));
+    }
+    root_mapped |= m.container_id() == 0;
+    container.emplace_back(m.container_id(), m.length());
+    host.emplace_back(m.host_id(), m.length());
+  }
+  if (auto [a, b] = FindOverlap(container); a >= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, "[", a, "] and ", field, "[", b, "] overlap in container IDs"));
+  }
+  if (auto [a, b] = FindOverlap(host); a >= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, "[", a, "] and ", field, "[", b, "] overlap in host IDs"));
+  }
+  if (!root_mapped) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, " must map container ID 0: the pod's processes start as its root"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> ValidatePodUserNamespace(const cri::NamespaceOption& options) {
+  if (!options.has_userns_options()) return false;
+  const cri::UserNamespace& u = options.userns_options();
+  const std::string mode_field = absl::StrCat(kUsernsField, ".mode");
+  switch (u.mode()) {
+    case cri::NODE:
+      if (!u.uids().empty() || !u.gids().empty()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(kUsernsField,
+                         ".uids and .gids must be empty for mode NODE (the host's user namespace)"));
+      }
+      return false;
+    case cri::POD:
+      break;
+    case cri::CONTAINER:
+    case cri::TARGET:
+      return absl::InvalidArgumentError(absl::StrCat(
+          mode_field, " ", cri::NamespaceMode_Name(u.mode()),
+          " is not supported: a pod's containers share the pod's user namespace (POD) or the "
+          "host's (NODE)"));
+    default:
+      return absl::InvalidArgumentError(
+          absl::StrCat(mode_field, " ", static_cast<int>(u.mode()), " is not a namespace mode"));
+  }
+  const std::pair<const IdMappings*, const char*> lists[] = {{&u.uids(), ".uids"},
+                                                             {&u.gids(), ".gids"}};
+  for (const auto& [maps, name] : lists) {
+    if (absl::Status st = ValidateIdMappings(*maps, absl::StrCat(kUsernsField, name)); !st.ok()) {
+      return st;
+    }
+  }
+  // A namespace the pod's root does not own cannot be joined from its user namespace, and runc
+  // 1.1 cannot mount sysfs or procfs for it (no fallback to bind mounts).
+  const std::pair<const char*, cri::NamespaceMode> shared[] = {
+      {"network", options.network()}, {"pid", options.pid()}, {"ipc", options.ipc()}};
+  for (const auto& [name, mode] : shared) {
+    if (mode == cri::NODE) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "linux.security_context.namespace_options.", name,
+          " NODE cannot be combined with a pod user namespace (", mode_field, " POD)"));
+    }
+  }
+  return true;
+}
+
+absl::Status ValidateContainerUserNamespace(const cri::NamespaceOption& container,
+                                            const cri::NamespaceOption& pod) {
+  if (!container.has_userns_options()) return absl::OkStatus();
+  const cri::UserNamespace& c = container.userns_options();
+  const std::string mode_field = absl::StrCat(kUsernsField, ".mode");
+  if (c.mode() == cri::CONTAINER || c.mode() == cri::TARGET) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        mode_field, " ", cri::NamespaceMode_Name(c.mode()),
+        " is not supported: a pod's containers share the pod's user namespace (POD) or the "
+        "host's (NODE)"));
+  }
+  if (c.mode() != cri::POD && c.mode() != cri::NODE) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(mode_field, " ", static_cast<int>(c.mode()), " is not a namespace mode"));
+  }
+  const bool pod_userns =
+      pod.has_userns_options() && pod.userns_options().mode() == cri::POD;
+  if ((c.mode() == cri::POD) != pod_userns) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        mode_field, " ", cri::NamespaceMode_Name(c.mode()), " differs from the pod's (",
+        pod_userns ? "POD" : "NODE", "): a container runs in its pod's user namespace"));
+  }
+  if (pod_userns && (!SameMappings(c.uids(), pod.userns_options().uids()) ||
+                     !SameMappings(c.gids(), pod.userns_options().gids()))) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        kUsernsField, ".uids and .gids must be the pod's mappings"));
+  }
+  if (!pod_userns && (!c.uids().empty() || !c.gids().empty())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        kUsernsField, ".uids and .gids must be empty for mode NODE (the host's user namespace)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<uint32_t> HostIdOf(const IdMappings& mappings, uint32_t id) {
+  for (const cri::IDMapping& m : mappings) {
+    if (id >= m.container_id() && uint64_t{id} < uint64_t{m.container_id()} + m.length()) {
+      return m.host_id() + (id - m.container_id());
+    }
+  }
+  return absl::InvalidArgumentError(absl::StrCat("container ID ", id, " is not mapped"));
+}
+
+absl::StatusOr<HostRoot> HostRootOf(const IdMappings& uids, const IdMappings& gids) {
+  absl::StatusOr<uint32_t> uid = HostIdOf(uids, 0);
+  if (!uid.ok()) return uid.status();
+  absl::StatusOr<uint32_t> gid = HostIdOf(gids, 0);
+  if (!gid.ok()) return gid.status();
+  return HostRoot{*uid, *gid};
+}
+
+std::string IdMapFile(const IdMappings& mappings) {
+  std::string out;
+  for (const cri::IDMapping& m : mappings) {
+    absl::StrAppend(&out, m.container_id(), " ", m.host_id(), " ", m.length(), "\n");
+  }
+  return out;
+}
+
+absl::Status CreatePodNamespaces(const IdMappings& uids, const IdMappings& gids,
+                                 const std::string& userns_path, const std::string& netns_path) {
+  absl::StatusOr<std::unique_ptr<NamespaceChild>> child =
+      NamespaceChild::Spawn(uids, gids, !netns_path.empty());
+  if (!child.ok()) return child.status();
+  if (absl::Status st = Pin((*child)->NsPath("user"), userns_path); !st.ok()) return st;
+  if (!netns_path.empty()) {
+    if (absl::Status st = Pin((*child)->NsPath("net"), netns_path); !st.ok()) {
+      RemovePinnedNamespace(userns_path).IgnoreError();
+      return st;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RemovePinnedNamespace(const std::string& path) {
+  if (absl::Status st = DetachAll(path); !st.ok()) return st;
+  if (unlink(path.c_str()) != 0 && errno != ENOENT) {
+    return ErrnoStatus(errno, absl::StrCat("removing ", path));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<UniqueFd> OpenUserNamespace(const std::string& path) {
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return ErrnoStatus(errno, absl::StrCat("opening user namespace ", path));
+  if (ioctl(fd.get(), NS_GET_NSTYPE) != CLONE_NEWUSER) {
+    return absl::FailedPreconditionError(absl::StrCat(path, " is not a pinned user namespace"));
+  }
+  return fd;
+}
+
+absl::StatusOr<UniqueFd> NewUserNamespace(const IdMappings& uids, const IdMappings& gids) {
+  absl::StatusOr<std::unique_ptr<NamespaceChild>> child = NamespaceChild::Spawn(uids, gids, false);
+  if (!child.ok()) return child.status();
+  return OpenUserNamespace((*child)->NsPath("user"));
+}
+
+absl::StatusOr<UniqueFd> IdmappedTree(const std::string& source, int userns_fd, bool recursive) {
+  const unsigned int rec = recursive ? AT_RECURSIVE : 0;
+  UniqueFd tree(open_tree(AT_FDCWD, source.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | rec));
+  if (!tree.valid()) return ErrnoStatus(errno, absl::StrCat("open_tree ", source));
+  struct mount_attr attr = {};
+  attr.attr_set = MOUNT_ATTR_IDMAP;
+  attr.userns_fd = static_cast<uint64_t>(userns_fd);
+  if (mount_setattr(tree.get(), "", AT_EMPTY_PATH | rec, &attr, sizeof(attr)) != 0) {
+    int err = errno;
+    if (err == EINVAL || err == EPERM || err == EOPNOTSUPP) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "an idmapped mount of ", source, " is not possible (its filesystem or this kernel "
+          "does not support it): mount_setattr(MOUNT_ATTR_IDMAP): ", strerror(err)));
+    }
+    return ErrnoStatus(err, absl::StrCat("mount_setattr(MOUNT_ATTR_IDMAP) on ", source));
+  }
+  return tree;
+}
+
+StagedMounts::StagedMounts(StagedMounts&& o) noexcept
+    : dir_(std::move(o.dir_)), points_(std::move(o.points_)) {
+  o.points_.clear();
+  o.dir_.clear();
+}
+
+StagedMounts& StagedMounts::operator=(StagedMounts&& o) noexcept {
+  if (this != &o) {
+    Release();
+    dir_ = std::move(o.dir_);
+    points_ = std::move(o.points_);
+    o.points_.clear();
+    o.dir_.clear();
+  }
+  return *this;
+}
+
+void StagedMounts::Release() {
+  bool clean = true;
+  for (const std::string& p : points_) {
+    absl::Status st = DetachAll(p);
+    if (st.ok()) st = RemoveMountPoint(p);
+    if (!st.ok()) {
+      LOG(ERROR) << "releasing staged idmapped mount: " << st;
+      clean = false;
+    }
+  }
+  points_.clear();
+  if (clean && !dir_.empty() && rmdir(dir_.c_str()) != 0 && errno != ENOENT) {
+    LOG(WARNING) << "removing " << dir_ << ": " << strerror(errno);
+  }
+  dir_.clear();
+}
+
+absl::StatusOr<StagedMounts> StageIdmappedMounts(const cri::ContainerConfig& config,
+                                                 const std::string& pod_userns_path,
+                                                 const IdMappings& pod_uids,
+                                                 const IdMappings& pod_gids,
+                                                 const std::string& staging_dir,
+                                                 nlohmann::json* spec) {
+  StagedMounts staged(staging_dir);
+  for (int i = 0; i < config.mounts_size(); ++i) {
+    const cri::Mount& m = config.mounts(i);
+    if (m.uidmappings().empty() && m.gidmappings().empty()) continue;
+    const std::string at = absl::StrCat("mounts[", i, "]");
+    if (absl::Status st = ValidateIdMappings(m.uidmappings(), at + ".uidMappings"); !st.ok()) {
+      return st;
+    }
+    if (absl::Status st = ValidateIdMappings(m.gidmappings(), at + ".gidMappings"); !st.ok()) {
+      return st;
+    }
+    if (m.propagation() == cri::PROPAGATION_BIDIRECTIONAL) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          at, ".propagation BIDIRECTIONAL cannot be combined with uidMappings: an idmapped "
+              "mount is a private copy"));
+    }
+    UniqueFd userns;
+    if (!pod_userns_path.empty() && SameMappings(m.uidmappings(), pod_uids) &&
+        SameMappings(m.gidmappings(), pod_gids)) {
+      absl::StatusOr<UniqueFd> fd = OpenUserNamespace(pod_userns_path);
+      if (!fd.ok()) return fd.status();
+      userns = std::move(*fd);
+    } else {
+      absl::StatusOr<UniqueFd> fd = NewUserNamespace(m.uidmappings(), m.gidmappings());
+      if (!fd.ok()) return fd.status();
+      userns = std::move(*fd);
+    }
+    struct stat st;
+    if (stat(m.host_path().c_str(), &st) != 0) {
+      return ErrnoStatus(errno, absl::StrCat(at, ".host_path ", m.host_path()));
+    }
+    absl::StatusOr<UniqueFd> tree = IdmappedTree(m.host_path(), userns.get(), /*recursive=*/true);
+    if (!tree.ok()) {
+      return absl::Status(tree.status().code(), absl::StrCat(at, ": ", tree.status().message()));
+    }
+    if (staged.size() == 0) {
+      if (absl::Status s = MakeDirs(staging_dir, 0700); !s.ok()) return s;
+    }
+    const std::string point = absl::StrCat(staging_dir, "/", i);
+    if (S_ISDIR(st.st_mode)) {
+      if (mkdir(point.c_str(), 0700) != 0) return ErrnoStatus(errno, absl::StrCat("mkdir ", point));
+    } else {
+      UniqueFd f(open(point.c_str(), O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+      if (!f.valid()) return ErrnoStatus(errno, absl::StrCat("creating ", point));
+    }
+    staged.Add(point);
+    if (move_mount(tree->get(), "", AT_FDCWD, point.c_str(), MOVE_MOUNT_F_EMPTY_PATH) != 0) {
+      return ErrnoStatus(errno, absl::StrCat("attaching the idmapped copy of ", m.host_path(),
+                                             " at ", point));
+    }
+    bool found = false;
+    for (auto& jm : (*spec)["mounts"]) {
+      if (jm.value("type", "") == "bind" && jm.value("destination", "") == m.container_path() &&
+          jm.value("source", "") == m.host_path()) {
+        jm["source"] = point;
+        found = true;
+      }
+    }
+    if (!found) {
+      return absl::InternalError(absl::StrCat(at, ": the spec has no bind mount of ",
+                                              m.host_path(), " at ", m.container_path()));
+    }
+  }
+  return staged;
+}
+
+absl::Status RemoveStagedMounts(const std::string& staging_root) {
+  std::unique_ptr<DIR, int (*)(DIR*)> root(opendir(staging_root.c_str()), closedir);
+  if (!root) {
+    if (errno == ENOENT) return absl::OkStatus();
+    return ErrnoStatus(errno, absl::StrCat("listing ", staging_root));
+  }
+  absl::Status result;
+  while (dirent* c = readdir(root.get())) {
+    std::string name = c->d_name;
+    if (name == "." || name == "..") continue;
+    const std::string dir = absl::StrCat(staging_root, "/", name);
+    std::unique_ptr<DIR, int (*)(DIR*)> d(opendir(dir.c_str()), closedir);
+    if (!d) continue;
+    while (dirent* e = readdir(d.get())) {
+      std::string p = e->d_name;
+      if (p == "." || p == "..") continue;
+      const std::string point = absl::StrCat(dir, "/", p);
+      absl::Status st = DetachAll(point);
+      if (st.ok()) st = RemoveMountPoint(point);
+      result.Update(st);
+    }
+    if (rmdir(dir.c_str()) != 0 && errno != ENOENT) {
+      result.Update(ErrnoStatus(errno, absl::StrCat("removing ", dir)));
+    }
+  }
+  return result;
+}
+
+absl::Status CheckReachableFromUserNamespace(const std::string& path, const HostRoot& root) {
+  std::string dir = path;
+  while (true) {
+    size_t slash = dir.rfind('/');
+    if (slash == std::string::npos) break;
+    dir = slash == 0 ? "/" : dir.substr(0, slash);
+    struct stat st;
+    if (stat(dir.c_str(), &st) != 0) return ErrnoStatus(errno, absl::StrCat("stat ", dir));
+    const mode_t search = st.st_uid == root.uid   ? S_IXUSR
+                          : st.st_gid == root.gid ? S_IXGRP
+                                                  : S_IXOTH;
+    if ((st.st_mode & search) == 0) {
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "containers of a pod in a user namespace cannot reach %s: directory %s has mode %04o "
+          "and belongs to %d:%d, outside the pod's namespace (give others search permission, "
+          "e.g. chmod o+x)",
+          path, dir, st.st_mode & 07777, st.st_uid, st.st_gid));
+    }
+    if (dir == "/") break;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ProbeUserNamespaces(const std::string& dir) {
+  if (!PathExists("/proc/self/ns/user")) {
+    return absl::FailedPreconditionError("this kernel has no user namespaces");
+  }
+  std::string probe = absl::StrCat(dir, "/.userns-probe-XXXXXX");
+  if (mkdtemp(probe.data()) == nullptr) {
+    return ErrnoStatus(errno, absl::StrCat("creating a probe directory in ", dir));
+  }
+  const std::string merged = probe + "/merged";
+  bool mounted = false;
+  absl::Status result = [&]() -> absl::Status {
+    for (const char* sub : {"/lower", "/upper", "/work", "/merged"}) {
+      if (absl::Status st = MakeDirs(probe + sub, 0755); !st.ok()) return st;
+    }
+    if (absl::Status st = WriteFileAtomic(probe + "/lower/file", ""); !st.ok()) return st;
+    constexpr uint32_t kHostRoot = 3000000000u;
+    IdMappings maps;
+    cri::IDMapping* m = maps.Add();
+    m->set_container_id(0);
+    m->set_host_id(kHostRoot);
+    m->set_length(65536);
+    absl::StatusOr<UniqueFd> userns = NewUserNamespace(maps, maps);
+    if (!userns.ok()) return userns.status();
+    absl::StatusOr<UniqueFd> view = IdmappedTree(probe, userns->get(), false);
+    if (!view.ok()) return view.status();
+    // What the image store does for a container of such a pod: lowers through the idmapped
+    // view, upper and work as they are.
+    if (absl::Status st = MountOverlayFrom(
+            view->get(),
+            absl::StrCat("lowerdir=lower,upperdir=", probe, "/upper,workdir=", probe, "/work"),
+            merged);
+        !st.ok()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "overlayfs does not take an idmapped lower layer here: ", st.message()));
+    }
+    mounted = true;
+    struct stat st;
+    if (stat((merged + "/file").c_str(), &st) != 0) return ErrnoStatus(errno, "stat probe file");
+    if (st.st_uid != kHostRoot) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "an idmapped overlay lower layer shows uid ", st.st_uid, " instead of ", kHostRoot));
+    }
+    return absl::OkStatus();
+  }();
+  if (mounted && umount2(merged.c_str(), 0) != 0 &&
+      umount2(merged.c_str(), MNT_DETACH) != 0) {
+    LOG(ERROR) << "unmounting " << merged << ": " << strerror(errno) << "; leaving " << probe;
+    return result;
+  }
+  if (absl::Status st = RemoveAll(probe); !st.ok()) LOG(WARNING) << st;
+  return result;
+}
+
+absl::Status UserNamespacesUsable(const std::string& dir) {
+  static const absl::Status usable = [&] {
+    absl::Status st = ProbeUserNamespaces(dir);
+    if (st.ok()) {
+      LOG(INFO) << "pods may run in user namespaces (idmapped overlay layers work in " << dir << ")";
+    } else {
+      LOG(WARNING) << "pods cannot run in user namespaces here: " << st;
+    }
+    return st;
+  }();
+  return usable;
+}
+
+}  // namespace berth::runtime
