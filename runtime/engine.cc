@@ -548,8 +548,30 @@ absl::StatusOr<std::string> Engine::DoRunPodSandbox(const cri::PodSandboxConfig&
   bool ok = false;
   absl::Cleanup undo = [&] {
     if (ok) return;
+    // Everything RemovePodSandbox would release: the failure may come after the infra container
+    // exists (CNI ADD runs beside its start).
     Sandbox cur = obj->rec;
     if (absl::Status st = TearDownSandbox(obj.get(), &cur); !st.ok()) {
+      LOG(ERROR) << "undoing failed pod " << id << ": " << st;
+    }
+    std::shared_ptr<ContainerObj> infra;
+    {
+      absl::MutexLock l(&index_mu_);
+      auto it = containers_.find(id);
+      if (it != containers_.end()) infra = it->second;
+    }
+    if (infra) {
+      absl::MutexLock cl(&infra->mu);
+      if (absl::Status st = CleanupContainer(infra); !st.ok()) {
+        LOG(ERROR) << "undoing failed pod " << id << ": infra container: " << st;
+      }
+    }
+    if (network_ != nullptr && !cur.netns_path().empty()) {
+      if (absl::Status st = network_->RemoveNetns(cur.netns_path()); !st.ok()) {
+        LOG(ERROR) << "undoing failed pod " << id << ": " << st;
+      }
+    }
+    if (absl::Status st = RemoveAll(cur.dir()); !st.ok()) {
       LOG(ERROR) << "undoing failed pod " << id << ": " << st;
     }
     (void)db_->Delete(storage::Kind::kSandboxes, id);
@@ -594,26 +616,20 @@ absl::StatusOr<std::string> Engine::DoRunPodSandbox(const cri::PodSandboxConfig&
   }
   if (absl::Status st = SaveSandbox(obj.get(), rec); !st.ok()) return st;
 
+  // CNI ADD runs while the infra container is created and started: both only need the netns,
+  // and together they are most of a pod's start. The pod files need the IPs, so they wait.
+  // Joined before anything returns (declared after `undo`, so it runs first), so an undo
+  // tears down a finished ADD.
+  absl::StatusOr<PodNetworkStatus> net_result = PodNetworkStatus{};
+  std::thread cni;
+  absl::Cleanup join_cni = [&] {
+    if (cni.joinable()) cni.join();
+  };
   if (!host_network && network_ != nullptr) {
     PodNetworkSpec net{id, config.metadata().name(), config.metadata().namespace_(),
                        config.metadata().uid(), rec.netns_path(),
                        {config.port_mappings().begin(), config.port_mappings().end()}};
-    absl::StatusOr<PodNetworkStatus> ns = network_->SetUp(net);
-    if (!ns.ok()) return ns.status();
-    for (const auto& ip : ns->ips) rec.add_ips(ip);
-    rec.set_cni_result(ns->result);
-    rec.set_cni_config(ns->config);
-    if (absl::Status st = SaveSandbox(obj.get(), rec); !st.ok()) return st;
-  }
-  if (absl::Status st = WritePodFiles(rec, host_network); !st.ok()) return st;
-  if (*pod_userns) {
-    // The pod's files belong to its root, as they belong to root in a pod without one.
-    for (const char* f : {"hosts", "resolv.conf", "hostname"}) {
-      const std::string path = absl::StrCat(rec.dir(), "/", f);
-      if (chown(path.c_str(), userns_root.uid, userns_root.gid) != 0 && errno != ENOENT) {
-        return Errno(absl::StrCat("chown ", path));
-      }
-    }
+    cni = std::thread([this, net = std::move(net), &net_result] { net_result = network_->SetUp(net); });
   }
 
   // The infra container: berth's pause in berth's read-only rootfs.
@@ -663,6 +679,24 @@ absl::StatusOr<std::string> Engine::DoRunPodSandbox(const cri::PodSandboxConfig&
     running.mutable_state()->set_started_at_ns(NowNs());
     if (absl::Status st = SaveContainer(cobj.get(), running); !st.ok()) return st;
     Emit(running, EventType::kStarted);
+  }
+  if (cni.joinable()) {
+    cni.join();
+    if (!net_result.ok()) return net_result.status();
+    for (const auto& ip : net_result->ips) rec.add_ips(ip);
+    rec.set_cni_result(net_result->result);
+    rec.set_cni_config(net_result->config);
+    if (absl::Status st = SaveSandbox(obj.get(), rec); !st.ok()) return st;
+  }
+  if (absl::Status st = WritePodFiles(rec, host_network); !st.ok()) return st;
+  if (*pod_userns) {
+    // The pod's files belong to its root, as they belong to root in a pod without one.
+    for (const char* f : {"hosts", "resolv.conf", "hostname"}) {
+      const std::string path = absl::StrCat(rec.dir(), "/", f);
+      if (chown(path.c_str(), userns_root.uid, userns_root.gid) != 0 && errno != ENOENT) {
+        return Errno(absl::StrCat("chown ", path));
+      }
+    }
   }
   rec.set_status(berth::v1::SANDBOX_STATUS_READY);
   if (absl::Status st = SaveSandbox(obj.get(), rec); !st.ok()) return st;
@@ -718,17 +752,26 @@ absl::Status Engine::TearDownSandbox(SandboxObj* s, Sandbox* rec) {
     auto it = containers_.find(rec->infra_container_id());
     if (it != containers_.end()) infra = it->second;
   }
-  if (infra) {
-    if (absl::Status st = StopContainerObj(infra, 0); !st.ok()) return st;
-  }
-  if (network_ != nullptr && !rec->netns_path().empty() &&
-      (!rec->ips().empty() || !rec->cni_result().empty() ||
-       rec->status() == berth::v1::SANDBOX_STATUS_CREATING)) {
+  // CNI DEL and stopping the infra container are independent (the netns is pinned, not held by
+  // the pause process), so they run side by side.
+  const bool cni_del = network_ != nullptr && !rec->netns_path().empty() &&
+                       (!rec->ips().empty() || !rec->cni_result().empty() ||
+                        rec->status() == berth::v1::SANDBOX_STATUS_CREATING);
+  absl::Status net_status;
+  std::thread cni;
+  if (cni_del) {
     PodNetworkSpec net{rec->id(), rec->config().metadata().name(),
                        rec->config().metadata().namespace_(), rec->config().metadata().uid(),
                        rec->netns_path(),
                        {rec->config().port_mappings().begin(), rec->config().port_mappings().end()}};
-    if (absl::Status st = network_->TearDown(net); !st.ok()) return st;
+    cni = std::thread([this, net = std::move(net), &net_status] { net_status = network_->TearDown(net); });
+  }
+  absl::Status infra_status;
+  if (infra) infra_status = StopContainerObj(infra, 0);
+  if (cni.joinable()) cni.join();
+  if (!infra_status.ok()) return infra_status;
+  if (cni_del) {
+    if (!net_status.ok()) return net_status;
     rec->clear_ips();
     rec->clear_cni_result();
   }

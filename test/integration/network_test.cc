@@ -5,6 +5,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "test/util/cri_fixture.h"
@@ -144,6 +145,58 @@ TEST_F(NetworkTest, TeardownAfterACrashAndNothingLeftBehind) {
   EXPECT_TRUE(std::filesystem::is_empty(berthd_->state_dir() + "/netns", ec));
   std::string links = RunProcess({"ip", "-o", "link", "show", "master", kBridge})->out;
   EXPECT_TRUE(links.empty()) << links;
+}
+
+// CNI ADD runs while the infra container starts: when ADD fails, RunPodSandbox fails with the
+// plugin's message and the pod leaves nothing behind (no record, infra process, IP, veth, netns).
+TEST_F(NetworkTest, FailedCniAddFailsThePodAndLeavesNothingBehind) {
+  ASSERT_TRUE(berthd_->Stop().ok());
+  const std::string bin = dir_.path() + "/cnibin";
+  ASSERT_TRUE(MakeDirs(bin).ok());
+  ASSERT_TRUE(WriteFileAtomic(bin + "/refuse-add", R"(#!/bin/sh
+case "$CNI_COMMAND" in
+  ADD) echo '{"cniVersion":"1.0.0","code":11,"msg":"refuse-add says no"}'; exit 1 ;;
+  VERSION) echo '{"cniVersion":"1.0.0","supportedVersions":["0.4.0","1.0.0"]}' ;;
+esac
+exit 0
+)",
+                              0755)
+                  .ok());
+  ASSERT_TRUE(WriteFileAtomic(dir_.path() + "/cni/10-lo.conflist",
+                              absl::StrCat(R"({"cniVersion":"1.0.0","name":"berthit","plugins":[)",
+                                           R"({"type":"bridge","bridge":")", kBridge,
+                                           R"(","ipam":{"type":"host-local","ranges":[[{"subnet":"10.251.7.0/24"}]],)",
+                                           R"("dataDir":")", ipam_, R"("}},)", R"({"type":"refuse-add"}]})"))
+                  .ok());
+  const std::string config = absl::StrReplaceAll(
+      Config(), {{"[network]\n", absl::StrCat("[network]\ncni_bin_dirs = [\"", bin,
+                                               "\", \"/usr/lib/cni\", \"/opt/cni/bin\"]\n")}});
+  ASSERT_TRUE(berthd_->Start({.config_toml = config}).ok()) << berthd_->log();
+
+  for (int i = 0; i < 3; ++i) {
+    cri::RunPodSandboxRequest req;
+    *req.mutable_config() = Pod(absl::StrCat("refused", i));
+    cri::RunPodSandboxResponse resp;
+    grpc::Status st = berthd_->runtime().RunPodSandbox(Ctx().get(), req, &resp);
+    ASSERT_FALSE(st.ok());
+    EXPECT_NE(st.error_message().find("refuse-add says no"), std::string::npos) << st.error_message();
+  }
+  cri::ListPodSandboxResponse pods;
+  ASSERT_TRUE(berthd_->runtime().ListPodSandbox(Ctx().get(), {}, &pods).ok());
+  EXPECT_EQ(pods.items_size(), 0);
+  std::string runc = RunProcess({"runc", "--root", berthd_->state_dir() + "/runc", "list", "-q"})->out;
+  EXPECT_TRUE(absl::StripAsciiWhitespace(runc).empty()) << "infra containers left: " << runc;
+  size_t reservations = 0;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(ipam_, ec)) {
+    if (absl::StartsWith(e.path().filename().string(), "10.251.")) ++reservations;
+  }
+  EXPECT_EQ(reservations, 0u);
+  EXPECT_TRUE(std::filesystem::is_empty(berthd_->state_dir() + "/netns", ec));
+  std::string links = RunProcess({"ip", "-o", "link", "show", "master", kBridge})->out;
+  EXPECT_TRUE(links.empty()) << links;
+  // The names are free again.
+  ASSERT_TRUE(berthd_->Stop().ok());
 }
 
 }  // namespace
