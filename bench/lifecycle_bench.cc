@@ -35,6 +35,7 @@
 ABSL_FLAG(int, runs, 20, "Repetitions of each timed operation");
 ABSL_FLAG(int, pods, 100, "Pods alive for the loaded RSS figure");
 ABSL_FLAG(std::string, list_counts, "10,100", "Container counts for the List latency figures");
+ABSL_FLAG(int, list_calls, 200, "Timed calls per List figure");
 ABSL_FLAG(std::string, json_out, "", "Also write the JSON report to this file");
 ABSL_FLAG(bool, sync_writes, true, "berthd's runtime.sync_writes (fsync every state write)");
 ABSL_FLAG(std::string, sections, "pull,pods,containers,lists,memory",
@@ -358,7 +359,7 @@ class Bench {
               "ListContainerStats");
         ls.Add(t0);
       }
-      for (int i = 0; i < 200; ++i) {
+      for (int i = 0; i < absl::GetFlag(FLAGS_list_calls); ++i) {
         cri::ListContainersResponse r;
         auto t0 = Clock::now();
         Check(berthd_.runtime().ListContainers(test::Ctx().get(), cri::ListContainersRequest(), &r), "ListContainers");
@@ -380,7 +381,7 @@ class Bench {
             .IgnoreError();
       }
       size_t answer_bytes = 0;
-      for (int i = 0; i < 200; ++i) {
+      for (int i = 0; i < absl::GetFlag(FLAGS_list_calls); ++i) {
         grpc::ByteBuffer answer;
         auto t0 = Clock::now();
         Check(grpc::internal::BlockingUnaryCall<grpc::ByteBuffer, grpc::ByteBuffer>(

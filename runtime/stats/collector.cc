@@ -4,9 +4,12 @@
 
 #include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -149,6 +152,12 @@ StatsCollector::~StatsCollector() {
 }
 
 void StatsCollector::RefreshLoop() {
+  // Background upkeep must never compete with requests for a core: SCHED_IDLE runs this thread
+  // only when nothing else wants the CPU (per thread on Linux; lowering needs no privilege).
+  struct sched_param idle {};
+  if (sched_setscheduler(0, SCHED_IDLE, &idle) != 0) {
+    LOG(WARNING) << "stats: cannot run the refresh thread at idle priority: " << strerror(errno);
+  }
   do {
     RefreshNow();
   } while (!stop_.WaitForNotificationWithTimeout(options_.refresh_interval));

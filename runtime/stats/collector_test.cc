@@ -2,11 +2,13 @@
 // records a berthd engine would hold given as fixed records.
 #include "runtime/stats/collector.h"
 
+#include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <fstream>
@@ -330,4 +332,26 @@ TEST_F(StatsCollectorTest, PodMetricsUseOnlyDescribedNamesWithMatchingLabels) {
 }
 
 }  // namespace
+// The background refresh never competes with requests: it runs at SCHED_IDLE.
+TEST(StatsCollectorRefreshTest, BackgroundRefreshRunsAtIdlePriority) {
+  RecordSource source = FixedRecords({}, {});
+  std::atomic<int> policy{-1};
+  absl::Notification seen;
+  auto list = source.list_containers;
+  source.list_containers = [&policy, &seen, list] {
+    if (!seen.HasBeenNotified()) {
+      policy = sched_getscheduler(0);
+      seen.Notify();
+    }
+    return list();
+  };
+  StatsOptions options;
+  options.refresh_interval = absl::Milliseconds(10);
+  options.mode = cgroups::CgroupMode::kLegacy;
+  StatsCollector collector(std::move(source), options);
+  ASSERT_TRUE(seen.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_EQ(policy.load(), SCHED_IDLE);
+  EXPECT_NE(sched_getscheduler(0), SCHED_IDLE) << "the caller's own policy is untouched";
+}
+
 }  // namespace berth::runtime::stats
