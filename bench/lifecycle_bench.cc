@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <thread>
 
 #include "absl/flags/flag.h"
 #include "grpcpp/generic/generic_stub.h"
@@ -36,6 +37,8 @@ ABSL_FLAG(int, runs, 20, "Repetitions of each timed operation");
 ABSL_FLAG(int, pods, 100, "Pods alive for the loaded RSS figure");
 ABSL_FLAG(std::string, list_counts, "10,100", "Container counts for the List latency figures");
 ABSL_FLAG(int, list_calls, 200, "Timed calls per List figure");
+ABSL_FLAG(int, list_settle_seconds, 0,
+          "Seconds to wait after creating the containers before timing the List calls");
 ABSL_FLAG(std::string, json_out, "", "Also write the JSON report to this file");
 ABSL_FLAG(bool, sync_writes, true, "berthd's runtime.sync_writes (fsync every state write)");
 ABSL_FLAG(std::string, sections, "pull,pods,containers,lists,memory",
@@ -351,6 +354,7 @@ class Bench {
           CreateAndStart(pod, name, absl::StrCat("c", c));
         }
       }
+      std::this_thread::sleep_for(std::chrono::seconds(absl::GetFlag(FLAGS_list_settle_seconds)));
       Series lc, lp, ls, raw;
       for (int i = 0; i < 20; ++i) {
         cri::ListContainerStatsResponse r;

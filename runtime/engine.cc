@@ -1117,11 +1117,10 @@ absl::StatusOr<std::string> Engine::DoCreateContainer(const std::string& sandbox
   return id;
 }
 
-absl::Status Engine::CreateInRuntime(ContainerObj* c) {
-  Container rec = c->rec;
-  const auto& cc = rec.config();
-  if (absl::Status st = EnsureState(rec, Operation::kCreate); !st.ok()) return st;
-  if (absl::Status st = MakeDirs(cc.bundle_dir(), 0700); !st.ok()) return st;
+namespace {
+
+// Writes the bundle's config.json and describes the container for conmon.
+absl::StatusOr<oci::CreateRequest> PrepareBundle(const berth::v1::ContainerConfig& cc) {
   if (absl::Status st = WriteFileAtomic(absl::StrCat(cc.bundle_dir(), "/config.json"), cc.oci_spec(), 0600);
       !st.ok()) {
     return st;
@@ -1134,7 +1133,19 @@ absl::Status Engine::CreateInRuntime(ContainerObj* c) {
   req.terminal = cc.cri().tty();
   req.open_stdin = cc.cri().stdin();
   req.stdin_once = cc.cri().stdin_once();
-  absl::StatusOr<oci::CreateResult> res = oci_.Create(req);
+  return req;
+}
+
+}  // namespace
+
+absl::Status Engine::CreateInRuntime(ContainerObj* c) {
+  Container rec = c->rec;
+  const auto& cc = rec.config();
+  if (absl::Status st = EnsureState(rec, Operation::kCreate); !st.ok()) return st;
+  if (absl::Status st = MakeDirs(cc.bundle_dir(), 0700); !st.ok()) return st;
+  absl::StatusOr<oci::CreateRequest> req = PrepareBundle(cc);
+  if (!req.ok()) return req.status();
+  absl::StatusOr<oci::CreateResult> res = oci_.Create(*req);
   if (!res.ok()) return res.status();
   rec.mutable_state()->set_status(berth::v1::CONTAINER_STATUS_CREATED);
   rec.mutable_state()->set_pid(res->pid);
@@ -1150,21 +1161,11 @@ absl::Status Engine::RestoreInRuntime(ContainerObj* c) {
   const auto& cc = rec.config();
   absl::StatusOr<std::string> criu = UsableCriu(options_.criu_path);
   if (!criu.ok()) return criu.status();
-  if (absl::Status st = WriteFileAtomic(absl::StrCat(cc.bundle_dir(), "/config.json"), cc.oci_spec(), 0600);
-      !st.ok()) {
-    return st;
-  }
-  oci::CreateRequest req;
-  req.id = cc.id();
-  req.name = cc.name();
-  req.bundle = cc.bundle_dir();
-  req.log_path = cc.log_path();
-  req.terminal = cc.cri().tty();
-  req.open_stdin = cc.cri().stdin();
-  req.stdin_once = cc.cri().stdin_once();
-  req.restore_image_path = cc.restore().checkpoint_dir();
-  req.criu_path = *criu;
-  absl::StatusOr<oci::CreateResult> res = oci_.Create(req);
+  absl::StatusOr<oci::CreateRequest> req = PrepareBundle(cc);
+  if (!req.ok()) return req.status();
+  req->restore_image_path = cc.restore().checkpoint_dir();
+  req->criu_path = *criu;
+  absl::StatusOr<oci::CreateResult> res = oci_.Create(*req);
   if (!res.ok()) {
     std::string criu_errors = CriuLogErrors(absl::StrCat(cc.bundle_dir(), "/restore.log"));
     if (criu_errors.empty()) return res.status();
