@@ -18,6 +18,7 @@
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
+#include "network/loopback.h"
 #include "util/fd.h"
 #include "util/fs.h"
 
@@ -79,6 +80,11 @@ absl::StatusOr<std::string> CreateNetns(const std::string& netns_dir, const std:
   std::thread worker([&] {
     if (unshare(CLONE_NEWNET) != 0) {
       result = ErrnoStatus(errno, absl::StrCat("unshare(CLONE_NEWNET) for pod \"", pod_id, "\""));
+      return;
+    }
+    // lo comes up here, for free, rather than by a loopback CNI plugin exec per ADD and DEL.
+    if (absl::Status st = BringUpLoopbackHere(); !st.ok()) {
+      result = absl::Status(st.code(), absl::StrCat("pod \"", pod_id, "\": ", st.message()));
       return;
     }
     std::string self = absl::StrCat("/proc/self/task/", gettid(), "/ns/net");

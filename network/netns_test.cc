@@ -2,10 +2,16 @@
 #include "network/netns.h"
 
 #include <net/if.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
 
 #include "gtest/gtest.h"
+#include "network/loopback.h"
 #include "test/network/netns_exec.h"
 #include "test/util/temp_dir.h"
 
@@ -43,6 +49,40 @@ TEST_F(NetnsTest, CreatedNamespaceIsMountedSeparateAndLeavesTheCallerInTheHostNa
   // Inside, only loopback exists: the host's interfaces are not there.
   EXPECT_EQ(test::RunInNetns(*path, [] { return if_nametoindex("lo") != 0 && if_nametoindex("eth0") == 0 ? 0 : 1; }),
             0);
+}
+
+// IFF_UP of lo in the calling thread's netns: 1 up, 0 down, -1 error.
+int LoopbackUpHere() {
+  int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (sock < 0) return -1;
+  struct ifreq ifr {};
+  strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+  int r = ioctl(sock, SIOCGIFFLAGS, &ifr) == 0 ? ((ifr.ifr_flags & IFF_UP) ? 1 : 0) : -1;
+  close(sock);
+  return r;
+}
+
+TEST_F(NetnsTest, LoopbackIsUpWithoutAPlugin) {
+  auto path = CreateNetns(dir_, "pod-lo");
+  ASSERT_TRUE(path.ok()) << path.status();
+  EXPECT_EQ(test::RunInNetns(*path, [] { return LoopbackUpHere() == 1 ? 0 : 1; }), 0);
+  // A namespace made elsewhere with lo down: BringUpLoopback brings it up, and again is fine.
+  ASSERT_EQ(test::RunInNetns(*path, [] {
+              int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+              struct ifreq ifr {};
+              strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+              ioctl(sock, SIOCGIFFLAGS, &ifr);
+              ifr.ifr_flags &= ~IFF_UP;
+              int r = ioctl(sock, SIOCSIFFLAGS, &ifr);
+              close(sock);
+              return r == 0 && LoopbackUpHere() == 0 ? 0 : 1;
+            }),
+            0);
+  ASSERT_TRUE(BringUpLoopback(*path).ok());
+  ASSERT_TRUE(BringUpLoopback(*path).ok());
+  EXPECT_EQ(test::RunInNetns(*path, [] { return LoopbackUpHere() == 1 ? 0 : 1; }), 0);
+  EXPECT_EQ(LoopbackUpHere(), 1) << "the caller's own namespace is untouched";
+  EXPECT_TRUE(absl::IsFailedPrecondition(BringUpLoopback(dir_ + "/absent")));
 }
 
 TEST_F(NetnsTest, TwoPodsGetDifferentNamespaces) {

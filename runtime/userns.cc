@@ -25,6 +25,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "glog/logging.h"
+#include "network/loopback.h"
 #include "util/fs.h"
 
 namespace berth::runtime {
@@ -377,6 +378,12 @@ absl::Status CreatePodNamespaces(const IdMappings& uids, const IdMappings& gids,
       RemovePinnedNamespace(userns_path).IgnoreError();
       return st;
     }
+    // As for every pod netns: lo is berth's job, not a CNI plugin's.
+    if (absl::Status st = network::BringUpLoopback(netns_path); !st.ok()) {
+      RemovePinnedNamespace(netns_path).IgnoreError();
+      RemovePinnedNamespace(userns_path).IgnoreError();
+      return st;
+    }
   }
   return absl::OkStatus();
 }
@@ -647,3 +654,4 @@ absl::Status UserNamespacesUsable(const std::string& dir) {
 }
 
 }  // namespace berth::runtime
+
