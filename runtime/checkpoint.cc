@@ -129,6 +129,20 @@ void DropOverlayXattrs(struct archive_entry* e) {
   for (const auto& [n, v] : keep) archive_entry_xattr_add_entry(e, n.c_str(), v.data(), v.size());
 }
 
+// The entries of `dir` but "." and "..", sorted so archives are reproducible.
+absl::StatusOr<std::vector<std::string>> SortedChildren(const std::string& dir) {
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return absl::InternalError(absl::StrCat("opendir ", dir, ": ", strerror(errno)));
+  std::vector<std::string> children;
+  while (struct dirent* de = readdir(d)) {
+    std::string n = de->d_name;
+    if (n != "." && n != "..") children.push_back(std::move(n));
+  }
+  closedir(d);
+  std::sort(children.begin(), children.end());
+  return children;
+}
+
 absl::Status AddPath(TarWriter* t, struct archive* disk, const std::string& abs,
                      const std::string& name) {
   struct stat st;
@@ -183,16 +197,9 @@ absl::Status AddPath(TarWriter* t, struct archive* disk, const std::string& abs,
         }
       }
     }
-    DIR* d = opendir(abs.c_str());
-    if (d == nullptr) return absl::InternalError(absl::StrCat("opendir ", abs, ": ", strerror(errno)));
-    std::vector<std::string> children;
-    while (struct dirent* de = readdir(d)) {
-      std::string n = de->d_name;
-      if (n != "." && n != "..") children.push_back(std::move(n));
-    }
-    closedir(d);
-    std::sort(children.begin(), children.end());
-    for (const std::string& c : children) {
+    absl::StatusOr<std::vector<std::string>> children = SortedChildren(abs);
+    if (!children.ok()) return children.status();
+    for (const std::string& c : *children) {
       if (absl::Status s = AddPath(t, disk, absl::StrCat(abs, "/", c), absl::StrCat(name, "/", c));
           !s.ok()) {
         return s;
@@ -230,16 +237,9 @@ absl::Status WriteTar(const std::string& dir, const std::vector<std::string>& na
     const std::string abs = dir + (n.empty() ? "" : "/" + n);
     if (n.empty()) {
       // The directory's contents, not the directory itself.
-      DIR* d = opendir(abs.c_str());
-      if (d == nullptr) return absl::InternalError(absl::StrCat("opendir ", abs, ": ", strerror(errno)));
-      std::vector<std::string> children;
-      while (struct dirent* de = readdir(d)) {
-        std::string c = de->d_name;
-        if (c != "." && c != "..") children.push_back(std::move(c));
-      }
-      closedir(d);
-      std::sort(children.begin(), children.end());
-      for (const std::string& c : children) {
+      absl::StatusOr<std::vector<std::string>> children = SortedChildren(abs);
+      if (!children.ok()) return children.status();
+      for (const std::string& c : *children) {
         if (absl::Status s = AddPath(&t, disk.get(), absl::StrCat(abs, "/", c), c); !s.ok()) return s;
       }
       continue;
