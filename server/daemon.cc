@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "glog/logging.h"
 #include "grpcpp/grpcpp.h"
 #include "network/cni_manager.h"
@@ -24,7 +25,10 @@
 #include "server/metrics/rpc_interceptor.h"
 #include "server/streaming/server.h"
 #include "storage/images/image_store.h"
+#include "runtime/cgroups/mode.h"
+#include "runtime/checkpoint.h"
 #include "runtime/engine.h"
+#include "runtime/userns.h"
 #include "runtime/stats/collector.h"
 #include "server/runtime_service.h"
 #include "server/sd_notify.h"
@@ -315,6 +319,35 @@ bool CheckHost(const Config& config) {
   std::string status = ReadFile("/proc/self/status").value_or("");
   report(status.find("Seccomp:") != std::string::npos, "seccomp filters in the kernel",
          "a kernel built with CONFIG_SECCOMP_FILTER");
+
+  // Optional features: pods run without them, but the calls that need them are refused.
+  auto optional = [](bool good, const std::string& what, const std::string& why) {
+    std::cout << (good ? "ok      " : "off     ") << what;
+    if (!good) std::cout << " — " << why;
+    std::cout << "\n";
+  };
+  absl::StatusOr<std::string> criu = runtime::UsableCriu(config.runtime.criu_path);
+  optional(criu.ok(),
+           absl::StrCat("checkpoint/restore (CRIU: ", criu.ok() ? *criu : config.runtime.criu_path, ")"),
+           absl::StrCat(criu.status().message(),
+                        "; CheckpointContainer and restores answer FAILED_PRECONDITION"));
+  if (std::filesystem::is_directory(config.root, ec)) {
+    absl::Status userns = runtime::UserNamespacesUsable(config.root);
+    optional(userns.ok(), "pods in user namespaces (hostUsers: false)",
+             absl::StrCat(userns.message(), "; such pods are refused"));
+  } else {
+    std::cout << "off     pods in user namespaces — not probed: " << config.root
+              << " does not exist yet (berthd creates it)\n";
+  }
+  absl::StatusOr<cgroups::CgroupMode> mode = cgroups::DetectCgroupMode();
+  if (mode.ok()) {
+    std::vector<std::string> sizes = cgroups::HugetlbPageSizes(*mode);
+    optional(!sizes.empty(),
+             sizes.empty() ? "hugetlb limits" : absl::StrCat("hugetlb limits (", absl::StrJoin(sizes, ", "), ")"),
+             "no hugetlb controller; kubelet's hugepage limits are left out");
+    optional(cgroups::SwapControllerAvailable(*mode), "swap limits",
+             "no swap accounting (swapaccount=1 on cgroup v1); swap limits are left out");
+  }
   return ok;
 }
 

@@ -10,6 +10,7 @@
 #include "util/fs.h"
 #include "util/subprocess.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "test/util/berthd.h"
 #include "test/util/temp_dir.h"
 
@@ -129,6 +130,41 @@ TEST(DaemonTest, UnknownConfigKeyIsAStartupError) {
   absl::Status st = berthd.Start({.config_toml = "[runtime]\nno_such_key = 1\n"});
   EXPECT_FALSE(st.ok());
   EXPECT_NE(berthd.log().find("runtime.no_such_key"), std::string::npos) << berthd.log();
+}
+
+// `berthd check`: what a node lacks fails it with a fix; optional features (CRIU, user
+// namespaces, hugetlb, swap) are reported without failing it.
+TEST(DaemonTest, CheckReportsMissingPartsAndOptionalFeatures) {
+  TempDir dir;
+  ASSERT_TRUE(MakeDirs(dir.path() + "/root").ok());
+  ASSERT_TRUE(MakeDirs(dir.path() + "/cni").ok());
+  ASSERT_TRUE(WriteFileAtomic(dir.path() + "/cni/10-lo.conflist",
+                              R"({"cniVersion":"1.0.0","name":"lo","plugins":[{"type":"loopback"}]})")
+                  .ok());
+  auto config = [&](const std::string& runc) {
+    const std::string path = dir.path() + "/berth.toml";
+    EXPECT_TRUE(WriteFileAtomic(path, absl::StrCat("root = \"", dir.path(), "/root\"\n[runtime]\n",
+                                                   "runtime_path = \"", runc, "\"\n",
+                                                   "criu_path = \"", dir.path(), "/no-criu\"\n",
+                                                   "[network]\ncni_conf_dir = \"", dir.path(), "/cni\"\n"))
+                    .ok());
+    return path;
+  };
+  absl::StatusOr<RunResult> good = RunProcess({"server/berthd", "check", "--config", config("runc")});
+  ASSERT_TRUE(good.ok());
+  EXPECT_EQ(good->exit_code, 0) << good->out << good->err;
+  EXPECT_NE(good->out.find("ok      OCI runtime: "), std::string::npos) << good->out;
+  EXPECT_NE(good->out.find("off     checkpoint/restore"), std::string::npos) << good->out;
+  EXPECT_NE(good->out.find("pods in user namespaces"), std::string::npos) << good->out;
+  EXPECT_NE(good->out.find("hugetlb limits"), std::string::npos) << good->out;
+  EXPECT_NE(good->out.find("swap limits"), std::string::npos) << good->out;
+
+  absl::StatusOr<RunResult> bad =
+      RunProcess({"server/berthd", "check", "--config", config(dir.path() + "/no-runc")});
+  ASSERT_TRUE(bad.ok());
+  EXPECT_EQ(bad->exit_code, 1) << bad->out;
+  EXPECT_NE(bad->out.find("MISSING OCI runtime"), std::string::npos) << bad->out;
+  EXPECT_NE(bad->out.find("apt-get install runc"), std::string::npos) << bad->out;
 }
 
 TEST(DaemonTest, EventStreamShowsAPodsInfraContainerStartAndStop) {
