@@ -28,14 +28,6 @@ namespace {
 constexpr long kNsfsMagic = 0x6e736673;
 constexpr long kProcMagic = 0x9fa0;
 
-absl::Status ErrnoStatus(int err, const std::string& what) {
-  std::string msg = absl::StrCat(what, ": ", strerror(err));
-  if (err == ENOENT) return absl::NotFoundError(msg);
-  if (err == EEXIST) return absl::AlreadyExistsError(msg);
-  if (err == EPERM || err == EACCES) return absl::PermissionDeniedError(msg);
-  return absl::InternalError(msg);
-}
-
 // Like `ip netns`: the directory becomes a shared mount (bind-mounting it onto itself first when
 // it is not a mount point), so namespace mounts made or removed here propagate into mount
 // namespaces created later instead of being pinned by private copies there.

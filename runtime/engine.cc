@@ -102,10 +102,6 @@ int SignalNumber(const std::string& name) {
   return SIGTERM;
 }
 
-absl::Status Errno(const std::string& what) {
-  return absl::InternalError(absl::StrCat(what, ": ", strerror(errno)));
-}
-
 int ReadOwnOomScoreAdj() {
   absl::StatusOr<std::string> s = ReadFile("/proc/self/oom_score_adj");
   int v = 0;

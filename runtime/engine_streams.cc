@@ -31,10 +31,6 @@
 namespace berth::runtime {
 namespace {
 
-absl::Status Errno(const std::string& what) {
-  return absl::InternalError(absl::StrCat(what, ": ", strerror(errno)));
-}
-
 // Applies terminal sizes on a side thread for as long as the session lasts.
 class Resizer {
  public:

@@ -22,11 +22,13 @@
 #include <thread>
 #include <utility>
 
+#include "absl/memory/memory.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "glog/logging.h"
 #include "network/loopback.h"
 #include "util/fs.h"
+#include "util/mount.h"
 
 namespace berth::runtime {
 namespace {
@@ -37,13 +39,6 @@ namespace cri = ::runtime::v1;
 constexpr int kMaxMappingLines = 340;
 // IDs are 32 bits and (uid_t)-1 means "no ID": a range may end at 2^32 - 2 at most.
 constexpr uint64_t kIdLimit = 0xFFFFFFFFull;
-
-absl::Status ErrnoStatus(int err, const std::string& what) {
-  std::string msg = absl::StrCat(what, ": ", strerror(err));
-  if (err == ENOENT) return absl::NotFoundError(msg);
-  if (err == EEXIST) return absl::AlreadyExistsError(msg);
-  return absl::InternalError(msg);
-}
 
 bool SameMappings(const IdMappings& a, const IdMappings& b) {
   if (a.size() != b.size()) return false;
@@ -113,8 +108,7 @@ class NamespaceChild {
       }
       _exit(0);
     }
-    auto child = std::unique_ptr<NamespaceChild>(new NamespaceChild(pid, std::move(to_write),
-                                                                    std::move(from_read)));
+    auto child = absl::WrapUnique(new NamespaceChild(pid, std::move(to_write), std::move(from_read)));
     to_read.reset();
     from_write.reset();
     if (absl::Status st = child->Await("unshare(CLONE_NEWUSER)"); !st.ok()) return st;
@@ -193,23 +187,6 @@ absl::Status RemoveMountPoint(const std::string& path) {
   }
   int r = S_ISDIR(st.st_mode) ? rmdir(path.c_str()) : unlink(path.c_str());
   if (r != 0 && errno != ENOENT) return ErrnoStatus(errno, absl::StrCat("removing ", path));
-  return absl::OkStatus();
-}
-
-// Mounts an overlay whose relative lowerdirs are resolved in `base_fd` (a detached idmapped
-// tree), from a thread with its own cwd so berthd's never moves.
-absl::Status MountOverlayFrom(int base_fd, const std::string& options, const std::string& target) {
-  int err = 0;
-  std::thread mounter([&] {
-    if (unshare(CLONE_FS) != 0 || fchdir(base_fd) != 0 ||
-        mount("overlay", target.c_str(), "overlay", 0, options.c_str()) != 0) {
-      err = errno ? errno : EIO;
-    }
-  });
-  mounter.join();
-  if (err != 0) {
-    return ErrnoStatus(err, absl::StrCat("mount overlay at ", target, " (", options, ")"));
-  }
   return absl::OkStatus();
 }
 
@@ -411,25 +388,6 @@ absl::StatusOr<UniqueFd> NewUserNamespace(const IdMappings& uids, const IdMappin
   return OpenUserNamespace((*child)->NsPath("user"));
 }
 
-absl::StatusOr<UniqueFd> IdmappedTree(const std::string& source, int userns_fd, bool recursive) {
-  const unsigned int rec = recursive ? AT_RECURSIVE : 0;
-  UniqueFd tree(open_tree(AT_FDCWD, source.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | rec));
-  if (!tree.valid()) return ErrnoStatus(errno, absl::StrCat("open_tree ", source));
-  struct mount_attr attr = {};
-  attr.attr_set = MOUNT_ATTR_IDMAP;
-  attr.userns_fd = static_cast<uint64_t>(userns_fd);
-  if (mount_setattr(tree.get(), "", AT_EMPTY_PATH | rec, &attr, sizeof(attr)) != 0) {
-    int err = errno;
-    if (err == EINVAL || err == EPERM || err == EOPNOTSUPP) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "an idmapped mount of ", source, " is not possible (its filesystem or this kernel "
-          "does not support it): mount_setattr(MOUNT_ATTR_IDMAP): ", strerror(err)));
-    }
-    return ErrnoStatus(err, absl::StrCat("mount_setattr(MOUNT_ATTR_IDMAP) on ", source));
-  }
-  return tree;
-}
-
 StagedMounts::StagedMounts(StagedMounts&& o) noexcept
     : dir_(std::move(o.dir_)), points_(std::move(o.points_)) {
   o.points_.clear();
@@ -501,7 +459,7 @@ absl::StatusOr<StagedMounts> StageIdmappedMounts(const cri::ContainerConfig& con
     if (stat(m.host_path().c_str(), &st) != 0) {
       return ErrnoStatus(errno, absl::StrCat(at, ".host_path ", m.host_path()));
     }
-    absl::StatusOr<UniqueFd> tree = IdmappedTree(m.host_path(), userns.get(), /*recursive=*/true);
+    absl::StatusOr<UniqueFd> tree = IdmappedClone(m.host_path(), userns.get(), /*recursive=*/true);
     if (!tree.ok()) {
       return absl::Status(tree.status().code(), absl::StrCat(at, ": ", tree.status().message()));
     }
@@ -610,12 +568,12 @@ absl::Status ProbeUserNamespaces(const std::string& dir) {
     m->set_length(65536);
     absl::StatusOr<UniqueFd> userns = NewUserNamespace(maps, maps);
     if (!userns.ok()) return userns.status();
-    absl::StatusOr<UniqueFd> view = IdmappedTree(probe, userns->get(), false);
+    absl::StatusOr<UniqueFd> view = IdmappedClone(probe, userns->get(), false);
     if (!view.ok()) return view.status();
     // What the image store does for a container of such a pod: lowers through the idmapped
     // view, upper and work as they are.
-    if (absl::Status st = MountOverlayFrom(
-            view->get(),
+    if (absl::Status st = MountOverlayRelative(
+            "", view->get(),
             absl::StrCat("lowerdir=lower,upperdir=", probe, "/upper,workdir=", probe, "/work"),
             merged);
         !st.ok()) {

@@ -68,11 +68,7 @@ absl::StatusOr<UniqueFd> OpenUserNamespace(const std::string& path);
 // A user namespace with these mappings that only the returned fd keeps alive.
 absl::StatusOr<UniqueFd> NewUserNamespace(const IdMappings& uids, const IdMappings& gids);
 
-// A detached copy of the mount at `source` (with its submounts when `recursive`), idmapped with
-// the user namespace `userns_fd`: a file of host uid N shows as the host uid that N maps to,
-// i.e. as uid N inside that namespace. Attach it with move_mount or use it as a cwd.
-// FailedPrecondition when the filesystem cannot be idmapped.
-absl::StatusOr<UniqueFd> IdmappedTree(const std::string& source, int userns_fd, bool recursive);
+// Idmapped copies of a mount: IdmappedClone (util/mount.h).
 
 // Idmapped copies of a container's volumes, attached under a staging directory only until
 // `runc create` has bind-mounted them into the container; destruction detaches them and removes

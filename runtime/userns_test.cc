@@ -1,5 +1,6 @@
 // Pod user namespaces: mapping validation, pinned namespaces, idmapped trees and staged volumes.
 #include "runtime/userns.h"
+#include "util/mount.h"
 
 #include <fcntl.h>
 #include <sched.h>
@@ -241,13 +242,13 @@ TEST_F(UsernsKernelTest, IdmappedTreeShowsHostRootAsTheNamespacesRoot) {
   ASSERT_EQ(chown((dir_.path() + "/src/f").c_str(), 1000, 1000), 0);
   absl::StatusOr<UniqueFd> userns = NewUserNamespace(PodRange(), PodRange());
   ASSERT_TRUE(userns.ok()) << userns.status();
-  absl::StatusOr<UniqueFd> tree = IdmappedTree(dir_.path() + "/src", userns->get(), true);
+  absl::StatusOr<UniqueFd> tree = IdmappedClone(dir_.path() + "/src", userns->get(), true);
   ASSERT_TRUE(tree.ok()) << tree.status();
   struct stat st;
   ASSERT_EQ(fstatat(tree->get(), "f", &st, 0), 0);
   EXPECT_EQ(st.st_uid, 201000u);
   EXPECT_EQ(st.st_gid, 201000u);
-  EXPECT_TRUE(absl::IsNotFound(IdmappedTree(dir_.path() + "/absent", userns->get(), true).status()));
+  EXPECT_TRUE(absl::IsNotFound(IdmappedClone(dir_.path() + "/absent", userns->get(), true).status()));
 }
 
 TEST_F(UsernsKernelTest, StagedVolumesAreIdmappedUntilReleased) {
@@ -324,7 +325,7 @@ TEST_F(UsernsKernelTest, LeftoverStagedMountsAreDetachedNotEmptied) {
   ASSERT_TRUE(MakeDirs(point).ok());
   absl::StatusOr<UniqueFd> userns = NewUserNamespace(PodRange(), PodRange());
   ASSERT_TRUE(userns.ok());
-  absl::StatusOr<UniqueFd> tree = IdmappedTree(vol, userns->get(), true);
+  absl::StatusOr<UniqueFd> tree = IdmappedClone(vol, userns->get(), true);
   ASSERT_TRUE(tree.ok());
   ASSERT_EQ(move_mount(tree->get(), "", AT_FDCWD, point.c_str(), MOVE_MOUNT_F_EMPTY_PATH), 0);
   ASSERT_TRUE(RemoveStagedMounts(dir_.path() + "/idmap").ok());

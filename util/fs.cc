@@ -119,4 +119,16 @@ absl::Status WaitForPath(const std::string& path, int timeout_ms) {
   return absl::OkStatus();
 }
 
+absl::Status ErrnoStatus(int err, absl::string_view what) {
+  std::string msg = absl::StrCat(what, ": ", strerror(err));
+  if (err == ENOENT) return absl::NotFoundError(msg);
+  if (err == EEXIST) return absl::AlreadyExistsError(msg);
+  if (err == EPERM || err == EACCES) return absl::PermissionDeniedError(msg);
+  return absl::InternalError(msg);
+}
+
+absl::Status Errno(absl::string_view what) {
+  return absl::InternalError(absl::StrCat(what, ": ", strerror(errno)));
+}
+
 }  // namespace berth

@@ -31,15 +31,12 @@
 #include "storage/registry/reference.h"
 #include "util/fd.h"
 #include "util/fs.h"
+#include "util/mount.h"
 
 namespace berth::images {
 namespace {
 
 using registry::DigestHex;
-
-absl::Status Errno(absl::string_view what) {
-  return absl::InternalError(absl::StrCat(what, ": ", strerror(errno)));
-}
 
 std::vector<std::string> JsonStrings(const nlohmann::json& j, const char* key) {
   std::vector<std::string> out;
@@ -169,31 +166,6 @@ bool IsMounted(const std::string& path) {
   struct stat a, b;
   if (stat(path.c_str(), &a) != 0 || stat((path + "/..").c_str(), &b) != 0) return false;
   return a.st_dev != b.st_dev || a.st_ino == b.st_ino;
-}
-
-// Mounts overlayfs with relative lower/upper/work paths from a thread whose cwd is `base`: the
-// options stay short however deep the chain. The thread first unshares its filesystem context,
-// so its chdir never moves berthd's own cwd; a thread costs far less than forking berthd.
-// A `base_fd` (a directory or a detached mount) replaces `base` when it is valid.
-absl::Status MountOverlay(const std::string& base, const std::string& options,
-                          const std::string& target, int base_fd = -1) {
-  if (options.size() >= static_cast<size_t>(getpagesize()) - 1) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "overlay options for ", target, " are ", options.size(), " bytes, over the page size"));
-  }
-  int err = 0;
-  std::thread mounter([&] {
-    if (unshare(CLONE_FS) != 0 || (base_fd >= 0 ? fchdir(base_fd) : chdir(base.c_str())) != 0 ||
-        mount("overlay", target.c_str(), "overlay", 0, options.c_str()) != 0) {
-      err = errno ? errno : EIO;
-    }
-  });
-  mounter.join();
-  if (err != 0) {
-    return absl::InternalError(
-        absl::StrCat("mount overlay at ", target, " (", options, "): ", strerror(err)));
-  }
-  return absl::OkStatus();
 }
 
 std::string ShortLinkName(const std::string& chain_id) {
@@ -672,20 +644,16 @@ absl::StatusOr<std::string> ImageStore::MountRootfs(const std::string& container
     if (chown((dir + "/upper").c_str(), idmap->root_uid, idmap->root_gid) != 0) {
       return Errno(absl::StrCat("chown upper dir of container ", container_id));
     }
-    idmapped_root.reset(open_tree(AT_FDCWD, root_.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC));
-    if (!idmapped_root.valid()) return Errno(absl::StrCat("open_tree ", root_));
-    struct mount_attr attr = {};
-    attr.attr_set = MOUNT_ATTR_IDMAP;
-    attr.userns_fd = static_cast<uint64_t>(idmap->userns_fd);
-    if (mount_setattr(idmapped_root.get(), "", AT_EMPTY_PATH, &attr, sizeof(attr)) != 0) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "idmapping the image store ", root_, " for container ", container_id,
-          " (mount_setattr MOUNT_ATTR_IDMAP): ", strerror(errno)));
+    absl::StatusOr<UniqueFd> view = IdmappedClone(root_, idmap->userns_fd, /*recursive=*/false);
+    if (!view.ok()) {
+      return absl::Status(view.status().code(), absl::StrCat("container ", container_id, ": ",
+                                                             view.status().message()));
     }
+    idmapped_root = std::move(*view);
     options = absl::StrCat("lowerdir=", absl::StrJoin(lowers, ":"), ",upperdir=", dir,
                            "/upper,workdir=", dir, "/work");
   }
-  if (absl::Status s = MountOverlay(root_, options, target_dir, idmapped_root.get()); !s.ok()) {
+  if (absl::Status s = MountOverlayRelative(root_, idmapped_root.get(), options, target_dir); !s.ok()) {
     return s;
   }
   if (absl::Status s = WriteFileAtomic(dir + "/mountpoint", target_dir); !s.ok()) {

@@ -1,0 +1,56 @@
+// Overlay mounts from a thread with its own cwd; idmapped clones by open_tree + mount_setattr.
+#include "util/mount.h"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "util/fs.h"
+
+namespace berth {
+
+absl::Status MountOverlayRelative(const std::string& base_dir, int base_fd, const std::string& options,
+                                  const std::string& target) {
+  if (options.size() >= static_cast<size_t>(getpagesize()) - 1) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "overlay options for ", target, " are ", options.size(), " bytes, over the page size"));
+  }
+  int err = 0;
+  std::thread mounter([&] {
+    if (unshare(CLONE_FS) != 0 ||
+        (base_fd >= 0 ? fchdir(base_fd) : chdir(base_dir.c_str())) != 0 ||
+        mount("overlay", target.c_str(), "overlay", 0, options.c_str()) != 0) {
+      err = errno ? errno : EIO;
+    }
+  });
+  mounter.join();
+  if (err != 0) return ErrnoStatus(err, absl::StrCat("mount overlay at ", target, " (", options, ")"));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<UniqueFd> IdmappedClone(const std::string& source, int userns_fd, bool recursive) {
+  const unsigned int rec = recursive ? AT_RECURSIVE : 0;
+  UniqueFd tree(open_tree(AT_FDCWD, source.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | rec));
+  if (!tree.valid()) return ErrnoStatus(errno, absl::StrCat("open_tree ", source));
+  struct mount_attr attr = {};
+  attr.attr_set = MOUNT_ATTR_IDMAP;
+  attr.userns_fd = static_cast<uint64_t>(userns_fd);
+  if (mount_setattr(tree.get(), "", AT_EMPTY_PATH | rec, &attr, sizeof(attr)) != 0) {
+    int err = errno;
+    if (err == EINVAL || err == EPERM || err == EOPNOTSUPP) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "an idmapped mount of ", source, " is not possible (its filesystem or this kernel "
+          "does not support it): mount_setattr(MOUNT_ATTR_IDMAP): ", strerror(err)));
+    }
+    return ErrnoStatus(err, absl::StrCat("mount_setattr(MOUNT_ATTR_IDMAP) on ", source));
+  }
+  return tree;
+}
+
+}  // namespace berth

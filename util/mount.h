@@ -1,0 +1,29 @@
+// Mount helpers shared by the image store and the user-namespace code: overlay mounts with
+// short relative options, and detached idmapped copies of a mount.
+#ifndef BERTH_UTIL_MOUNT_H_
+#define BERTH_UTIL_MOUNT_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "util/fd.h"
+
+namespace berth {
+
+// Mounts overlayfs at `target` with `options` whose relative paths resolve in `base_fd` when it is
+// valid (a directory or a detached mount), otherwise in `base_dir`. Runs in a short-lived thread
+// that unshares its filesystem context, so berthd's own cwd never moves and no process is forked.
+// ResourceExhausted when the options do not fit the kernel's page-sized option buffer.
+absl::Status MountOverlayRelative(const std::string& base_dir, int base_fd, const std::string& options,
+                                  const std::string& target);
+
+// A detached copy of the mount at `source` (with its submounts when `recursive`), idmapped with
+// the user namespace `userns_fd`: a file of host uid N shows as the host uid that N maps to, i.e.
+// as uid N inside that namespace. Attach it with move_mount or use it as a cwd. FailedPrecondition
+// when the filesystem or kernel cannot idmap it; NotFound for a missing source.
+absl::StatusOr<UniqueFd> IdmappedClone(const std::string& source, int userns_fd, bool recursive);
+
+}  // namespace berth
+
+#endif  // BERTH_UTIL_MOUNT_H_
