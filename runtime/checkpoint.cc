@@ -29,6 +29,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "nlohmann/json.hpp"
+#include "storage/images/archive_handles.h"
 #include "storage/images/layer_unpack.h"
 #include "util/fd.h"
 #include "util/fs.h"
@@ -45,18 +46,9 @@ constexpr int64_t kMaxConfigDump = 1 << 20;
 constexpr int64_t kMaxRecord = 16 << 20;
 constexpr int64_t kMaxSpec = 16 << 20;
 
-struct ReadDeleter {
-  void operator()(struct archive* a) const { archive_read_free(a); }
-};
-struct WriteDeleter {
-  void operator()(struct archive* a) const { archive_write_free(a); }
-};
-struct EntryDeleter {
-  void operator()(struct archive_entry* e) const { archive_entry_free(e); }
-};
-using ReadArchive = std::unique_ptr<struct archive, ReadDeleter>;
-using WriteArchive = std::unique_ptr<struct archive, WriteDeleter>;
-using Entry = std::unique_ptr<struct archive_entry, EntryDeleter>;
+using images::ReadArchive;
+using images::WriteArchive;
+using Entry = images::ArchiveEntry;
 
 std::string Rfc3339(int64_t ns) {
   return absl::FormatTime(absl::RFC3339_full, absl::FromUnixNanos(ns), absl::UTCTimeZone());

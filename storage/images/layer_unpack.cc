@@ -22,6 +22,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "storage/images/archive_handles.h"
 #include "storage/registry/digest.h"
 #include "util/fd.h"
 
@@ -30,15 +31,6 @@ namespace {
 
 constexpr char kWhiteoutPrefix[] = ".wh.";
 constexpr char kOpaqueMarker[] = ".wh..wh..opq";
-
-struct ArchiveDeleter {
-  void operator()(struct archive* a) const { archive_read_free(a); }
-};
-struct WriterDeleter {
-  void operator()(struct archive* a) const { archive_write_free(a); }
-};
-using ReadArchive = std::unique_ptr<struct archive, ArchiveDeleter>;
-using WriteArchive = std::unique_ptr<struct archive, WriterDeleter>;
 
 // The decompressed byte stream, hashed as the tar reader pulls it.
 struct RawStream {
