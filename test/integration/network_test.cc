@@ -196,7 +196,6 @@ exit 0
   EXPECT_TRUE(std::filesystem::is_empty(berthd_->state_dir() + "/netns", ec));
   std::string links = RunProcess({"ip", "-o", "link", "show", "master", kBridge})->out;
   EXPECT_TRUE(links.empty()) << links;
-  // The names are free again.
   ASSERT_TRUE(berthd_->Stop().ok());
 }
 
