@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <vector>
@@ -24,8 +25,10 @@
 #include "glog/logging.h"
 #include "nlohmann/json.hpp"
 #include "storage/registry/auth.h"
+#include "storage/registry/bounded_json.h"
 #include "storage/registry/digest.h"
 #include "storage/registry/http.h"
+#include "storage/registry/trust.h"
 #include "util/fd.h"
 #include "util/fs.h"
 
@@ -44,14 +47,6 @@ constexpr char kManifestAccept[] =
     "application/vnd.docker.distribution.manifest.list.v2+json, "
     "application/vnd.oci.image.manifest.v1+json, "
     "application/vnd.docker.distribution.manifest.v2+json";
-
-bool IsLoopbackHost(absl::string_view host) {
-  absl::string_view h = host.substr(0, host.rfind(':') == absl::string_view::npos ||
-                                               absl::StartsWith(host, "[")
-                                           ? host.size()
-                                           : host.rfind(':'));
-  return h == "localhost" || absl::StartsWith(h, "127.") || h == "[::1]";
-}
 
 std::string EscapeForUrl(absl::string_view s) {
   std::string out;
@@ -145,14 +140,9 @@ struct RegistryClient::Impl {
     return out;
   }
 
-  // Whether creds may be shown to this endpoint: CRI scopes them with server_address.
-  static bool CredsFor(const Credentials& creds, const Endpoint& ep, const std::string& domain) {
-    if (creds.empty()) return false;
-    if (creds.server_address.empty()) return true;
-    std::string want = UrlHost(creds.server_address);
-    if (want == "index.docker.io" || want == "registry-1.docker.io") want = kDockerHubDomain;
-    if (want == ep.host) return true;
-    return !ep.mirror && want == domain;
+  bool ConfiguredInsecure(const std::string& host) const {
+    auto it = config.hosts.find(host);
+    return it != config.hosts.end() && it->second.insecure;
   }
 
   static std::string CacheKey(const Endpoint& ep, const Reference& ref, const Credentials& c,
@@ -173,6 +163,15 @@ struct RegistryClient::Impl {
       return absl::UnauthenticatedError(
           absl::StrCat(ep.base, " asked for a bearer token without a usable realm"));
     }
+    // The realm is judged on its own: a registry we trust with plain HTTP or unverified TLS does
+    // not extend that to whatever host it names as its token server.
+    std::string realm_host = UrlHost(realm->second);
+    bool realm_insecure = IsLoopbackHost(realm_host) || ConfiguredInsecure(realm_host);
+    if (use && !MaySendCredentialsToRealm(creds, realm->second, ep.host, realm_insecure)) {
+      LOG(WARNING) << ep.base << " names token realm " << realm_host
+                   << " over plain HTTP: asking it for a token without the pull's credentials";
+      use = false;
+    }
     std::string service = ch.params.count("service") ? ch.params.at("service") : "";
     std::string scope = ch.params.count("scope") ? ch.params.at("scope")
                                                  : absl::StrCat("repository:", ref.repository, ":pull");
@@ -192,26 +191,28 @@ struct RegistryClient::Impl {
             "Authorization: Basic ", Base64Encode(creds.username + ":" + creds.password)));
       }
     }
-    req.skip_tls_verify = ep.skip_tls_verify;
+    req.skip_tls_verify = realm_host == ep.host ? ep.skip_tls_verify : realm_insecure;
     auto resp = http.Do(req, nullptr, 1 << 20);
     if (!resp.ok()) return resp.status();
     if (resp->status != 200) {
       return StatusForHttp(resp->status == 400 ? 401 : resp->status,
                            absl::StrCat("token request to ", UrlHost(realm->second)));
     }
-    auto j = nlohmann::json::parse(resp->body, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) {
+    auto parsed = ParseBoundedJson(resp->body, "token response");
+    if (!parsed.ok() || !parsed->is_object()) {
       return absl::UnauthenticatedError("token endpoint answered with invalid JSON");
     }
+    const nlohmann::json& j = *parsed;
     std::string token;
-    if (j.contains("token") && j["token"].is_string()) token = j["token"];
-    if (token.empty() && j.contains("access_token") && j["access_token"].is_string()) {
-      token = j["access_token"];
+    if (auto t = j.find("token"); t != j.end() && t->is_string()) token = t->get<std::string>();
+    if (auto t = j.find("access_token"); token.empty() && t != j.end() && t->is_string()) {
+      token = t->get<std::string>();
     }
     if (token.empty()) return absl::UnauthenticatedError("token endpoint returned no token");
     *ttl = absl::Seconds(60);
-    if (j.contains("expires_in") && j["expires_in"].is_number_integer()) {
-      *ttl = absl::Seconds(std::max<int64_t>(10, j["expires_in"].get<int64_t>()));
+    if (auto e = j.find("expires_in"); e != j.end() && e->is_number_integer()) {
+      // Clamped both ways: a huge or negative value must not overflow the expiry time.
+      *ttl = absl::Seconds(std::clamp<int64_t>(e->get<int64_t>(), 10, 24 * 3600));
     }
     return token;
   }
@@ -221,7 +222,7 @@ struct RegistryClient::Impl {
                                    const std::vector<std::string>& headers,
                                    const Credentials& creds, const BodySink& sink,
                                    size_t max_body) {
-    bool use = CredsFor(creds, ep, ref.domain);
+    bool use = MayUseCredentials(creds, ref.domain, ep.host, ep.mirror);
     std::string key = CacheKey(ep, ref, creds, use);
     std::string auth;
     {
@@ -279,7 +280,7 @@ struct RegistryClient::Impl {
     std::vector<absl::Status> errors;
     for (const Endpoint& ep : Endpoints(ref.domain)) {
       auto resp = Get(ep, ref, "/manifests/" + tag_or_digest, {kManifestAccept}, creds, nullptr,
-                      4 << 20);
+                      static_cast<size_t>(std::max<int64_t>(1, config.max_manifest_bytes)));
       std::string what = absl::StrCat("GET ", ep.base, "/v2/", ref.repository, "/manifests/",
                                        tag_or_digest);
       if (!resp.ok()) {
@@ -322,9 +323,13 @@ absl::StatusOr<ResolvedManifest> RegistryClient::Resolve(const Reference& ref,
   std::string what = ref.digest.empty() ? ref.tag : ref.digest;
   auto doc = impl_->FetchManifest(ref, what, creds, &out.digest);
   if (!doc.ok()) return doc.status();
+  auto named = [&](const absl::Status& s, absl::string_view kind, absl::string_view digest) {
+    return absl::Status(s.code(), absl::StrCat(ref.String(), ": ", kind, " ", digest, ": ",
+                                               s.message()));
+  };
   if (IsIndex(doc->first, doc->second)) {
     auto index = ParseIndex(doc->first, doc->second);
-    if (!index.ok()) return index.status();
+    if (!index.ok()) return named(index.status(), "index", out.digest);
     auto chosen = SelectPlatform(*index, "linux", HostArchitecture());
     if (!chosen.ok()) {
       return absl::NotFoundError(absl::StrCat(ref.String(), ": ", chosen.status().message()));
@@ -339,10 +344,7 @@ absl::StatusOr<ResolvedManifest> RegistryClient::Resolve(const Reference& ref,
     out.manifest_digest = out.digest;
   }
   auto m = ParseManifest(doc->first, doc->second);
-  if (!m.ok()) {
-    return absl::Status(m.status().code(),
-                        absl::StrCat(ref.String(), ": ", m.status().message()));
-  }
+  if (!m.ok()) return named(m.status(), "manifest", out.manifest_digest);
   out.manifest = std::move(*m);
   out.manifest_body = std::move(doc->first);
   return out;

@@ -2,6 +2,7 @@
 #ifndef BERTH_STORAGE_REGISTRY_CONFIG_H_
 #define BERTH_STORAGE_REGISTRY_CONFIG_H_
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
@@ -24,6 +25,8 @@ struct RegistryConfig {
   // A download that moves no byte for this long is cancelled; there is no total deadline.
   absl::Duration stall_timeout = absl::Seconds(60);
   absl::Duration connect_timeout = absl::Seconds(30);
+  // A manifest or index bigger than this is refused before it is parsed.
+  int64_t max_manifest_bytes = 4 << 20;
 };
 
 // Credentials for one pull, as CRI's AuthConfig carries them. Never logged.
@@ -32,7 +35,10 @@ struct Credentials {
   std::string password;
   std::string identity_token;  // OAuth2 refresh token exchanged at the token endpoint
   std::string registry_token;  // bearer token sent as is
-  std::string server_address;  // when set, only this registry host gets the credentials
+  // When set, only this registry host (or a mirror on that very host) gets the credentials; when
+  // empty, only the image's own registry does: never a mirror, nor a plain-HTTP token realm on
+  // another host.
+  std::string server_address;
   bool empty() const {
     return username.empty() && password.empty() && identity_token.empty() && registry_token.empty();
   }

@@ -129,7 +129,10 @@ absl::StatusOr<HttpResponse> HttpClient::Do(const HttpRequest& req, const BodySi
   curl_easy_setopt(curl, CURLOPT_SHARE, pool_->share);
   curl_easy_setopt(curl, CURLOPT_URL, req.url.c_str());
   curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  // A redirect never downgrades: what started over TLS stays on TLS (an insecure registry's
+  // plain-HTTP redirects may go to HTTPS).
+  curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR,
+                   absl::StartsWithIgnoreCase(req.url, "https://") ? "https" : "http,https");
   curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
   curl_easy_setopt(curl, CURLOPT_MAXREDIRS, 10L);
   // Custom Authorization headers are not sent on to another host after a redirect (curl's
@@ -193,11 +196,25 @@ absl::StatusOr<HttpResponse> HttpClient::Do(const HttpRequest& req, const BodySi
 }
 
 std::string UrlHost(absl::string_view url) {
-  size_t scheme = url.find("://");
-  if (scheme != absl::string_view::npos) url = url.substr(scheme + 3);
-  url = url.substr(0, url.find_first_of("/?#"));
-  if (size_t at = url.rfind('@'); at != absl::string_view::npos) url = url.substr(at + 1);
-  return absl::AsciiStrToLower(url);
+  // curl's own parser, so the host judged here is the host curl connects to (userinfo, "\\" and
+  // "@" tricks included).
+  CURLU* u = curl_url();
+  if (u == nullptr) return "";
+  std::string s(url);
+  std::string out;
+  if (curl_url_set(u, CURLUPART_URL, s.c_str(),
+                   CURLU_DEFAULT_SCHEME | CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK) {
+    char* host = nullptr;
+    char* port = nullptr;
+    if (curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
+      out = absl::AsciiStrToLower(host);
+      if (curl_url_get(u, CURLUPART_PORT, &port, 0) == CURLUE_OK) absl::StrAppend(&out, ":", port);
+    }
+    curl_free(host);
+    curl_free(port);
+  }
+  curl_url_cleanup(u);
+  return out;
 }
 
 }  // namespace berth::registry

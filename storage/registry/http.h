@@ -52,7 +52,8 @@ class HttpClient {
   absl::Duration connect_timeout_;
 };
 
-// "host:port" of an http(s) URL ("https://a.b:5000/x" -> "a.b:5000").
+// "host:port" of an http(s) URL ("https://a.b:5000/x" -> "a.b:5000"; "a.b" without a port;
+// empty when curl cannot parse it), lowercase.
 std::string UrlHost(absl::string_view url);
 
 }  // namespace berth::registry

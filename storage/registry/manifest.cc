@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "nlohmann/json.hpp"
+#include "storage/registry/bounded_json.h"
 #include "storage/registry/digest.h"
 
 namespace berth::registry {
@@ -15,10 +16,9 @@ namespace {
 using nlohmann::json;
 
 absl::StatusOr<json> ParseJson(absl::string_view body) {
-  json j = json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object()) {
-    return absl::InvalidArgumentError("manifest is not a JSON object");
-  }
+  absl::StatusOr<json> j = ParseBoundedJson(body, "manifest");
+  if (!j.ok()) return j.status();
+  if (!j->is_object()) return absl::InvalidArgumentError("manifest is not a JSON object");
   return j;
 }
 

@@ -3,6 +3,7 @@
 
 #include "gtest/gtest.h"
 #include "storage/registry/auth.h"
+#include "storage/registry/bounded_json.h"
 #include "storage/registry/digest.h"
 #include "storage/registry/manifest.h"
 #include "storage/registry/reference.h"
@@ -156,6 +157,35 @@ TEST(ManifestTest, IndexSelectsLinuxAmd64) {
   ASSERT_TRUE(d.ok());
   EXPECT_EQ(d->digest, kDigest);
   EXPECT_TRUE(absl::IsNotFound(SelectPlatform(*idx, "linux", "s390x").status()));
+}
+
+
+TEST(BoundedJsonTest, DepthIsCountedOutsideStringsOnly) {
+  EXPECT_EQ(JsonNestingDepth("1"), 0u);
+  EXPECT_EQ(JsonNestingDepth(R"({"a":[1,{"b":[]}]})"), 4u);
+  EXPECT_EQ(JsonNestingDepth(R"(["[[[[", "\"[[[", {}])"), 2u);
+  EXPECT_EQ(JsonNestingDepth(R"([[]] [[[]]])"), 3u);
+}
+
+TEST(BoundedJsonTest, TooDeepIsInvalidArgumentNamingTheDocument) {
+  std::string ok = std::string(64, '[') + std::string(64, ']');
+  EXPECT_TRUE(ParseBoundedJson(ok, "doc").ok());
+  std::string deep = std::string(65, '[') + std::string(65, ']');
+  auto j = ParseBoundedJson(deep, "image config sha256:x");
+  EXPECT_TRUE(absl::IsInvalidArgument(j.status()));
+  EXPECT_NE(j.status().message().find("image config sha256:x"), std::string::npos) << j.status();
+  EXPECT_TRUE(absl::IsInvalidArgument(ParseBoundedJson("{", "doc").status()));
+}
+
+TEST(ManifestTest, DeeplyNestedManifestIsRefusedBeforeItIsParsed) {
+  // 4 M levels parse fine in nlohmann (its parser is iterative); copying the tree later would not.
+  std::string body = R"({"schemaVersion":2,"layers":[],"config":)" + std::string(4 << 20, '[') +
+                     std::string(4 << 20, ']') + "}";
+  auto m = ParseManifest(body, kOciManifest);
+  EXPECT_TRUE(absl::IsInvalidArgument(m.status()));
+  EXPECT_NE(m.status().message().find("deeper than"), std::string::npos) << m.status();
+  EXPECT_FALSE(IsIndex(body, ""));
+  EXPECT_TRUE(absl::IsInvalidArgument(ParseIndex(body, kOciIndex).status()));
 }
 
 }  // namespace
