@@ -140,6 +140,13 @@ absl::StatusOr<Config> ParseConfig(const std::string& toml_text, const std::stri
                            {
                                {"max_parallel_downloads", r.Integer(&im.max_parallel_downloads)},
                                {"stall_timeout_seconds", r.Integer(&im.stall_timeout_seconds)},
+                               {"max_layers", r.Integer(&im.max_layers)},
+                               {"max_manifest_bytes", r.Integer(&im.max_manifest_bytes)},
+                               {"max_config_bytes", r.Integer(&im.max_config_bytes)},
+                               {"max_layer_bytes", r.Integer(&im.max_layer_bytes)},
+                               {"max_image_bytes", r.Integer(&im.max_image_bytes)},
+                               {"max_layer_entries", r.Integer(&im.max_layer_entries)},
+                               {"min_free_bytes", r.Integer(&im.min_free_bytes)},
                            });
            }},
           {"registries",
@@ -221,6 +228,16 @@ absl::Status ValidateConfig(const Config& c) {
     return bad("images.max_parallel_downloads", "must be between 1 and 64");
   }
   if (c.images.stall_timeout_seconds < 1) return bad("images.stall_timeout_seconds", "must be positive");
+  for (const auto& [key, v] : std::map<std::string, int64_t>{
+           {"images.max_layers", c.images.max_layers},
+           {"images.max_manifest_bytes", c.images.max_manifest_bytes},
+           {"images.max_config_bytes", c.images.max_config_bytes},
+           {"images.max_layer_bytes", c.images.max_layer_bytes},
+           {"images.max_image_bytes", c.images.max_image_bytes},
+           {"images.max_layer_entries", c.images.max_layer_entries}}) {
+    if (v < 1) return bad(key, "must be positive");
+  }
+  if (c.images.min_free_bytes < 0) return bad("images.min_free_bytes", "must not be negative");
   if (c.network.plugin_timeout_seconds < 1) {
     return bad("network.plugin_timeout_seconds", "must be positive");
   }
@@ -255,6 +272,13 @@ std::string ConfigToToml(const Config& c) {
   absl::StrAppend(&out, "\n[images]\n", "max_parallel_downloads = ",
                   c.images.max_parallel_downloads, "\n", "stall_timeout_seconds = ",
                   c.images.stall_timeout_seconds, "\n");
+  absl::StrAppend(&out, "max_layers = ", c.images.max_layers, "\n",
+                  "max_manifest_bytes = ", c.images.max_manifest_bytes, "\n",
+                  "max_config_bytes = ", c.images.max_config_bytes, "\n",
+                  "max_layer_bytes = ", c.images.max_layer_bytes, "\n",
+                  "max_image_bytes = ", c.images.max_image_bytes, "\n",
+                  "max_layer_entries = ", c.images.max_layer_entries, "\n",
+                  "min_free_bytes = ", c.images.min_free_bytes, "\n");
   absl::StrAppend(&out, "\n[network]\n", "cni_conf_dir = ", Quote(c.network.cni_conf_dir), "\n",
                   "cni_bin_dirs = ", QuoteList(c.network.cni_bin_dirs), "\n",
                   "plugin_timeout_seconds = ", c.network.plugin_timeout_seconds, "\n");
@@ -292,7 +316,14 @@ nlohmann::json ConfigToJson(const Config& c) {
         {"hooks_dirs", c.runtime.hooks_dirs}}},
       {"images",
        {{"max_parallel_downloads", c.images.max_parallel_downloads},
-        {"stall_timeout_seconds", c.images.stall_timeout_seconds}}},
+        {"stall_timeout_seconds", c.images.stall_timeout_seconds},
+        {"max_layers", c.images.max_layers},
+        {"max_manifest_bytes", c.images.max_manifest_bytes},
+        {"max_config_bytes", c.images.max_config_bytes},
+        {"max_layer_bytes", c.images.max_layer_bytes},
+        {"max_image_bytes", c.images.max_image_bytes},
+        {"max_layer_entries", c.images.max_layer_entries},
+        {"min_free_bytes", c.images.min_free_bytes}}},
       {"registries", registries},
       {"network",
        {{"cni_conf_dir", c.network.cni_conf_dir},

@@ -48,6 +48,14 @@ struct Config {
   struct Images {
     int max_parallel_downloads = 3;
     int stall_timeout_seconds = 60;  // cancel a download making no progress for this long
+    // Per-pull budgets (see deploy/berth.toml); the defaults match images::PullLimits.
+    int max_layers = 128;
+    int64_t max_manifest_bytes = 4 << 20;
+    int64_t max_config_bytes = 16 << 20;
+    int64_t max_layer_bytes = int64_t{32} << 30;
+    int64_t max_image_bytes = int64_t{64} << 30;
+    int64_t max_layer_entries = 1'000'000;
+    int64_t min_free_bytes = int64_t{1} << 30;
     std::map<std::string, RegistryHostConfig> registries;
   } images;
 

@@ -8,6 +8,7 @@
 #include "glog/logging.h"
 #include "nlohmann/json.hpp"
 #include "storage/registry/auth.h"
+#include "storage/registry/bounded_json.h"
 #include "storage/registry/config.h"
 
 namespace berth::server {
@@ -26,7 +27,9 @@ grpc::Status Invalid(const std::string& message) {
 std::vector<v1::Image> Filtered(images::ImageStore* store, const ::runtime::v1::ImageFilter& filter,
                                 absl::Status* status) {
   if (!filter.has_image() || filter.image().image().empty()) return store->List();
-  auto img = store->Get(filter.image().image());
+  // Only a list filter takes an id prefix (crictl images <id prefix>); it must be long enough
+  // that it is not a guess at someone else's image.
+  auto img = store->GetForListFilter(filter.image().image());
   if (img.ok()) return {*img};
   if (!absl::IsNotFound(img.status())) *status = img.status();
   return {};
@@ -91,10 +94,16 @@ grpc::Status ImageServiceImpl::ImageStatus(grpc::ServerContext*,
                            {"manifestDigest", img->manifest_digest()},
                            {"chainIDs", std::vector<std::string>(img->chain_ids().begin(),
                                                                  img->chain_ids().end())}};
+    // Bounded: dump() recurses per level, and a record pulled before pulls checked the depth may
+    // name a config nested deep enough to overflow the stack. Moved in, never copied.
     auto config = store_->ConfigJson(img->id());
     if (config.ok()) {
-      auto parsed = nlohmann::json::parse(*config, nullptr, false);
-      if (!parsed.is_discarded()) info["imageSpec"] = parsed;
+      auto parsed = registry::ParseBoundedJson(*config, absl::StrCat("image config ", img->id()));
+      if (parsed.ok()) {
+        info["imageSpec"] = std::move(*parsed);
+      } else {
+        LOG(WARNING) << "ImageStatus " << img->id() << ": " << parsed.status();
+      }
     }
     (*resp->mutable_info())["info"] = info.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   }

@@ -1,6 +1,8 @@
 // ImageService handlers called directly, over a real ImageStore and a loopback docker-registry.
 #include "server/image_service.h"
 
+#include <fstream>
+
 #include "absl/strings/escaping.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -124,6 +126,56 @@ TEST_F(ImageServiceTest, BadInputIsInvalidArgumentNamingTheField) {
   RemoveImageResponse rresp;
   EXPECT_EQ(service_->RemoveImage(nullptr, &rreq, &rresp).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(ImageServiceTest, StatusOfAnImageWhoseConfigNestsDeepIsAnswered) {
+  PullImageRequest pull;
+  pull.mutable_image()->set_image(Ref());
+  pull.mutable_auth()->set_auth(absl::Base64Escape("bob:pw"));
+  PullImageResponse pulled;
+  ASSERT_TRUE(service_->PullImage(nullptr, &pull, &pulled).ok());
+  // A record from before pulls checked nesting: its config blob is a million levels deep.
+  std::ofstream(tmp_.path() + "/store/blobs/sha256/" + image_id_.substr(7),
+                std::ios::binary | std::ios::trunc)
+      << std::string(1 << 20, '[') << std::string(1 << 20, ']');
+  ImageStatusRequest sreq;
+  sreq.mutable_image()->set_image(image_id_);
+  sreq.set_verbose(true);
+  ImageStatusResponse sresp;
+  ASSERT_TRUE(service_->ImageStatus(nullptr, &sreq, &sresp).ok());
+  EXPECT_EQ(sresp.image().id(), image_id_);
+  auto info = nlohmann::json::parse(sresp.info().at("info"));
+  EXPECT_FALSE(info.contains("imageSpec"));
+  EXPECT_EQ(info["id"], image_id_);
+}
+
+TEST_F(ImageServiceTest, OnlyListFiltersTakeIdPrefixesAndOnlyLongOnes) {
+  PullImageRequest pull;
+  pull.mutable_image()->set_image(Ref());
+  pull.mutable_auth()->set_auth(absl::Base64Escape("bob:pw"));
+  PullImageResponse pulled;
+  ASSERT_TRUE(service_->PullImage(nullptr, &pull, &pulled).ok());
+  const std::string hex = image_id_.substr(7);
+  for (const std::string& prefix : {hex.substr(0, 2), "sha256:" + hex.substr(0, 2), hex.substr(0, 12)}) {
+    ImageStatusRequest sreq;
+    sreq.mutable_image()->set_image(prefix);
+    ImageStatusResponse sresp;
+    ASSERT_TRUE(service_->ImageStatus(nullptr, &sreq, &sresp).ok());
+    EXPECT_FALSE(sresp.has_image()) << prefix;
+    RemoveImageRequest rreq;
+    rreq.mutable_image()->set_image(prefix);
+    RemoveImageResponse rresp;
+    ASSERT_TRUE(service_->RemoveImage(nullptr, &rreq, &rresp).ok());
+  }
+  ListImagesRequest lreq;
+  ListImagesResponse lresp;
+  lreq.mutable_filter()->mutable_image()->set_image(hex.substr(0, 2));
+  ASSERT_TRUE(service_->ListImages(nullptr, &lreq, &lresp).ok());
+  EXPECT_EQ(lresp.images_size(), 0);
+  lreq.mutable_filter()->mutable_image()->set_image(hex.substr(0, 12));
+  ASSERT_TRUE(service_->ListImages(nullptr, &lreq, &lresp).ok());
+  ASSERT_EQ(lresp.images_size(), 1);
+  EXPECT_EQ(lresp.images(0).id(), image_id_);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,7 +26,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "glog/logging.h"
-#include "nlohmann/json.hpp"
+#include "storage/images/image_config.h"
 #include "storage/images/layer_unpack.h"
 #include "storage/registry/digest.h"
 #include "storage/registry/reference.h"
@@ -37,65 +38,6 @@ namespace berth::images {
 namespace {
 
 using registry::DigestHex;
-
-std::vector<std::string> JsonStrings(const nlohmann::json& j, const char* key) {
-  std::vector<std::string> out;
-  auto it = j.find(key);
-  if (it == j.end() || !it->is_array()) return out;
-  for (const auto& v : *it) {
-    if (v.is_string()) out.push_back(v.get<std::string>());
-  }
-  return out;
-}
-
-std::vector<std::string> JsonKeys(const nlohmann::json& j, const char* key) {
-  std::vector<std::string> out;
-  auto it = j.find(key);
-  if (it == j.end() || !it->is_object()) return out;
-  for (auto& [k, v] : it->items()) out.push_back(k);
-  return out;
-}
-
-// The parts of an OCI image config berth keeps in the record, plus the diff IDs.
-absl::Status ParseImageConfig(const std::string& body, v1::ImageConfig* config,
-                              std::vector<std::string>* diff_ids) {
-  auto j = nlohmann::json::parse(body, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) {
-    return absl::InvalidArgumentError("image config is not a JSON object");
-  }
-  auto str = [](const nlohmann::json& o, const char* k) {
-    auto it = o.find(k);
-    return it != o.end() && it->is_string() ? it->get<std::string>() : std::string();
-  };
-  config->set_architecture(str(j, "architecture"));
-  config->set_os(str(j, "os"));
-  if (auto c = j.find("config"); c != j.end() && c->is_object()) {
-    config->set_user(str(*c, "User"));
-    config->set_working_dir(str(*c, "WorkingDir"));
-    config->set_stop_signal(str(*c, "StopSignal"));
-    for (auto& s : JsonStrings(*c, "Env")) config->add_env(s);
-    for (auto& s : JsonStrings(*c, "Entrypoint")) config->add_entrypoint(s);
-    for (auto& s : JsonStrings(*c, "Cmd")) config->add_cmd(s);
-    for (auto& s : JsonKeys(*c, "ExposedPorts")) config->add_exposed_ports(s);
-    for (auto& s : JsonKeys(*c, "Volumes")) config->add_volumes(s);
-    if (auto l = c->find("Labels"); l != c->end() && l->is_object()) {
-      for (auto& [k, v] : l->items()) {
-        if (v.is_string()) (*config->mutable_labels())[k] = v.get<std::string>();
-      }
-    }
-  }
-  auto rootfs = j.find("rootfs");
-  if (rootfs == j.end() || !rootfs->is_object()) {
-    return absl::InvalidArgumentError("image config has no rootfs");
-  }
-  for (auto& d : JsonStrings(*rootfs, "diff_ids")) {
-    if (!registry::IsValidDigest(d)) {
-      return absl::InvalidArgumentError(absl::StrCat("image config diff_id \"", d, "\" is invalid"));
-    }
-    diff_ids->push_back(d);
-  }
-  return absl::OkStatus();
-}
 
 bool ValidContainerId(const std::string& id) {
   if (id.empty() || id.size() > 128 || id == "." || id == "..") return false;
@@ -202,18 +144,20 @@ struct ImageStore::Flight {
 };
 
 ImageStore::ImageStore(PrivateKey, std::string root, storage::StateDB* db,
-                       registry::RegistryConfig config)
+                       registry::RegistryConfig config, PullLimits limits)
     : root_(std::move(root)),
       db_(db),
       client_(config),
       max_parallel_downloads_(std::max(1, config.max_parallel_downloads)),
+      limits_(limits),
       free_download_slots_(std::max(1, config.max_parallel_downloads)) {}
 
 ImageStore::~ImageStore() = default;
 
 absl::StatusOr<std::unique_ptr<ImageStore>> ImageStore::Open(const std::string& root,
                                                              storage::StateDB* db,
-                                                             registry::RegistryConfig config) {
+                                                             registry::RegistryConfig config,
+                                                             PullLimits limits) {
   if (root.empty() || root[0] != '/') {
     return absl::InvalidArgumentError(absl::StrCat("image store root \"", root, "\" is not absolute"));
   }
@@ -222,7 +166,7 @@ absl::StatusOr<std::unique_ptr<ImageStore>> ImageStore::Open(const std::string& 
   }
   if (absl::Status s = RemoveAll(root + "/tmp"); !s.ok()) return s;
   if (absl::Status s = MakeDirs(root + "/tmp", 0700); !s.ok()) return s;
-  auto store = std::make_unique<ImageStore>(PrivateKey(), root, db, std::move(config));
+  auto store = std::make_unique<ImageStore>(PrivateKey(), root, db, std::move(config), limits);
   if (absl::Status s = store->Load(); !s.ok()) return s;
   // Interrupted downloads leave "<hex>.tmp-*" files beside the blobs.
   if (DIR* d = opendir((root + "/blobs/sha256").c_str())) {
@@ -309,6 +253,8 @@ absl::Status ImageStore::EnsureBlob(const registry::Reference& ref, const regist
     if (stat(BlobPath(blob.digest).c_str(), &st) == 0 && st.st_size == blob.size) {
       return absl::OkStatus();
     }
+    absl::Status room = CheckFreeSpace(blob.size, absl::StrCat("blob ", blob.digest, " of ", ref.Name()));
+    if (!room.ok()) return room;
     {
       absl::MutexLock l(&slots_mu_);
       slots_mu_.Await(absl::Condition(
@@ -328,7 +274,8 @@ absl::Status ImageStore::EnsureBlob(const registry::Reference& ref, const regist
 absl::Status ImageStore::EnsureLayer(const registry::Reference& ref,
                                      const registry::Descriptor& blob, const std::string& diff_id,
                                      const std::string& chain_id,
-                                     const registry::Credentials& creds) {
+                                     const registry::Credentials& creds,
+                                     std::atomic<int64_t>* image_bytes_left) {
   return Once("layer:" + chain_id, [&]() -> absl::Status {
     std::string final_dir = LayerPath(chain_id);
     std::string link = root_ + "/l/" + ShortLinkName(chain_id);
@@ -349,8 +296,17 @@ absl::Status ImageStore::EnsureLayer(const registry::Reference& ref,
     std::string tmp = absl::StrCat(root_, "/tmp/unpack-", NewId().substr(0, 16));
     if (mkdir(tmp.c_str(), 0755) != 0) return Errno(absl::StrCat("mkdir ", tmp));
     absl::Cleanup drop_tmp = [&] { (void)RemoveAll(tmp); };
-    auto got = UnpackLayer(BlobPath(blob.digest), tmp);
-    if (!got.ok()) return got.status();
+    UnpackLimits limits;
+    limits.max_bytes = static_cast<uint64_t>(std::max<int64_t>(0, limits_.max_layer_bytes));
+    limits.max_entries = static_cast<uint64_t>(std::max<int64_t>(0, limits_.max_layer_entries));
+    limits.image_bytes_left = image_bytes_left;
+    limits.image_max_bytes = limits_.max_image_bytes;
+    limits.min_free_bytes = static_cast<uint64_t>(std::max<int64_t>(0, limits_.min_free_bytes));
+    auto got = UnpackLayer(BlobPath(blob.digest), tmp, limits);
+    if (!got.ok()) {
+      return absl::Status(got.status().code(), absl::StrCat("layer ", blob.digest, " of ",
+                                                            ref.Name(), ": ", got.status().message()));
+    }
     if (*got != diff_id) {
       return absl::DataLossError(absl::StrCat("layer ", blob.digest, " of ", ref.Name(),
                                               " unpacks to diff ID ", *got, ", config says ",
@@ -371,6 +327,11 @@ absl::StatusOr<v1::Image> ImageStore::Pull(const std::string& ref_string,
   auto resolved = client_.Resolve(*ref, creds);
   if (!resolved.ok()) return resolved.status();
   const registry::Manifest& m = resolved->manifest;
+  if (m.layers.size() > static_cast<size_t>(std::max(0, limits_.max_layers))) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        ref->String(), ": manifest ", resolved->manifest_digest, " has ", m.layers.size(),
+        " layers, more than images.max_layers = ", limits_.max_layers));
+  }
   Pins pins(this);
   pins.Add(resolved->manifest_digest);
   pins.Add(m.config.digest);
@@ -384,15 +345,19 @@ absl::StatusOr<v1::Image> ImageStore::Pull(const std::string& ref_string,
       return s;
     }
   }
-  if (m.config.size > (16 << 20)) {
-    return absl::InvalidArgumentError(absl::StrCat(ref->String(), ": config blob too large"));
+  if (m.config.size > limits_.max_config_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        ref->String(), ": image config ", m.config.digest, " has ", m.config.size,
+        " bytes, more than images.max_config_bytes = ", limits_.max_config_bytes));
   }
   if (absl::Status s = EnsureBlob(*ref, m.config, creds); !s.ok()) return s;
   auto config_body = ReadFile(BlobPath(m.config.digest));
   if (!config_body.ok()) return config_body.status();
   v1::Image image;
   std::vector<std::string> diff_ids;
-  if (absl::Status s = ParseImageConfig(*config_body, image.mutable_config(), &diff_ids); !s.ok()) {
+  if (absl::Status s = ParseImageConfig(*config_body, absl::StrCat("image config ", m.config.digest),
+                                        image.mutable_config(), &diff_ids);
+      !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(ref->String(), ": ", s.message()));
   }
   if (diff_ids.size() != m.layers.size()) {
@@ -408,6 +373,7 @@ absl::StatusOr<v1::Image> ImageStore::Pull(const std::string& ref_string,
 
   // Layers in parallel; each waits for a global download slot inside EnsureBlob.
   std::vector<absl::Status> results(m.layers.size());
+  std::atomic<int64_t> image_bytes_left{limits_.max_image_bytes};
   {
     std::atomic<size_t> next{0};
     std::vector<std::jthread> workers;
@@ -415,7 +381,8 @@ absl::StatusOr<v1::Image> ImageStore::Pull(const std::string& ref_string,
     for (size_t w = 0; w < n; ++w) {
       workers.emplace_back([&] {
         for (size_t i = next++; i < m.layers.size(); i = next++) {
-          results[i] = EnsureLayer(*ref, m.layers[i], diff_ids[i], chain_ids[i], creds);
+          results[i] = EnsureLayer(*ref, m.layers[i], diff_ids[i], chain_ids[i], creds,
+                                   &image_bytes_left);
         }
       });
     }
@@ -471,10 +438,13 @@ absl::StatusOr<v1::Image> ImageStore::Pull(const std::string& ref_string,
   return image;
 }
 
-absl::StatusOr<v1::Image> ImageStore::GetLocked(const std::string& ref) const {
+absl::StatusOr<v1::Image> ImageStore::GetLocked(const std::string& ref, bool allow_id_prefix) const {
   if (ref.empty()) return absl::InvalidArgumentError("image reference is empty");
-  if (auto it = images_.find(ref); it != images_.end()) return it->second;
-  if (auto it = images_.find("sha256:" + ref); it != images_.end()) return it->second;
+  std::string id = absl::StartsWith(ref, "sha256:") ? ref : "sha256:" + ref;
+  if (registry::IsValidDigest(id)) {
+    if (auto it = images_.find(id); it != images_.end()) return it->second;
+    return absl::NotFoundError(absl::StrCat("image \"", ref, "\" not found"));
+  }
   if (auto parsed = registry::ParseReference(ref); parsed.ok()) {
     if (!parsed->digest.empty()) {
       if (auto it = by_digest_.find(parsed->DigestRef(parsed->digest)); it != by_digest_.end()) {
@@ -484,11 +454,10 @@ absl::StatusOr<v1::Image> ImageStore::GetLocked(const std::string& ref) const {
       return images_.at(it->second);
     }
   }
-  std::string prefix = absl::StartsWith(ref, "sha256:") ? ref : "sha256:" + ref;
-  if (IsHex(prefix.substr(7))) {
+  if (allow_id_prefix && id.size() - 7 >= kMinIdPrefix && IsHex(id.substr(7))) {
     const v1::Image* found = nullptr;
-    for (auto it = images_.lower_bound(prefix);
-         it != images_.end() && absl::StartsWith(it->first, prefix); ++it) {
+    for (auto it = images_.lower_bound(id); it != images_.end() && absl::StartsWith(it->first, id);
+         ++it) {
       if (found != nullptr) {
         return absl::InvalidArgumentError(absl::StrCat("image id prefix \"", ref, "\" is ambiguous"));
       }
@@ -502,6 +471,26 @@ absl::StatusOr<v1::Image> ImageStore::GetLocked(const std::string& ref) const {
 absl::StatusOr<v1::Image> ImageStore::Get(const std::string& ref) const {
   absl::ReaderMutexLock l(&mu_);
   return GetLocked(ref);
+}
+
+absl::StatusOr<v1::Image> ImageStore::GetForListFilter(const std::string& ref) const {
+  absl::ReaderMutexLock l(&mu_);
+  return GetLocked(ref, /*allow_id_prefix=*/true);
+}
+
+absl::Status ImageStore::CheckFreeSpace(int64_t bytes, const std::string& what) const {
+  if (limits_.min_free_bytes <= 0) return absl::OkStatus();
+  struct statvfs fs;
+  if (statvfs(root_.c_str(), &fs) != 0) return Errno(absl::StrCat("statvfs ", root_));
+  uint64_t avail = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+  uint64_t need = static_cast<uint64_t>(std::max<int64_t>(0, bytes)) +
+                  static_cast<uint64_t>(limits_.min_free_bytes);
+  if (avail < need) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        what, ": ", bytes, " bytes would leave less than images.min_free_bytes = ",
+        limits_.min_free_bytes, " free on ", root_, " (", avail, " bytes free)"));
+  }
+  return absl::OkStatus();
 }
 
 std::vector<v1::Image> ImageStore::List() const {

@@ -37,25 +37,44 @@ struct FsUsage {
   std::string mountpoint;  // of the filesystem holding the store
 };
 
+// What one pull may cost (berth.toml [images]); a pull over a limit fails before the disk does.
+struct PullLimits {
+  int max_layers = 128;
+  int64_t max_config_bytes = 16 << 20;
+  int64_t max_layer_bytes = int64_t{32} << 30;  // uncompressed, per layer
+  int64_t max_image_bytes = int64_t{64} << 30;  // uncompressed, of the layers one pull unpacks
+  int64_t max_layer_entries = 1'000'000;
+  // Downloads and unpacks stop short of leaving less than this free on the store's filesystem.
+  int64_t min_free_bytes = int64_t{1} << 30;
+};
+
 class ImageStore {
  public:
   // Creates the layout under `root` if needed and loads every image record from `db` (which must
   // outlive the store). Leftovers of interrupted pulls are removed.
   static absl::StatusOr<std::unique_ptr<ImageStore>> Open(const std::string& root,
                                                           storage::StateDB* db,
-                                                          registry::RegistryConfig config);
+                                                          registry::RegistryConfig config,
+                                                          PullLimits limits = {});
   ~ImageStore();
   ImageStore(const ImageStore&) = delete;
   ImageStore& operator=(const ImageStore&) = delete;
 
   // Pulls `ref` (anything ParseReference takes) and returns its record. Blobs and layers already
   // present are not fetched again; concurrent pulls share each download. The tag moves to the
-  // new image. Blocks on the network.
+  // new image. Blocks on the network. Over a PullLimits limit: InvalidArgument (layer count,
+  // config size) or ResourceExhausted (bytes, entries, free space), naming the blob and the limit.
   absl::StatusOr<v1::Image> Pull(const std::string& ref, const registry::Credentials& creds);
 
-  // Looks an image up by full id, id with or without "sha256:", unique id prefix, repo tag
-  // ("busybox:1" means docker.io/library/busybox:1) or repo digest. NotFound when absent.
+  // Looks an image up by full id (64 hex digits, with or without "sha256:"), repo tag
+  // ("busybox:1" means docker.io/library/busybox:1) or repo digest; never by an id prefix, which
+  // would let a guess of a few digits name another tenant's image (containerd's rule: a full
+  // digest or a reference). NotFound when absent.
   absl::StatusOr<v1::Image> Get(const std::string& ref) const;
+  // Get, or else a unique id prefix of at least kMinIdPrefix hex digits (what crictl prints):
+  // for list filters only.
+  static constexpr size_t kMinIdPrefix = 12;
+  absl::StatusOr<v1::Image> GetForListFilter(const std::string& ref) const;
   std::vector<v1::Image> List() const;
   // The image's config blob (the OCI image config JSON).
   absl::StatusOr<std::string> ConfigJson(const std::string& image_id) const;
@@ -101,23 +120,29 @@ class ImageStore {
     friend class ImageStore;
     PrivateKey() = default;
   };
-  ImageStore(PrivateKey, std::string root, storage::StateDB* db, registry::RegistryConfig config);
+  ImageStore(PrivateKey, std::string root, storage::StateDB* db, registry::RegistryConfig config,
+             PullLimits limits);
 
  private:
   class Pins;
   struct Flight;
 
   absl::Status Load();
-  absl::StatusOr<v1::Image> GetLocked(const std::string& ref) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<v1::Image> GetLocked(const std::string& ref, bool allow_id_prefix = false) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void IndexLocked(const v1::Image& image) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void UnindexLocked(const v1::Image& image) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Runs fn once for concurrent callers with the same key; they all get its status.
   absl::Status Once(const std::string& key, const std::function<absl::Status()>& fn);
   absl::Status EnsureBlob(const registry::Reference& ref, const registry::Descriptor& blob,
                           const registry::Credentials& creds);
+  // `image_bytes_left` is the pull's uncompressed-bytes budget, shared by its layers.
   absl::Status EnsureLayer(const registry::Reference& ref, const registry::Descriptor& blob,
                            const std::string& diff_id, const std::string& chain_id,
-                           const registry::Credentials& creds);
+                           const registry::Credentials& creds,
+                           std::atomic<int64_t>* image_bytes_left);
+  // ResourceExhausted when writing `bytes` more would leave less than min_free_bytes free.
+  absl::Status CheckFreeSpace(int64_t bytes, const std::string& what) const;
   std::string BlobPath(const std::string& digest) const;
   std::string LayerPath(const std::string& chain_id) const;
   std::string ContainerDir(const std::string& container_id) const;
@@ -126,6 +151,7 @@ class ImageStore {
   storage::StateDB* const db_;
   registry::RegistryClient client_;
   const int max_parallel_downloads_;
+  const PullLimits limits_;
   std::atomic<uint64_t> blobs_downloaded_{0};
 
   mutable absl::Mutex mu_;

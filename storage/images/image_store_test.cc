@@ -18,6 +18,7 @@
 #include "gtest/gtest.h"
 #include "runtime/userns.h"
 #include "storage/registry/digest.h"
+#include "storage/registry/fake_http_server.h"
 #include "storage/state_db.h"
 #include "test/registry/tar_builder.h"
 #include "test/registry/test_registry.h"
@@ -31,6 +32,9 @@ using test::Dir;
 using test::File;
 using test::Hardlink;
 using test::MakeLayer;
+using registry::testing::FakeHttpServer;
+using registry::testing::FakeRequest;
+using registry::testing::StaticRegistry;
 
 std::string ReadAll(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -77,9 +81,9 @@ class ImageStoreTest : public ::testing::Test {
     OpenStore({});
   }
 
-  void OpenStore(registry::RegistryConfig config) {
+  void OpenStore(registry::RegistryConfig config, PullLimits limits = {}) {
     store_.reset();
-    auto s = ImageStore::Open(root(), db_.get(), std::move(config));
+    auto s = ImageStore::Open(root(), db_.get(), std::move(config), limits);
     ASSERT_TRUE(s.ok()) << s.status();
     store_ = std::move(*s);
   }
@@ -118,8 +122,8 @@ TEST_F(ImageStoreTest, PullByTagRecordsImageAndUnpacksLayers) {
   }
   EXPECT_TRUE(fs::exists(root() + "/layers/" + img->chain_ids(0).substr(7) + "/bin/busybox"));
 
-  for (const std::string& ref : {img->id(), img->id().substr(7), img->id().substr(7, 12),
-                                 Ref("test/bytag:1"), img->repo_digests(0)}) {
+  for (const std::string& ref : {img->id(), img->id().substr(7), Ref("test/bytag:1"),
+                                 img->repo_digests(0)}) {
     auto got = store_->Get(ref);
     ASSERT_TRUE(got.ok()) << ref << ": " << got.status();
     EXPECT_EQ(got->id(), img->id());
@@ -408,6 +412,136 @@ TEST_F(ImageStoreTest, IdmappedRootfsShowsLayersAsTheNamespacesRootAndWritesUnde
   }
   ASSERT_TRUE(store_->RemoveContainerStorage("uctr").ok());
   EXPECT_FALSE(fs::exists(target + "/bin/busybox"));
+}
+
+TEST_F(ImageStoreTest, IdPrefixesNeverNameAnImageOutsideListFilters) {
+  Push("test/private", {"1"}, BusyboxImage("private"));
+  auto img = store_->Pull(Ref("test/private:1"), {});
+  ASSERT_TRUE(img.ok()) << img.status();
+  const std::string hex = img->id().substr(7);
+  for (const std::string& prefix : {"sha256:" + hex.substr(0, 2), hex.substr(0, 2),
+                                    hex.substr(0, 12), "sha256:" + hex.substr(0, 12),
+                                    hex.substr(0, 63)}) {
+    EXPECT_TRUE(absl::IsNotFound(store_->Get(prefix).status())) << prefix;
+    EXPECT_TRUE(absl::IsNotFound(
+        store_->MountRootfs("p", prefix, tmp_.path() + "/never-mounted").status()))
+        << prefix;
+    EXPECT_TRUE(store_->Remove(prefix).ok()) << prefix;  // absent: nothing removed
+    EXPECT_TRUE(store_->Get(img->id()).ok()) << prefix;
+  }
+  EXPECT_FALSE(fs::exists(root() + "/containers/p/mountpoint"));
+  EXPECT_TRUE(store_->Get(hex).ok());
+  // List filters take a unique prefix of at least 12 digits, as crictl prints ids.
+  for (const std::string& prefix : {hex.substr(0, 12), "sha256:" + hex.substr(0, 12), hex,
+                                    Ref("test/private:1")}) {
+    auto got = store_->GetForListFilter(prefix);
+    ASSERT_TRUE(got.ok()) << prefix << ": " << got.status();
+    EXPECT_EQ(got->id(), img->id());
+  }
+  for (const std::string& prefix : {hex.substr(0, 11), "sha256:" + hex.substr(0, 2), hex.substr(0, 1)}) {
+    EXPECT_TRUE(absl::IsNotFound(store_->GetForListFilter(prefix).status())) << prefix;
+  }
+}
+
+// Pull-time budgets: each refusal names the blob and the berth.toml key.
+class PullLimitsTest : public ImageStoreTest {
+ protected:
+  absl::Status PullWith(PullLimits limits, const std::string& repo, const test::ImageToPush& img,
+                        test::PushedImage* pushed = nullptr) {
+    test::PushedImage p = Push(repo, {"1"}, img);
+    if (pushed != nullptr) *pushed = p;
+    OpenStore({}, limits);
+    absl::Status s = store_->Pull(Ref(repo + ":1"), {}).status();
+    // Layers that did fit may stay for the next try (GC takes them); the refused one never does.
+    if (img.layers.size() == 1) {
+      EXPECT_EQ(CountEntries(root() + "/layers"), 0u);
+    }
+    EXPECT_EQ(CountEntries(root() + "/tmp"), 0u);
+    EXPECT_TRUE(store_->List().empty());
+    return s;
+  }
+};
+
+TEST_F(PullLimitsTest, GzipBombStopsAtTheLayerLimit) {
+  test::ImageToPush img;
+  img.layers.push_back(MakeLayer({File("zeros", std::string(64 << 20, '\0'))}));
+  ASSERT_LT(img.layers[0].blob.size(), 1u << 20);
+  PullLimits limits;
+  limits.max_layer_bytes = 1 << 20;
+  absl::Status s = PullWith(limits, "test/bomb", img);
+  EXPECT_TRUE(absl::IsResourceExhausted(s)) << s;
+  EXPECT_NE(s.message().find(registry::DigestOf(img.layers[0].blob)), std::string::npos) << s;
+  EXPECT_NE(s.message().find("images.max_layer_bytes"), std::string::npos) << s;
+}
+
+TEST_F(PullLimitsTest, LayersAddUpToTheImageLimit) {
+  test::ImageToPush img;
+  img.layers.push_back(MakeLayer({File("a", std::string(700 << 10, 'a'))}));
+  img.layers.push_back(MakeLayer({File("b", std::string(700 << 10, 'b'))}));
+  PullLimits limits;
+  limits.max_layer_bytes = 1 << 20;
+  limits.max_image_bytes = 1 << 20;
+  absl::Status s = PullWith(limits, "test/big-image", img);
+  EXPECT_TRUE(absl::IsResourceExhausted(s)) << s;
+  EXPECT_NE(s.message().find("images.max_image_bytes"), std::string::npos) << s;
+}
+
+TEST_F(PullLimitsTest, EntriesPerLayerAreLimited) {
+  std::vector<test::TarEntry> many;
+  for (int i = 0; i < 20; ++i) many.push_back(File(absl::StrCat("f", i), "x"));
+  test::ImageToPush img;
+  img.layers.push_back(MakeLayer(many));
+  PullLimits limits;
+  limits.max_layer_entries = 10;
+  absl::Status s = PullWith(limits, "test/many-files", img);
+  EXPECT_TRUE(absl::IsResourceExhausted(s)) << s;
+  EXPECT_NE(s.message().find("images.max_layer_entries"), std::string::npos) << s;
+}
+
+TEST_F(PullLimitsTest, LayerCountAndConfigSizeAreLimited) {
+  PullLimits layers;
+  layers.max_layers = 1;
+  test::PushedImage pushed;
+  absl::Status s = PullWith(layers, "test/two-layers", BusyboxImage("two"), &pushed);
+  EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;
+  EXPECT_NE(s.message().find("images.max_layers"), std::string::npos) << s;
+  EXPECT_NE(s.message().find(pushed.manifest_digest), std::string::npos) << s;
+  PullLimits config;
+  config.max_config_bytes = 10;
+  s = PullWith(config, "test/config-size", BusyboxImage("cfg"), &pushed);
+  EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;
+  EXPECT_NE(s.message().find("images.max_config_bytes"), std::string::npos) << s;
+  EXPECT_NE(s.message().find(pushed.config_digest), std::string::npos) << s;
+}
+
+TEST_F(PullLimitsTest, FreeSpaceFloorRefusesThePullBeforeAnyDownload) {
+  PullLimits limits;
+  limits.min_free_bytes = int64_t{1} << 62;
+  absl::Status s = PullWith(limits, "test/no-room", BusyboxImage("room"));
+  EXPECT_TRUE(absl::IsResourceExhausted(s)) << s;
+  EXPECT_NE(s.message().find("images.min_free_bytes"), std::string::npos) << s;
+  EXPECT_EQ(store_->blobs_downloaded(), 0u);
+  EXPECT_EQ(CountEntries(root() + "/blobs/sha256"), 1u);  // the manifest only
+}
+
+TEST_F(ImageStoreTest, DeeplyNestedImageConfigIsRefusedAtPullNamingTheBlob) {
+  StaticRegistry content;
+  std::string config = R"({"architecture":"amd64","os":"linux","rootfs":{"type":"layers",)"
+                       R"("diff_ids":[]},"history":)" +
+                       std::string(4 << 20, '[') + std::string(4 << 20, ']') + "}";
+  std::string config_digest = content.AddBlob("deep/config", config);
+  std::string manifest = absl::StrCat(
+      R"({"schemaVersion":2,"mediaType":")", registry::kOciManifest,
+      R"(","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":")",
+      config_digest, R"(","size":)", config.size(), R"(},"layers":[]})");
+  content.AddManifest("deep/config", "1", manifest, registry::kOciManifest);
+  auto server = FakeHttpServer::Start([&content](const FakeRequest& r) { return content.Answer(r); });
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto got = store_->Pull((*server)->host() + "/deep/config:1", {});
+  EXPECT_TRUE(absl::IsInvalidArgument(got.status())) << got.status();
+  EXPECT_NE(got.status().message().find(config_digest), std::string::npos) << got.status();
+  EXPECT_NE(got.status().message().find("deeper than"), std::string::npos) << got.status();
+  EXPECT_TRUE(store_->List().empty());
 }
 
 TEST_F(ImageStoreTest, BadReferencesAreInvalidArgument) {

@@ -3,14 +3,17 @@
 #include "storage/images/layer_unpack.h"
 
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <atomic>
 #include <set>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "test/registry/tar_builder.h"
 #include "test/util/temp_dir.h"
@@ -39,11 +42,12 @@ class UnpackTest : public ::testing::Test {
   std::string layer() const { return tmp_.path() + "/layer"; }
 
   absl::StatusOr<std::string> Unpack(const std::vector<TarEntry>& entries,
-                                     Compression c = Compression::kGzip) {
+                                     Compression c = Compression::kGzip,
+                                     const UnpackLimits& limits = {}) {
     test::Layer l = test::MakeLayer(entries, c);
     std::string path = tmp_.path() + "/layer.tar";
     std::ofstream(path, std::ios::binary) << l.blob;
-    auto got = UnpackLayer(path, layer());
+    auto got = UnpackLayer(path, layer(), limits);
     fs::remove(path);
     if (got.ok()) {
       EXPECT_EQ(*got, l.diff_id);
@@ -205,6 +209,110 @@ TEST_F(UnpackTest, WhiteoutThroughASymlinkIsRejected) {
   auto d = Unpack({Symlink("s", outside()), File("s/.wh.victim", "")});
   EXPECT_TRUE(absl::IsInvalidArgument(d.status())) << d.status();
   ExpectNothingOutsideLayer();
+}
+
+TEST_F(UnpackTest, GzipBombStopsAtTheByteLimit) {
+  UnpackLimits limits;
+  limits.max_bytes = 1 << 20;
+  auto d = Unpack({File("zeros", std::string(64 << 20, '\0'))}, Compression::kGzip, limits);
+  EXPECT_TRUE(absl::IsResourceExhausted(d.status())) << d.status();
+  EXPECT_NE(d.status().message().find("images.max_layer_bytes"), std::string::npos) << d.status();
+  struct stat st;
+  if (lstat((layer() + "/zeros").c_str(), &st) == 0) {
+    EXPECT_LE(st.st_size, 2 << 20);
+  }
+  ExpectNothingOutsideLayer();
+}
+
+TEST_F(UnpackTest, EntryLimitCountsEveryHeader) {
+  std::vector<TarEntry> many;
+  for (int i = 0; i < 11; ++i) many.push_back(File(absl::StrCat("f", i), ""));
+  UnpackLimits limits;
+  limits.max_entries = 10;
+  auto d = Unpack(many, Compression::kNone, limits);
+  EXPECT_TRUE(absl::IsResourceExhausted(d.status())) << d.status();
+  EXPECT_NE(d.status().message().find("images.max_layer_entries"), std::string::npos);
+  many.pop_back();
+  fs::remove_all(layer());
+  fs::create_directories(layer());
+  EXPECT_TRUE(Unpack(many, Compression::kNone, limits).ok());
+}
+
+TEST_F(UnpackTest, ImageBudgetIsSharedByLayers) {
+  std::atomic<int64_t> left{3 << 20};
+  UnpackLimits limits;
+  limits.image_bytes_left = &left;
+  limits.image_max_bytes = 3 << 20;
+  ASSERT_TRUE(Unpack({File("a", std::string(2 << 20, 'a'))}, Compression::kGzip, limits).ok());
+  fs::remove_all(layer());
+  fs::create_directories(layer());
+  auto d = Unpack({File("b", std::string(2 << 20, 'b'))}, Compression::kGzip, limits);
+  EXPECT_TRUE(absl::IsResourceExhausted(d.status())) << d.status();
+  EXPECT_NE(d.status().message().find("images.max_image_bytes"), std::string::npos);
+}
+
+TEST_F(UnpackTest, FreeSpaceFloorStopsTheUnpack) {
+  struct statvfs fsi;
+  ASSERT_EQ(statvfs(layer().c_str(), &fsi), 0);
+  UnpackLimits limits;
+  limits.min_free_bytes = static_cast<uint64_t>(fsi.f_bavail) * fsi.f_frsize + (1 << 30);
+  auto d = Unpack({File("f", "data")}, Compression::kGzip, limits);
+  EXPECT_TRUE(absl::IsResourceExhausted(d.status())) << d.status();
+  EXPECT_NE(d.status().message().find("images.min_free_bytes"), std::string::npos);
+}
+
+TEST_F(UnpackTest, OverlongPathsAreInvalidArgumentNotWritten) {
+  std::string deep;
+  for (int i = 0; i < 30; ++i) deep += std::string(200, 'd') + "/";
+  auto d = Unpack({File(deep + "f", "x")});
+  EXPECT_TRUE(absl::IsInvalidArgument(d.status())) << d.status();
+  EXPECT_LT(d.status().message().size(), 1000u);
+  auto c = Unpack({File(std::string(300, 'n'), "x")});
+  EXPECT_TRUE(absl::IsInvalidArgument(c.status())) << c.status();
+  auto h = Unpack({File("t", "x"), Hardlink("h", deep + "t")});
+  EXPECT_TRUE(absl::IsInvalidArgument(h.status())) << h.status();
+  ExpectNothingOutsideLayer();
+}
+
+TEST_F(UnpackTest, WhiteoutOfADirectoryInTheSameLayerIsInvalid) {
+  auto d = Unpack({Dir("keep"), File("keep/file", "x"), File(".wh.keep", "")});
+  EXPECT_TRUE(absl::IsInvalidArgument(d.status())) << d.status();
+}
+
+TEST_F(UnpackTest, DotDotWhiteoutsAndOpaqueThroughSymlinksAreRejected) {
+  EXPECT_TRUE(absl::IsInvalidArgument(Unpack({File("a/.wh..", "")}).status()));
+  fs::remove_all(layer());
+  fs::create_directories(layer());
+  auto d = Unpack({Symlink("s", outside()), File("s/.wh..wh..opq", "")});
+  EXPECT_TRUE(absl::IsInvalidArgument(d.status())) << d.status();
+  char v[4];
+  EXPECT_LT(lgetxattr(outside().c_str(), "trusted.overlay.opaque", v, sizeof(v)), 0);
+  ExpectNothingOutsideLayer();
+}
+
+TEST_F(UnpackTest, SymlinkChainsOutAreNotFollowed) {
+  auto d = Unpack({Symlink("b", "../outside"), Symlink("a", "b"), File("a/victim", "pwned")});
+  EXPECT_TRUE(absl::IsInvalidArgument(d.status())) << d.status();
+  ExpectNothingOutsideLayer();
+  fs::remove_all(layer());
+  fs::create_directories(layer());
+  // Links to a symlink link the symlink itself, never what it points at.
+  auto h = Unpack({Symlink("b", outside() + "/victim"), Symlink("a", "b"), Hardlink("h", "a")});
+  ASSERT_TRUE(h.ok()) << h.status();
+  struct stat st;
+  ASSERT_EQ(lstat((layer() + "/h").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISLNK(st.st_mode));
+  ExpectNothingOutsideLayer();
+}
+
+TEST_F(UnpackTest, UserOverlayXattrsAreDroppedToo) {
+  TarEntry d = Dir("redir");
+  d.xattrs["user.overlay.redirect"] = "/etc";
+  d.xattrs["user.kept"] = "1";
+  ASSERT_TRUE(Unpack({d}).ok());
+  char v[16];
+  EXPECT_LT(lgetxattr((layer() + "/redir").c_str(), "user.overlay.redirect", v, sizeof(v)), 0);
+  EXPECT_EQ(lgetxattr((layer() + "/redir").c_str(), "user.kept", v, sizeof(v)), 1);
 }
 
 TEST_F(UnpackTest, GarbageIsAnErrorNotACrash) {
