@@ -522,6 +522,7 @@ absl::Status WriteTar(const std::string& dir, const std::vector<std::string>& on
 
 struct FdSource {
   int fd;
+  int64_t size;  // of the file when the pass began
   int64_t offset = 0;
   std::vector<char> buf = std::vector<char>(1 << 16);
 };
@@ -542,11 +543,13 @@ la_ssize_t ReadFd(struct archive* a, void* user, const void** out) {
 }
 
 // Only the uncompressed format gets here (libarchive skips through filters by reading), so an
-// entry's data can be passed over without reading it.
+// entry's data can be passed over without reading it. Never past the end: a truncated archive
+// must show as one in this pass too.
 la_int64_t SkipFd(struct archive*, void* user, la_int64_t request) {
   auto* s = static_cast<FdSource*>(user);
-  s->offset += request;
-  return request;
+  const la_int64_t n = std::max<la_int64_t>(0, std::min<la_int64_t>(request, s->size - s->offset));
+  s->offset += n;
+  return n;
 }
 
 // What one pass over an archive found.
@@ -633,7 +636,7 @@ absl::StatusOr<Scan> ScanArchive(int fd, int dest) {
     return absl::InvalidArgumentError(
         absl::StrCat("the checkpoint archive holds more than ", max_bytes, " bytes"));
   }
-  FdSource source{fd};
+  FdSource source{fd, st.st_size};
   ReadArchive a(archive_read_new());
   archive_read_support_filter_all(a.get());
   archive_read_support_format_tar(a.get());
@@ -788,7 +791,9 @@ absl::Status CheckScan(Scan scan, CheckpointArchive* out) {
 // archives beyond the bounds, before images::UnpackLayer (which would make them) sees the tar.
 absl::Status CheckRootfsDiff(int fd) {
   const int64_t max_bytes = max_archive_bytes.load(), max_entries = max_archive_entries.load();
-  FdSource source{fd};
+  struct stat st;
+  if (fstat(fd, &st) != 0) return absl::InternalError(absl::StrCat("fstat: ", strerror(errno)));
+  FdSource source{fd, st.st_size};
   ReadArchive a(archive_read_new());
   archive_read_support_format_tar(a.get());
   archive_read_support_format_empty(a.get());

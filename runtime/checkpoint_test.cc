@@ -65,9 +65,10 @@ struct TarEntry {
   mode_t type = AE_IFREG;
   std::string link;  // symlink target
 };
-void WriteTarFile(const std::string& path, const std::vector<TarEntry>& entries) {
+void WriteTarFile(const std::string& path, const std::vector<TarEntry>& entries, bool gzip = false) {
   struct archive* w = archive_write_new();
   archive_write_set_format_pax_restricted(w);
+  if (gzip) archive_write_add_filter_gzip(w);
   ASSERT_EQ(archive_write_open_filename(w, path.c_str()), ARCHIVE_OK);
   for (const TarEntry& t : entries) {
     struct archive_entry* e = archive_entry_new();
@@ -375,6 +376,17 @@ TEST(CheckpointTest, IncompleteOrUnsafeArchivesAreRefused) {
   WriteTarFile(t.path() + "/symlink.tar", {{"config.dump", ConfigDump("abc")},
                                            {"checkpoint", "", AE_IFLNK, "/etc"}});
   ExpectInvalid(t.path() + "/symlink.tar", "is not a file or directory");
+  WriteTarFile(t.path() + "/twice.tar", {{"config.dump", ConfigDump("abc")},
+                                         {"config.dump", ConfigDump("other")}});
+  ExpectInvalid(t.path() + "/twice.tar", "appears twice");
+  // Cut short inside an entry's data, which the check passes over without reading it.
+  WriteTarFile(t.path() + "/cut.tar", {{"config.dump", ConfigDump("abc")},
+                                       {"container.pb", record},
+                                       {"spec.dump", "{}"},
+                                       {"checkpoint/inventory.img", "i"},
+                                       {"checkpoint/pages-1.img", std::string(100000, 'p')}});
+  ASSERT_EQ(truncate((t.path() + "/cut.tar").c_str(), 50000), 0);
+  ExpectInvalid(t.path() + "/cut.tar", "Truncated");
 }
 
 // The archive is opened once, and what is unpacked is what was read: a file renamed over the
@@ -468,16 +480,25 @@ TEST(CheckpointTest, ArchivesBeyondTheLimitsAreRefused) {
   checkpoint_testing::SetArchiveLimits({.max_bytes = defaults.max_bytes, .max_entries = 10});
   ExpectInvalid(t.path() + "/many.tar", "more than 10 entries");
 
-  // Counted as the data comes, not from what headers claim: a gzip bomb stops at the bound.
-  WriteTarFile(t.path() + "/big.tar", {{"config.dump", ConfigDump("abc")},
-                                       {"container.pb", record},
-                                       {"spec.dump", "{}"},
-                                       {"checkpoint/inventory.img", "i"},
-                                       {"checkpoint/pages-1.img", std::string(200000, 'p')}});
+  // Counted in uncompressed bytes, before they are read: a small gzip bomb stops at the bound.
+  const std::string big = t.path() + "/big.tar.gz";
+  WriteTarFile(big,
+               {{"config.dump", ConfigDump("abc")},
+                {"container.pb", record},
+                {"spec.dump", "{}"},
+                {"checkpoint/inventory.img", "i"},
+                {"checkpoint/pages-1.img", std::string(2 << 20, 'p')}},
+               /*gzip=*/true);
+  struct stat st;
+  ASSERT_EQ(stat(big.c_str(), &st), 0);
+  ASSERT_LT(st.st_size, 100000);
+  checkpoint_testing::SetArchiveLimits({.max_bytes = 4 << 20, .max_entries = 100});
+  ASSERT_TRUE(ReadCheckpointArchive(big).ok());
   checkpoint_testing::SetArchiveLimits({.max_bytes = 1 << 20, .max_entries = 100});
-  ASSERT_TRUE(ReadCheckpointArchive(t.path() + "/big.tar").ok());
-  checkpoint_testing::SetArchiveLimits({.max_bytes = 100000, .max_entries = 100});
-  ExpectInvalid(t.path() + "/big.tar", "more than 100000 bytes");
+  ExpectInvalid(big, "more than 1048576 bytes");
+  // The file itself, before anything is decompressed.
+  checkpoint_testing::SetArchiveLimits({.max_bytes = st.st_size - 1, .max_entries = 100});
+  ExpectInvalid(big, absl::StrCat("more than ", st.st_size - 1, " bytes"));
 }
 
 // What a restored container may take from an archive is what the checkpointed process was (its
