@@ -30,12 +30,36 @@ struct ServerOptions {
   std::string base_url;
   absl::Duration token_ttl = absl::Minutes(1);
   size_t max_tokens = 10000;
-  // How long a SPDY client has to open the streams its request implies (kubelet: 30s).
+  // How long a SPDY client has to open the streams its request implies (kubelet: 30s); a
+  // port-forward pair still missing one of its streams by then is dropped.
   absl::Duration stream_creation_timeout = absl::Seconds(30);
-  // How long a client has to send its upgrade request once connected.
+
+  // Limits on what clients can make the server hold. Every connection is a thread and two
+  // descriptors; a SPDY/WebSocket session adds a few threads (a remotecommand one 3, each running
+  // port-forward 2, each half-open SPDY pair a socketpair); these bound the sum.
+  //
+  // How long a client has to send its whole upgrade request once connected (one deadline for
+  // all of it, however slowly it trickles in), and how large the request may be.
   absl::Duration handshake_timeout = absl::Seconds(30);
+  size_t max_handshake_bytes = 16 << 10;
+  // Upgrade requests being read at once, in all and from one client address. When full, a new
+  // connection displaces the oldest request that has been in flight for over a second (a real
+  // client sends its few hundred bytes at once), else it is answered 503: slow clients cannot
+  // keep others out.
+  size_t max_handshakes = 128;
+  size_t max_handshakes_per_address = 32;
   // Connections served at once; more are answered 503.
   size_t max_connections = 1024;
+  // Sessions at once for one container (exec, attach) or one pod (port-forward); more: 429.
+  size_t max_connections_per_target = 128;
+  // Streams one SPDY connection may have open; more are refused with RST_STREAM.
+  size_t max_streams_per_connection = 256;
+  // Port-forward pairs (SPDY) or ports (WebSocket, at most 127) on one connection, and in the
+  // whole server. SPDY streams beyond them are refused with RST_STREAM.
+  size_t max_port_forwards_per_connection = 128;
+  size_t max_port_forwards = 1024;
+  // The longest WebSocket message accepted, however framed (SPDY data frames stop at 16 MiB).
+  size_t max_message_bytes = 16 << 20;
 };
 
 class Server {

@@ -3,6 +3,8 @@
 #ifndef BERTH_SERVER_STREAMING_SESSION_H_
 #define BERTH_SERVER_STREAMING_SESSION_H_
 
+#include <atomic>
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <string>
@@ -20,9 +22,32 @@
 
 namespace berth::streaming::internal {
 
+// A count with a ceiling, shared by every connection (the server's port-forward pairs).
+class Limiter {
+ public:
+  explicit Limiter(size_t max) : max_(max) {}
+  bool TryAcquire() {
+    size_t n = n_.load();
+    do {
+      if (n >= max_) return false;
+    } while (!n_.compare_exchange_weak(n, n + 1));
+    return true;
+  }
+  void Release() { n_.fetch_sub(1); }
+
+ private:
+  const size_t max_;
+  std::atomic<size_t> n_{0};
+};
+
+// See ServerOptions for what each limit bounds.
 struct SessionOptions {
   Backend* backend = nullptr;
   absl::Duration stream_creation_timeout = absl::Seconds(30);
+  size_t max_streams_per_connection = 256;
+  size_t max_port_forwards_per_connection = 128;
+  Limiter* port_forwards = nullptr;  // server-wide; null: no server-wide limit
+  size_t max_message_bytes = 16 << 20;
 };
 
 // Reads `fd` to EOF, handing each chunk to `send`; stops early when `send` fails.

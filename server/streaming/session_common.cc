@@ -75,25 +75,26 @@ std::string ErrorStreamMessage(const absl::StatusOr<int>& result, const Request&
                            absl::StrJoin(r.cmd, " "), "], exit code ", *result);
   }
   if (version < 4) return message;
+  // The message quotes the command and the backend's error, either of which may hold bytes that
+  // are not UTF-8: dump() would throw on them, on a session thread.
+  auto dump = [](const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); };
   if (result.ok() && *result == 0) {
-    return json{{"metadata", json::object()}, {"status", "Success"}}.dump();
+    return dump(json{{"metadata", json::object()}, {"status", "Success"}});
   }
   if (!result.ok()) {
-    return json{{"metadata", json::object()},
+    return dump(json{{"metadata", json::object()},
                 {"status", "Failure"},
                 {"message", message},
                 {"reason", "InternalError"},
                 {"details", {{"causes", {{{"message", message}}}}}},
-                {"code", 500}}
-        .dump();
+                {"code", 500}});
   }
-  return json{{"metadata", json::object()},
+  return dump(json{{"metadata", json::object()},
               {"status", "Failure"},
               {"message", message},
               {"reason", "NonZeroExitCode"},
               {"details",
-               {{"causes", {{{"reason", "ExitCode"}, {"message", std::to_string(*result)}}}}}}}
-      .dump();
+               {{"causes", {{{"reason", "ExitCode"}, {"message", std::to_string(*result)}}}}}}});
 }
 
 void ResizeDecoder::Feed(const char* data, size_t n) {

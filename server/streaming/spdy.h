@@ -33,6 +33,18 @@ enum ControlType : uint16_t {
 inline constexpr uint8_t kFlagFin = 0x01;
 inline constexpr uint8_t kFlagUnidirectional = 0x02;
 inline constexpr uint32_t kMaxFrameLength = (1u << 24) - 1;
+// Bounds on what a peer may make berth buffer or inflate. remotecommand and portforward header
+// blocks are a few hundred bytes; these leave room for any real client and stop zlib bombs.
+inline constexpr size_t kMaxHeaderBlockSize = 64 << 10;  // inflated, per block
+inline constexpr size_t kMaxHeaders = 128;               // per block
+// A control frame carries at most a compressed header block (deflate never grows input by
+// more than a few bytes per 16 KiB) and a few fixed fields.
+inline constexpr size_t kMaxControlFrameLength = kMaxHeaderBlockSize + 1024;
+
+// RST_STREAM status codes berth sends.
+inline constexpr uint32_t kProtocolError = 1;
+inline constexpr uint32_t kRefusedStream = 3;
+inline constexpr uint32_t kCancel = 5;
 
 // Header names are lower case on the wire; kept in order of arrival.
 using Headers = std::vector<std::pair<std::string, std::string>>;
@@ -47,8 +59,13 @@ struct Frame {
 };
 
 // Parses one frame header+payload from the front of `buf`; returns the bytes consumed, 0 when
-// more bytes are needed.
+// more bytes are needed. The 8-byte header is checked as soon as it is complete (version,
+// control frame length), so a bad frame is refused before its payload is waited for.
 absl::StatusOr<size_t> ParseFrame(const char* buf, size_t len, Frame* frame);
+
+// Checks a control frame's payload size against its type's layout (SPDY/3.1 section 2.6); types
+// berth does not know pass, as the spec has them ignored.
+absl::Status ValidateControlFrame(const Frame& f);
 
 class HeaderCompressor {
  public:
@@ -68,10 +85,13 @@ class HeaderDecompressor {
   ~HeaderDecompressor();
   HeaderDecompressor(const HeaderDecompressor&) = delete;
   HeaderDecompressor& operator=(const HeaderDecompressor&) = delete;
+  // Inflates one header block (at most kMaxHeaderBlockSize, kMaxHeaders entries). Any error
+  // leaves the context out of step with the peer's: the connection cannot continue.
   absl::StatusOr<Headers> Decompress(const std::string& block);
 
  private:
   z_stream z_{};
+  bool broken_ = false;
 };
 
 // Frame builders. Header blocks must come from the connection's one compressor, in order.
@@ -92,6 +112,7 @@ struct SynStream {
 };
 absl::StatusOr<SynStream> ParseSynStream(const Frame& f);
 absl::StatusOr<uint32_t> ParseStreamIdPrefix(const Frame& f);  // RST_STREAM, WINDOW_UPDATE, ...
+absl::StatusOr<uint32_t> ParsePingId(const Frame& f);
 
 }  // namespace berth::streaming::spdy
 

@@ -2,8 +2,10 @@
 // port-forward with per-port channel pairs, one reading thread plus the session's threads.
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <thread>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -13,6 +15,7 @@
 #include "boost/beast/websocket.hpp"
 #include "glog/logging.h"
 #include "server/streaming/session.h"
+#include "server/streaming/threads.h"
 
 namespace berth::streaming::internal {
 namespace {
@@ -25,7 +28,12 @@ using tcp = boost::asio::ip::tcp;
 // A WebSocket with channel framing; Send may be called from any thread.
 class ChannelSocket {
  public:
-  ChannelSocket(tcp::socket sock, ws::Codec codec) : ws_(std::move(sock)), codec_(codec) {}
+  ChannelSocket(tcp::socket sock, ws::Codec codec, size_t max_message)
+      : ws_(std::move(sock)), codec_(codec) {
+    // Beast refuses longer messages (however fragmented, whatever their 64-bit length says)
+    // before buffering them, and enforces masking and the 125-byte control frame limit.
+    ws_.read_message_max(max_message);
+  }
 
   bool Accept(const http::request<http::string_body>& req, const std::string& protocol) {
     ws_.set_option(websocket::stream_base::decorator([protocol](websocket::response_type& res) {
@@ -125,8 +133,26 @@ void ServePortForward(tcp::socket sock, const http::request<http::string_body>& 
   if (bad) return RespondBadRequest(sock, "invalid port in the query");
   if (ports.empty()) ports = r.ports;
   if (ports.empty()) return RespondBadRequest(sock, "query parameter \"port\" is required");
-  if (ports.size() > 127) return RespondBadRequest(sock, "too many ports");
-  ChannelSocket ws(std::move(sock), protocol.codec);
+  // Two channels a port, numbered from 0 in one byte.
+  if (ports.size() > std::min<size_t>(127, opt.max_port_forwards_per_connection)) {
+    return RespondBadRequest(sock, "too many ports");
+  }
+  // The server-wide count of forwards, taken for the session's whole length.
+  size_t held = 0;
+  while (held < ports.size() && (!opt.port_forwards || opt.port_forwards->TryAcquire())) ++held;
+  auto release = absl::MakeCleanup([&] {
+    for (size_t i = 0; opt.port_forwards && i < held; ++i) opt.port_forwards->Release();
+  });
+  if (held < ports.size()) {
+    http::response<http::string_body> res{http::status::service_unavailable, 11};
+    res.set(http::field::content_type, "text/plain");
+    res.body() = "too many port-forwards on this server\n";
+    res.prepare_payload();
+    boost::system::error_code ec;
+    http::write(sock, res, ec);
+    return;
+  }
+  ChannelSocket ws(std::move(sock), protocol.codec, opt.max_message_bytes);
   if (!ws.Accept(req, protocol.name)) return;
   struct Port {
     int32_t port = 0;
@@ -148,28 +174,45 @@ void ServePortForward(tcp::socket sock, const http::request<http::string_body>& 
     Port* raw = p.get();
     const bool allowed = r.ports.empty() ||
                          std::find(r.ports.begin(), r.ports.end(), raw->port) != r.ports.end();
-    p->worker = std::thread([&ws, &r, &opt, raw, data_ch, err_ch, allowed] {
-      std::thread pump([&ws, raw, data_ch] {
+    const bool started = StartThread(&p->worker, [&ws, &r, &opt, raw, data_ch, err_ch, allowed] {
+      std::thread pump;
+      const bool pumping = StartThread(&pump, [&ws, raw, data_ch] {
         Pump(raw->local.get(), [&](const char* d, size_t n) { return ws.Send(data_ch, d, n); });
       });
-      absl::Status st = allowed ? opt.backend->PortForward(r.pod_id, raw->port, raw->remote.get())
-                                : absl::PermissionDeniedError(absl::StrCat(
-                                      "port ", raw->port, " was not in the port-forward request"));
+      absl::Status st =
+          !pumping  ? absl::ResourceExhaustedError("no thread to forward with")
+          : allowed ? opt.backend->PortForward(r.pod_id, raw->port, raw->remote.get())
+                    : absl::PermissionDeniedError(
+                          absl::StrCat("port ", raw->port, " was not in the port-forward request"));
       raw->remote.reset();
       if (!st.ok()) {
         std::string msg = absl::StrCat("error forwarding port ", raw->port, " to pod ", r.pod_id,
                                        ": ", st.message());
         ws.Send(err_ch, msg.data(), msg.size());
       }
-      pump.join();
+      if (pump.joinable()) pump.join();
     });
+    if (!started) {
+      std::string msg = absl::StrCat("error forwarding port ", raw->port, " to pod ", r.pod_id,
+                                     ": no thread to forward with");
+      ws.Send(err_ch, msg.data(), msg.size());
+      break;
+    }
     fwd.push_back(std::move(p));
   }
   // Workers end when their port's connection ends; the session ends when all have.
-  std::thread closer([&] {
+  auto join_all = [&] {
     for (auto& p : fwd) p->worker.join();
     ws.StopReading();
-  });
+  };
+  std::thread closer;
+  if (!StartThread(&closer, join_all)) {
+    // Without a closer nobody would end the read loop: end the forwards now instead.
+    for (auto& p : fwd) shutdown(p->local.get(), SHUT_RDWR);
+    join_all();
+    ws.Close();
+    return;
+  }
   ws::Message m;
   while (ws.Read(&m)) {
     size_t i = m.channel / 2;
@@ -184,7 +227,7 @@ void ServePortForward(tcp::socket sock, const http::request<http::string_body>& 
 
 void ServeRemoteCommand(tcp::socket sock, const http::request<http::string_body>& req,
                         const Request& r, const ws::Protocol& protocol, const SessionOptions& opt) {
-  ChannelSocket ws(std::move(sock), protocol.codec);
+  ChannelSocket ws(std::move(sock), protocol.codec, opt.max_message_bytes);
   if (!ws.Accept(req, protocol.name)) return;
   const bool want_stderr = r.stderr && !r.tty;
   absl::StatusOr<Pipes> pipes = Pipes::Make(r.stdin, r.stdout, want_stderr);
@@ -196,15 +239,21 @@ void ServeRemoteCommand(tcp::socket sock, const http::request<http::string_body>
   ws.Send(r.stdout ? ws::kStdout : want_stderr ? ws::kStderr : ws::kError, "", 0);
   auto resize = std::make_shared<runtime::ResizeQueue>();
   ResizeDecoder resize_decoder(resize);
-  std::thread session([&] {
+  std::thread session;
+  const bool started = StartThread(&session, [&] {
     auto pump_to = [&ws](UniqueFd& from, uint8_t channel) {
       Pump(from.get(), [&](const char* d, size_t n) { return ws.Send(channel, d, n); });
       from.reset();
     };
     std::thread out_pump, err_pump;
-    if (pipes->out_r.valid()) out_pump = std::thread(pump_to, std::ref(pipes->out_r), ws::kStdout);
-    if (pipes->err_r.valid()) err_pump = std::thread(pump_to, std::ref(pipes->err_r), ws::kStderr);
-    absl::StatusOr<int> result = RunBackend(opt.backend, r, pipes->BackendIO(r.tty, resize));
+    const bool pumping =
+        (!pipes->out_r.valid() ||
+         StartThread(&out_pump, [&] { pump_to(pipes->out_r, ws::kStdout); })) &&
+        (!pipes->err_r.valid() ||
+         StartThread(&err_pump, [&] { pump_to(pipes->err_r, ws::kStderr); }));
+    absl::StatusOr<int> result =
+        pumping ? RunBackend(opt.backend, r, pipes->BackendIO(r.tty, resize))
+                : absl::ResourceExhaustedError("no thread to carry the session's output");
     pipes->CloseBackendEnds();
     if (out_pump.joinable()) out_pump.join();
     if (err_pump.joinable()) err_pump.join();
@@ -213,6 +262,14 @@ void ServeRemoteCommand(tcp::socket sock, const http::request<http::string_body>
     resize->Close();
     ws.StopReading();
   });
+  if (!started) {
+    std::string message = ErrorStreamMessage(
+        absl::ResourceExhaustedError("no thread to run the session"), r, protocol.version);
+    ws.Send(ws::kError, message.data(), message.size());
+    ws.StopReading();  // Close reads the peer's close frame: don't wait on a peer that sends on
+    ws.Close();
+    return;
+  }
   ws::Message m;
   while (ws.Read(&m)) {
     if (m.channel == ws::kStdin) {

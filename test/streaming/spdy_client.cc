@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <vector>
@@ -78,7 +79,8 @@ std::string SpdyClient::ReadBody() {
 bool SpdyClient::Fill(absl::Duration timeout) {
   if (eof_) return false;
   pollfd p{fd_.get(), POLLIN, 0};
-  int r = poll(&p, 1, static_cast<int>(absl::ToInt64Milliseconds(timeout)));
+  // A deadline already past polls once rather than (negative) forever.
+  int r = poll(&p, 1, static_cast<int>(std::max<int64_t>(0, absl::ToInt64Milliseconds(timeout))));
   if (r <= 0) return false;
   char tmp[65536];
   ssize_t n = read(fd_.get(), tmp, sizeof(tmp));
@@ -114,7 +116,12 @@ bool SpdyClient::ReadFrame(absl::Duration timeout) {
       if (f.flags & spdy::kFlagFin) streams_[*id].fin = true;
     } else if (f.type == spdy::kRstStream) {
       absl::StatusOr<uint32_t> id = spdy::ParseStreamIdPrefix(f);
-      if (id.ok()) streams_[*id].fin = true;
+      if (id.ok()) {
+        streams_[*id].fin = true;
+        reset_.insert(*id);
+      }
+    } else if (f.type == spdy::kGoAway) {
+      goaway_ = true;
     }
     return true;
   }
@@ -133,6 +140,41 @@ absl::StatusOr<uint32_t> SpdyClient::Open(const spdy::Headers& headers) {
     if (!ReadFrame(absl::Seconds(30))) return absl::UnavailableError("no SYN_REPLY");
   }
   return id;
+}
+
+absl::StatusOr<std::string> SpdyClient::SynStream(const spdy::Headers& headers, uint32_t* id) {
+  *id = next_id_;
+  next_id_ += 2;
+  absl::StatusOr<std::string> block = deflate_.Compress(headers);
+  if (!block.ok()) return block.status();
+  return spdy::SynStreamFrame(*id, 0, 0, *block);
+}
+
+bool SpdyClient::SendRaw(const std::string& bytes) {
+  const char* p = bytes.data();
+  size_t n = bytes.size();
+  while (n > 0) {
+    ssize_t w = send(fd_.get(), p, n, MSG_NOSIGNAL);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return false;
+    p += w;
+    n -= w;
+  }
+  return true;
+}
+
+bool SpdyClient::ReadAvailable() {
+  while (ReadFrame(absl::ZeroDuration())) {
+  }
+  return !eof_;
+}
+
+bool SpdyClient::ReadUntilClosed(absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (!eof_) {
+    if (!ReadFrame(deadline - absl::Now())) return eof_;
+  }
+  return true;
 }
 
 bool SpdyClient::Send(uint32_t id, const std::string& data, bool fin) {

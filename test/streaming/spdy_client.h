@@ -29,6 +29,19 @@ class SpdyClient {
 
   // Opens a stream with these headers; returns its id once the server replied.
   absl::StatusOr<uint32_t> Open(const streaming::spdy::Headers& headers);
+  // The SYN_STREAM Open would send, for a caller that sends it (SendRaw) and does not wait.
+  absl::StatusOr<std::string> SynStream(const streaming::spdy::Headers& headers, uint32_t* id);
+  bool SendRaw(const std::string& bytes);
+  // Reads whatever frames have arrived, without waiting; false once the connection ended.
+  bool ReadAvailable();
+  // Reads frames until the server closes the connection; false on a timeout.
+  bool ReadUntilClosed(absl::Duration timeout = absl::Seconds(60));
+  bool replied(uint32_t id) const { return replied_.contains(id); }
+  bool reset(uint32_t id) const { return reset_.contains(id); }
+  size_t replies() const { return replied_.size(); }
+  size_t resets() const { return reset_.size(); }
+  bool goaway() const { return goaway_; }
+  int fd() const { return fd_.get(); }
   bool Send(uint32_t id, const std::string& data, bool fin = false);
 
   struct StreamData {
@@ -55,7 +68,8 @@ class SpdyClient {
   bool eof_ = false;
   streaming::spdy::HeaderCompressor deflate_;
   streaming::spdy::HeaderDecompressor inflate_;
-  std::set<uint32_t> replied_;
+  bool goaway_ = false;
+  std::set<uint32_t> replied_, reset_;
   std::map<uint32_t, StreamData> streams_;
 };
 
