@@ -59,6 +59,9 @@ struct RecoveryReport {
   int containers = 0;
   int exited_while_down = 0;
   int cleaned_up = 0;
+  int pods_not_ready = 0;  // READY pods found without a running infra container
+  // Records that did not parse ("container/<key>", "sandbox/<key>"): kept in the StateDB, not served.
+  std::vector<std::string> quarantined;
   double seconds = 0;
 };
 
@@ -99,6 +102,8 @@ class Engine {
   absl::Status RemoveContainer(const std::string& id, bool force);
   absl::StatusOr<ContainerView> GetContainer(const std::string& id_or_prefix) const;
   std::vector<ContainerView> ListContainers() const;
+  // The app containers of one pod (what PodSandboxStatus reports for kubelet's evented PLEG).
+  std::vector<ContainerView> ListContainersOf(const std::string& sandbox_id) const;
   absl::StatusOr<ExecSyncResult> ExecSync(const std::string& id, const std::vector<std::string>& cmd,
                                           int64_t timeout_seconds);
   absl::Status UpdateContainerResources(const std::string& id,
@@ -149,7 +154,10 @@ class Engine {
   void OnExit(const std::string& id);
   void Emit(const berth::v1::Container& c, EventType type);
   // Applies an exit to a container whose lock is held; saves it.
-  void MarkExited(ContainerObj* c, int exit_code) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu);
+  // emit false: the caller emits the STOPPED event itself (after updating the pod, for infra).
+  void MarkExited(ContainerObj* c, int exit_code, bool emit = true) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu);
+  // A pod's infra container exited by itself: the pod becomes NOTREADY, then the event goes out.
+  void InfraExited(const berth::v1::Container& infra) ABSL_LOCKS_EXCLUDED(index_mu_);
   // `durable` false: the record only matters while the machine stays up (no fsync).
   absl::Status SaveContainer(ContainerObj* c, const berth::v1::Container& rec, bool durable = true)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu);
@@ -190,6 +198,8 @@ class Engine {
   absl::Status TearDownSandbox(SandboxObj* s, berth::v1::Sandbox* rec)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->mu);
   std::vector<std::shared_ptr<ContainerObj>> ContainersOf(const std::string& sandbox_id) const;
+  std::vector<ContainerView> AppContainerViewsLocked(const std::string& sandbox_id) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(index_mu_);
   absl::StatusOr<std::string> CgroupsPath(const std::string& parent, const std::string& id) const;
   std::string BundleDir(const std::string& id) const;
   std::string SandboxDir(const std::string& id) const;

@@ -23,6 +23,7 @@
 #include "glog/logging.h"
 #include "nlohmann/json.hpp"
 #include "runtime/engine.h"
+#include "util/json.h"
 #include "runtime/spec.h"
 #include "util/fd.h"
 #include "util/fs.h"
@@ -116,7 +117,7 @@ absl::StatusOr<int> Engine::Exec(const std::string& id, const std::vector<std::s
     ~DirCleanup() { RemoveAll(d).IgnoreError(); }
   } cleanup{dir};
   const std::string process = dir + "/process.json";
-  if (absl::Status st = WriteFileAtomic(process, ExecProcess(spec, cmd, io.tty).dump(), 0600);
+  if (absl::Status st = WriteFileAtomic(process, DumpJson(ExecProcess(spec, cmd, io.tty)), 0600);
       !st.ok()) {
     return st;
   }

@@ -4,12 +4,12 @@
 #include <algorithm>
 #include <filesystem>
 #include <map>
-#include <regex>
 #include <set>
 
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
 #include "util/fs.h"
+#include "util/json.h"
 #include "util/subprocess.h"
 
 namespace berth::runtime {
@@ -20,13 +20,20 @@ using json = nlohmann::json;
 const std::set<std::string> kRuncStages = {"prestart",        "createRuntime", "createContainer",
                                            "startContainer", "poststart",     "poststop"};
 
-bool Search(const std::string& pattern, const std::string& text) {
-  try {
-    return std::regex_search(text, std::regex(pattern));
-  } catch (const std::regex_error&) {
-    return false;
-  }
+// Patterns come from hooks.d files (root's), texts from containers (anyone's); RE2 bounds both.
+constexpr size_t kMaxPatternBytes = 4096;
+
+std::shared_ptr<const re2::RE2> Compile(const std::string& pattern) {
+  if (pattern.size() > kMaxPatternBytes) return nullptr;
+  re2::RE2::Options options;
+  options.set_log_errors(false);
+  options.set_max_mem(1 << 20);
+  auto re = std::make_shared<const re2::RE2>(pattern, options);
+  if (!re->ok()) return nullptr;
+  return re;
 }
+
+bool Search(const re2::RE2& re, const std::string& text) { return re2::RE2::PartialMatch(text, re); }
 
 }  // namespace
 
@@ -65,14 +72,14 @@ absl::StatusOr<Hook> ParseHookJson(const std::string& file, const std::string& t
     if (!when["annotations"].is_object()) return bad("when.annotations must be an object");
     for (const auto& [k, v] : when["annotations"].items()) {
       if (!v.is_string()) return bad("when.annotations values must be strings");
-      for (const std::string& pattern : {k, v.get<std::string>()}) {
-        try {
-          std::regex r(pattern);
-        } catch (const std::regex_error&) {
+      std::shared_ptr<const re2::RE2> key_re = Compile(k), value_re = Compile(v.get<std::string>());
+      for (const auto& [pattern, re] : {std::pair{k, key_re}, std::pair{v.get<std::string>(), value_re}}) {
+        if (re == nullptr) {
           return bad(absl::StrCat("when.annotations: bad regular expression \"", pattern, "\""));
         }
       }
       h.annotations[k] = v.get<std::string>();
+      h.annotation_res.emplace_back(std::move(key_re), std::move(value_re));
     }
   }
   if (when.contains("commands")) {
@@ -80,11 +87,9 @@ absl::StatusOr<Hook> ParseHookJson(const std::string& file, const std::string& t
     for (const auto& c : when["commands"]) h.commands.push_back(c.get<std::string>());
   }
   for (const auto& pattern : h.commands) {
-    try {
-      std::regex r(pattern);
-    } catch (const std::regex_error&) {
-      return bad(absl::StrCat("when.commands: bad regular expression \"", pattern, "\""));
-    }
+    std::shared_ptr<const re2::RE2> re = Compile(pattern);
+    if (re == nullptr) return bad(absl::StrCat("when.commands: bad regular expression \"", pattern, "\""));
+    h.command_res.push_back(std::move(re));
   }
   if (!h.always && !h.has_bind_mounts && h.annotations.empty() && h.commands.empty()) {
     return bad("\"when\" has no condition");
@@ -137,15 +142,19 @@ std::vector<Hook> LoadHooks(const std::vector<std::string>& dirs) {
 bool HookMatches(const Hook& h, const json& spec) {
   if (h.always) return true;
   const json anns = spec.value("annotations", json::object());
-  for (const auto& [kp, vp] : h.annotations) {
-    for (const auto& [k, v] : anns.items()) {
-      if (v.is_string() && Search(kp, k) && Search(vp, v.get<std::string>())) return true;
+  if (anns.is_object()) {
+    for (const auto& [kp, vp] : h.annotation_res) {
+      for (const auto& [k, v] : anns.items()) {
+        if (v.is_string() && Search(*kp, k) && Search(*vp, v.get_ref<const std::string&>())) return true;
+      }
     }
   }
-  if (!h.commands.empty() && spec.contains("process") && !spec["process"].value("args", json::array()).empty()) {
-    std::string cmd = spec["process"]["args"][0];
-    for (const auto& p : h.commands) {
-      if (Search(p, cmd)) return true;
+  if (!h.command_res.empty() && spec.contains("process") && spec["process"].is_object()) {
+    const json args = spec["process"].value("args", json::array());
+    if (args.is_array() && !args.empty() && args[0].is_string()) {
+      for (const auto& re : h.command_res) {
+        if (Search(*re, args[0].get_ref<const std::string&>())) return true;
+      }
     }
   }
   if (h.has_bind_mounts) {
@@ -171,7 +180,7 @@ absl::Status ApplyHooks(const std::vector<Hook>& hooks, json* spec) {
     auto args = h.hook.value("args", json::array());
     for (size_t i = 1; i < args.size(); ++i) argv.push_back(args[i]);
     RunOptions o;
-    o.stdin_data = spec->dump();
+    o.stdin_data = DumpJson(*spec);
     o.timeout = absl::Seconds(h.hook.value("timeout", 30));
     // As runc does for its stages: a hook that declares env gets exactly that environment, one
     // that declares none inherits berthd's.

@@ -4,11 +4,14 @@
 #define BERTH_RUNTIME_HOOKS_H_
 
 #include <map>
+#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "nlohmann/json.hpp"
+#include "re2/re2.h"
 
 namespace berth::runtime {
 
@@ -18,6 +21,11 @@ struct Hook {
   bool always = false;
   std::map<std::string, std::string> annotations;  // key regex -> value regex
   std::vector<std::string> commands;               // regexes matched against args[0]
+  // The same patterns compiled once with RE2 (Go's regexp syntax, as containers/common uses):
+  // linear time and no recursion, whatever a container's args or annotations hold.
+  std::vector<std::pair<std::shared_ptr<const re2::RE2>, std::shared_ptr<const re2::RE2>>>
+      annotation_res;
+  std::vector<std::shared_ptr<const re2::RE2>> command_res;
   bool has_bind_mounts = false;
   std::vector<std::string> stages;
 };

@@ -121,5 +121,23 @@ TEST(HooksTest, PrecreateHookRewritesTheSpec) {
   EXPECT_TRUE(absl::IsFailedPrecondition(ApplyHooks(hooks, &spec)));
 }
 
+// A container's args[0] is the client's to choose: std::regex recursed once per character and a
+// 100 KB command overflowed berthd's stack.
+TEST(HooksTest, HugeCommandAgainstCommandsRegexDoesNotCrash) {
+  Hook cmd = *ParseHook("c.json", R"({"version":"1.0.0","hook":{"path":"/x"},"when":{"commands":["^(a|b)*c$", "^/bin/(.)*sh$"]},"stages":["prestart"]})");
+  json spec = {{"process", {{"args", {std::string(200000, 'a')}}}}};
+  EXPECT_FALSE(HookMatches(cmd, spec));
+  spec["process"]["args"][0] = std::string(200000, 'a') + "c";
+  EXPECT_TRUE(HookMatches(cmd, spec));
+  spec["process"]["args"][0] = "/bin/" + std::string(200000, 'x') + "sh";
+  EXPECT_TRUE(HookMatches(cmd, spec));
+}
+
+TEST(HooksTest, NonStringArgsZeroDoesNotMatchOrThrow) {
+  Hook cmd = *ParseHook("c.json", R"({"version":"1.0.0","hook":{"path":"/x"},"when":{"commands":["sh$"]},"stages":["prestart"]})");
+  json spec = {{"process", {{"args", {1, 2}}}}};
+  EXPECT_FALSE(HookMatches(cmd, spec));
+}
+
 }  // namespace
 }  // namespace berth::runtime

@@ -247,6 +247,7 @@ absl::StatusOr<json> BuildContainerSpec(const PodContext& pod, const cri::Contai
     ureq.gid = sc.run_as_group().value();
   }
   ureq.supplemental_groups.assign(sc.supplemental_groups().begin(), sc.supplemental_groups().end());
+  ureq.strict_supplemental_groups = sc.supplemental_groups_policy() == cri::Strict;
   absl::StatusOr<ResolvedUser> user = ResolveUser(rootfs, ureq);
   if (!user.ok()) return user.status();
 

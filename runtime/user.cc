@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -15,12 +16,20 @@
 #include "util/fd.h"
 
 namespace berth::runtime {
+namespace {
+
+// /etc/passwd and /etc/group of real images are kilobytes; a bigger one is an attack.
+constexpr off_t kMaxImageFileBytes = 4 << 20;
+
+}  // namespace
 
 absl::StatusOr<std::string> ReadFileInRoot(const std::string& root, const std::string& path) {
   UniqueFd dir(open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!dir.valid()) return absl::NotFoundError(absl::StrCat("rootfs ", root, ": ", strerror(errno)));
   open_how how{};
-  how.flags = O_RDONLY | O_CLOEXEC;
+  // O_NONBLOCK: an image's /etc/passwd may be a FIFO, and a blocking open would wait forever.
+  // Links are followed, but only inside the rootfs (RESOLVE_IN_ROOT).
+  how.flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
   how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
   std::string rel = path;
   while (!rel.empty() && rel[0] == '/') rel.erase(0, 1);
@@ -29,13 +38,27 @@ absl::StatusOr<std::string> ReadFileInRoot(const std::string& root, const std::s
     if (errno == ENOENT) return absl::NotFoundError(absl::StrCat(path, " not in rootfs"));
     return absl::InternalError(absl::StrCat("opening ", path, " in rootfs: ", strerror(errno)));
   }
+  struct stat st;
+  if (fstat(fd.get(), &st) != 0) {
+    return absl::InternalError(absl::StrCat("stat ", path, " in rootfs: ", strerror(errno)));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    return absl::InvalidArgumentError(absl::StrCat(path, " in the image is not a regular file"));
+  }
+  if (st.st_size > kMaxImageFileBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, " in the image is larger than ", kMaxImageFileBytes, " bytes"));
+  }
   std::string out;
   char buf[8192];
   ssize_t r;
   while ((r = read(fd.get(), buf, sizeof(buf))) > 0) {
     out.append(buf, r);
-    if (out.size() > (16 << 20)) return absl::InvalidArgumentError(absl::StrCat(path, " too large"));
+    if (out.size() > kMaxImageFileBytes) {
+      return absl::InvalidArgumentError(absl::StrCat(path, " in the image is too large"));
+    }
   }
+  if (r < 0) return absl::InternalError(absl::StrCat("reading ", path, " in rootfs: ", strerror(errno)));
   return out;
 }
 
@@ -140,7 +163,7 @@ absl::StatusOr<ResolvedUser> ResolveUser(const std::string& rootfs, const UserRe
       }
     }
   }
-  if (entry) {
+  if (entry && !req.strict_supplemental_groups) {
     for (const auto& g : groups) {
       if (g.gid != out.gid &&
           std::find(g.members.begin(), g.members.end(), entry->name) != g.members.end()) {

@@ -26,6 +26,9 @@ struct UserRequest {
   bool has_gid = false;
   int64_t gid = 0;
   std::vector<int64_t> supplemental_groups;
+  // KEP-3619 Strict: only the primary gid and supplemental_groups, not the image's /etc/group
+  // memberships of the user (Merge, the default, adds those).
+  bool strict_supplemental_groups = false;
 };
 
 // Reads a file under `root` with every path component resolved inside it (openat2 RESOLVE_IN_ROOT),

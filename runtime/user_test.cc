@@ -1,6 +1,7 @@
 // User resolution against real files in a temporary rootfs, including a symlink that points out.
 #include "runtime/user.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "gtest/gtest.h"
@@ -81,6 +82,39 @@ TEST_F(UserTest, SymlinkOutOfTheRootStaysInside) {
   ASSERT_EQ(symlink((other.path() + "/etc/passwd").c_str(), (root_.path() + "/etc/passwd").c_str()), 0);
   EXPECT_TRUE(absl::IsNotFound(ReadFileInRoot(root_.path(), "/etc/passwd").status()));
   EXPECT_TRUE(absl::IsInvalidArgument(ResolveUser(root_.path(), {.image_user = "evil"}).status()));
+}
+
+// A FIFO as the image's /etc/passwd used to block CreateContainer forever in open().
+TEST_F(UserTest, FifoPasswdIsRefusedWithoutBlocking) {
+  ASSERT_EQ(unlink((root_.path() + "/etc/passwd").c_str()), 0);
+  ASSERT_EQ(mkfifo((root_.path() + "/etc/passwd").c_str(), 0644), 0);
+  absl::StatusOr<std::string> r = ReadFileInRoot(root_.path(), "/etc/passwd");
+  EXPECT_TRUE(absl::IsInvalidArgument(r.status())) << r.status();
+  // A user that would need the file is then unknown; root needs nothing from it.
+  EXPECT_TRUE(absl::IsInvalidArgument(ResolveUser(root_.path(), {.image_user = "www"}).status()));
+  EXPECT_TRUE(ResolveUser(root_.path(), {}).ok());
+}
+
+TEST_F(UserTest, DirectoryOrHugePasswdIsRefused) {
+  ASSERT_EQ(unlink((root_.path() + "/etc/group").c_str()), 0);
+  ASSERT_TRUE(MakeDirs(root_.path() + "/etc/group").ok());
+  EXPECT_TRUE(absl::IsInvalidArgument(ReadFileInRoot(root_.path(), "/etc/group").status()));
+  ASSERT_TRUE(WriteFileAtomic(root_.path() + "/etc/passwd", std::string(5 << 20, '#')).ok());
+  EXPECT_TRUE(absl::IsInvalidArgument(ReadFileInRoot(root_.path(), "/etc/passwd").status()));
+}
+
+// KEP-3619: Merge (default) adds the image's /etc/group memberships; Strict only the request's.
+TEST_F(UserTest, SupplementalGroupsPolicyMergeAndStrict) {
+  UserRequest merge{.image_user = "www", .supplemental_groups = {1000}};
+  auto u = ResolveUser(root_.path(), merge);
+  ASSERT_TRUE(u.ok());
+  EXPECT_EQ(u->additional_gids, (std::vector<uint32_t>{50, 29, 1000}));
+  UserRequest strict = merge;
+  strict.strict_supplemental_groups = true;
+  u = ResolveUser(root_.path(), strict);
+  ASSERT_TRUE(u.ok());
+  EXPECT_EQ(u->gid, 33u);
+  EXPECT_EQ(u->additional_gids, (std::vector<uint32_t>{1000}));
 }
 
 }  // namespace

@@ -422,6 +422,46 @@ void StagedMounts::Release() {
   dir_.clear();
 }
 
+namespace {
+
+// Attaches the detached tree for mounts[i] at <staging_dir>/<i> and points the spec's bind mount
+// of it there; runc binds it like any host path, and the staging copy is detached after create.
+absl::Status AttachStaged(const UniqueFd& tree, const struct stat& st, int i, const cri::Mount& m,
+                          const std::string& staging_dir, StagedMounts* staged_out, nlohmann::json* spec) {
+  StagedMounts& staged = *staged_out;
+  const std::string at = absl::StrCat("mounts[", i, "]");
+  if (staged.size() == 0) {
+    if (absl::Status s = MakeDirs(staging_dir, 0700); !s.ok()) return s;
+  }
+  const std::string point = absl::StrCat(staging_dir, "/", i);
+  if (S_ISDIR(st.st_mode)) {
+    if (mkdir(point.c_str(), 0700) != 0) return ErrnoStatus(errno, absl::StrCat("mkdir ", point));
+  } else {
+    UniqueFd f(open(point.c_str(), O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+    if (!f.valid()) return ErrnoStatus(errno, absl::StrCat("creating ", point));
+  }
+  staged.Add(point);
+  if (move_mount(tree.get(), "", AT_FDCWD, point.c_str(), MOVE_MOUNT_F_EMPTY_PATH) != 0) {
+    return ErrnoStatus(errno, absl::StrCat("attaching the prepared copy of ", m.host_path(),
+                                           " at ", point));
+  }
+  bool found = false;
+  for (auto& jm : (*spec)["mounts"]) {
+    if (jm.value("type", "") == "bind" && jm.value("destination", "") == m.container_path() &&
+        jm.value("source", "") == m.host_path()) {
+      jm["source"] = point;
+      found = true;
+    }
+  }
+  if (!found) {
+    return absl::InternalError(absl::StrCat(at, ": the spec has no bind mount of ",
+                                            m.host_path(), " at ", m.container_path()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<StagedMounts> StageIdmappedMounts(const cri::ContainerConfig& config,
                                                  const std::string& pod_userns_path,
                                                  const IdMappings& pod_uids,
@@ -431,8 +471,35 @@ absl::StatusOr<StagedMounts> StageIdmappedMounts(const cri::ContainerConfig& con
   StagedMounts staged(staging_dir);
   for (int i = 0; i < config.mounts_size(); ++i) {
     const cri::Mount& m = config.mounts(i);
-    if (m.uidmappings().empty() && m.gidmappings().empty()) continue;
+    const bool idmapped = !m.uidmappings().empty() || !m.gidmappings().empty();
+    if (!idmapped && !m.recursive_read_only()) continue;
     const std::string at = absl::StrCat("mounts[", i, "]");
+    if (m.recursive_read_only()) {
+      // critest's rules (and containerd's): recursive read-only needs readonly and private
+      // propagation, since a propagated submount would appear writable.
+      if (!m.readonly()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(at, ".recursive_read_only needs ", at, ".readonly"));
+      }
+      if (m.propagation() != cri::PROPAGATION_PRIVATE) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            at, ".recursive_read_only needs private propagation, not ",
+            cri::MountPropagation_Name(m.propagation())));
+      }
+    }
+    if (!idmapped) {
+      // Recursive read-only alone: a read-only detached copy of the tree that runc binds.
+      struct stat st;
+      if (stat(m.host_path().c_str(), &st) != 0) {
+        return ErrnoStatus(errno, absl::StrCat(at, ".host_path ", m.host_path()));
+      }
+      absl::StatusOr<UniqueFd> tree = ReadOnlyClone(m.host_path());
+      if (!tree.ok()) {
+        return absl::Status(tree.status().code(), absl::StrCat(at, ": ", tree.status().message()));
+      }
+      if (absl::Status s = AttachStaged(*tree, st, i, m, staging_dir, &staged, spec); !s.ok()) return s;
+      continue;
+    }
     if (absl::Status st = ValidateIdMappings(m.uidmappings(), at + ".uidMappings"); !st.ok()) {
       return st;
     }
@@ -463,33 +530,12 @@ absl::StatusOr<StagedMounts> StageIdmappedMounts(const cri::ContainerConfig& con
     if (!tree.ok()) {
       return absl::Status(tree.status().code(), absl::StrCat(at, ": ", tree.status().message()));
     }
-    if (staged.size() == 0) {
-      if (absl::Status s = MakeDirs(staging_dir, 0700); !s.ok()) return s;
-    }
-    const std::string point = absl::StrCat(staging_dir, "/", i);
-    if (S_ISDIR(st.st_mode)) {
-      if (mkdir(point.c_str(), 0700) != 0) return ErrnoStatus(errno, absl::StrCat("mkdir ", point));
-    } else {
-      UniqueFd f(open(point.c_str(), O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
-      if (!f.valid()) return ErrnoStatus(errno, absl::StrCat("creating ", point));
-    }
-    staged.Add(point);
-    if (move_mount(tree->get(), "", AT_FDCWD, point.c_str(), MOVE_MOUNT_F_EMPTY_PATH) != 0) {
-      return ErrnoStatus(errno, absl::StrCat("attaching the idmapped copy of ", m.host_path(),
-                                             " at ", point));
-    }
-    bool found = false;
-    for (auto& jm : (*spec)["mounts"]) {
-      if (jm.value("type", "") == "bind" && jm.value("destination", "") == m.container_path() &&
-          jm.value("source", "") == m.host_path()) {
-        jm["source"] = point;
-        found = true;
+    if (m.recursive_read_only()) {
+      if (absl::Status ro = MakeTreeReadOnly(tree->get(), m.host_path()); !ro.ok()) {
+        return absl::Status(ro.code(), absl::StrCat(at, ": ", ro.message()));
       }
     }
-    if (!found) {
-      return absl::InternalError(absl::StrCat(at, ": the spec has no bind mount of ",
-                                              m.host_path(), " at ", m.container_path()));
-    }
+    if (absl::Status s = AttachStaged(*tree, st, i, m, staging_dir, &staged, spec); !s.ok()) return s;
   }
   return staged;
 }

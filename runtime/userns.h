@@ -95,7 +95,9 @@ class StagedMounts {
 // For every mount of `config` with uidMappings/gidMappings (kubelet sets the pod's mappings on
 // the volumes of a pod in a user namespace): validates them, attaches an idmapped copy of its
 // host path under `staging_dir` and points the spec's bind mount there. `pod_userns_path` (may
-// be empty) is reused when the mappings are the pod's own. InvalidArgument naming mounts[i].
+// be empty) is reused when the mappings are the pod's own. Mounts with recursive_read_only
+// (KEP-3857; runc 1.1 has no "rro") get a detached copy with every submount read-only, staged
+// the same way, idmapped too when they have mappings. InvalidArgument naming mounts[i].
 absl::StatusOr<StagedMounts> StageIdmappedMounts(const ::runtime::v1::ContainerConfig& config,
                                                  const std::string& pod_userns_path,
                                                  const IdMappings& pod_uids,

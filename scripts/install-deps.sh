@@ -6,7 +6,9 @@ packages=(
   bazel-bootstrap g++ pkg-config protobuf-compiler protobuf-compiler-grpc libprotobuf-dev
   libgrpc++-dev libabsl-dev librocksdb-dev libseccomp-dev libgoogle-glog-dev libgtest-dev
   libgmock-dev libcurl4-openssl-dev libarchive-dev libssl-dev nlohmann-json3-dev libboost-dev
-  libtoml11-dev zlib1g-dev libsystemd-dev libyaml-cpp-dev
+  libtoml11-dev zlib1g-dev libsystemd-dev libyaml-cpp-dev libre2-dev
+  # fuzzing and the thread-safety build: clang-14 with its sanitizer/libFuzzer runtimes
+  clang-14 libclang-rt-14-dev
   # run
   runc conmon containernetworking-plugins iptables iproute2 criu
   # test: a registry on loopback, static busybox for test images, htpasswd for auth tests

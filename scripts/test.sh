@@ -1,6 +1,35 @@
 #!/usr/bin/env bash
 # Runs every berth test: unit tests and integration tests with real runc, conmon, CNI and a
-# loopback registry. Needs root. Tests run one at a time: they share the host's cgroups and CNI.
-set -euo pipefail
+# loopback registry (g++), the same suite under ASan + UBSan, the clang-14 thread-safety build,
+# and every fuzz target under libFuzzer for $FUZZ_SECONDS (default 20) each. Needs root. Tests
+# run one at a time: they share the host's cgroups and CNI.
+#   BERTH_TEST_STAGES="gcc asan clang fuzz" (default: all) picks stages; extra args go to the
+#   g++ stage's `bazel test`.
+set -uo pipefail
 cd "$(dirname "$0")/.."
-exec bazel test --jobs=2 --local_test_jobs=1 --test_output=errors //... "$@"
+stages=${BERTH_TEST_STAGES:-gcc asan clang fuzz}
+rc=0
+run() {
+  echo "=== $*"
+  "$@" || rc=1
+}
+for stage in $stages; do
+  case $stage in
+    gcc)
+      run bazel test --jobs=2 --local_test_jobs=1 --test_output=errors //... "$@" ;;
+    asan)
+      # Own output directory (--platform_suffix): the g++ build's cache survives.
+      run bazel test --config=asan --jobs=2 --local_test_jobs=1 --test_output=errors \
+        --test_tag_filters=-fuzz //... ;;
+    clang)
+      # A different C++ toolchain needs its own output base; -Werror=thread-safety checks every
+      # ABSL_GUARDED_BY.
+      run bazel --output_base=/root/.cache/bazel-clang build --config=clang --jobs=2 //... ;;
+    fuzz)
+      run bazel --output_base=/root/.cache/bazel-fuzz test --config=fuzz --jobs=2 \
+        --local_test_jobs=1 --build_tests_only --test_output=errors \
+        --test_env=FUZZ_SECONDS="${FUZZ_SECONDS:-20}" //... ;;
+    *) echo "unknown stage $stage"; rc=1 ;;
+  esac
+done
+exit $rc

@@ -19,6 +19,7 @@
 #include "network/cni_manager.h"
 #include "runtime/adapters/cni_network.h"
 #include "runtime/adapters/image_store_adapter.h"
+#include "server/call_log.h"
 #include "server/image_service.h"
 #include "server/metrics/http_server.h"
 #include "server/metrics/registry.h"
@@ -76,6 +77,7 @@ void DeclareEngineGauges(metrics::Registry* r, runtime::Engine* engine, images::
         {{"containers"}, static_cast<double>(rep.containers)},
         {{"exited_while_down"}, static_cast<double>(rep.exited_while_down)},
         {{"cleaned_up"}, static_cast<double>(rep.cleaned_up)},
+        {{"quarantined"}, static_cast<double>(rep.quarantined.size())},
         {{"seconds"}, rep.seconds}};
   });
   r->DeclareGauge("berth_image_blobs_downloaded", "Blobs fetched from registries since start.", {},
@@ -250,6 +252,7 @@ absl::Status RunDaemon(const Config& config) {
   grpc::ServerBuilder builder;
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(metrics::RpcMetricsInterceptorFactory(&registry));
+  interceptors.push_back(CallLogInterceptorFactory());
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   builder.AddListeningPort(absl::StrCat("unix:", *socket_path), grpc::InsecureServerCredentials());
   builder.RegisterService(&runtime_service);

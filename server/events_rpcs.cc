@@ -20,21 +20,26 @@ cri::ContainerEventType ToCriEventType(runtime::EventType t) {
 grpc::Status RuntimeServiceImpl::GetContainerEvents(
     grpc::ServerContext* context, const cri::GetEventsRequest*,
     grpc::ServerWriter<cri::ContainerEventResponse>* writer) {
+  using Result = runtime::EventBus::Subscription::Result;
   std::unique_ptr<runtime::EventBus::Subscription> sub = engine_->events().Subscribe();
   while (!context->IsCancelled()) {
     runtime::Event e;
-    if (!sub->Next(&e, absl::Milliseconds(500))) continue;
+    Result r = sub->Next(&e, absl::Milliseconds(500));
+    if (r == Result::kTimeout) continue;
+    if (r == Result::kOverflowed) {
+      // Ending the stream makes kubelet relist; carrying on would hide the lost transitions.
+      return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                          "this event watcher fell too far behind and events were lost: "
+                          "reconnect and relist");
+    }
     cri::ContainerEventResponse resp;
     resp.set_container_id(e.container_id);
     resp.set_container_event_type(ToCriEventType(e.type));
     resp.set_created_at(e.at_ns);
-    if (absl::StatusOr<runtime::SandboxView> sb = engine_->GetSandbox(e.sandbox_id); sb.ok()) {
-      *resp.mutable_pod_sandbox_status() = ToCriSandboxStatus(**sb);
-      for (const auto& c : engine_->ListContainers()) {
-        if (c->config().sandbox_id() == e.sandbox_id) {
-          *resp.add_containers_statuses() = ToCriContainerStatus(*c);
-        }
-      }
+    // The pod as of the event, not as of now: kubelet caches it under created_at.
+    if (e.sandbox) {
+      *resp.mutable_pod_sandbox_status() = ToCriSandboxStatus(*e.sandbox);
+      for (const auto& c : e.containers) *resp.add_containers_statuses() = ToCriContainerStatus(*c);
     }
     if (!writer->Write(resp)) break;
   }

@@ -1,4 +1,5 @@
 // berth records → CRI messages, shared by the list, status and event paths.
+#include "runtime/signals.h"
 #include "server/runtime_service.h"
 
 namespace berth::server {
@@ -101,6 +102,11 @@ cri::ContainerStatus ToCriContainerStatus(const berth::v1::Container& c) {
   *out.mutable_annotations() = cc.cri().annotations();
   *out.mutable_mounts() = cc.cri().mounts();
   out.set_log_path(cc.log_path());
+  if (cc.has_user()) *out.mutable_user()->mutable_linux() = cc.user();
+  // KEP-4960: the signal StopContainer sends, whichever of request, image or default chose it.
+  if (absl::StatusOr<int> sig = runtime::ParseSignal(cc.stop_signal()); sig.ok()) {
+    out.set_stop_signal(runtime::ToCriSignal(*sig));
+  }
   if (st.has_resources()) {
     *out.mutable_resources()->mutable_linux() = st.resources();
   } else if (cc.cri().linux().has_resources()) {

@@ -4,6 +4,7 @@
 #include "nlohmann/json.hpp"
 #include "server/grpc_status.h"
 #include "server/runtime_service.h"
+#include "util/mount.h"
 #include "server/version.h"
 #include "runtime/security/seccomp.h"
 #include "runtime/userns.h"
@@ -62,11 +63,17 @@ grpc::Status RuntimeServiceImpl::Status(grpc::ServerContext*, const cri::StatusR
     network_ready->set_message(std::string(net.message()));
   }
   const bool userns = engine_ != nullptr && runtime::UserNamespacesUsable(config_.root).ok();
+  // A real probe on berth's state directory: open_tree + mount_setattr(MOUNT_ATTR_RDONLY).
+  const bool rro = engine_ != nullptr && ProbeRecursiveReadOnly(config_.state_dir).ok();
   for (const char* name : {"runc", ""}) {
     auto* handler = resp->add_runtime_handlers();
     handler->set_name(name);
     handler->mutable_features()->set_user_namespaces(userns);
+    handler->mutable_features()->set_recursive_read_only_mounts(rro);
   }
+  // Merge and Strict both change what berth hands runc (runtime/user.cc), and ContainerStatus.user
+  // reports the result.
+  resp->mutable_features()->set_supplemental_groups_policy(true);
   if (req->verbose()) {
     nlohmann::json info = ConfigToJson(config_);
     resp->mutable_info()->insert({"config", info.dump()});
@@ -78,6 +85,7 @@ grpc::Status RuntimeServiceImpl::Status(grpc::ServerContext*, const cri::StatusR
                                       {"containers", r.containers},
                                       {"exited_while_down", r.exited_while_down},
                                       {"cleaned_up", r.cleaned_up},
+                                      {"quarantined", r.quarantined},
                                       {"seconds", r.seconds}}
                            .dump()});
     }

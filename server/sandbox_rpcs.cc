@@ -44,10 +44,17 @@ grpc::Status RuntimeServiceImpl::PodSandboxStatus(grpc::ServerContext*,
                                                   const cri::PodSandboxStatusRequest* req,
                                                   cri::PodSandboxStatusResponse* resp) {
   if (req->pod_sandbox_id().empty()) return InvalidArgument("pod_sandbox_id is required");
+  // Read before the state: an event kubelet gets later for a change this answer missed then
+  // carries a later timestamp, so kubelet's cache takes it (kubelet keeps the newest by time).
+  const int64_t timestamp = absl::ToUnixNanos(absl::Now());
   absl::StatusOr<runtime::SandboxView> s = engine_->GetSandbox(req->pod_sandbox_id());
   if (!s.ok()) return ToGrpc(s.status());
   *resp->mutable_status() = ToCriSandboxStatus(**s);
-  resp->set_timestamp(absl::ToUnixNanos(absl::Now()));
+  // With evented PLEG kubelet takes the pod's containers from here alone when timestamp is set.
+  for (const auto& c : engine_->ListContainersOf((*s)->id())) {
+    *resp->add_containers_statuses() = ToCriContainerStatus(*c);
+  }
+  resp->set_timestamp(timestamp);
   if (req->verbose()) {
     int pid = 0;
     if (auto infra = engine_->GetContainer((*s)->infra_container_id()); infra.ok()) {

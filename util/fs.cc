@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <poll.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
@@ -66,21 +67,123 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
   return out;
 }
 
-absl::Status MakeDirs(const std::string& path, int mode) {
-  std::error_code ec;
-  std::filesystem::create_directories(path, ec);
-  if (ec) return absl::InternalError(absl::StrCat("creating directory ", path, ": ", ec.message()));
-  chmod(path.c_str(), mode);
+absl::Status MakeDirs(const std::string& path_in, int mode) {
+  std::string path = path_in;
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  // Only what this call creates gets `mode` (chmod, past the umask): an existing directory keeps
+  // its mode, so a path from a client can never loosen one (a log path of ../../root).
+  std::string cur;
+  size_t pos = 0;
+  while (pos <= path.size()) {
+    size_t next = path.find('/', pos);
+    if (next == std::string::npos) next = path.size();
+    cur = path.substr(0, next);
+    pos = next + 1;
+    if (cur.empty() || cur == "/") continue;
+    if (mkdir(cur.c_str(), next == path.size() ? mode : 0755) == 0) {
+      if (chmod(cur.c_str(), next == path.size() ? mode : 0755) != 0) {
+        return Errno(absl::StrCat("chmod ", cur));
+      }
+      continue;
+    }
+    if (errno != EEXIST) return Errno(absl::StrCat("creating directory ", cur));
+    struct stat st;
+    if (stat(cur.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      return absl::FailedPreconditionError(absl::StrCat("creating directory ", path, ": ", cur,
+                                                        " exists and is not a directory"));
+    }
+  }
   return absl::OkStatus();
 }
 
-absl::Status RemoveAll(const std::string& path) {
-  std::error_code ec;
-  std::filesystem::remove_all(path, ec);
-  if (ec && ec != std::errc::no_such_file_or_directory) {
-    return absl::InternalError(absl::StrCat("removing ", path, ": ", ec.message()));
+namespace {
+
+// Directories deeper than this are left in place with an error rather than risking the stack.
+constexpr int kMaxRemoveDepth = 4096;
+
+// Removes the entries of the open directory `dir` (at `path`, on device `dev`) and then
+// `name` itself from `parent`. Never follows a link; never enters another filesystem.
+absl::Status RemoveDirAt(int parent, const char* name, const std::string& path, dev_t dev, int depth) {
+  if (depth > kMaxRemoveDepth) {
+    return absl::FailedPreconditionError(absl::StrCat("removing ", path, ": nested too deeply"));
+  }
+  int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return absl::OkStatus();
+    return Errno(absl::StrCat("opening ", path));
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    close(fd);
+    return Errno(absl::StrCat("stat ", path));
+  }
+  if (st.st_dev != dev) {
+    close(fd);
+    return absl::FailedPreconditionError(
+        absl::StrCat("removing ", path, ": it is a mount point (unmount it first)"));
+  }
+  DIR* d = fdopendir(fd);
+  if (d == nullptr) {
+    close(fd);
+    return Errno(absl::StrCat("reading ", path));
+  }
+  absl::Status result;
+  while (dirent* e = readdir(d)) {
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+    const std::string child = absl::StrCat(path, "/", e->d_name);
+    struct stat cst;
+    if (fstatat(dirfd(d), e->d_name, &cst, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (errno == ENOENT) continue;
+      result = Errno(absl::StrCat("stat ", child));
+      break;
+    }
+    if (S_ISDIR(cst.st_mode)) {
+      if (cst.st_dev != dev) {
+        result = absl::FailedPreconditionError(
+            absl::StrCat("removing ", child, ": it is a mount point (unmount it first)"));
+        break;
+      }
+      result = RemoveDirAt(dirfd(d), e->d_name, child, dev, depth + 1);
+      if (!result.ok()) break;
+      continue;
+    }
+    if (unlinkat(dirfd(d), e->d_name, 0) != 0 && errno != ENOENT) {
+      result = Errno(absl::StrCat("removing ", child));
+      break;
+    }
+  }
+  closedir(d);
+  if (!result.ok()) return result;
+  if (unlinkat(parent, name, AT_REMOVEDIR) != 0 && errno != ENOENT) {
+    if (errno == EBUSY) {
+      return absl::FailedPreconditionError(absl::StrCat("removing ", path, ": it is a mount point"));
+    }
+    return Errno(absl::StrCat("removing ", path));
   }
   return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status RemoveAll(const std::string& path) {
+  struct stat st;
+  if (lstat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return absl::OkStatus();
+    return Errno(absl::StrCat("stat ", path));
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    if (unlink(path.c_str()) != 0 && errno != ENOENT) return Errno(absl::StrCat("removing ", path));
+    return absl::OkStatus();
+  }
+  // The tree may hold a container's files: everything below is reached by descriptor from here.
+  const std::string parent_path = std::filesystem::path(path).parent_path().string();
+  const std::string base = std::filesystem::path(path).filename().string();
+  int parent = open(parent_path.empty() ? "." : parent_path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (parent < 0) return Errno(absl::StrCat("opening ", parent_path));
+  // The top may itself be a mount (an emptied shm, say): its own device is the one to stay on.
+  absl::Status result = RemoveDirAt(parent, base.c_str(), path, st.st_dev, 0);
+  close(parent);
+  return result;
 }
 
 bool PathExists(const std::string& path) {

@@ -53,4 +53,38 @@ absl::StatusOr<UniqueFd> IdmappedClone(const std::string& source, int userns_fd,
   return tree;
 }
 
+absl::Status MakeTreeReadOnly(int tree_fd, const std::string& what) {
+  struct mount_attr attr = {};
+  attr.attr_set = MOUNT_ATTR_RDONLY;
+  if (mount_setattr(tree_fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) != 0) {
+    int err = errno;
+    if (err == ENOSYS || err == EINVAL || err == EPERM) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "this kernel cannot make ", what, " read-only recursively: mount_setattr: ", strerror(err)));
+    }
+    return ErrnoStatus(err, absl::StrCat("mount_setattr(MOUNT_ATTR_RDONLY) on ", what));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<UniqueFd> ReadOnlyClone(const std::string& source) {
+  UniqueFd tree(open_tree(AT_FDCWD, source.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE));
+  if (!tree.valid()) {
+    if (errno == ENOSYS) {
+      return absl::FailedPreconditionError("this kernel has no open_tree: no recursive read-only mounts");
+    }
+    return ErrnoStatus(errno, absl::StrCat("open_tree ", source));
+  }
+  if (absl::Status st = MakeTreeReadOnly(tree.get(), source); !st.ok()) return st;
+  return tree;
+}
+
+absl::Status ProbeRecursiveReadOnly(const std::string& dir) {
+  std::string probe = absl::StrCat(dir, "/rro-probe-XXXXXX");
+  if (mkdtemp(probe.data()) == nullptr) return ErrnoStatus(errno, absl::StrCat("mkdtemp in ", dir));
+  absl::StatusOr<UniqueFd> tree = ReadOnlyClone(probe);
+  rmdir(probe.c_str());
+  return tree.status();
+}
+
 }  // namespace berth

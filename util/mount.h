@@ -24,6 +24,15 @@ absl::Status MountOverlayRelative(const std::string& base_dir, int base_fd, cons
 // when the filesystem or kernel cannot idmap it; NotFound for a missing source.
 absl::StatusOr<UniqueFd> IdmappedClone(const std::string& source, int userns_fd, bool recursive);
 
+// KEP-3857 recursive read-only: makes every mount of the detached tree `tree_fd` read-only
+// (mount_setattr MOUNT_ATTR_RDONLY with AT_RECURSIVE), which runc 1.1's "ro" bind cannot do for
+// submounts. FailedPrecondition when the kernel cannot.
+absl::Status MakeTreeReadOnly(int tree_fd, const std::string& what);
+// A detached recursive copy of the mount tree at `source`, every mount in it read-only.
+absl::StatusOr<UniqueFd> ReadOnlyClone(const std::string& source);
+// Whether ReadOnlyClone works here (tried on a fresh directory in `dir`).
+absl::Status ProbeRecursiveReadOnly(const std::string& dir);
+
 }  // namespace berth
 
 #endif  // BERTH_UTIL_MOUNT_H_

@@ -9,6 +9,7 @@
 
 #include <cstring>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
@@ -237,18 +238,16 @@ absl::Status OciRuntime::Update(const std::string& id, const std::string& resour
 absl::StatusOr<ExecResult> OciRuntime::ExecSync(const std::string& id,
                                                 const std::string& process_json,
                                                 absl::Duration timeout, size_t max_output) const {
-  // The process spec goes through a private temp file: runc exec reads it by path.
-  char tmpl[] = "/tmp/berth-exec-XXXXXX";
-  UniqueFd fd(mkstemp(tmpl));
-  if (!fd.valid()) return absl::InternalError(absl::StrCat("mkstemp: ", strerror(errno)));
-  std::string path = tmpl;
-  if (write(fd.get(), process_json.data(), process_json.size()) !=
-      static_cast<ssize_t>(process_json.size())) {
-    unlink(path.c_str());
-    return absl::InternalError("writing exec process spec");
+  // The process spec and pid file live in a fresh directory of berth's own 0700 exec dir: in
+  // /tmp, any local user could pre-create the pid file and fail every exec probe.
+  std::string scratch = absl::StrCat(options_.exec_dir, "/sync-XXXXXX");
+  if (mkdtemp(scratch.data()) == nullptr) {
+    return absl::InternalError(absl::StrCat("mkdtemp in ", options_.exec_dir, ": ", strerror(errno)));
   }
-  fd.reset();
-  const std::string pid_file = path + ".pid";
+  absl::Cleanup remove_scratch = [&scratch] { RemoveAll(scratch).IgnoreError(); };
+  const std::string path = scratch + "/process.json";
+  if (absl::Status st = WriteFileAtomic(path, process_json, 0600); !st.ok()) return st;
+  const std::string pid_file = scratch + "/pid";
   std::vector<std::string> argv = Runc({"exec", "--process", path, "--pid-file", pid_file, id});
   RunOptions o;
   o.timeout = timeout == absl::ZeroDuration() ? absl::InfiniteDuration() : timeout;
@@ -261,8 +260,6 @@ absl::StatusOr<ExecResult> OciRuntime::ExecSync(const std::string& id,
     if (pid.ok() && absl::SimpleAtoi(absl::StripAsciiWhitespace(*pid), &p) && p > 1) kill(p, SIGKILL);
   };
   absl::StatusOr<RunResult> r = RunProcess(argv, o);
-  unlink(path.c_str());
-  unlink(pid_file.c_str());
   if (!r.ok()) return r.status();
   ExecResult out;
   out.timed_out = r->timed_out;

@@ -20,6 +20,8 @@ struct OciRuntimeOptions {
   std::string exits_dir;     // conmon writes <exits_dir>/<id> with the exit code
   // conmon's --socket-dir-path; with --full-attach the attach socket is <bundle>/attach instead.
   std::string attach_dir;
+  // Private (0700) scratch for exec process specs and pid files: never a world-writable /tmp.
+  std::string exec_dir;
   int64_t log_size_max_bytes = -1;
 };
 

@@ -59,6 +59,9 @@ std::string Write(const std::vector<TarEntry>& entries, Compression c) {
         archive_entry_set_rdevmajor(e, t.dev_major);
         archive_entry_set_rdevminor(e, t.dev_minor);
         break;
+      case TarEntry::kFifo:
+        archive_entry_set_filetype(e, AE_IFIFO);
+        break;
     }
     archive_entry_set_perm(e, t.mode);
     for (const auto& [k, v] : t.xattrs) archive_entry_xattr_add_entry(e, k.c_str(), v.data(), v.size());

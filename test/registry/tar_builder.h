@@ -10,7 +10,7 @@
 namespace berth::test {
 
 struct TarEntry {
-  enum Kind { kFile, kDir, kSymlink, kHardlink, kCharDevice };
+  enum Kind { kFile, kDir, kSymlink, kHardlink, kCharDevice, kFifo };
   std::string path;  // written as is: "../x" and "/abs" are possible on purpose
   Kind kind = kFile;
   std::string data;  // file content, or link target

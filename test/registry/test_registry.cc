@@ -112,6 +112,7 @@ absl::StatusOr<std::tuple<std::string, std::string, std::string>> PushSingle(
                         {"config", {{"Cmd", image.cmd}, {"Env", image.env}}},
                         {"rootfs", {{"type", "layers"}, {"diff_ids", nlohmann::json::array()}}}};
   if (!image.user.empty()) cfg["config"]["User"] = image.user;
+  if (!image.stop_signal.empty()) cfg["config"]["StopSignal"] = image.stop_signal;
   nlohmann::json layers = nlohmann::json::array();
   for (const Layer& l : image.layers) {
     cfg["rootfs"]["diff_ids"].push_back(l.diff_id);

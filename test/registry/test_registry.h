@@ -46,6 +46,7 @@ struct ImageToPush {
   std::vector<std::string> cmd = {"/bin/sh"};
   std::vector<std::string> env = {"PATH=/bin"};
   std::string user;
+  std::string stop_signal;  // the image's STOPSIGNAL, when set
   std::string architecture = "amd64";
   // Wrap the manifest in an OCI index that also lists a linux/arm64 image (of one empty layer).
   bool multi_arch_index = false;

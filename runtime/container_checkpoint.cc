@@ -1,0 +1,51 @@
+// CheckpointContainer: CRIU dump, writable layer and metadata into an archive.
+#include "runtime/engine_internal.h"
+
+namespace berth::runtime {
+
+absl::Status Engine::CheckpointContainer(const std::string& id, const std::string& location,
+                                         int64_t timeout_seconds) {
+  if (location.empty() || location[0] != '/') {
+    return absl::InvalidArgumentError(
+        absl::StrCat("location \"", location, "\" is not an absolute path"));
+  }
+  absl::StatusOr<ContainerView> c = GetContainer(id);
+  if (!c.ok()) return c.status();
+  if ((*c)->state().status() != berth::v1::CONTAINER_STATUS_RUNNING) {
+    return absl::FailedPreconditionError(absl::StrCat("container \"", id, "\" is not running"));
+  }
+  absl::StatusOr<std::string> criu = UsableCriu(options_.criu_path);
+  if (!criu.ok()) return criu.status();
+  const std::string cid = (*c)->config().id();
+  const std::string dir = absl::StrCat(options_.state_dir, "/exec/checkpoint-", NewId().substr(0, 12));
+  const std::string images = absl::StrCat(dir, "/", kCheckpointImagesDir);
+  if (absl::Status st = MakeDirs(images, 0700); !st.ok()) return st;
+  struct DirCleanup {
+    std::string d;
+    ~DirCleanup() { RemoveAll(d).IgnoreError(); }
+  } cleanup{dir};
+  const int64_t at = NowNs();
+  if (absl::Status st = oci_.Checkpoint({.id = cid,
+                                            .criu_path = *criu,
+                                            .image_path = images,
+                                            .timeout = absl::Seconds(timeout_seconds)});
+      !st.ok()) {
+    std::string criu_errors = CriuLogErrors(images + "/dump.log");
+    if (criu_errors.empty()) return st;
+    return absl::InternalError(absl::StrCat(st.message(), " (CRIU: ", criu_errors, ")"));
+  }
+  // The writable layer goes along: the restored processes expect the files they left behind.
+  // The container keeps running meanwhile (as with CRI-O), so late writes may be missed.
+  if ((*c)->config().overlay_rootfs() && images_ != nullptr) {
+    absl::StatusOr<std::string> upper = images_->WritableLayerDir(cid);
+    if (!upper.ok()) return upper.status();
+    if (absl::Status st = WriteRootfsDiff(*upper, absl::StrCat(dir, "/", kCheckpointRootfsDiff));
+        !st.ok()) {
+      return st;
+    }
+  }
+  if (absl::Status st = WriteCheckpointMetadata(**c, at, dir); !st.ok()) return st;
+  return WriteCheckpointArchive(dir, location);
+}
+
+}  // namespace berth::runtime

@@ -1,0 +1,69 @@
+// RemoveContainer and the teardown of everything a container holds.
+#include "runtime/engine_internal.h"
+
+namespace berth::runtime {
+
+absl::Status Engine::RemoveContainer(const std::string& id, bool force) {
+  absl::Status err;
+  std::shared_ptr<ContainerObj> c = FindContainerObj(id, &err);
+  if (!c) return absl::IsNotFound(err) ? absl::OkStatus() : err;
+  {
+    absl::MutexLock l(&c->mu);
+    if (c->rec.config().infra()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "container \"", id, "\" is the infra container of its pod: remove the pod instead"));
+    }
+  }
+  return RemoveContainerObj(c, force);
+}
+
+absl::Status Engine::RemoveContainerObj(const std::shared_ptr<ContainerObj>& c, bool force) {
+  {
+    absl::MutexLock l(&c->mu);
+    auto s = c->rec.state().status();
+    bool live = s == berth::v1::CONTAINER_STATUS_RUNNING || s == berth::v1::CONTAINER_STATUS_PAUSED;
+    if (live && !force) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "container \"", c->rec.config().id(), "\" is running: stop it before removing it"));
+    }
+  }
+  if (absl::Status st = StopContainerObj(c, 0); !st.ok()) return st;
+  absl::MutexLock l(&c->mu);
+  Container rec = c->rec;
+  if (rec.state().status() != berth::v1::CONTAINER_STATUS_REMOVING) {
+    rec.mutable_state()->set_status(berth::v1::CONTAINER_STATUS_REMOVING);
+    if (absl::Status st = SaveContainer(c.get(), rec); !st.ok()) return st;
+  }
+  return CleanupContainer(c);
+}
+
+absl::Status Engine::CleanupContainer(const std::shared_ptr<ContainerObj>& c) {
+  const Container rec = c->rec;
+  const auto& cc = rec.config();
+  if (absl::Status st = oci_.Delete(cc.id(), /*force=*/true); !st.ok()) return st;
+  if (cc.overlay_rootfs() && images_ != nullptr) {
+    if (absl::Status st = images_->UnmountRootfs(cc.id()); !st.ok()) return st;
+    if (absl::Status st = images_->RemoveContainerStorage(cc.id()); !st.ok()) return st;
+  }
+  if (absl::Status st = RemoveAll(cc.bundle_dir()); !st.ok()) return st;
+  unlink(oci_.ExitFile(cc.id()).c_str());
+  if (absl::Status st = db_->Delete(storage::Kind::kContainers, cc.id()); !st.ok()) return st;
+  {
+    absl::MutexLock l(&index_mu_);
+    containers_.erase(cc.id());
+    container_views_.erase(cc.id());
+  }
+  Container gone = rec;
+  gone.mutable_state()->set_status(berth::v1::CONTAINER_STATUS_REMOVING);
+  c->rec = gone;
+  c->changed.SignalAll();
+  if (rec.state().status() != berth::v1::CONTAINER_STATUS_CONFIGURED) Emit(rec, EventType::kDeleted);
+  if (!cc.infra()) {
+    absl::MutexLock nl(&names_mu_);
+    auto it = container_names_.find(cc.name());
+    if (it != container_names_.end() && it->second->id == cc.id()) container_names_.erase(it);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace berth::runtime

@@ -1,0 +1,51 @@
+// RemovePodSandbox: the pod's containers, infra container, netns, directory and record.
+#include "runtime/engine_internal.h"
+
+namespace berth::runtime {
+
+absl::Status Engine::RemovePodSandbox(const std::string& id) {
+  absl::Status err;
+  std::shared_ptr<SandboxObj> s = FindSandboxObj(id, &err);
+  if (!s) return absl::IsNotFound(err) ? absl::OkStatus() : err;
+  std::string sid;
+  {
+    absl::MutexLock l(&s->mu);
+    sid = s->rec.id();
+  }
+  for (const auto& c : ContainersOf(sid)) {
+    if (absl::Status st = RemoveContainerObj(c, /*force=*/true); !st.ok()) return st;
+  }
+  absl::MutexLock l(&s->mu);
+  Sandbox rec = s->rec;
+  rec.set_status(berth::v1::SANDBOX_STATUS_REMOVING);
+  if (absl::Status st = SaveSandbox(s.get(), rec); !st.ok()) return st;
+  if (absl::Status st = TearDownSandbox(s.get(), &rec); !st.ok()) return st;
+  std::shared_ptr<ContainerObj> infra;
+  {
+    absl::MutexLock il(&index_mu_);
+    auto it = containers_.find(rec.infra_container_id());
+    if (it != containers_.end()) infra = it->second;
+  }
+  if (infra) {
+    absl::MutexLock cl(&infra->mu);
+    if (absl::Status st = CleanupContainer(infra); !st.ok()) return st;
+  }
+  if (network_ != nullptr && !rec.netns_path().empty()) {
+    if (absl::Status st = network_->RemoveNetns(rec.netns_path()); !st.ok()) return st;
+  }
+  if (absl::Status st = RemoveAll(rec.dir()); !st.ok()) return st;
+  storage::Batch b;
+  b.Delete(storage::Kind::kSandboxes, sid);
+  if (absl::Status st = db_->Commit(std::move(b)); !st.ok()) return st;
+  {
+    absl::MutexLock il(&index_mu_);
+    sandboxes_.erase(sid);
+    sandbox_views_.erase(sid);
+  }
+  absl::MutexLock nl(&names_mu_);
+  auto it = sandbox_names_.find(rec.name());
+  if (it != sandbox_names_.end() && it->second->id == sid) sandbox_names_.erase(it);
+  return absl::OkStatus();
+}
+
+}  // namespace berth::runtime

@@ -1,0 +1,38 @@
+// Pod lookups and UpdatePodSandboxResources.
+#include "runtime/engine_internal.h"
+
+namespace berth::runtime {
+
+absl::Status Engine::UpdateSandboxResources(const std::string& id,
+                                            const cri::LinuxContainerResources& resources,
+                                            const cri::LinuxContainerResources& overhead) {
+  absl::Status err;
+  std::shared_ptr<SandboxObj> s = FindSandboxObj(id, &err);
+  if (!s) return err;
+  absl::MutexLock l(&s->mu);
+  Sandbox rec = s->rec;
+  if (rec.status() != berth::v1::SANDBOX_STATUS_READY) {
+    return absl::FailedPreconditionError(absl::StrCat("pod sandbox \"", id, "\" is not ready"));
+  }
+  *rec.mutable_resources() = resources;
+  *rec.mutable_overhead() = overhead;
+  return SaveSandbox(s.get(), rec);
+}
+
+absl::StatusOr<SandboxView> Engine::GetSandbox(const std::string& id_or_prefix) const {
+  absl::Status err;
+  absl::MutexLock l(&index_mu_);
+  SandboxView v = FindByIdOrPrefix(sandbox_views_, id_or_prefix, "pod sandbox", "pod_sandbox_id", &err);
+  if (!v) return err;
+  return v;
+}
+
+std::vector<SandboxView> Engine::ListSandboxes() const {
+  absl::MutexLock l(&index_mu_);
+  std::vector<SandboxView> out;
+  out.reserve(sandbox_views_.size());
+  for (const auto& [id, v] : sandbox_views_) out.push_back(v);
+  return out;
+}
+
+}  // namespace berth::runtime

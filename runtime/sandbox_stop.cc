@@ -1,0 +1,89 @@
+// StopPodSandbox: every container, then the infra container and the pod's network and shm.
+#include "runtime/engine_internal.h"
+
+namespace berth::runtime {
+
+absl::Status Engine::StopPodSandbox(const std::string& id) {
+  absl::Status err;
+  std::shared_ptr<SandboxObj> s = FindSandboxObj(id, &err);
+  if (!s) return absl::IsNotFound(err) ? absl::OkStatus() : err;
+  std::string sid;
+  {
+    absl::MutexLock l(&s->mu);
+    sid = s->rec.id();
+  }
+  // Every app container first, in parallel (each waits for its own exit), then the infra one.
+  std::vector<std::shared_ptr<ContainerObj>> ctrs = ContainersOf(sid);
+  std::vector<absl::Status> results(ctrs.size());
+  {
+    std::vector<std::thread> threads;
+    for (size_t i = 0; i < ctrs.size(); ++i) {
+      threads.emplace_back([&, i] { results[i] = StopContainerObj(ctrs[i], 0); });
+    }
+    for (auto& t : threads) t.join();
+  }
+  for (const auto& r : results) {
+    if (!r.ok()) return r;
+  }
+  absl::MutexLock l(&s->mu);
+  Sandbox rec = s->rec;
+  return TearDownSandbox(s.get(), &rec);
+}
+
+// Stops the infra container and releases the pod's network and shm; the pod becomes NOTREADY.
+absl::Status Engine::TearDownSandbox(SandboxObj* s, Sandbox* rec) {
+  std::shared_ptr<ContainerObj> infra;
+  {
+    absl::MutexLock l(&index_mu_);
+    auto it = containers_.find(rec->infra_container_id());
+    if (it != containers_.end()) infra = it->second;
+  }
+  // CNI DEL and stopping the infra container are independent (the netns is pinned, not held by
+  // the pause process), so they run side by side.
+  const bool cni_del = network_ != nullptr && !rec->netns_path().empty() &&
+                       (!rec->ips().empty() || !rec->cni_result().empty() ||
+                        rec->status() == berth::v1::SANDBOX_STATUS_CREATING);
+  absl::Status net_status;
+  std::thread cni;
+  if (cni_del) {
+    PodNetworkSpec net{rec->id(), rec->config().metadata().name(),
+                       rec->config().metadata().namespace_(), rec->config().metadata().uid(),
+                       rec->netns_path(),
+                       {rec->config().port_mappings().begin(), rec->config().port_mappings().end()}};
+    cni = std::thread([this, net = std::move(net), &net_status] { net_status = network_->TearDown(net); });
+  }
+  absl::Status infra_status;
+  if (infra) infra_status = StopContainerObj(infra, 0);
+  if (cni.joinable()) cni.join();
+  if (!infra_status.ok()) return infra_status;
+  if (cni_del) {
+    if (!net_status.ok()) return net_status;
+    rec->clear_ips();
+    rec->clear_cni_result();
+  }
+  if (!rec->shm_path().empty()) {
+    if (umount2(rec->shm_path().c_str(), MNT_DETACH) != 0 && errno != EINVAL && errno != ENOENT) {
+      return Errno(absl::StrCat("unmounting ", rec->shm_path()));
+    }
+  }
+  // A pod in a user namespace pinned its namespaces in its directory: they go with its network.
+  if (!rec->userns_path().empty()) {
+    for (const std::string& pin : {rec->netns_path(), rec->userns_path()}) {
+      if (pin.empty()) continue;
+      if (absl::Status st = RemovePinnedNamespace(pin); !st.ok()) return st;
+    }
+  }
+  if (rec->status() != berth::v1::SANDBOX_STATUS_CREATING &&
+      rec->status() != berth::v1::SANDBOX_STATUS_REMOVING) {
+    rec->set_status(berth::v1::SANDBOX_STATUS_NOT_READY);
+  }
+  bool indexed;
+  {
+    absl::MutexLock l(&index_mu_);
+    indexed = sandbox_views_.contains(rec->id());
+  }
+  if (indexed) return SaveSandbox(s, *rec);
+  return absl::OkStatus();
+}
+
+}  // namespace berth::runtime
