@@ -67,6 +67,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   std::string tmpl = std::string(tmp != nullptr ? tmp : "/tmp") + "/checkpoint-fuzz-XXXXXX";
   if (mkdtemp(tmpl.data()) == nullptr) Fail("mkdtemp " + tmpl);
   parent_dir = tmpl;
+  atexit([] { rmdir(parent_dir.c_str()); });  // each input's directory is gone by then
   return 0;
 }
 
