@@ -126,7 +126,6 @@ grpc::Status ImageServiceImpl::PullImage(grpc::ServerContext*,
   }
   auto img = store_->Pull(req->image().image(), creds);
   if (!img.ok()) {
-    LOG(WARNING) << "PullImage " << req->image().image() << ": " << img.status();
     return ToGrpcStatus(img.status());
   }
   resp->set_image_ref(img->id());
