@@ -19,6 +19,10 @@ absl::StatusOr<std::string> Engine::CreateContainer(const std::string& sandbox_i
   if (IsCheckpointArchiveRef(config.image().image())) {
     absl::StatusOr<CheckpointArchive> archive = ReadCheckpointArchive(config.image().image());
     if (!archive.ok()) return archive.status();
+    // The request must bring every mount the checkpointed process had (CRIU expects them).
+    if (absl::Status st = CheckRestoreMounts(archive->container.config().cri(), config); !st.ok()) {
+      return st;
+    }
     if (absl::Status st = CriuUsable(options_.criu_path); !st.ok()) return st;
     restore = std::move(*archive);
   }
@@ -157,6 +161,8 @@ absl::StatusOr<std::string> Engine::DoCreateContainer(const std::string& sandbox
   bool ok = false;
   absl::Cleanup undo = [&] {
     if (ok) return;
+    // Runs as this function returns, inside the MutexLock above (the analysis cannot see that).
+    obj->mu.AssertHeld();
     if (absl::Status st = CleanupContainer(obj); !st.ok()) {
       LOG(ERROR) << "undoing failed container " << id << ": " << st;
     }

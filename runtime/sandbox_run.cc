@@ -88,6 +88,8 @@ absl::StatusOr<std::string> Engine::DoRunPodSandbox(const cri::PodSandboxConfig&
     if (ok) return;
     // Everything RemovePodSandbox would release: the failure may come after the infra container
     // exists (CNI ADD runs beside its start).
+    // Runs as this function returns, inside the MutexLock above (the analysis cannot see that).
+    obj->mu.AssertHeld();
     Sandbox cur = obj->rec;
     if (absl::Status st = TearDownSandbox(obj.get(), &cur); !st.ok()) {
       LOG(ERROR) << "undoing failed pod " << id << ": " << st;

@@ -9,6 +9,9 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 stages=${BERTH_TEST_STAGES:-gcc asan clang fuzz}
 rc=0
+# No bazel-* convenience links: a later stage with another output base would otherwise walk
+# into the links an earlier one left (they point into a different output base).
+nolinks=--symlink_prefix=/
 run() {
   echo "=== $*"
   "$@" || rc=1
@@ -16,17 +19,17 @@ run() {
 for stage in $stages; do
   case $stage in
     gcc)
-      run bazel test --jobs=2 --local_test_jobs=1 --test_output=errors //... "$@" ;;
+      run bazel test $nolinks --jobs=2 --local_test_jobs=1 --test_output=errors //... "$@" ;;
     asan)
       # Own output directory (--platform_suffix): the g++ build's cache survives.
-      run bazel test --config=asan --jobs=2 --local_test_jobs=1 --test_output=errors \
+      run bazel test $nolinks --config=asan --jobs=2 --local_test_jobs=1 --test_output=errors \
         --test_tag_filters=-fuzz //... ;;
     clang)
       # A different C++ toolchain needs its own output base; -Werror=thread-safety checks every
       # ABSL_GUARDED_BY.
-      run bazel --output_base=/root/.cache/bazel-clang build --config=clang --jobs=2 //... ;;
+      run bazel --output_base=/root/.cache/bazel-clang build $nolinks --config=clang --jobs=2 //... ;;
     fuzz)
-      run bazel --output_base=/root/.cache/bazel-fuzz test --config=fuzz --jobs=2 \
+      run bazel --output_base=/root/.cache/bazel-fuzz test $nolinks --config=fuzz --jobs=2 \
         --local_test_jobs=1 --build_tests_only --test_output=errors \
         --test_env=FUZZ_SECONDS="${FUZZ_SECONDS:-20}" //... ;;
     *) echo "unknown stage $stage"; rc=1 ;;

@@ -181,6 +181,7 @@ absl::StatusOr<std::unique_ptr<ImageStore>> ImageStore::Open(const std::string& 
 absl::Status ImageStore::Load() {
   absl::MutexLock l(&mu_);
   return db_->ForEach(storage::Kind::kImages, [&](absl::string_view key, absl::string_view value) {
+    mu_.AssertHeld();  // called synchronously, under the lock above
     v1::Image img;
     if (!img.ParseFromArray(value.data(), value.size())) {
       LOG(ERROR) << "image record " << key << " does not parse; skipped";
