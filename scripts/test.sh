@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Runs every berth test: unit tests and integration tests with real runc, conmon, CNI and a
-# loopback registry (g++), the same suite under ASan + UBSan, the clang-14 thread-safety build,
-# and every fuzz target under libFuzzer for $FUZZ_SECONDS (default 20) each. Needs root. Tests
+# loopback registry (g++), the clang-14 thread-safety build, and every fuzz target under
+# libFuzzer + ASan + UBSan for $FUZZ_SECONDS (default 20) each. Needs root. Tests
 # run one at a time: they share the host's cgroups and CNI.
-#   BERTH_TEST_STAGES="gcc asan clang fuzz" (default: all) picks stages; extra args go to the
-#   g++ stage's `bazel test`.
+#   BERTH_TEST_STAGES picks stages (default "gcc clang fuzz"; "asan" runs the suite under ASan +
+#   UBSan and is not yet in the default: the whole suite has not been run clean under it); extra
+#   args go to the g++ stage's `bazel test`.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-stages=${BERTH_TEST_STAGES:-gcc asan clang fuzz}
+stages=${BERTH_TEST_STAGES:-gcc clang fuzz}
 rc=0
 # No bazel-* convenience links: a later stage with another output base would otherwise walk
 # into the links an earlier one left (they point into a different output base).
