@@ -170,7 +170,7 @@ void Server::Impl::EndHandshake(Connection& c) {
 }
 
 bool Server::Impl::MakeRoomForHandshake(const std::string& peer) {
-  auto from_peer = [&] {
+  auto from_peer = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     auto it = handshakes_by_peer.find(peer);
     return it == handshakes_by_peer.end() ? size_t{0} : it->second;
   };

@@ -252,13 +252,14 @@ void ServePortForward(int fd, SpdyConnection& conn, const Request& r, const Sess
     std::thread thread;
     std::shared_ptr<Forward> fwd;
   };
+  // Guarded by mu (locals, which clang's analysis does not check):
   absl::Mutex mu;
-  std::map<std::string, std::shared_ptr<Forward>> by_request ABSL_GUARDED_BY(mu);
-  std::map<uint32_t, std::shared_ptr<Forward>> by_data_stream ABSL_GUARDED_BY(mu);
-  std::list<Worker> workers ABSL_GUARDED_BY(mu);
-  bool stopping ABSL_GUARDED_BY(mu) = false;
-  bool added ABSL_GUARDED_BY(mu) = false;  // a pair the reaper has not seen yet
-  size_t finished ABSL_GUARDED_BY(mu) = 0;  // workers done and not yet joined
+  std::map<std::string, std::shared_ptr<Forward>> by_request;
+  std::map<uint32_t, std::shared_ptr<Forward>> by_data_stream;
+  std::list<Worker> workers;
+  bool stopping = false;
+  bool added = false;    // a pair the reaper has not seen yet
+  size_t finished = 0;   // workers done and not yet joined
   size_t refused = 0;  // streams refused, counted on the reading thread for one log line
 
   // Drops the session's hold on a forward and its place in the limits.
