@@ -885,8 +885,7 @@ absl::Status ApplyEdits(const std::vector<EditSource>& sources, json& spec) {
   if (!spec.is_object()) return absl::InvalidArgumentError("OCI spec is not an object");
   bool touches_process = false, touches_linux = false;
   for (const auto& s : sources) {
-    touches_process |= !s.edits->env.empty() || !s.edits->additional_gids.empty() ||
-                       !s.edits->device_nodes.empty();
+    touches_process |= !s.edits->env.empty() || !s.edits->additional_gids.empty();
     touches_linux |= !s.edits->device_nodes.empty();
   }
   json* process = nullptr;
@@ -895,11 +894,11 @@ absl::Status ApplyEdits(const std::vector<EditSource>& sources, json& spec) {
     if (!p.ok()) return p.status();
     process = *p;
   }
-  json* linux = nullptr;
+  json* lx = nullptr;
   if (touches_linux) {
     absl::StatusOr<json*> l = Member(spec, "linux", json::value_t::object, "linux");
     if (!l.ok()) return l.status();
-    linux = *l;
+    lx = *l;
   }
 
   // Environment: by key, in place when the key is already set.
@@ -936,8 +935,10 @@ absl::Status ApplyEdits(const std::vector<EditSource>& sources, json& spec) {
       if (!d.uid || !d.gid) {
         // As the CDI library: a node belongs to the container's user unless the spec says.
         auto id = [&](const char* k) -> std::optional<uint32_t> {
-          auto user = process->find("user");
-          if (user == process->end() || !user->is_object()) return {};
+          auto proc = spec.find("process");
+          if (proc == spec.end() || !proc->is_object()) return {};
+          auto user = proc->find("user");
+          if (user == proc->end() || !user->is_object()) return {};
           auto v = user->find(k);
           if (v == user->end() || !v->is_number_integer()) return {};
           int64_t i = v->is_number_unsigned() && v->get<uint64_t>() > kU32Max ? 0 : v->get<int64_t>();
@@ -956,7 +957,7 @@ absl::Status ApplyEdits(const std::vector<EditSource>& sources, json& spec) {
       if (d.uid) node["uid"] = *d.uid;
       if (d.gid) node["gid"] = *d.gid;
       absl::StatusOr<json*> devices =
-          Member(*linux, "devices", json::value_t::array, "linux.devices");
+          Member(*lx, "devices", json::value_t::array, "linux.devices");
       if (!devices.ok()) return devices.status();
       json kept = json::array();
       for (json& existing : **devices) {
@@ -968,7 +969,7 @@ absl::Status ApplyEdits(const std::vector<EditSource>& sources, json& spec) {
       **devices = std::move(kept);
       if (d.type == "p" || d.permissions == "none") continue;
       absl::StatusOr<json*> resources =
-          Member(*linux, "resources", json::value_t::object, "linux.resources");
+          Member(*lx, "resources", json::value_t::object, "linux.resources");
       if (!resources.ok()) return resources.status();
       absl::StatusOr<json*> rules =
           Member(**resources, "devices", json::value_t::array, "linux.resources.devices");
