@@ -20,7 +20,8 @@ constexpr const char* kPortForwardProtocol = "portforward.k8s.io";
 HandshakeParser::HandshakeParser(size_t max_bytes) : max_bytes_(max_bytes) {
   parser_.header_limit(static_cast<std::uint32_t>(std::min<size_t>(max_bytes, UINT32_MAX)));
   parser_.body_limit(max_bytes);
-  parser_.eager(true);
+  // Stop after the header, so it can be checked before any body is parsed.
+  parser_.eager(false);
 }
 
 absl::StatusOr<bool> HandshakeParser::Feed(absl::string_view bytes) {
@@ -33,11 +34,19 @@ absl::StatusOr<bool> HandshakeParser::Feed(absl::string_view bytes) {
     consumed_ += used;
     if (consumed_ > 2 * max_bytes_) {
       return absl::ResourceExhaustedError(
-          absl::StrCat("streaming request exceeds ", 2 * max_bytes_, " bytes"));
+          absl::StrCat("streaming request exceeds ", 2 * max_bytes_, " bytes"));  // header + body
     }
     if (parser_.is_done()) {
       done_ = true;
       return true;
+    }
+    if (!ec && parser_.is_header_done() && !header_checked_) {
+      header_checked_ = true;
+      if (parser_.chunked()) {
+        return absl::InvalidArgumentError("streaming request: a chunked body is not accepted");
+      }
+      parser_.eager(true);
+      continue;
     }
     if (ec == http::error::need_more || (!ec && used == 0)) {
       // Beast bounds the header it is waiting for; this bounds what a body in progress leaves.

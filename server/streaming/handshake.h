@@ -20,8 +20,9 @@ using HttpRequest = boost::beast::http::request<boost::beast::http::string_body>
 // Reads one HTTP/1.1 request from bytes fed as they arrive.
 class HandshakeParser {
  public:
-  // `max_bytes` bounds the header block and, separately, the body; the whole request (with any
-  // chunked framing) stays under twice that.
+  // `max_bytes` bounds the header block and, separately, the body. Chunked bodies are refused:
+  // no streaming client sends one, and Beast 1.74's chunk parser asserts on some of them when
+  // they arrive in pieces.
   explicit HandshakeParser(size_t max_bytes);
 
   // True once the request is complete, false while more bytes are needed. Errors:
@@ -37,7 +38,8 @@ class HandshakeParser {
   const size_t max_bytes_;
   boost::beast::http::request_parser<boost::beast::http::string_body> parser_;
   std::string pending_;  // fed but not consumed by the parser
-  size_t consumed_ = 0;  // by the parser: header, body and chunk framing
+  size_t consumed_ = 0;  // by the parser: header and body
+  bool header_checked_ = false;
   bool done_ = false;
 };
 

@@ -678,6 +678,8 @@ TEST(StreamingServerLimitsTest, TheServerWidePortForwardLimitSpansConnections) {
   ASSERT_EQ(*a.Connect(server->GetPortForwardURL({"pod", {}}), "portforward.k8s.io"), 101);
   ASSERT_EQ(*b.Connect(server->GetPortForwardURL({"pod", {}}), "portforward.k8s.io"), 101);
   for (const char* rid : {"1", "2"}) ASSERT_TRUE(a.Open({{"streamtype", "error"}, {"requestid", rid}}).ok());
+  // The reply to a stream goes out before the server takes its slot: wait until it has.
+  ASSERT_TRUE(a.Ping());
   uint32_t held = 0, refused = 0;
   ASSERT_TRUE(b.SendRaw(*b.SynStream({{"streamtype", "error"}, {"requestid", "1"}}, &held)));
   ASSERT_TRUE(b.SendRaw(*b.SynStream({{"streamtype", "error"}, {"requestid", "2"}}, &refused)));

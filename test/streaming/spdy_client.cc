@@ -122,9 +122,22 @@ bool SpdyClient::ReadFrame(absl::Duration timeout) {
       }
     } else if (f.type == spdy::kGoAway) {
       goaway_ = true;
+    } else if (f.type == spdy::kPing) {
+      if (absl::StatusOr<uint32_t> id = spdy::ParsePingId(f); id.ok()) pongs_.insert(*id);
     }
     return true;
   }
+}
+
+bool SpdyClient::Ping(absl::Duration timeout) {
+  const uint32_t id = next_ping_;
+  next_ping_ += 2;
+  if (!SendRaw(spdy::PingFrame(id))) return false;
+  const absl::Time deadline = absl::Now() + timeout;
+  while (!pongs_.contains(id)) {
+    if (absl::Now() >= deadline || !ReadFrame(deadline - absl::Now())) return false;
+  }
+  return true;
 }
 
 absl::StatusOr<uint32_t> SpdyClient::Open(const spdy::Headers& headers) {

@@ -32,6 +32,9 @@ class SpdyClient {
   // The SYN_STREAM Open would send, for a caller that sends it (SendRaw) and does not wait.
   absl::StatusOr<std::string> SynStream(const streaming::spdy::Headers& headers, uint32_t* id);
   bool SendRaw(const std::string& bytes);
+  // A PING and its echo: the server has handled every frame sent before it (it reads one
+  // connection's frames in order, and acts on each SYN_STREAM before reading the next frame).
+  bool Ping(absl::Duration timeout = absl::Seconds(10));
   // Reads whatever frames have arrived, without waiting; false once the connection ended.
   bool ReadAvailable();
   // Reads frames until the server closes the connection; false on a timeout.
@@ -69,7 +72,8 @@ class SpdyClient {
   streaming::spdy::HeaderCompressor deflate_;
   streaming::spdy::HeaderDecompressor inflate_;
   bool goaway_ = false;
-  std::set<uint32_t> replied_, reset_;
+  std::set<uint32_t> replied_, reset_, pongs_;
+  uint32_t next_ping_ = 1;  // client PINGs carry odd ids
   std::map<uint32_t, StreamData> streams_;
 };
 
