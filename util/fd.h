@@ -1,11 +1,13 @@
-// UniqueFd: an owned file descriptor, closed exactly once.
+// UniqueFd: an owned file descriptor, closed exactly once; UniqueDir: an owned DIR stream.
 #ifndef BERTH_UTIL_FD_H_
 #define BERTH_UTIL_FD_H_
 
+#include <dirent.h>
 #include <errno.h>
 #include <unistd.h>
 
 #include <cstddef>
+#include <memory>
 #include <utility>
 
 namespace berth {
@@ -34,6 +36,12 @@ class UniqueFd {
  private:
   int fd_ = -1;
 };
+
+struct DirCloser {
+  void operator()(DIR* d) const { closedir(d); }
+};
+// An opendir/fdopendir stream, closed (with the descriptor fdopendir took) exactly once.
+using UniqueDir = std::unique_ptr<DIR, DirCloser>;
 
 // Writes all of `data`, retrying short writes and EINTR; false on any other failure.
 inline bool WriteAll(int fd, const char* data, size_t n) {

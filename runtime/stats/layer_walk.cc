@@ -19,11 +19,6 @@
 namespace berth::runtime::stats {
 namespace {
 
-struct DirCloser {
-  void operator()(DIR* d) const { closedir(d); }
-};
-using UniqueDir = std::unique_ptr<DIR, DirCloser>;
-
 // fdopendir takes ownership of the fd only when it succeeds.
 UniqueDir OpenDirAt(int parent, const char* name) {
   UniqueFd fd(openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
