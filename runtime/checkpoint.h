@@ -1,4 +1,5 @@
-// Checkpoint archives (what CheckpointContainer writes, what a restore reads back) and CRIU.
+// Checkpoint archives (what CheckpointContainer writes, what a restore reads back); CRIU itself is
+// runtime/criu.h.
 //
 // An archive is a gzip'ed tar laid out as CRI-O's, plus berth's own record of the container:
 //   checkpoint/       CRIU's images from `runc checkpoint`
@@ -18,6 +19,7 @@
 #include "absl/strings/string_view.h"
 #include "proto/berth/v1/records.pb.h"
 #include "proto/runtime/v1/api.pb.h"
+#include "runtime/criu.h"  // CriuProbe, CriuLogErrors
 #include "util/fd.h"
 
 namespace berth::runtime {
@@ -101,15 +103,6 @@ absl::Status CheckRestoreMounts(const ::runtime::v1::ContainerConfig& checkpoint
 
 // A restored container that StartContainer has not restored yet: runc does not know it.
 bool AwaitingRestore(const berth::v1::Container& container);
-
-// The absolute path of a CRIU that passes `criu check` on this kernel, found from `criu_path`
-// (a path, or a name on PATH); FailedPrecondition saying what is missing otherwise. The answer
-// is kept per criu_path for the life of the process.
-absl::StatusOr<std::string> UsableCriu(const std::string& criu_path);
-absl::Status CriuUsable(const std::string& criu_path);
-
-// The last error lines of a CRIU log (dump.log, restore.log), for error messages; empty if none.
-std::string CriuLogErrors(const std::string& log_path);
 
 }  // namespace berth::runtime
 
