@@ -69,19 +69,14 @@ grpc::Status RuntimeServiceImpl::ListContainers(grpc::ServerContext*, const cri:
 grpc::Status RuntimeServiceImpl::StreamContainers(grpc::ServerContext*,
                                                   const cri::StreamContainersRequest* req,
                                                   grpc::ServerWriter<cri::StreamContainersResponse>* writer) {
-  constexpr int kBatch = 500;
-  cri::StreamContainersResponse batch;
-  for (const auto& c : engine_->ListContainers()) {
-    if (!Listable(*c)) continue;
-    if (req->has_filter() && !ContainerMatches(*c, req->filter())) continue;
-    *batch.add_containers() = ToCriContainer(*c);
-    if (batch.containers_size() == kBatch) {
-      if (!writer->Write(batch)) return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
-      batch.Clear();
-    }
-  }
-  if (batch.containers_size() > 0) writer->Write(batch);
-  return grpc::Status::OK;
+  return WriteInBatches(engine_->ListContainers(), writer,
+                        [req](const runtime::ContainerView& c, cri::StreamContainersResponse* batch)
+                            -> const cri::Container* {
+                          if (!Listable(*c) || (req->has_filter() && !ContainerMatches(*c, req->filter()))) {
+                            return nullptr;
+                          }
+                          return &(*batch->add_containers() = ToCriContainer(*c));
+                        });
 }
 
 grpc::Status RuntimeServiceImpl::ContainerStatus(grpc::ServerContext*,

@@ -7,22 +7,13 @@
 #include "absl/time/clock.h"
 #include "glog/logging.h"
 #include "nlohmann/json.hpp"
+#include "server/grpc_status.h"
 #include "storage/registry/auth.h"
 #include "storage/registry/bounded_json.h"
 #include "storage/registry/config.h"
 
 namespace berth::server {
 namespace {
-
-// absl and gRPC share the canonical code numbers, so codes map one to one.
-grpc::Status ToGrpcStatus(const absl::Status& s) {
-  if (s.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
-}
-
-grpc::Status Invalid(const std::string& message) {
-  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, message);
-}
 
 std::vector<v1::Image> Filtered(images::ImageStore* store, const ::runtime::v1::ImageFilter& filter,
                                 absl::Status* status) {
@@ -61,7 +52,7 @@ grpc::Status ImageServiceImpl::ListImages(grpc::ServerContext*,
                                           ::runtime::v1::ListImagesResponse* resp) {
   absl::Status st;
   for (const auto& img : Filtered(store_, req->filter(), &st)) *resp->add_images() = ToCriImage(img);
-  return ToGrpcStatus(st);
+  return ToGrpc(st);
 }
 
 grpc::Status ImageServiceImpl::StreamImages(
@@ -69,25 +60,20 @@ grpc::Status ImageServiceImpl::StreamImages(
     grpc::ServerWriter<::runtime::v1::StreamImagesResponse>* writer) {
   absl::Status st;
   std::vector<v1::Image> list = Filtered(store_, req->filter(), &st);
-  if (!st.ok()) return ToGrpcStatus(st);
-  constexpr size_t kChunk = 100;  // keeps each message far below gRPC's size limit
-  for (size_t i = 0; i < list.size(); i += kChunk) {
-    ::runtime::v1::StreamImagesResponse chunk;
-    for (size_t j = i; j < std::min(list.size(), i + kChunk); ++j) {
-      *chunk.add_images() = ToCriImage(list[j]);
-    }
-    if (!writer->Write(chunk)) return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
-  }
-  return grpc::Status::OK;
+  if (!st.ok()) return ToGrpc(st);
+  return WriteInBatches(list, writer,
+                        [](const v1::Image& img, ::runtime::v1::StreamImagesResponse* batch) {
+                          return &(*batch->add_images() = ToCriImage(img));
+                        });
 }
 
 grpc::Status ImageServiceImpl::ImageStatus(grpc::ServerContext*,
                                            const ::runtime::v1::ImageStatusRequest* req,
                                            ::runtime::v1::ImageStatusResponse* resp) {
-  if (req->image().image().empty()) return Invalid("image.image is required");
+  if (req->image().image().empty()) return InvalidArgument("image.image is required");
   auto img = store_->Get(req->image().image());
   if (absl::IsNotFound(img.status())) return grpc::Status::OK;
-  if (!img.ok()) return ToGrpcStatus(img.status());
+  if (!img.ok()) return ToGrpc(img.status());
   *resp->mutable_image() = ToCriImage(*img);
   if (req->verbose()) {
     nlohmann::json info = {{"id", img->id()},
@@ -113,7 +99,7 @@ grpc::Status ImageServiceImpl::ImageStatus(grpc::ServerContext*,
 grpc::Status ImageServiceImpl::PullImage(grpc::ServerContext*,
                                          const ::runtime::v1::PullImageRequest* req,
                                          ::runtime::v1::PullImageResponse* resp) {
-  if (req->image().image().empty()) return Invalid("image.image is required");
+  if (req->image().image().empty()) return InvalidArgument("image.image is required");
   registry::Credentials creds;
   const ::runtime::v1::AuthConfig& a = req->auth();
   creds.username = a.username();
@@ -122,11 +108,11 @@ grpc::Status ImageServiceImpl::PullImage(grpc::ServerContext*,
   creds.registry_token = a.registry_token();
   creds.server_address = a.server_address();
   if (absl::Status s = registry::DecodeAuthField(a.auth(), &creds); !s.ok()) {
-    return Invalid(std::string(s.message()));
+    return InvalidArgument(std::string(s.message()));
   }
   auto img = store_->Pull(req->image().image(), creds);
   if (!img.ok()) {
-    return ToGrpcStatus(img.status());
+    return ToGrpc(img.status());
   }
   resp->set_image_ref(img->id());
   return grpc::Status::OK;
@@ -135,15 +121,15 @@ grpc::Status ImageServiceImpl::PullImage(grpc::ServerContext*,
 grpc::Status ImageServiceImpl::RemoveImage(grpc::ServerContext*,
                                            const ::runtime::v1::RemoveImageRequest* req,
                                            ::runtime::v1::RemoveImageResponse*) {
-  if (req->image().image().empty()) return Invalid("image.image is required");
-  return ToGrpcStatus(store_->Remove(req->image().image()));
+  if (req->image().image().empty()) return InvalidArgument("image.image is required");
+  return ToGrpc(store_->Remove(req->image().image()));
 }
 
 grpc::Status ImageServiceImpl::ImageFsInfo(grpc::ServerContext*,
                                            const ::runtime::v1::ImageFsInfoRequest*,
                                            ::runtime::v1::ImageFsInfoResponse* resp) {
   auto usage = store_->ImageFsUsage();
-  if (!usage.ok()) return ToGrpcStatus(usage.status());
+  if (!usage.ok()) return ToGrpc(usage.status());
   ::runtime::v1::FilesystemUsage* fs = resp->add_image_filesystems();
   fs->set_timestamp(absl::ToUnixNanos(absl::Now()));
   fs->mutable_fs_id()->set_mountpoint(usage->mountpoint);

@@ -1,5 +1,6 @@
-// The CRI RuntimeService: thin handlers that validate, call the engine and convert. One .cc file
-// per group of calls (runtime_info.cc, sandbox_rpcs.cc, container_rpcs.cc, streaming_rpcs.cc).
+// The CRI RuntimeService: thin handlers that check the request names what it must, call the engine
+// and convert. One .cc file per group of calls (runtime_info.cc, sandbox_rpcs.cc,
+// container_rpcs.cc, streaming_rpcs.cc, stats_rpcs.cc, checkpoint_rpcs.cc, events_rpcs.cc).
 #ifndef BERTH_SERVER_RUNTIME_SERVICE_H_
 #define BERTH_SERVER_RUNTIME_SERVICE_H_
 
@@ -77,7 +78,7 @@ class RuntimeServiceImpl final : public cri::RuntimeService::Service {
   grpc::Status PortForward(grpc::ServerContext*, const cri::PortForwardRequest*,
                            cri::PortForwardResponse*) override;
 
-  // Statistics (usage_rpcs.cc).
+  // Statistics (stats_rpcs.cc).
   grpc::Status ContainerStats(grpc::ServerContext*, const cri::ContainerStatsRequest*,
                               cri::ContainerStatsResponse*) override;
   grpc::Status ListContainerStats(grpc::ServerContext*, const cri::ListContainerStatsRequest*,
@@ -91,7 +92,7 @@ class RuntimeServiceImpl final : public cri::RuntimeService::Service {
   grpc::Status StreamPodSandboxStats(grpc::ServerContext*, const cri::StreamPodSandboxStatsRequest*,
                                      grpc::ServerWriter<cri::StreamPodSandboxStatsResponse>*) override;
 
-  // Runtime metrics (usage_rpcs.cc) and checkpoints (checkpoint_rpcs.cc).
+  // Runtime metrics (stats_rpcs.cc) and checkpoints (checkpoint_rpcs.cc).
   grpc::Status ListMetricDescriptors(grpc::ServerContext*, const cri::ListMetricDescriptorsRequest*,
                                      cri::ListMetricDescriptorsResponse*) override;
   grpc::Status ListPodSandboxMetrics(grpc::ServerContext*, const cri::ListPodSandboxMetricsRequest*,

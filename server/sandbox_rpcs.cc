@@ -95,19 +95,15 @@ grpc::Status RuntimeServiceImpl::ListPodSandbox(grpc::ServerContext*, const cri:
 grpc::Status RuntimeServiceImpl::StreamPodSandboxes(
     grpc::ServerContext*, const cri::StreamPodSandboxesRequest* req,
     grpc::ServerWriter<cri::StreamPodSandboxesResponse>* writer) {
-  constexpr int kBatch = 500;
-  cri::StreamPodSandboxesResponse batch;
-  for (const auto& s : engine_->ListSandboxes()) {
-    if (s->status() == berth::v1::SANDBOX_STATUS_CREATING) continue;
-    if (req->has_filter() && !SandboxMatches(*s, req->filter())) continue;
-    *batch.add_pod_sandboxes() = ToCriSandbox(*s);
-    if (batch.pod_sandboxes_size() == kBatch) {
-      if (!writer->Write(batch)) return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
-      batch.Clear();
-    }
-  }
-  if (batch.pod_sandboxes_size() > 0) writer->Write(batch);
-  return grpc::Status::OK;
+  return WriteInBatches(engine_->ListSandboxes(), writer,
+                        [req](const runtime::SandboxView& s, cri::StreamPodSandboxesResponse* batch)
+                            -> const cri::PodSandbox* {
+                          if (s->status() == berth::v1::SANDBOX_STATUS_CREATING ||
+                              (req->has_filter() && !SandboxMatches(*s, req->filter()))) {
+                            return nullptr;
+                          }
+                          return &(*batch->add_pod_sandboxes() = ToCriSandbox(*s));
+                        });
 }
 
 }  // namespace berth::server

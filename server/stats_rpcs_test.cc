@@ -1,7 +1,5 @@
-// The stats handlers through a real gRPC server over a Unix socket, on a real engine (runc,
-// conmon, berth-pause) running a host-network pod in a pod cgroup the test owns.
-#include "server/stats_rpcs.h"
-
+// The runtime service's stats calls through a real gRPC server over a Unix socket, on a real
+// engine (runc, conmon, berth-pause) running a host-network pod in a pod cgroup the test owns.
 #include <dirent.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -16,6 +14,8 @@
 #include "runtime/engine.h"
 #include "runtime/stats/collector.h"
 #include "runtime/stats/scratch_cgroup.h"
+#include "server/config.h"
+#include "server/runtime_service.h"
 #include "storage/state_db.h"
 #include "test/util/temp_dir.h"
 
@@ -23,47 +23,6 @@ namespace berth::server {
 namespace {
 
 namespace cri = ::runtime::v1;
-
-// Only the stats calls, as RuntimeServiceImpl will forward them.
-class StatsOnlyService final : public cri::RuntimeService::Service {
- public:
-  explicit StatsOnlyService(StatsCollector* stats) : stats_(stats) {}
-  grpc::Status ContainerStats(grpc::ServerContext*, const cri::ContainerStatsRequest* req,
-                              cri::ContainerStatsResponse* resp) override {
-    return HandleContainerStats(*stats_, req, resp);
-  }
-  grpc::Status ListContainerStats(grpc::ServerContext*, const cri::ListContainerStatsRequest* req,
-                                  cri::ListContainerStatsResponse* resp) override {
-    return HandleListContainerStats(*stats_, req, resp);
-  }
-  grpc::Status PodSandboxStats(grpc::ServerContext*, const cri::PodSandboxStatsRequest* req,
-                               cri::PodSandboxStatsResponse* resp) override {
-    return HandlePodSandboxStats(*stats_, req, resp);
-  }
-  grpc::Status ListPodSandboxStats(grpc::ServerContext*, const cri::ListPodSandboxStatsRequest* req,
-                                   cri::ListPodSandboxStatsResponse* resp) override {
-    return HandleListPodSandboxStats(*stats_, req, resp);
-  }
-  grpc::Status StreamPodSandboxStats(grpc::ServerContext*, const cri::StreamPodSandboxStatsRequest* req,
-                                     grpc::ServerWriter<cri::StreamPodSandboxStatsResponse>* w) override {
-    return HandleStreamPodSandboxStats(*stats_, req, w);
-  }
-  grpc::Status StreamContainerStats(grpc::ServerContext*, const cri::StreamContainerStatsRequest* req,
-                                    grpc::ServerWriter<cri::StreamContainerStatsResponse>* w) override {
-    return HandleStreamContainerStats(*stats_, req, w);
-  }
-  grpc::Status ListMetricDescriptors(grpc::ServerContext*, const cri::ListMetricDescriptorsRequest* req,
-                                     cri::ListMetricDescriptorsResponse* resp) override {
-    return HandleListMetricDescriptors(req, resp);
-  }
-  grpc::Status ListPodSandboxMetrics(grpc::ServerContext*, const cri::ListPodSandboxMetricsRequest* req,
-                                     cri::ListPodSandboxMetricsResponse* resp) override {
-    return HandleListPodSandboxMetrics(*stats_, req, resp);
-  }
-
- private:
-  StatsCollector* stats_;
-};
 
 // The absolute path of `name` on PATH (conmon wants absolute paths, as berthd resolves them).
 std::string OnPath(const std::string& name) {
@@ -120,8 +79,10 @@ class StatsRpcsTest : public ::testing::Test {
 
     runtime::stats::StatsOptions so;
     so.refresh_interval = absl::ZeroDuration();
-    stats_ = std::make_unique<StatsCollector>(engine_.get(), so);
-    service_ = std::make_unique<StatsOnlyService>(stats_.get());
+    stats_ = std::make_unique<runtime::stats::StatsCollector>(engine_.get(), so);
+    config_.root = eo.root;
+    config_.state_dir = eo.state_dir;
+    service_ = std::make_unique<RuntimeServiceImpl>(config_, engine_.get(), nullptr, stats_.get());
     grpc::ServerBuilder builder;
     std::string address = "unix://" + dir_.path() + "/s.sock";
     builder.AddListeningPort(address, grpc::InsecureServerCredentials());
@@ -162,8 +123,9 @@ class StatsRpcsTest : public ::testing::Test {
   std::unique_ptr<runtime::stats::testing::ScratchCgroup> pod_cg_;
   std::unique_ptr<storage::StateDB> db_;
   std::unique_ptr<runtime::Engine> engine_;
-  std::unique_ptr<StatsCollector> stats_;
-  std::unique_ptr<StatsOnlyService> service_;
+  std::unique_ptr<runtime::stats::StatsCollector> stats_;
+  Config config_;
+  std::unique_ptr<RuntimeServiceImpl> service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<cri::RuntimeService::Stub> stub_;
 };
