@@ -2,12 +2,14 @@
 #include "test/util/berthd.h"
 
 #include <signal.h>
+#include <stdlib.h>
 #include <sys/wait.h>
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <thread>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "util/fd.h"
@@ -15,6 +17,30 @@
 #include "util/subprocess.h"
 
 namespace berth::test {
+
+namespace {
+
+// The VM runs (test/vm/run.sh) start every test's berthd with the VM's cgroup driver and OCI
+// runtime: BERTH_TEST_CGROUP_DRIVER and BERTH_TEST_RUNTIME_PATH set [runtime] keys a test's own
+// config does not set.
+std::string WithEnvironmentDefaults(std::string toml) {
+  std::string keys;
+  for (auto [env, key] : {std::pair{"BERTH_TEST_CGROUP_DRIVER", "cgroup_driver"},
+                          std::pair{"BERTH_TEST_RUNTIME_PATH", "runtime_path"}}) {
+    const char* v = getenv(env);
+    if (v == nullptr || *v == '\0' || toml.find(absl::StrCat(key, " =")) != std::string::npos) continue;
+    absl::StrAppend(&keys, key, " = \"", v, "\"\n");
+  }
+  if (keys.empty()) return toml;
+  const std::string header = "[runtime]\n";
+  size_t at = toml.rfind(header, 0) == 0 ? 0 : toml.find("\n" + header);
+  if (at == std::string::npos) return absl::StrCat(toml, "\n", header, keys);
+  at += (at == 0 ? 0 : 1) + header.size();
+  toml.insert(at, keys);
+  return toml;
+}
+
+}  // namespace
 
 Berthd::Berthd(std::string dir) : dir_(std::move(dir)) {}
 
@@ -43,7 +69,7 @@ absl::Status Berthd::Start(const Options& options) {
                                    absl::StrCat("--state_dir=", state_dir()),
                                    "--pause_binary=runtime/pause/berth-pause"};
   std::string config = dir_ + "/berth.toml";
-  if (absl::Status st = WriteFileAtomic(config, options.config_toml); !st.ok()) return st;
+  if (absl::Status st = WriteFileAtomic(config, WithEnvironmentDefaults(options.config_toml)); !st.ok()) return st;
   argv.push_back(absl::StrCat("--config=", config));
   argv.insert(argv.end(), options.extra_args.begin(), options.extra_args.end());
   UniqueFd logfd(open((dir_ + "/berthd.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
