@@ -62,6 +62,12 @@ class Reader {
       return absl::OkStatus();
     };
   }
+  // A key that is a table of its own, its keys dispatched to `setters`.
+  Setter Table(std::map<std::string, Setter> setters) {
+    return [this, setters = std::move(setters)](const toml::value& v, const std::string& key) {
+      return Walk(v, key, setters);
+    };
+  }
   Setter Strings(std::vector<std::string>* out) {
     return [this, out](const toml::value& v, const std::string& key) {
       if (!v.is_array()) return Error(key, "must be an array of strings");
@@ -115,40 +121,30 @@ absl::StatusOr<Config> ParseConfig(const std::string& toml_text, const std::stri
           {"root", r.String(&c.root)},
           {"state_dir", r.String(&c.state_dir)},
           {"log_level", r.String(&c.log_level)},
-          {"runtime",
-           [&](const toml::value& v, const std::string& key) {
-             return r.Walk(v, key,
-                           {
-                               {"runtime_path", r.String(&rt.runtime_path)},
-                               {"conmon_path", r.String(&rt.conmon_path)},
-                               {"criu_path", r.String(&rt.criu_path)},
-                               {"pause_binary", r.String(&rt.pause_binary)},
-                               {"cgroup_driver", r.String(&rt.cgroup_driver)},
-                               {"default_cgroup_parent", r.String(&rt.default_cgroup_parent)},
-                               {"exec_sync_max_output_bytes",
-                                r.Integer(&rt.exec_sync_max_output_bytes)},
-                               {"log_size_max_bytes", r.Integer(&rt.log_size_max_bytes)},
-                               {"sync_writes", r.Bool(&rt.sync_writes)},
-                               {"seccomp_default_when_empty",
-                                r.Bool(&rt.seccomp_default_when_empty)},
-                               {"hooks_dirs", r.Strings(&rt.hooks_dirs)},
-                           });
-           }},
-          {"images",
-           [&](const toml::value& v, const std::string& key) {
-             return r.Walk(v, key,
-                           {
-                               {"max_parallel_downloads", r.Integer(&im.max_parallel_downloads)},
-                               {"stall_timeout_seconds", r.Integer(&im.stall_timeout_seconds)},
-                               {"max_layers", r.Integer(&im.max_layers)},
-                               {"max_manifest_bytes", r.Integer(&im.max_manifest_bytes)},
-                               {"max_config_bytes", r.Integer(&im.max_config_bytes)},
-                               {"max_layer_bytes", r.Integer(&im.max_layer_bytes)},
-                               {"max_image_bytes", r.Integer(&im.max_image_bytes)},
-                               {"max_layer_entries", r.Integer(&im.max_layer_entries)},
-                               {"min_free_bytes", r.Integer(&im.min_free_bytes)},
-                           });
-           }},
+          {"runtime", r.Table({
+               {"runtime_path", r.String(&rt.runtime_path)},
+               {"conmon_path", r.String(&rt.conmon_path)},
+               {"criu_path", r.String(&rt.criu_path)},
+               {"pause_binary", r.String(&rt.pause_binary)},
+               {"cgroup_driver", r.String(&rt.cgroup_driver)},
+               {"default_cgroup_parent", r.String(&rt.default_cgroup_parent)},
+               {"exec_sync_max_output_bytes", r.Integer(&rt.exec_sync_max_output_bytes)},
+               {"log_size_max_bytes", r.Integer(&rt.log_size_max_bytes)},
+               {"sync_writes", r.Bool(&rt.sync_writes)},
+               {"seccomp_default_when_empty", r.Bool(&rt.seccomp_default_when_empty)},
+               {"hooks_dirs", r.Strings(&rt.hooks_dirs)},
+          })},
+          {"images", r.Table({
+               {"max_parallel_downloads", r.Integer(&im.max_parallel_downloads)},
+               {"stall_timeout_seconds", r.Integer(&im.stall_timeout_seconds)},
+               {"max_layers", r.Integer(&im.max_layers)},
+               {"max_manifest_bytes", r.Integer(&im.max_manifest_bytes)},
+               {"max_config_bytes", r.Integer(&im.max_config_bytes)},
+               {"max_layer_bytes", r.Integer(&im.max_layer_bytes)},
+               {"max_image_bytes", r.Integer(&im.max_image_bytes)},
+               {"max_layer_entries", r.Integer(&im.max_layer_entries)},
+               {"min_free_bytes", r.Integer(&im.min_free_bytes)},
+          })},
           {"registries",
            [&](const toml::value& v, const std::string& key) -> absl::Status {
              if (!v.is_table()) return r.Error(key, "must be a table of registries");
@@ -163,27 +159,16 @@ absl::StatusOr<Config> ParseConfig(const std::string& toml_text, const std::stri
              }
              return absl::OkStatus();
            }},
-          {"network",
-           [&](const toml::value& v, const std::string& key) {
-             return r.Walk(v, key,
-                           {
-                               {"cni_conf_dir", r.String(&net.cni_conf_dir)},
-                               {"cni_bin_dirs", r.Strings(&net.cni_bin_dirs)},
-                               {"plugin_timeout_seconds", r.Integer(&net.plugin_timeout_seconds)},
-                           });
-           }},
-          {"streaming",
-           [&](const toml::value& v, const std::string& key) {
-             return r.Walk(v, key,
-                           {
-                               {"address", r.String(&c.streaming.address)},
-                               {"port", r.Integer(&c.streaming.port)},
-                           });
-           }},
-          {"metrics",
-           [&](const toml::value& v, const std::string& key) {
-             return r.Walk(v, key, {{"address", r.String(&c.metrics.address)}});
-           }},
+          {"network", r.Table({
+               {"cni_conf_dir", r.String(&net.cni_conf_dir)},
+               {"cni_bin_dirs", r.Strings(&net.cni_bin_dirs)},
+               {"plugin_timeout_seconds", r.Integer(&net.plugin_timeout_seconds)},
+          })},
+          {"streaming", r.Table({
+               {"address", r.String(&c.streaming.address)},
+               {"port", r.Integer(&c.streaming.port)},
+          })},
+          {"metrics", r.Table({{"address", r.String(&c.metrics.address)}})},
       });
   if (!st.ok()) return st;
   return c;

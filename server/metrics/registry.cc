@@ -52,33 +52,31 @@ std::string EscapeLabel(const std::string& v) {
   return out;
 }
 
+Registry::Family& Registry::DeclareLocked(const std::string& name, const char* type,
+                                          const std::string& help, std::vector<std::string> labels) {
+  Family& f = families_[name];
+  f.type = type;
+  f.help = help;
+  f.labels = std::move(labels);
+  return f;
+}
+
 void Registry::DeclareCounter(const std::string& name, const std::string& help,
                               std::vector<std::string> labels) {
   absl::MutexLock l(&mu_);
-  Family& f = families_[name];
-  f.type = "counter";
-  f.help = help;
-  f.labels = std::move(labels);
+  DeclareLocked(name, "counter", help, std::move(labels));
 }
 
 void Registry::DeclareHistogram(const std::string& name, const std::string& help,
                                 std::vector<std::string> labels, std::vector<double> buckets) {
   absl::MutexLock l(&mu_);
-  Family& f = families_[name];
-  f.type = "histogram";
-  f.help = help;
-  f.labels = std::move(labels);
-  f.buckets = std::move(buckets);
+  DeclareLocked(name, "histogram", help, std::move(labels)).buckets = std::move(buckets);
 }
 
 void Registry::DeclareGauge(const std::string& name, const std::string& help,
                             std::vector<std::string> labels, GaugeFn fn) {
   absl::MutexLock l(&mu_);
-  Family& f = families_[name];
-  f.type = "gauge";
-  f.help = help;
-  f.labels = std::move(labels);
-  f.gauge = std::move(fn);
+  DeclareLocked(name, "gauge", help, std::move(labels)).gauge = std::move(fn);
 }
 
 void Registry::Add(const std::string& name, const LabelValues& labels, double v) {

@@ -42,6 +42,10 @@ class Registry {
     std::map<LabelValues, double> sums;
   };
   mutable absl::Mutex mu_;
+  // The family `name`, (re)declared as `type` with `help` and `labels`.
+  Family& DeclareLocked(const std::string& name, const char* type, const std::string& help,
+                        std::vector<std::string> labels) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   std::map<std::string, Family> families_ ABSL_GUARDED_BY(mu_);
 };
 

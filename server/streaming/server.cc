@@ -419,27 +419,29 @@ std::string Server::UrlFor(const Request& request) {
   return absl::StrCat(base_url_, "/", path, "/", impl_->tokens.Insert(request));
 }
 
-std::string Server::GetExecURL(const ExecRequest& e) {
+namespace {
+
+Request StdioRequest(Request::Kind kind, const std::string& id, bool tty, bool in, bool out, bool err) {
   Request r;
-  r.kind = Request::kExec;
-  r.container_id = e.container_id;
+  r.kind = kind;
+  r.container_id = id;
+  r.tty = tty;
+  r.stdin = in;
+  r.stdout = out;
+  r.stderr = err;
+  return r;
+}
+
+}  // namespace
+
+std::string Server::GetExecURL(const ExecRequest& e) {
+  Request r = StdioRequest(Request::kExec, e.container_id, e.tty, e.stdin, e.stdout, e.stderr);
   r.cmd = e.cmd;
-  r.tty = e.tty;
-  r.stdin = e.stdin;
-  r.stdout = e.stdout;
-  r.stderr = e.stderr;
   return UrlFor(r);
 }
 
 std::string Server::GetAttachURL(const AttachRequest& a) {
-  Request r;
-  r.kind = Request::kAttach;
-  r.container_id = a.container_id;
-  r.tty = a.tty;
-  r.stdin = a.stdin;
-  r.stdout = a.stdout;
-  r.stderr = a.stderr;
-  return UrlFor(r);
+  return UrlFor(StdioRequest(Request::kAttach, a.container_id, a.tty, a.stdin, a.stdout, a.stderr));
 }
 
 std::string Server::GetPortForwardURL(const PortForwardRequest& p) {

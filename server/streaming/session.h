@@ -66,6 +66,15 @@ struct Pipes {
 // Runs the session's exec or attach; attach has no exit code of its own (0 once it ends).
 absl::StatusOr<int> RunBackend(Backend* backend, const Request& r, const runtime::StreamIO& io);
 
+// Runs the session's backend call while a thread per output pipe pumps it to `send_out` and
+// `send_err` (a pump drops its pipe when its send fails, so a backend still writing gets EPIPE
+// instead of blocking forever); returns once the backend and both pumps are done. No thread to
+// pump with: ResourceExhausted, and the backend is not called.
+absl::StatusOr<int> RunWithOutputPumps(Backend* backend, const Request& r, Pipes* pipes,
+                                       std::shared_ptr<runtime::ResizeQueue> resize,
+                                       const std::function<bool(const char*, size_t)>& send_out,
+                                       const std::function<bool(const char*, size_t)>& send_err);
+
 // What the error stream carries once the backend returned: with protocol v4+ a metav1.Status as
 // JSON (kubectl reads the exit code from it); before v4, an error text, empty on success.
 std::string ErrorStreamMessage(const absl::StatusOr<int>& result, const Request& r, int version);

@@ -4,11 +4,14 @@
 
 #include <cerrno>
 #include <cstring>
+#include <thread>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "nlohmann/json.hpp"
 #include "server/streaming/session.h"
+#include "server/streaming/threads.h"
 
 namespace berth::streaming::internal {
 
@@ -62,6 +65,27 @@ absl::StatusOr<int> RunBackend(Backend* backend, const Request& r, const runtime
   absl::Status st = backend->Attach(r.container_id, io);
   if (!st.ok()) return st;
   return 0;
+}
+
+absl::StatusOr<int> RunWithOutputPumps(Backend* backend, const Request& r, Pipes* pipes,
+                                       std::shared_ptr<runtime::ResizeQueue> resize,
+                                       const std::function<bool(const char*, size_t)>& send_out,
+                                       const std::function<bool(const char*, size_t)>& send_err) {
+  auto pump = [](UniqueFd& from, const std::function<bool(const char*, size_t)>& send) {
+    Pump(from.get(), send);
+    from.reset();
+  };
+  std::thread out_pump, err_pump;
+  const bool pumping =
+      (!pipes->out_r.valid() || StartThread(&out_pump, [&] { pump(pipes->out_r, send_out); })) &&
+      (!pipes->err_r.valid() || StartThread(&err_pump, [&] { pump(pipes->err_r, send_err); }));
+  absl::StatusOr<int> result =
+      pumping ? RunBackend(backend, r, pipes->BackendIO(r.tty, std::move(resize)))
+              : absl::ResourceExhaustedError("no thread to carry the session's output");
+  pipes->CloseBackendEnds();
+  if (out_pump.joinable()) out_pump.join();
+  if (err_pump.joinable()) err_pump.join();
+  return result;
 }
 
 std::string ErrorStreamMessage(const absl::StatusOr<int>& result, const Request& r, int version) {

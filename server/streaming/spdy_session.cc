@@ -507,20 +507,10 @@ void ServeRemoteCommand(int fd, SpdyConnection& conn, const Request& r, int vers
     }
     // v1 servers half-closed stdin at once (1.0.x clients never did); kept for such clients.
     if (version == 1) conn.Fin(in_id);
-    auto pump_to = [&conn](UniqueFd& from, uint32_t id) {
-      Pump(from.get(), [&](const char* d, size_t n) { return conn.SendData(id, d, n); });
-      from.reset();  // a backend still writing gets EPIPE instead of blocking forever
-    };
-    std::thread out_pump, err_pump;
-    const bool pumping =
-        (!pipes->out_r.valid() || StartThread(&out_pump, [&] { pump_to(pipes->out_r, out_id); })) &&
-        (!pipes->err_r.valid() || StartThread(&err_pump, [&] { pump_to(pipes->err_r, err_id); }));
-    absl::StatusOr<int> result =
-        pumping ? RunBackend(opt.backend, r, pipes->BackendIO(r.tty, resize))
-                : absl::ResourceExhaustedError("no thread to carry the session's output");
-    pipes->CloseBackendEnds();
-    if (out_pump.joinable()) out_pump.join();
-    if (err_pump.joinable()) err_pump.join();
+    absl::StatusOr<int> result = RunWithOutputPumps(
+        opt.backend, r, &*pipes, resize,
+        [&](const char* d, size_t n) { return conn.SendData(out_id, d, n); },
+        [&](const char* d, size_t n) { return conn.SendData(err_id, d, n); });
     std::string message = ErrorStreamMessage(result, r, version);
     if (!message.empty()) conn.SendData(error_id, message.data(), message.size());
     conn.Fin(error_id);

@@ -241,22 +241,10 @@ void ServeRemoteCommand(tcp::socket sock, const http::request<http::string_body>
   ResizeDecoder resize_decoder(resize);
   std::thread session;
   const bool started = StartThread(&session, [&] {
-    auto pump_to = [&ws](UniqueFd& from, uint8_t channel) {
-      Pump(from.get(), [&](const char* d, size_t n) { return ws.Send(channel, d, n); });
-      from.reset();
-    };
-    std::thread out_pump, err_pump;
-    const bool pumping =
-        (!pipes->out_r.valid() ||
-         StartThread(&out_pump, [&] { pump_to(pipes->out_r, ws::kStdout); })) &&
-        (!pipes->err_r.valid() ||
-         StartThread(&err_pump, [&] { pump_to(pipes->err_r, ws::kStderr); }));
-    absl::StatusOr<int> result =
-        pumping ? RunBackend(opt.backend, r, pipes->BackendIO(r.tty, resize))
-                : absl::ResourceExhaustedError("no thread to carry the session's output");
-    pipes->CloseBackendEnds();
-    if (out_pump.joinable()) out_pump.join();
-    if (err_pump.joinable()) err_pump.join();
+    absl::StatusOr<int> result = RunWithOutputPumps(
+        opt.backend, r, &*pipes, resize,
+        [&](const char* d, size_t n) { return ws.Send(ws::kStdout, d, n); },
+        [&](const char* d, size_t n) { return ws.Send(ws::kStderr, d, n); });
     std::string message = ErrorStreamMessage(result, r, protocol.version);
     if (!message.empty()) ws.Send(ws::kError, message.data(), message.size());
     resize->Close();
