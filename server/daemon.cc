@@ -20,6 +20,7 @@
 #include "runtime/adapters/cni_network.h"
 #include "runtime/adapters/image_store_adapter.h"
 #include "server/call_log.h"
+#include "server/engine_backend.h"
 #include "server/image_service.h"
 #include "server/metrics/http_server.h"
 #include "server/metrics/registry.h"
@@ -27,7 +28,7 @@
 #include "server/streaming/server.h"
 #include "storage/images/image_store.h"
 #include "runtime/cgroups/mode.h"
-#include "runtime/checkpoint.h"
+#include "runtime/criu.h"
 #include "runtime/engine.h"
 #include "runtime/userns.h"
 #include "runtime/stats/collector.h"
@@ -55,15 +56,16 @@ std::string SelfDir() {
 // Gauges read at scrape time from the engine's in-memory index (no disk, no runc).
 void DeclareEngineGauges(metrics::Registry* r, runtime::Engine* engine, images::ImageStore* store) {
   r->DeclareGauge("berth_containers", "Containers by state.", {"state"}, [engine] {
-    std::vector<std::pair<metrics::LabelValues, double>> out;
-    for (auto [s, name] : std::vector<std::pair<berth::v1::ContainerStatus, const char*>>{
-             {berth::v1::CONTAINER_STATUS_CREATED, "created"},
-             {berth::v1::CONTAINER_STATUS_RUNNING, "running"},
-             {berth::v1::CONTAINER_STATUS_PAUSED, "paused"},
-             {berth::v1::CONTAINER_STATUS_STOPPED, "exited"}}) {
-      out.push_back({{name}, static_cast<double>(engine->CountContainers(s))});
-    }
-    return out;
+    // Stopped (runc still knows it) and Exited (it does not) are both CRI's exited.
+    const auto count = [engine](berth::v1::ContainerStatus s) {
+      return static_cast<double>(engine->CountContainers(s));
+    };
+    return std::vector<std::pair<metrics::LabelValues, double>>{
+        {{"created"}, count(berth::v1::CONTAINER_STATUS_CREATED)},
+        {{"running"}, count(berth::v1::CONTAINER_STATUS_RUNNING)},
+        {{"paused"}, count(berth::v1::CONTAINER_STATUS_PAUSED)},
+        {{"exited"}, count(berth::v1::CONTAINER_STATUS_STOPPED) +
+                         count(berth::v1::CONTAINER_STATUS_EXITED)}};
   });
   r->DeclareGauge("berth_pods", "Pod sandboxes by state.", {"state"}, [engine] {
     return std::vector<std::pair<metrics::LabelValues, double>>{
@@ -126,7 +128,9 @@ absl::Status RunDaemon(const Config& config) {
   sigaddset(&stop_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
-  // Containers are re-parented to conmon; conmon processes to berthd when they double-fork.
+  // Not a subreaper (the flag survives the exec of a launcher that set it): conmon double-forks
+  // so that it, and the container under it, re-parent to init, never to berthd. Containers
+  // outlive berthd restarts; berthd reaps only its own children (runc, CNI plugins, hooks).
   prctl(PR_SET_CHILD_SUBREAPER, 0);
 
   absl::StatusOr<std::string> socket_path = SocketPath(config.listen);
@@ -200,23 +204,7 @@ absl::Status RunDaemon(const Config& config) {
   if (!engine.ok()) return engine.status();
 
   // Exec, attach and port-forward sessions run on the engine through the streaming server.
-  class EngineBackend final : public streaming::Backend {
-   public:
-    explicit EngineBackend(runtime::Engine* e) : e_(e) {}
-    absl::StatusOr<int> Exec(const std::string& id, const std::vector<std::string>& cmd,
-                             const runtime::StreamIO& io) override {
-      return e_->Exec(id, cmd, io);
-    }
-    absl::Status Attach(const std::string& id, const runtime::StreamIO& io) override {
-      return e_->Attach(id, io);
-    }
-    absl::Status PortForward(const std::string& pod, int32_t port, int fd) override {
-      return e_->PortForward(pod, port, fd);
-    }
-
-   private:
-    runtime::Engine* e_;
-  } backend(engine->get());
+  EngineBackend backend(engine->get());
   absl::StatusOr<std::unique_ptr<streaming::Server>> stream_server = streaming::Server::Start(
       streaming::ServerOptions{.address = config.streaming.address, .port = config.streaming.port},
       &backend);
@@ -224,14 +212,12 @@ absl::Status RunDaemon(const Config& config) {
   LOG(INFO) << "streaming server on " << (*stream_server)->base_url();
 
   absl::StatusOr<images::FsUsage> fs = image_store->get()->ImageFsUsage();
-  const std::string images_root = absl::StrCat(config.root, "/images");
+  images::ImageStore* store = image_store->get();
   runtime::stats::StatsCollector stats(
       engine->get(),
       runtime::stats::StatsOptions{
           .upper_dir_of =
-              [images_root](const std::string& id) {
-                return absl::StrCat(images_root, "/containers/", id, "/upper");
-              },
+              [store](const std::string& id) { return store->WritableLayerDir(id).value_or(""); },
           .layer_mountpoint = fs.ok() ? fs->mountpoint : config.root,
       });
 
@@ -337,7 +323,7 @@ bool CheckHost(const Config& config) {
     if (!good) std::cout << " — " << why;
     std::cout << "\n";
   };
-  absl::StatusOr<std::string> criu = runtime::UsableCriu(config.runtime.criu_path);
+  absl::StatusOr<std::string> criu = runtime::CriuProbe(config.runtime.criu_path).Find();
   optional(criu.ok(),
            absl::StrCat("checkpoint/restore (CRIU: ", criu.ok() ? *criu : config.runtime.criu_path, ")"),
            absl::StrCat(criu.status().message(),

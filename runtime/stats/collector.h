@@ -29,8 +29,8 @@
 namespace berth::runtime::stats {
 
 struct StatsOptions {
-  // The overlay upper directory of a container ("" when it has none); berthd's image store keeps
-  // it at <images root>/containers/<id>/upper. Unset: writable layers report zero usage.
+  // The overlay upper directory of a container ("" when it has none); berthd asks its image
+  // store (ImageStore::WritableLayerDir). Unset: writable layers report zero usage.
   std::function<std::string(const std::string& container_id)> upper_dir_of;
   // FilesystemIdentifier.mountpoint reported for writable layers (the store's filesystem).
   std::string layer_mountpoint;
