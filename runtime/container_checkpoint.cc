@@ -11,9 +11,7 @@ absl::Status Engine::CheckpointContainer(const std::string& id, const std::strin
   }
   absl::StatusOr<ContainerView> c = GetContainer(id);
   if (!c.ok()) return c.status();
-  if ((*c)->state().status() != berth::v1::CONTAINER_STATUS_RUNNING) {
-    return absl::FailedPreconditionError(absl::StrCat("container \"", id, "\" is not running"));
-  }
+  if (absl::Status st = EnsureState(**c, Operation::kCheckpoint); !st.ok()) return st;
   absl::StatusOr<std::string> criu = UsableCriu(options_.criu_path);
   if (!criu.ok()) return criu.status();
   const std::string cid = (*c)->config().id();

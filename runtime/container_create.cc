@@ -64,10 +64,7 @@ absl::StatusOr<std::string> Engine::DoCreateContainer(const std::string& sandbox
       !st.ok()) {
     return st;
   }
-  if (sandbox.status() != berth::v1::SANDBOX_STATUS_READY) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("pod sandbox \"", sandbox_id, "\" is not ready"));
-  }
+  if (absl::Status st = EnsureState(sandbox, PodOperation::kCreateContainer); !st.ok()) return st;
   pid_t infra_pid = 0;
   {
     absl::MutexLock l(&index_mu_);
@@ -140,21 +137,16 @@ absl::StatusOr<std::string> Engine::DoCreateContainer(const std::string& sandbox
     from->set_source_id(restore->container.config().id());
     from->set_checkpointed_at_ns(restore->checkpointed_at_ns);
   }
-  rec.mutable_state()->set_status(berth::v1::CONTAINER_STATUS_CONFIGURED);
-
   auto obj = std::make_shared<ContainerObj>();
   absl::MutexLock lock(&obj->mu);
-  // Saved before anything is made, so a crash leaves a record that recovery cleans up.
+  // Saved before anything is made, so a crash leaves a record that recovery cleans up. Not
+  // fsynced: a Configured record only guides cleanup after a berthd crash; after a power loss its
+  // mounts and bundle are gone with the tmpfs anyway. (Lists do not show Configured containers.)
+  if (absl::Status st = Transition(obj.get(), Operation::kConfigure, rec, {.durable = false});
+      !st.ok()) {
+    return st;
+  }
   {
-    // Not fsynced: a Configured record only guides cleanup after a berthd crash; after a power
-    // loss its mounts and bundle are gone with the tmpfs anyway.
-    storage::Batch b;
-    b.Put(storage::Kind::kContainers, id, rec);
-    if (absl::Status st = db_->Commit(std::move(b), storage::StateDB::Durability::kProcessCrash);
-        !st.ok()) {
-      return st;
-    }
-    obj->rec = rec;
     absl::MutexLock l(&index_mu_);
     containers_[id] = obj;
   }
@@ -272,13 +264,16 @@ absl::StatusOr<std::string> Engine::DoCreateContainer(const std::string& sandbox
       if (g.is_number_unsigned() && g.get<int64_t>() != u->gid()) u->add_supplemental_groups(g.get<int64_t>());
     }
   }
-  if (absl::Status st = SaveContainer(obj.get(), rec, /*durable=*/false); !st.ok()) return st;
+  {
+    Container configured = obj->rec;
+    *configured.mutable_config() = rec.config();
+    if (absl::Status st = Update(obj.get(), std::move(configured), /*durable=*/false); !st.ok()) {
+      return st;
+    }
+  }
   if (restore != nullptr) {
     // runc learns of it only at StartContainer, which restores it: Created without a process.
-    rec.mutable_state()->set_status(berth::v1::CONTAINER_STATUS_CREATED);
-    rec.mutable_state()->set_state_changed_at_ns(NowNs());
-    if (absl::Status st = SaveContainer(obj.get(), rec); !st.ok()) return st;
-    Emit(rec, EventType::kCreated);
+    if (absl::Status st = Transition(obj.get(), Operation::kCreate); !st.ok()) return st;
   } else if (absl::Status st = CreateInRuntime(obj.get()); !st.ok()) {
     return st;
   }
@@ -310,19 +305,15 @@ absl::StatusOr<oci::CreateRequest> PrepareBundle(const berth::v1::ContainerConfi
 absl::Status Engine::CreateInRuntime(ContainerObj* c) {
   Container rec = c->rec;
   const auto& cc = rec.config();
-  if (absl::Status st = EnsureState(rec, Operation::kCreate); !st.ok()) return st;
+  if (absl::Status st = EnsureState(rec, Operation::kCreate); !st.ok()) return st;  // before runc
   if (absl::Status st = MakeDirs(cc.bundle_dir(), 0700); !st.ok()) return st;
   absl::StatusOr<oci::CreateRequest> req = PrepareBundle(cc);
   if (!req.ok()) return req.status();
   absl::StatusOr<oci::CreateResult> res = oci_.Create(*req);
   if (!res.ok()) return res.status();
-  rec.mutable_state()->set_status(berth::v1::CONTAINER_STATUS_CREATED);
   rec.mutable_state()->set_pid(res->pid);
   rec.mutable_state()->set_conmon_pid(res->conmon_pid);
-  rec.mutable_state()->set_state_changed_at_ns(NowNs());
-  if (absl::Status st = SaveContainer(c, rec); !st.ok()) return st;
-  Emit(rec, EventType::kCreated);
-  return absl::OkStatus();
+  return Transition(c, Operation::kCreate, std::move(rec));
 }
 
 absl::Status Engine::RestoreInRuntime(ContainerObj* c) {
@@ -345,14 +336,10 @@ absl::Status Engine::RestoreInRuntime(ContainerObj* c) {
     LOG(WARNING) << "removing the CRIU images of restored container " << cc.id() << ": " << st;
   }
   auto* s = rec.mutable_state();
-  s->set_status(berth::v1::CONTAINER_STATUS_RUNNING);
   s->set_pid(res->pid);
   s->set_conmon_pid(res->conmon_pid);
   s->set_started_at_ns(NowNs());
-  s->set_state_changed_at_ns(s->started_at_ns());
-  if (absl::Status st = SaveContainer(c, rec); !st.ok()) return st;
-  Emit(rec, EventType::kStarted);
-  return absl::OkStatus();
+  return Transition(c, Operation::kStart, std::move(rec));
 }
 
 }  // namespace berth::runtime

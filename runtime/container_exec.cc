@@ -9,9 +9,7 @@ absl::StatusOr<ExecSyncResult> Engine::ExecSync(const std::string& id,
   if (cmd.empty()) return absl::InvalidArgumentError("cmd is required");
   absl::StatusOr<ContainerView> c = GetContainer(id);
   if (!c.ok()) return c.status();
-  if ((*c)->state().status() != berth::v1::CONTAINER_STATUS_RUNNING) {
-    return absl::FailedPreconditionError(absl::StrCat("container \"", id, "\" is not running"));
-  }
+  if (absl::Status st = EnsureState(**c, Operation::kExec); !st.ok()) return st;
   json spec = json::parse((*c)->config().oci_spec(), nullptr, false);
   if (spec.is_discarded()) return absl::DataLossError("stored OCI spec does not parse");
   json process = ExecProcess(spec, cmd, false);
@@ -35,26 +33,18 @@ absl::Status Engine::UpdateContainerResources(const std::string& id,
   if (!c) return err;
   absl::MutexLock l(&c->mu);
   Container rec = c->rec;
-  auto s = rec.state().status();
-  if (s == berth::v1::CONTAINER_STATUS_RUNNING || s == berth::v1::CONTAINER_STATUS_CREATED ||
-      s == berth::v1::CONTAINER_STATUS_PAUSED) {
-    if (absl::Status st = oci_.Update(rec.config().id(), DumpJson(ResourcesToOci(resources))); !st.ok()) {
-      return st;
-    }
-  } else {
-    return absl::FailedPreconditionError(
-        absl::StrCat("container \"", id, "\" is not running: its resources cannot change"));
+  if (absl::Status st = EnsureState(rec, Operation::kUpdate); !st.ok()) return st;
+  if (absl::Status st = oci_.Update(rec.config().id(), DumpJson(ResourcesToOci(resources))); !st.ok()) {
+    return st;
   }
   *rec.mutable_state()->mutable_resources() = resources;
-  return SaveContainer(c.get(), rec);
+  return Update(c.get(), std::move(rec));
 }
 
 absl::Status Engine::ReopenContainerLog(const std::string& id) {
   absl::StatusOr<ContainerView> c = GetContainer(id);
   if (!c.ok()) return c.status();
-  if ((*c)->state().status() != berth::v1::CONTAINER_STATUS_RUNNING) {
-    return absl::FailedPreconditionError(absl::StrCat("container \"", id, "\" is not running"));
-  }
+  if (absl::Status st = EnsureState(**c, Operation::kReopenLog); !st.ok()) return st;
   // conmon's control message 2 reopens its log files; kubelet expects the new file to exist
   // when this call returns, so wait (bounded) for conmon to act.
   if (absl::Status st = oci::OciRuntime::WriteControl((*c)->config().bundle_dir(), "2 0 0\n");

@@ -18,21 +18,14 @@ absl::Status Engine::RemoveContainer(const std::string& id, bool force) {
 }
 
 absl::Status Engine::RemoveContainerObj(const std::shared_ptr<ContainerObj>& c, bool force) {
-  {
-    absl::MutexLock l(&c->mu);
-    auto s = c->rec.state().status();
-    bool live = s == berth::v1::CONTAINER_STATUS_RUNNING || s == berth::v1::CONTAINER_STATUS_PAUSED;
-    if (live && !force) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "container \"", c->rec.config().id(), "\" is running: stop it before removing it"));
-    }
+  if (force) {
+    // CRI: a running container is removed forcibly (killed first).
+    if (absl::Status st = StopContainerObj(c, 0); !st.ok()) return st;
   }
-  if (absl::Status st = StopContainerObj(c, 0); !st.ok()) return st;
   absl::MutexLock l(&c->mu);
-  Container rec = c->rec;
-  if (rec.state().status() != berth::v1::CONTAINER_STATUS_REMOVING) {
-    rec.mutable_state()->set_status(berth::v1::CONTAINER_STATUS_REMOVING);
-    if (absl::Status st = SaveContainer(c.get(), rec); !st.ok()) return st;
+  if (c->rec.state().status() != berth::v1::CONTAINER_STATUS_REMOVING) {
+    // Saved (fsynced) before anything goes, so a crash midway is finished by recovery.
+    if (absl::Status st = Transition(c.get(), Operation::kRemove); !st.ok()) return st;
   }
   return CleanupContainer(c);
 }
@@ -40,6 +33,15 @@ absl::Status Engine::RemoveContainerObj(const std::shared_ptr<ContainerObj>& c, 
 absl::Status Engine::CleanupContainer(const std::shared_ptr<ContainerObj>& c) {
   const Container rec = c->rec;
   const auto& cc = rec.config();
+  if (rec.state().status() != berth::v1::CONTAINER_STATUS_REMOVING) {
+    // An undo or a finished removal's retry: marked only in memory and the page cache, as a
+    // crash before the record is deleted leaves it for recovery to finish either way.
+    if (absl::Status st = Transition(c.get(), Operation::kRemove, c->rec,
+                                     {.durable = false, .emit = false});
+        !st.ok()) {
+      return st;
+    }
+  }
   if (absl::Status st = oci_.Delete(cc.id(), /*force=*/true); !st.ok()) return st;
   if (cc.overlay_rootfs() && images_ != nullptr) {
     if (absl::Status st = images_->UnmountRootfs(cc.id()); !st.ok()) return st;
@@ -50,14 +52,11 @@ absl::Status Engine::CleanupContainer(const std::shared_ptr<ContainerObj>& c) {
   if (absl::Status st = db_->Delete(storage::Kind::kContainers, cc.id()); !st.ok()) return st;
   {
     absl::MutexLock l(&index_mu_);
-    containers_.erase(cc.id());
-    container_views_.erase(cc.id());
+    ForgetLocked(cc);
   }
-  Container gone = rec;
-  gone.mutable_state()->set_status(berth::v1::CONTAINER_STATUS_REMOVING);
-  c->rec = gone;
+  // Holders of the object see it Removing (Transition set that); waiters wake.
   c->changed.SignalAll();
-  if (rec.state().status() != berth::v1::CONTAINER_STATUS_CONFIGURED) Emit(rec, EventType::kDeleted);
+  if (rec.state().status() != berth::v1::CONTAINER_STATUS_CONFIGURED) Emit(c->rec, EventType::kDeleted);
   if (!cc.infra()) {
     absl::MutexLock nl(&names_mu_);
     auto it = container_names_.find(cc.name());

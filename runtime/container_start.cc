@@ -13,25 +13,17 @@ absl::Status Engine::StartContainer(const std::string& id) {
   const bool restore = AwaitingRestore(rec);
   if (absl::Status st = restore ? RestoreInRuntime(c.get()) : oci_.Start(rec.config().id());
       !st.ok()) {
-    // A start that failed leaves an unusable container: record why.
-    rec.mutable_state()->set_status(berth::v1::CONTAINER_STATUS_STOPPED);
-    rec.mutable_state()->set_exit_code(128);
-    rec.mutable_state()->set_reason("StartError");
-    rec.mutable_state()->set_message(std::string(st.message()));
-    rec.mutable_state()->set_finished_at_ns(NowNs());
-    if (absl::Status save = SaveContainer(c.get(), rec); !save.ok()) {
-      LOG(ERROR) << "recording the failed start of " << rec.config().id() << ": " << save;
+    // A start that failed leaves an unusable container: record why (exit code 128, as
+    // containerd reports a process that never ran).
+    if (c->rec.state().status() == berth::v1::CONTAINER_STATUS_CREATED) {
+      MarkExited(c.get(), 128, /*emit=*/true, "StartError", std::string(st.message()));
     }
     return st;
   }
-  if (restore) return absl::OkStatus();  // RestoreInRuntime saved it Running
-  rec.mutable_state()->set_status(berth::v1::CONTAINER_STATUS_RUNNING);
+  if (restore) return absl::OkStatus();  // RestoreInRuntime made it Running
   rec.mutable_state()->set_started_at_ns(NowNs());
-  rec.mutable_state()->set_state_changed_at_ns(rec.state().started_at_ns());
-  if (absl::Status st = SaveContainer(c.get(), rec); !st.ok()) return st;
-  Emit(rec, EventType::kStarted);
   // An exit seen meanwhile waits in OnExit for this lock and is applied to the Running record.
-  return absl::OkStatus();
+  return Transition(c.get(), Operation::kStart, std::move(rec));
 }
 
 }  // namespace berth::runtime

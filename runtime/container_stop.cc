@@ -17,10 +17,8 @@ absl::Status Engine::StopContainerObj(const std::shared_ptr<ContainerObj>& c,
   {
     absl::MutexLock l(&c->mu);
     auto s = c->rec.state().status();
-    if (s != berth::v1::CONTAINER_STATUS_RUNNING && s != berth::v1::CONTAINER_STATUS_PAUSED &&
-        s != berth::v1::CONTAINER_STATUS_CREATED) {
-      return absl::OkStatus();  // already stopped: stopping is idempotent
-    }
+    // Already stopped (or never made): stopping is idempotent.
+    if (!Allowed(s, Operation::kStop)) return absl::OkStatus();
     id = c->rec.config().id();
     signal_name = c->rec.config().stop_signal();
     if (AwaitingRestore(c->rec)) {
@@ -31,15 +29,11 @@ absl::Status Engine::StopContainerObj(const std::shared_ptr<ContainerObj>& c,
     if (s == berth::v1::CONTAINER_STATUS_PAUSED) {
       // A paused process cannot act on a signal: let it run so it can.
       if (absl::Status st = oci_.Resume(id); !st.ok()) return st;
-      Container rec = c->rec;
-      rec.mutable_state()->set_status(berth::v1::CONTAINER_STATUS_RUNNING);
-      LogIfFailed(SaveContainer(c.get(), rec), id);
+      LogIfFailed(Transition(c.get(), Operation::kResume), id);
     }
   }
   auto exited = [&c]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu) {
-    auto s = c->rec.state().status();
-    return s != berth::v1::CONTAINER_STATUS_RUNNING && s != berth::v1::CONTAINER_STATUS_CREATED &&
-           s != berth::v1::CONTAINER_STATUS_PAUSED;
+    return !Allowed(c->rec.state().status(), Operation::kExit);
   };
   if (timeout_seconds > 0) {
     // Validated at create; a record from an older berthd may hold anything.

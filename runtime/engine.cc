@@ -115,6 +115,57 @@ absl::Status Engine::Init() {
   return Recover();
 }
 
+absl::Status Engine::Transition(ContainerObj* c, Operation op, Container next,
+                               TransitionOptions options) {
+  const berth::v1::ContainerStatus from = c->rec.state().status();
+  if (absl::Status st = EnsureState(c->rec, op); !st.ok()) return st;
+  if (next.state().status() != from) {
+    return absl::InternalError(absl::StrCat("container \"", next.config().id(),
+                                            "\": a status was set outside Transition"));
+  }
+  const berth::v1::ContainerStatus to = Target(from, op);
+  if (to != from) {
+    next.mutable_state()->set_status(to);
+    next.mutable_state()->set_state_changed_at_ns(NowNs());
+  }
+  if (absl::Status st = SaveContainer(c, next, options.durable); !st.ok()) return st;
+  if (!options.emit) return absl::OkStatus();
+  switch (op) {
+    case Operation::kCreate: Emit(next, EventType::kCreated); break;
+    case Operation::kStart: Emit(next, EventType::kStarted); break;
+    case Operation::kExit: Emit(next, EventType::kStopped); break;
+    default: break;  // CRI has no event for the others; DELETED goes out once the record is gone
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Engine::Transition(SandboxObj* s, PodOperation op, Sandbox next) {
+  const berth::v1::SandboxStatus from = s->rec.status();
+  if (absl::Status st = EnsureState(s->rec, op); !st.ok()) return st;
+  if (next.status() != from) {
+    return absl::InternalError(
+        absl::StrCat("pod sandbox \"", next.id(), "\": a status was set outside Transition"));
+  }
+  next.set_status(Target(from, op));
+  return SaveSandbox(s, next);
+}
+
+absl::Status Engine::Update(ContainerObj* c, Container next, bool durable) {
+  if (next.state().status() != c->rec.state().status()) {
+    return absl::InternalError(absl::StrCat("container \"", next.config().id(),
+                                            "\": a status was set outside Transition"));
+  }
+  return SaveContainer(c, next, durable);
+}
+
+absl::Status Engine::Update(SandboxObj* s, Sandbox next) {
+  if (next.status() != s->rec.status()) {
+    return absl::InternalError(
+        absl::StrCat("pod sandbox \"", next.id(), "\": a status was set outside Transition"));
+  }
+  return SaveSandbox(s, next);
+}
+
 absl::Status Engine::SaveContainer(ContainerObj* c, const Container& rec, bool durable) {
   if (absl::Status st = db_->Put(storage::Kind::kContainers, rec.config().id(), rec,
                                  durable ? storage::StateDB::Durability::kDefault
@@ -126,7 +177,7 @@ absl::Status Engine::SaveContainer(ContainerObj* c, const Container& rec, bool d
   auto view = std::make_shared<const Container>(rec);
   {
     absl::MutexLock l(&index_mu_);
-    container_views_[rec.config().id()] = std::move(view);
+    PublishLocked(std::move(view));
   }
   c->changed.SignalAll();
   return absl::OkStatus();
@@ -156,10 +207,33 @@ void Engine::Emit(const Container& c, EventType type) {
   events_.Publish(std::move(e));
 }
 
+void Engine::PublishLocked(ContainerView view) {
+  const auto& cc = view->config();
+  if (!cc.infra()) pod_containers_[cc.sandbox_id()].insert(cc.id());
+  container_views_[cc.id()] = std::move(view);
+}
+
+void Engine::ForgetLocked(const berth::v1::ContainerConfig& cc) {
+  containers_.erase(cc.id());
+  container_views_.erase(cc.id());
+  if (auto it = pod_containers_.find(cc.sandbox_id()); it != pod_containers_.end()) {
+    it->second.erase(cc.id());
+    if (it->second.empty()) pod_containers_.erase(it);
+  }
+}
+
 std::vector<ContainerView> Engine::AppContainerViewsLocked(const std::string& sandbox_id) const {
   std::vector<ContainerView> out;
-  for (const auto& [id, view] : container_views_) {
-    if (view->config().sandbox_id() == sandbox_id && !view->config().infra()) out.push_back(view);
+  auto ids = pod_containers_.find(sandbox_id);
+  if (ids == pod_containers_.end()) return out;
+  out.reserve(ids->second.size());
+  for (const std::string& id : ids->second) {
+    auto it = container_views_.find(id);
+    // A Configured container is a CreateContainer still running: kubelet has no id for it yet.
+    if (it != container_views_.end() &&
+        it->second->state().status() != berth::v1::CONTAINER_STATUS_CONFIGURED) {
+      out.push_back(it->second);
+    }
   }
   return out;
 }
@@ -169,24 +243,25 @@ std::vector<ContainerView> Engine::ListContainersOf(const std::string& sandbox_i
   return AppContainerViewsLocked(sandbox_id);
 }
 
-void Engine::MarkExited(ContainerObj* c, int exit_code, bool emit) {
+void Engine::MarkExited(ContainerObj* c, int exit_code, bool emit, const std::string& reason,
+                        const std::string& message) {
   Container rec = c->rec;
   auto* st = rec.mutable_state();
-  st->set_status(berth::v1::CONTAINER_STATUS_STOPPED);
   st->set_exit_code(exit_code);
   st->set_finished_at_ns(NowNs());
-  st->set_state_changed_at_ns(st->finished_at_ns());
   st->set_pid(0);
   if (oci::OciRuntime::OomKilled(rec.config().bundle_dir())) {
     st->set_oom_killed(true);
     st->set_reason("OOMKilled");
+  } else if (!reason.empty()) {
+    st->set_reason(reason);
   } else {
     st->set_reason(exit_code == 0 ? "Completed" : "Error");
   }
-  if (absl::Status s = SaveContainer(c, rec); !s.ok()) {
-    LOG(ERROR) << "saving exit of container " << rec.config().id() << ": " << s;
+  if (!message.empty()) st->set_message(message);
+  if (absl::Status s = Transition(c, Operation::kExit, std::move(rec), {.emit = emit}); !s.ok()) {
+    LOG(ERROR) << "saving the exit of container " << c->rec.config().id() << ": " << s;
   }
-  if (emit) Emit(rec, EventType::kStopped);
 }
 
 void Engine::OnExit(const std::string& id) {
@@ -205,7 +280,7 @@ void Engine::OnExit(const std::string& id) {
   Container exited;
   {
     absl::MutexLock l(&c->mu);
-    if (!IsLive(c->rec.state().status())) return;
+    if (!Allowed(c->rec.state().status(), Operation::kExit)) return;  // already recorded
     VLOG(1) << "container " << id << " exited with " << *code;
     const bool infra = c->rec.config().infra();
     MarkExited(c.get(), *code, /*emit=*/!infra);
@@ -231,10 +306,8 @@ void Engine::InfraExited(const Container& infra) {
       LOG(WARNING) << "the infra container of pod " << s->rec.id() << " (" << s->rec.name()
                    << ") exited with code " << infra.state().exit_code()
                    << ": the pod is NOTREADY";
-      Sandbox rec = s->rec;
-      rec.set_status(berth::v1::SANDBOX_STATUS_NOT_READY);
-      if (absl::Status st = SaveSandbox(s.get(), rec); !st.ok()) {
-        LOG(ERROR) << "saving pod " << rec.id() << " as NOTREADY: " << st;
+      if (absl::Status st = Transition(s.get(), PodOperation::kStop, s->rec); !st.ok()) {
+        LOG(ERROR) << "saving pod " << s->rec.id() << " as NOTREADY: " << st;
       }
     }
   }
@@ -246,11 +319,10 @@ std::vector<std::shared_ptr<Engine::ContainerObj>> Engine::ContainersOf(
     const std::string& sandbox_id) const {
   std::vector<std::shared_ptr<ContainerObj>> out;
   absl::MutexLock l(&index_mu_);
-  for (const auto& [id, view] : container_views_) {
-    if (view->config().sandbox_id() == sandbox_id && !view->config().infra()) {
-      auto it = containers_.find(id);
-      if (it != containers_.end()) out.push_back(it->second);
-    }
+  auto ids = pod_containers_.find(sandbox_id);
+  if (ids == pod_containers_.end()) return out;
+  for (const std::string& id : ids->second) {
+    if (auto it = containers_.find(id); it != containers_.end()) out.push_back(it->second);
   }
   return out;
 }

@@ -11,6 +11,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -24,6 +25,7 @@
 #include "runtime/oci/exit_watcher.h"
 #include "runtime/oci/oci_runtime.h"
 #include "runtime/providers.h"
+#include "runtime/state_machine.h"
 #include "storage/state_db.h"
 
 namespace berth::runtime {
@@ -151,15 +153,46 @@ class Engine {
 
   absl::Status Init();
   absl::Status Recover();
+  // One recovered container against its exit file and runc (libpod's syncContainer).
+  void Reconcile(ContainerObj* c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu);
   void OnExit(const std::string& id);
   void Emit(const berth::v1::Container& c, EventType type);
-  // Applies an exit to a container whose lock is held; saves it.
-  // emit false: the caller emits the STOPPED event itself (after updating the pod, for infra).
-  void MarkExited(ContainerObj* c, int exit_code, bool emit = true) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu);
+
+  struct TransitionOptions {
+    bool durable = true;  // false: the record only matters while the machine stays up (no fsync)
+    bool emit = true;     // false: the caller publishes the event itself (the infra container's
+                          // STOPPED goes out after its pod's new state)
+  };
+  // The one writer of a container's status. Checks `op` against the state machine from the
+  // current state (FailedPrecondition naming both states otherwise), takes `next` (the record as
+  // the caller wants it; its status must still be the current one), sets the status `op` leads
+  // to and when it changed, saves it, publishes the view and the operation's CRI event.
+  absl::Status Transition(ContainerObj* c, Operation op, berth::v1::Container next,
+                          TransitionOptions options) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu);
+  absl::Status Transition(ContainerObj* c, Operation op, berth::v1::Container next)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu) {
+    return Transition(c, op, std::move(next), TransitionOptions{});
+  }
+  absl::Status Transition(ContainerObj* c, Operation op) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu) {
+    return Transition(c, op, c->rec, TransitionOptions{});
+  }
+  // The same for a pod; pod transitions publish no event of their own (CRI events are the
+  // containers', and each carries its pod as of the event).
+  absl::Status Transition(SandboxObj* s, PodOperation op, berth::v1::Sandbox next)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->mu);
+  // Saves a change that leaves the status as it is (resources, IPs, paths); Internal if `next`
+  // carries another status.
+  absl::Status Update(ContainerObj* c, berth::v1::Container next, bool durable = true)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu);
+  absl::Status Update(SandboxObj* s, berth::v1::Sandbox next) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->mu);
+  // The process ended with exit_code: Transition(kExit) with the finish time, OOM and reason
+  // (empty: Completed, Error or OOMKilled from the code and the cgroup) and message.
+  void MarkExited(ContainerObj* c, int exit_code, bool emit = true, const std::string& reason = "",
+                  const std::string& message = "") ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu);
   // A pod's infra container exited by itself: the pod becomes NOTREADY, then the event goes out.
   void InfraExited(const berth::v1::Container& infra) ABSL_LOCKS_EXCLUDED(index_mu_);
-  // `durable` false: the record only matters while the machine stays up (no fsync).
-  absl::Status SaveContainer(ContainerObj* c, const berth::v1::Container& rec, bool durable = true)
+  // Writes a record and publishes its view; only Transition and Update call these.
+  absl::Status SaveContainer(ContainerObj* c, const berth::v1::Container& rec, bool durable)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu);
   absl::Status SaveSandbox(SandboxObj* s, const berth::v1::Sandbox& rec)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->mu);
@@ -197,6 +230,8 @@ class Engine {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu);
   absl::Status TearDownSandbox(SandboxObj* s, berth::v1::Sandbox* rec)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->mu);
+  std::shared_ptr<ContainerObj> InfraOf(const berth::v1::Sandbox& rec) const
+      ABSL_LOCKS_EXCLUDED(index_mu_);
   std::vector<std::shared_ptr<ContainerObj>> ContainersOf(const std::string& sandbox_id) const;
   std::vector<ContainerView> AppContainerViewsLocked(const std::string& sandbox_id) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(index_mu_);
@@ -222,6 +257,12 @@ class Engine {
   absl::flat_hash_map<std::string, std::shared_ptr<SandboxObj>> sandboxes_
       ABSL_GUARDED_BY(index_mu_);
   absl::flat_hash_map<std::string, SandboxView> sandbox_views_ ABSL_GUARDED_BY(index_mu_);
+  // The app containers of each pod (ids), so a pod's event and status do not scan the node.
+  absl::flat_hash_map<std::string, absl::flat_hash_set<std::string>> pod_containers_
+      ABSL_GUARDED_BY(index_mu_);
+  // Publishes a container's view (and its place in pod_containers_).
+  void PublishLocked(ContainerView view) ABSL_EXCLUSIVE_LOCKS_REQUIRED(index_mu_);
+  void ForgetLocked(const berth::v1::ContainerConfig& config) ABSL_EXCLUSIVE_LOCKS_REQUIRED(index_mu_);
 
   absl::Mutex names_mu_;
   absl::flat_hash_map<std::string, std::shared_ptr<Reservation>> container_names_

@@ -103,9 +103,7 @@ absl::StatusOr<int> Engine::Exec(const std::string& id, const std::vector<std::s
   if (cmd.empty()) return absl::InvalidArgumentError("cmd is required");
   absl::StatusOr<ContainerView> c = GetContainer(id);
   if (!c.ok()) return c.status();
-  if ((*c)->state().status() != berth::v1::CONTAINER_STATUS_RUNNING) {
-    return absl::FailedPreconditionError(absl::StrCat("container \"", id, "\" is not running"));
-  }
+  if (absl::Status st = EnsureState(**c, Operation::kExec); !st.ok()) return st;
   nlohmann::json spec = nlohmann::json::parse((*c)->config().oci_spec(), nullptr, false);
   if (spec.is_discarded()) return absl::DataLossError("stored OCI spec does not parse");
   const std::string cid = (*c)->config().id();
@@ -169,9 +167,7 @@ absl::StatusOr<int> Engine::Exec(const std::string& id, const std::vector<std::s
 absl::Status Engine::Attach(const std::string& id, const StreamIO& io) {
   absl::StatusOr<ContainerView> c = GetContainer(id);
   if (!c.ok()) return c.status();
-  if ((*c)->state().status() != berth::v1::CONTAINER_STATUS_RUNNING) {
-    return absl::FailedPreconditionError(absl::StrCat("container \"", id, "\" is not running"));
-  }
+  if (absl::Status st = EnsureState(**c, Operation::kAttach); !st.ok()) return st;
   // conmon runs with --full-attach: the socket is <bundle>/attach.
   const std::string path = absl::StrCat((*c)->config().bundle_dir(), "/attach");
   // Reached through /proc/self/fd/<dir>/attach so the path fits in sockaddr_un however deep
@@ -203,9 +199,7 @@ absl::Status Engine::PortForward(const std::string& sandbox_id, int32_t port, in
   }
   absl::StatusOr<SandboxView> sb = GetSandbox(sandbox_id);
   if (!sb.ok()) return sb.status();
-  if ((*sb)->status() != berth::v1::SANDBOX_STATUS_READY) {
-    return absl::FailedPreconditionError(absl::StrCat("pod sandbox \"", sandbox_id, "\" is not ready"));
-  }
+  if (absl::Status st = EnsureState(**sb, PodOperation::kPortForward); !st.ok()) return st;
   std::string netns = (*sb)->netns_path();
   if (netns.empty()) {
     const auto& nso = (*sb)->config().linux().security_context().namespace_options();

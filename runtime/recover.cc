@@ -59,41 +59,10 @@ absl::Status Engine::Recover() {
     {
       absl::MutexLock l(&index_mu_);
       containers_[rec.config().id()] = obj;
-      container_views_[rec.config().id()] = std::make_shared<const Container>(rec);
+      PublishLocked(std::make_shared<const Container>(rec));
     }
     absl::MutexLock l(&obj->mu);
-    Container cur = obj->rec;
-    const std::string& id = cur.config().id();
-    auto status = cur.state().status();
-    // A container awaiting its restore is unknown to runc by design: nothing to reconcile.
-    if ((status == berth::v1::CONTAINER_STATUS_CREATED && !AwaitingRestore(cur)) ||
-        status == berth::v1::CONTAINER_STATUS_RUNNING ||
-        status == berth::v1::CONTAINER_STATUS_PAUSED) {
-      // libpod's syncContainer: the exit file is the truth for a container that ended while
-      // berthd was away; runc's view covers the rest.
-      absl::StatusOr<int> code = oci_.ReadExitCode(id);
-      if (code.ok()) {
-        MarkExited(obj.get(), *code);
-        ++recovery_.exited_while_down;
-      } else {
-        absl::StatusOr<oci::RuncState> rs = oci_.State(id);
-        if (!rs.ok() || rs->status == "stopped") {
-          LOG(WARNING) << "container " << id << " is gone without an exit file; marking it exited";
-          MarkExited(obj.get(), 255);
-          Container rec2 = obj->rec;
-          rec2.mutable_state()->set_reason("Error");
-          rec2.mutable_state()->set_message("the container ended while berthd was down and its exit code was lost");
-          LogIfFailed(SaveContainer(obj.get(), rec2), id);
-          ++recovery_.exited_while_down;
-        } else if (rs->status == "paused" && status != berth::v1::CONTAINER_STATUS_PAUSED) {
-          cur.mutable_state()->set_status(berth::v1::CONTAINER_STATUS_PAUSED);
-          LogIfFailed(SaveContainer(obj.get(), cur), id);
-        } else if (rs->status == "running" && status == berth::v1::CONTAINER_STATUS_CREATED) {
-          cur.mutable_state()->set_status(berth::v1::CONTAINER_STATUS_RUNNING);
-          LogIfFailed(SaveContainer(obj.get(), cur), id);
-        }
-      }
-    }
+    Reconcile(obj.get());
     ++recovery_.containers;
   }
   // Finish what was interrupted: removals, and creations that never completed.
@@ -105,6 +74,7 @@ absl::Status Engine::Recover() {
     }
     absl::MutexLock l(&obj->mu);
     auto status = obj->rec.state().status();
+    // A Configured record is a creation that never finished; Removing, a removal.
     if (status == berth::v1::CONTAINER_STATUS_REMOVING ||
         status == berth::v1::CONTAINER_STATUS_CONFIGURED) {
       LOG(INFO) << "finishing interrupted work on container " << rec.config().id();
@@ -145,9 +115,7 @@ absl::Status Engine::Recover() {
     if (obj->rec.status() != berth::v1::SANDBOX_STATUS_READY || infra_running) continue;
     LOG(WARNING) << "pod " << rec.id() << " (" << rec.name()
                  << ") lost its infra container while berthd was down: it is NOTREADY";
-    Sandbox cur = obj->rec;
-    cur.set_status(berth::v1::SANDBOX_STATUS_NOT_READY);
-    if (absl::Status st = SaveSandbox(obj.get(), cur); !st.ok()) {
+    if (absl::Status st = Transition(obj.get(), PodOperation::kStop, obj->rec); !st.ok()) {
       LOG(ERROR) << "saving pod " << rec.id() << ": " << st;
     }
     ++recovery_.pods_not_ready;
@@ -178,6 +146,42 @@ absl::Status Engine::Recover() {
             << recovery_.cleaned_up << " cleaned up, " << recovery_.quarantined.size()
             << " unreadable records quarantined) in " << recovery_.seconds << "s";
   return absl::OkStatus();
+}
+
+void Engine::Reconcile(ContainerObj* c) {
+  const std::string id = c->rec.config().id();
+  const auto status = c->rec.state().status();
+  // A container awaiting its restore is unknown to runc by design: nothing to reconcile.
+  if (!IsLive(status) || AwaitingRestore(c->rec)) return;
+  // libpod's syncContainer: the exit file is the truth for a container that ended while berthd
+  // was away; runc's view covers the rest.
+  if (absl::StatusOr<int> code = oci_.ReadExitCode(id); code.ok()) {
+    MarkExited(c, *code);
+    ++recovery_.exited_while_down;
+    return;
+  }
+  absl::StatusOr<oci::RuncState> rs = oci_.State(id);
+  if (!rs.ok() || rs->status == "stopped") {
+    LOG(WARNING) << "container " << id << " is gone without an exit file; marking it exited";
+    MarkExited(c, 255, /*emit=*/true, "Error",
+               "the container ended while berthd was down and its exit code was lost");
+    ++recovery_.exited_while_down;
+    if (!rs.ok() && absl::IsNotFound(rs.status())) {
+      // runc has forgotten it (its state went with a reboot or a `runc delete`).
+      LogIfFailed(Transition(c, Operation::kCleanup), id);
+    }
+    return;
+  }
+  // It runs: follow what runc says (someone may have paused or resumed it meanwhile).
+  if (status == berth::v1::CONTAINER_STATUS_CREATED && rs->status != "created") {
+    LogIfFailed(Transition(c, Operation::kStart), id);
+  }
+  if (rs->status == "paused" && c->rec.state().status() == berth::v1::CONTAINER_STATUS_RUNNING) {
+    LogIfFailed(Transition(c, Operation::kPause), id);
+  } else if (rs->status == "running" &&
+             c->rec.state().status() == berth::v1::CONTAINER_STATUS_PAUSED) {
+    LogIfFailed(Transition(c, Operation::kResume), id);
+  }
 }
 
 }  // namespace berth::runtime

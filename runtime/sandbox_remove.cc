@@ -16,17 +16,12 @@ absl::Status Engine::RemovePodSandbox(const std::string& id) {
     if (absl::Status st = RemoveContainerObj(c, /*force=*/true); !st.ok()) return st;
   }
   absl::MutexLock l(&s->mu);
-  Sandbox rec = s->rec;
-  rec.set_status(berth::v1::SANDBOX_STATUS_REMOVING);
-  if (absl::Status st = SaveSandbox(s.get(), rec); !st.ok()) return st;
-  if (absl::Status st = TearDownSandbox(s.get(), &rec); !st.ok()) return st;
-  std::shared_ptr<ContainerObj> infra;
-  {
-    absl::MutexLock il(&index_mu_);
-    auto it = containers_.find(rec.infra_container_id());
-    if (it != containers_.end()) infra = it->second;
+  if (s->rec.status() != berth::v1::SANDBOX_STATUS_REMOVING) {
+    if (absl::Status st = Transition(s.get(), PodOperation::kRemove, s->rec); !st.ok()) return st;
   }
-  if (infra) {
+  Sandbox rec = s->rec;
+  if (absl::Status st = TearDownSandbox(s.get(), &rec); !st.ok()) return st;
+  if (std::shared_ptr<ContainerObj> infra = InfraOf(rec)) {
     absl::MutexLock cl(&infra->mu);
     if (absl::Status st = CleanupContainer(infra); !st.ok()) return st;
   }

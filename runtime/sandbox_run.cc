@@ -65,7 +65,6 @@ absl::StatusOr<std::string> Engine::DoRunPodSandbox(const cri::PodSandboxConfig&
   *rec.mutable_config() = config;
   rec.set_runtime_handler(runtime_handler);
   rec.set_created_at_ns(NowNs());
-  rec.set_status(berth::v1::SANDBOX_STATUS_CREATING);
   rec.set_dir(SandboxDir(id));
   rec.set_infra_container_id(id);
   rec.set_cgroup_parent(config.linux().cgroup_parent());
@@ -79,7 +78,8 @@ absl::StatusOr<std::string> Engine::DoRunPodSandbox(const cri::PodSandboxConfig&
   absl::MutexLock lock(&obj->mu);
   {
     // Saved first, so a crash from here on is found and cleaned up on restart.
-    if (absl::Status st = SaveSandbox(obj.get(), rec); !st.ok()) return st;
+    if (absl::Status st = Transition(obj.get(), PodOperation::kCreate, rec); !st.ok()) return st;
+    rec = obj->rec;
     absl::MutexLock l(&index_mu_);
     sandboxes_[id] = obj;
   }
@@ -94,13 +94,7 @@ absl::StatusOr<std::string> Engine::DoRunPodSandbox(const cri::PodSandboxConfig&
     if (absl::Status st = TearDownSandbox(obj.get(), &cur); !st.ok()) {
       LOG(ERROR) << "undoing failed pod " << id << ": " << st;
     }
-    std::shared_ptr<ContainerObj> infra;
-    {
-      absl::MutexLock l(&index_mu_);
-      auto it = containers_.find(id);
-      if (it != containers_.end()) infra = it->second;
-    }
-    if (infra) {
+    if (std::shared_ptr<ContainerObj> infra = InfraOf(cur)) {
       absl::MutexLock cl(&infra->mu);
       if (absl::Status st = CleanupContainer(infra); !st.ok()) {
         LOG(ERROR) << "undoing failed pod " << id << ": infra container: " << st;
@@ -147,7 +141,7 @@ absl::StatusOr<std::string> Engine::DoRunPodSandbox(const cri::PodSandboxConfig&
   // so a teardown after a crash finds them.
   if (*pod_userns) {
     if (!host_network && network_ != nullptr) rec.set_netns_path(absl::StrCat(rec.dir(), "/netns"));
-    if (absl::Status st = SaveSandbox(obj.get(), rec); !st.ok()) return st;
+    if (absl::Status st = Update(obj.get(), rec); !st.ok()) return st;
     if (absl::Status st = CreatePodNamespaces(rec.uid_mappings(), rec.gid_mappings(),
                                               rec.userns_path(), rec.netns_path());
         !st.ok()) {
@@ -160,7 +154,7 @@ absl::StatusOr<std::string> Engine::DoRunPodSandbox(const cri::PodSandboxConfig&
     if (!ns.ok()) return ns.status();
     rec.set_netns_path(*ns);
   }
-  if (absl::Status st = SaveSandbox(obj.get(), rec); !st.ok()) return st;
+  if (absl::Status st = Update(obj.get(), rec); !st.ok()) return st;
 
   // CNI ADD runs while the infra container is created and started: both only need the netns,
   // and together they are most of a pod's start. The pod files need the IPs, so they wait.
@@ -209,11 +203,10 @@ absl::StatusOr<std::string> Engine::DoRunPodSandbox(const cri::PodSandboxConfig&
   cc->set_stop_signal("SIGKILL");
   cc->set_oci_spec(DumpJson(*spec));
   cc->mutable_cri()->mutable_metadata()->set_name("POD");
-  infra.mutable_state()->set_status(berth::v1::CONTAINER_STATUS_CONFIGURED);
   auto cobj = std::make_shared<ContainerObj>();
   {
     absl::MutexLock cl(&cobj->mu);
-    if (absl::Status st = SaveContainer(cobj.get(), infra); !st.ok()) return st;
+    if (absl::Status st = Transition(cobj.get(), Operation::kConfigure, infra); !st.ok()) return st;
     {
       absl::MutexLock l(&index_mu_);
       containers_[id] = cobj;
@@ -221,9 +214,13 @@ absl::StatusOr<std::string> Engine::DoRunPodSandbox(const cri::PodSandboxConfig&
     if (absl::Status st = CreateInRuntime(cobj.get()); !st.ok()) return st;
     if (absl::Status st = oci_.Start(id); !st.ok()) return st;
     Container running = cobj->rec;
-    running.mutable_state()->set_status(berth::v1::CONTAINER_STATUS_RUNNING);
     running.mutable_state()->set_started_at_ns(NowNs());
-    if (absl::Status st = SaveContainer(cobj.get(), running); !st.ok()) return st;
+    // The pod's STARTED event waits until the pod is READY (below).
+    if (absl::Status st = Transition(cobj.get(), Operation::kStart, std::move(running),
+                                     {.emit = false});
+        !st.ok()) {
+      return st;
+    }
   }
   if (cni.joinable()) {
     cni.join();
@@ -231,7 +228,7 @@ absl::StatusOr<std::string> Engine::DoRunPodSandbox(const cri::PodSandboxConfig&
     for (const auto& ip : net_result->ips) rec.add_ips(ip);
     rec.set_cni_result(net_result->result);
     rec.set_cni_config(net_result->config);
-    if (absl::Status st = SaveSandbox(obj.get(), rec); !st.ok()) return st;
+    if (absl::Status st = Update(obj.get(), rec); !st.ok()) return st;
   }
   if (absl::Status st = WritePodFiles(rec, host_network); !st.ok()) return st;
   if (*pod_userns) {
@@ -243,8 +240,7 @@ absl::StatusOr<std::string> Engine::DoRunPodSandbox(const cri::PodSandboxConfig&
       }
     }
   }
-  rec.set_status(berth::v1::SANDBOX_STATUS_READY);
-  if (absl::Status st = SaveSandbox(obj.get(), rec); !st.ok()) return st;
+  if (absl::Status st = Transition(obj.get(), PodOperation::kReady, rec); !st.ok()) return st;
   ok = true;
   // The pod's STARTED event only once it is READY, as containerd sends it: kubelet's evented
   // PLEG caches the pod as the event shows it, and a NOTREADY pod is one kubelet recreates.

@@ -11,12 +11,10 @@ absl::Status Engine::UpdateSandboxResources(const std::string& id,
   if (!s) return err;
   absl::MutexLock l(&s->mu);
   Sandbox rec = s->rec;
-  if (rec.status() != berth::v1::SANDBOX_STATUS_READY) {
-    return absl::FailedPreconditionError(absl::StrCat("pod sandbox \"", id, "\" is not ready"));
-  }
+  if (absl::Status st = EnsureState(rec, PodOperation::kUpdate); !st.ok()) return st;
   *rec.mutable_resources() = resources;
   *rec.mutable_overhead() = overhead;
-  return SaveSandbox(s.get(), rec);
+  return Update(s.get(), std::move(rec));
 }
 
 absl::StatusOr<SandboxView> Engine::GetSandbox(const std::string& id_or_prefix) const {

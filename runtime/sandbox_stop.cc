@@ -30,13 +30,25 @@ absl::Status Engine::StopPodSandbox(const std::string& id) {
   return TearDownSandbox(s.get(), &rec);
 }
 
+std::shared_ptr<Engine::ContainerObj> Engine::InfraOf(const Sandbox& rec) const {
+  absl::MutexLock l(&index_mu_);
+  auto it = containers_.find(rec.infra_container_id());
+  return it == containers_.end() ? nullptr : it->second;
+}
+
 // Stops the infra container and releases the pod's network and shm; the pod becomes NOTREADY.
 absl::Status Engine::TearDownSandbox(SandboxObj* s, Sandbox* rec) {
-  std::shared_ptr<ContainerObj> infra;
+  std::shared_ptr<ContainerObj> infra = InfraOf(*rec);
+  bool indexed;
   {
     absl::MutexLock l(&index_mu_);
-    auto it = containers_.find(rec->infra_container_id());
-    if (it != containers_.end()) infra = it->second;
+    indexed = sandbox_views_.contains(rec->id());
+  }
+  if (indexed && rec->status() == berth::v1::SANDBOX_STATUS_READY) {
+    // NOTREADY before the infra container goes, so its STOPPED event shows the pod as kubelet
+    // must now see it (and the exit is not taken for the infra container dying by itself).
+    if (absl::Status st = Transition(s, PodOperation::kStop, *rec); !st.ok()) return st;
+    *rec = s->rec;
   }
   // CNI DEL and stopping the infra container are independent (the netns is pinned, not held by
   // the pause process), so they run side by side.
@@ -73,17 +85,9 @@ absl::Status Engine::TearDownSandbox(SandboxObj* s, Sandbox* rec) {
       if (absl::Status st = RemovePinnedNamespace(pin); !st.ok()) return st;
     }
   }
-  if (rec->status() != berth::v1::SANDBOX_STATUS_CREATING &&
-      rec->status() != berth::v1::SANDBOX_STATUS_REMOVING) {
-    rec->set_status(berth::v1::SANDBOX_STATUS_NOT_READY);
-  }
-  bool indexed;
-  {
-    absl::MutexLock l(&index_mu_);
-    indexed = sandbox_views_.contains(rec->id());
-  }
-  if (indexed) return SaveSandbox(s, *rec);
-  return absl::OkStatus();
+  if (!indexed) return absl::OkStatus();
+  // A pod being made or removed keeps that state (the table's stop leaves those as they are).
+  return Transition(s, PodOperation::kStop, *rec);
 }
 
 }  // namespace berth::runtime

@@ -131,8 +131,21 @@ TEST_F(LifecycleTest, ContainerRunsToCompletionWithExitCodeAndCriLogs) {
   std::string log = ReadFile(s.log_path()).value_or("");
   EXPECT_TRUE(absl::StrContains(log, " stdout F hello\n")) << log;
   EXPECT_TRUE(absl::StrContains(log, " stderr F oops\n")) << log;
-  // A finished container cannot start again.
-  EXPECT_EQ(Start(id).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  // A finished container cannot start again: the engine's state machine answers, naming where the
+  // container is and where the start would have taken it.
+  grpc::Status again = Start(id);
+  EXPECT_EQ(again.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_TRUE(absl::StrContains(again.error_message(),
+                                "is stopped: cannot start it (that leads to running)"))
+      << again.error_message();
+  cri::ExecSyncRequest exec;
+  exec.set_container_id(id);
+  exec.add_cmd("/bin/true");
+  cri::ExecSyncResponse exec_resp;
+  grpc::Status st = berthd_->runtime().ExecSync(Ctx().get(), exec, &exec_resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_TRUE(absl::StrContains(st.error_message(), "is stopped: cannot exec in it"))
+      << st.error_message();
   EXPECT_TRUE(RemovePod(pod_id).ok());
 }
 
