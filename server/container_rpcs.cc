@@ -116,8 +116,8 @@ grpc::Status RuntimeServiceImpl::ReopenContainerLog(grpc::ServerContext*,
 grpc::Status RuntimeServiceImpl::ExecSync(grpc::ServerContext*, const cri::ExecSyncRequest* req,
                                           cri::ExecSyncResponse* resp) {
   if (req->container_id().empty()) return InvalidArgument("container_id is required");
-  if (req->cmd_size() == 0) return InvalidArgument("cmd is required");
   if (req->timeout() < 0) return InvalidArgument("timeout must not be negative");
+  // An empty cmd is the engine's INVALID_ARGUMENT ("cmd is required"), as for streamed exec.
   absl::StatusOr<runtime::ExecSyncResult> r = engine_->ExecSync(
       req->container_id(), {req->cmd().begin(), req->cmd().end()}, req->timeout());
   if (!r.ok()) return ToGrpc(r.status());

@@ -90,6 +90,23 @@ TEST(DaemonTest, BadInputIsInvalidArgumentNamingTheField) {
   creq.set_container_id("0123456789");
   st = berthd.runtime().ContainerStatus(Ctx().get(), creq, &cresp);
   EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND);
+  // What a value must be is the engine's to say, before it looks the container up.
+  cri::ExecSyncRequest ereq;
+  ereq.set_container_id("0123456789");
+  cri::ExecSyncResponse eresp;
+  st = berthd.runtime().ExecSync(Ctx().get(), ereq, &eresp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(st.error_message().find("cmd"), std::string::npos) << st.error_message();
+  cri::CheckpointContainerRequest kreq;
+  kreq.set_container_id("0123456789");
+  cri::CheckpointContainerResponse kresp;
+  st = berthd.runtime().CheckpointContainer(Ctx().get(), kreq, &kresp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(st.error_message().find("location"), std::string::npos) << st.error_message();
+  kreq.set_location("relative.tar");
+  st = berthd.runtime().CheckpointContainer(Ctx().get(), kreq, &kresp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(st.error_message().find("absolute"), std::string::npos) << st.error_message();
   // Still alive.
   cri::VersionResponse v;
   EXPECT_TRUE(berthd.runtime().Version(Ctx().get(), cri::VersionRequest(), &v).ok());
