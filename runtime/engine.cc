@@ -47,6 +47,7 @@ Engine::Engine(EngineOptions options, storage::StateDB* db, ImageProvider* image
           .attach_dir = absl::StrCat(options_.state_dir, "/attach"),
           .exec_dir = absl::StrCat(options_.state_dir, "/exec"),
           .log_size_max_bytes = options_.log_size_max_bytes,
+          .systemd_cgroup = options_.cgroup_driver == "systemd",
       }) {}
 
 Engine::~Engine() { exit_watcher_.reset(); }

@@ -66,6 +66,7 @@ OciRuntime::OciRuntime(OciRuntimeOptions options) : options_(std::move(options))
 
 std::vector<std::string> OciRuntime::Runc(std::vector<std::string> args) const {
   std::vector<std::string> argv = {options_.runtime_path, "--root", options_.runc_root};
+  if (options_.systemd_cgroup) argv.push_back("--systemd-cgroup");
   argv.insert(argv.end(), args.begin(), args.end());
   return argv;
 }
@@ -104,6 +105,7 @@ absl::StatusOr<CreateResult> OciRuntime::Create(const CreateRequest& req) const 
       "--persist-dir", persist, "--socket-dir-path", options_.attach_dir, "--full-attach",
       "--runtime-arg", "--root", "--runtime-arg", options_.runc_root, "--log-level", "error",
       "--syslog"};
+  if (options_.systemd_cgroup) argv.insert(argv.end(), {"--runtime-arg", "--systemd-cgroup"});
   if (req.log_path.empty()) {
     argv.insert(argv.end(), {"-l", "none:"});
   } else {

@@ -23,6 +23,9 @@ struct OciRuntimeOptions {
   // Private (0700) scratch for exec process specs and pid files: never a world-writable /tmp.
   std::string exec_dir;
   int64_t log_size_max_bytes = -1;
+  // --systemd-cgroup for runc/crun (the systemd cgroup driver): cgroupsPath is
+  // "slice:prefix:name" and the runtime makes the container's scope through systemd.
+  bool systemd_cgroup = false;
 };
 
 struct CreateRequest {
