@@ -21,14 +21,14 @@ bool IsLoopbackNameserver(absl::string_view ns) {
 
 }  // namespace
 
-ResolvConf ParseResolvConf(absl::string_view text) {
-  ResolvConf c;
+DnsConfig ParseResolvConf(absl::string_view text) {
+  DnsConfig c;
   for (absl::string_view line : absl::StrSplit(text, '\n')) {
     line = line.substr(0, line.find_first_of("#;"));
     std::vector<std::string> f = absl::StrSplit(line, absl::ByAnyChar(" \t\r"), absl::SkipEmpty());
     if (f.size() < 2) continue;
     if (f[0] == "nameserver") {
-      c.nameservers.push_back(f[1]);
+      c.servers.push_back(f[1]);
     } else if (f[0] == "search" || f[0] == "domain") {
       // The last search/domain line wins, as in resolv.conf(5).
       c.searches.assign(f.begin() + 1, f.end());
@@ -39,30 +39,26 @@ ResolvConf ParseResolvConf(absl::string_view text) {
   return c;
 }
 
-std::string FormatResolvConf(const ResolvConf& c) {
+std::string FormatResolvConf(const DnsConfig& c) {
   std::string out;
   if (!c.searches.empty()) absl::StrAppend(&out, "search ", absl::StrJoin(c.searches, " "), "\n");
-  for (const auto& ns : c.nameservers) absl::StrAppend(&out, "nameserver ", ns, "\n");
+  for (const auto& ns : c.servers) absl::StrAppend(&out, "nameserver ", ns, "\n");
   if (!c.options.empty()) absl::StrAppend(&out, "options ", absl::StrJoin(c.options, " "), "\n");
   return out;
 }
 
 std::string GenerateResolvConf(const DnsConfig& dns, absl::string_view host_resolv_conf, bool own_netns) {
-  ResolvConf c;
   if (!dns.empty()) {
-    c.nameservers = dns.servers;
-    if (std::find(dns.searches.begin(), dns.searches.end(), ".") == dns.searches.end()) {
-      c.searches = dns.searches;
-    }
-    c.options = dns.options;
+    DnsConfig c = dns;
+    if (std::find(c.searches.begin(), c.searches.end(), ".") != c.searches.end()) c.searches.clear();
     return FormatResolvConf(c);
   }
   if (!own_netns) return std::string(host_resolv_conf);
-  c = ParseResolvConf(host_resolv_conf);
-  c.nameservers.erase(std::remove_if(c.nameservers.begin(), c.nameservers.end(),
+  DnsConfig c = ParseResolvConf(host_resolv_conf);
+  c.servers.erase(std::remove_if(c.servers.begin(), c.servers.end(),
                                      [](const std::string& ns) { return IsLoopbackNameserver(ns); }),
-                      c.nameservers.end());
-  if (c.nameservers.empty()) c.nameservers = DefaultNameservers();
+                      c.servers.end());
+  if (c.servers.empty()) c.servers = DefaultNameservers();
   return FormatResolvConf(c);
 }
 
@@ -73,8 +69,8 @@ absl::StatusOr<std::string> ReadHostResolvConf(const std::string& etc_resolv,
     if (absl::IsNotFound(text.status())) return std::string();
     return text.status();
   }
-  ResolvConf c = ParseResolvConf(*text);
-  if (c.nameservers.size() == 1 && c.nameservers[0] == "127.0.0.53") {
+  DnsConfig c = ParseResolvConf(*text);
+  if (c.servers.size() == 1 && c.servers[0] == "127.0.0.53") {
     absl::StatusOr<std::string> upstream = ReadFile(systemd_resolv);
     if (upstream.ok()) return upstream;
   }

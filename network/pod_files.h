@@ -13,15 +13,10 @@
 
 namespace berth::network {
 
-struct ResolvConf {
-  std::vector<std::string> nameservers;
-  std::vector<std::string> searches;
-  std::vector<std::string> options;
-};
-
-// Reads nameserver/search/domain/options lines; comments and unknown lines are dropped.
-ResolvConf ParseResolvConf(absl::string_view text);
-std::string FormatResolvConf(const ResolvConf& conf);
+// resolv.conf text as a DnsConfig (nameserver lines are its servers) and back: reads
+// nameserver/search/domain/options lines; comments and unknown lines are dropped.
+DnsConfig ParseResolvConf(absl::string_view text);
+std::string FormatResolvConf(const DnsConfig& conf);
 
 // Used when a pod in its own network namespace would otherwise have no nameserver left
 // (libpod and Docker do the same).

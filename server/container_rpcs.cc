@@ -1,6 +1,7 @@
 // CreateContainer, Start/Stop/Remove, ContainerStatus, ListContainers, updates and ExecSync.
 #include "absl/strings/match.h"
 #include "nlohmann/json.hpp"
+#include "runtime/labels.h"
 #include "server/grpc_status.h"
 #include "server/runtime_service.h"
 
@@ -13,7 +14,7 @@ bool ContainerMatches(const berth::v1::Container& c, const cri::ContainerFilter&
     return false;
   }
   if (f.has_state() && ToCriState(c.state().status()) != f.state().state()) return false;
-  return MatchesLabels(c.config().cri().labels(), f.label_selector());
+  return runtime::MatchesLabels(c.config().cri().labels(), f.label_selector());
 }
 
 bool Listable(const berth::v1::Container& c) {

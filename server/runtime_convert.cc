@@ -21,15 +21,6 @@ cri::ContainerState ToCriState(berth::v1::ContainerStatus s) {
   }
 }
 
-bool MatchesLabels(const google::protobuf::Map<std::string, std::string>& labels,
-                   const google::protobuf::Map<std::string, std::string>& selector) {
-  for (const auto& [k, v] : selector) {
-    auto it = labels.find(k);
-    if (it == labels.end() || it->second != v) return false;
-  }
-  return true;
-}
-
 static cri::PodSandboxState SandboxState(const berth::v1::Sandbox& s) {
   return s.status() == berth::v1::SANDBOX_STATUS_READY ? cri::SANDBOX_READY : cri::SANDBOX_NOTREADY;
 }

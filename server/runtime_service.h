@@ -119,8 +119,6 @@ cri::PodSandboxStatus ToCriSandboxStatus(const berth::v1::Sandbox& s);
 cri::Container ToCriContainer(const berth::v1::Container& c);
 cri::ContainerStatus ToCriContainerStatus(const berth::v1::Container& c);
 cri::ContainerState ToCriState(berth::v1::ContainerStatus s);
-bool MatchesLabels(const google::protobuf::Map<std::string, std::string>& labels,
-                   const google::protobuf::Map<std::string, std::string>& selector);
 
 }  // namespace berth::server
 

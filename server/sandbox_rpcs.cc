@@ -1,6 +1,7 @@
 // RunPodSandbox, StopPodSandbox, RemovePodSandbox, PodSandboxStatus, ListPodSandbox, Stream*.
 #include "absl/strings/match.h"
 #include "nlohmann/json.hpp"
+#include "runtime/labels.h"
 #include "server/grpc_status.h"
 #include "server/runtime_service.h"
 
@@ -13,7 +14,7 @@ bool SandboxMatches(const berth::v1::Sandbox& s, const cri::PodSandboxFilter& f)
     bool ready = s.status() == berth::v1::SANDBOX_STATUS_READY;
     if ((f.state().state() == cri::SANDBOX_READY) != ready) return false;
   }
-  return MatchesLabels(s.config().labels(), f.label_selector());
+  return runtime::MatchesLabels(s.config().labels(), f.label_selector());
 }
 
 }  // namespace

@@ -98,6 +98,12 @@ void ReadV2(const std::string& root, const std::string& rel, char* buf, CgroupSt
 
 }  // namespace
 
+std::optional<uint64_t> ReadCgroupUint(const std::string& rel, const char* controller,
+                                       const char* file, const std::string& root) {
+  char buf[kBufSize];
+  return ReadUint(root, controller, rel, file, buf);
+}
+
 absl::StatusOr<CgroupStats> ReadStats(const std::string& cgroups_path, CgroupMode mode,
                                       const std::string& root) {
   absl::StatusOr<std::string> rel = CgroupRelativeDir(cgroups_path);

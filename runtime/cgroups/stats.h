@@ -3,6 +3,7 @@
 #define BERTH_RUNTIME_CGROUPS_STATS_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -37,6 +38,12 @@ struct CgroupStats {
 // controller has the cgroup (the container is gone).
 absl::StatusOr<CgroupStats> ReadStats(const std::string& cgroups_path, CgroupMode mode,
                                       const std::string& root = kCgroupRoot);
+
+// One number from `file` of the cgroup directory `rel` (relative to the hierarchy, "/..."), under
+// `controller` on v1 ("" on v2), read as ReadStats reads its files: nullopt when the file is
+// absent or holds "max" or anything but a number.
+std::optional<uint64_t> ReadCgroupUint(const std::string& rel, const char* controller,
+                                       const char* file, const std::string& root = kCgroupRoot);
 
 }  // namespace berth::cgroups
 

@@ -2,22 +2,18 @@
 // sizes writable layers and forgets what belonged to removed containers and pods.
 #include "runtime/stats/collector.h"
 
-#include <fcntl.h>
-#include <limits.h>
 #include <sched.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
 #include <utility>
 
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/strip.h"
 #include "glog/logging.h"
 #include "nlohmann/json.hpp"
+#include "runtime/labels.h"
 #include "runtime/cgroups/paths.h"
 #include "runtime/cgroups/stats.h"
 #include "runtime/stats/layer_walk.h"
@@ -40,28 +36,6 @@ std::string PodRateKey(const std::string& sandbox_id) { return "pod/" + sandbox_
 bool HasCgroup(berth::v1::ContainerStatus s) {
   return s == berth::v1::CONTAINER_STATUS_CREATED || s == berth::v1::CONTAINER_STATUS_RUNNING ||
          s == berth::v1::CONTAINER_STATUS_PAUSED;
-}
-
-bool LabelsMatch(const google::protobuf::Map<std::string, std::string>& labels,
-                 const google::protobuf::Map<std::string, std::string>& selector) {
-  for (const auto& [k, v] : selector) {
-    auto it = labels.find(k);
-    if (it == labels.end() || it->second != v) return false;
-  }
-  return true;
-}
-
-// A number from a one-line file; nullopt when absent or "max".
-std::optional<uint64_t> ReadUintFile(const char* path) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return std::nullopt;
-  char buf[64];
-  ssize_t n = read(fd, buf, sizeof(buf) - 1);
-  close(fd);
-  if (n <= 0) return std::nullopt;
-  uint64_t v;
-  if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(absl::string_view(buf, n)), &v)) return std::nullopt;
-  return v;
 }
 
 // CPU and memory of one cgroup read into CRI messages.
@@ -243,23 +217,19 @@ std::shared_ptr<const StatsCollector::CgroupRef> StatsCollector::RefOf(const Con
 
 void StatsCollector::FillSwap(const std::string& rel_dir, const cgroups::CgroupStats& cg,
                               cri::SwapUsage* swap) {
-  char path[PATH_MAX];
-  const char* root = options_.cgroup_root.c_str();
-  auto file = [&](const char* controller, const char* name) -> const char* {
-    int n = controller[0] ? snprintf(path, sizeof(path), "%s/%s%s/%s", root, controller, rel_dir.c_str(), name)
-                          : snprintf(path, sizeof(path), "%s%s/%s", root, rel_dir.c_str(), name);
-    return n > 0 && static_cast<size_t>(n) < sizeof(path) ? path : "";
+  auto read = [&](const char* controller, const char* file) {
+    return cgroups::ReadCgroupUint(rel_dir, controller, file, options_.cgroup_root);
   };
   std::optional<uint64_t> used, limit;
   if (mode_ == cgroups::CgroupMode::kUnified) {
-    used = ReadUintFile(file("", "memory.swap.current"));
-    if (used) limit = ReadUintFile(file("", "memory.swap.max"));  // "max" stays nullopt
+    used = read("", "memory.swap.current");
+    if (used) limit = read("", "memory.swap.max");  // "max" stays nullopt
   } else {
     // v1 counts memory plus swap; swap alone is the difference from what ReadStats just read.
-    std::optional<uint64_t> memsw = ReadUintFile(file("memory", "memory.memsw.usage_in_bytes"));
+    std::optional<uint64_t> memsw = read("memory", "memory.memsw.usage_in_bytes");
     if (memsw) {
       used = *memsw > cg.memory_usage_bytes ? *memsw - cg.memory_usage_bytes : 0;
-      std::optional<uint64_t> memsw_limit = ReadUintFile(file("memory", "memory.memsw.limit_in_bytes"));
+      std::optional<uint64_t> memsw_limit = read("memory", "memory.memsw.limit_in_bytes");
       if (memsw_limit && *memsw_limit < kV1Unlimited && cg.memory_limit_bytes > 0) {
         limit = *memsw_limit > cg.memory_limit_bytes ? *memsw_limit - cg.memory_limit_bytes : 0;
       }
@@ -336,7 +306,7 @@ std::vector<cri::ContainerStats> StatsCollector::ListContainerStats(const cri::C
     if (!f.pod_sandbox_id().empty() && !absl::StartsWith(c->config().sandbox_id(), f.pod_sandbox_id())) {
       continue;
     }
-    if (!LabelsMatch(c->config().cri().labels(), f.label_selector())) continue;
+    if (!MatchesLabels(c->config().cri().labels(), f.label_selector())) continue;
     out.push_back(std::move(SampleOf(*c, now).stats));
   }
   return out;
@@ -465,7 +435,7 @@ std::vector<PodSample> StatsCollector::ReadyPods(const std::function<bool(const 
 std::vector<cri::PodSandboxStats> StatsCollector::ListPodSandboxStats(const cri::PodSandboxStatsFilter& f) {
   std::vector<PodSample> pods = ReadyPods([&f](const Sandbox& s) {
     return (f.id().empty() || absl::StartsWith(s.id(), f.id())) &&
-           LabelsMatch(s.config().labels(), f.label_selector());
+           MatchesLabels(s.config().labels(), f.label_selector());
   });
   std::vector<cri::PodSandboxStats> out;
   out.reserve(pods.size());
