@@ -5,7 +5,7 @@
 #   bash test/vm/run.sh [--driver systemd|cgroupfs|both] [--runtime runc|crun]
 #                       [--tests "//test/integration:lifecycle_test //runtime/cgroups:stats_test ..."]
 #                       [--filter GTEST_FILTER] [--no-build] [--accel auto|kvm|tcg] [--timeout MIN]
-#                       [--image-only]
+#                       [--parallel] [--image-only]
 #
 # Needs root, qemu-system-x86, debootstrap, linux-image-amd64 (for /boot/vmlinuz-* and its
 # modules) and Debian's mirrors for the first run. The root filesystem is built with debootstrap
@@ -15,6 +15,7 @@
 # (read with debugfs, no mount) and, as a summary, on the serial console. The VM has no network
 # device: every test talks to loopback inside it.
 set -euo pipefail
+{ # read whole before it runs: editing this file during a run does not change the run
 cd "$(dirname "$0")/../.."
 repo=$PWD
 
@@ -24,6 +25,7 @@ tests=""
 filter=""
 build=1
 image_only=0
+parallel=0
 accel=auto
 timeout_min=120
 while [ $# -gt 0 ]; do
@@ -36,6 +38,7 @@ while [ $# -gt 0 ]; do
     --image-only) image_only=1; build=0; shift ;;
     --accel) accel=$2; shift 2 ;;
     --timeout) timeout_min=$2; shift 2 ;;
+    --parallel) parallel=1; shift ;;
     -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
@@ -83,11 +86,6 @@ e2fsprogs procps util-linux uidmap iptables criu docker-registry busybox-static 
 libsystemd0 libcurl4 libssl3 libarchive13 libre2-9 libseccomp2 libprotobuf32 librocksdb7.8 zlib1g
 libabsl20220623 libgoogle-glog0v6 libgrpc++1.51 libgrpc29 libc-ares2 libstdc++6 libgcc-s1 libcap2
 libyaml-cpp0.7 libgflags2.2"
-libpkgs() {  # ldd lists every library a binary loads, its own _solib ones included
-  ls "$@" 2>/dev/null | xargs -r ldd 2>/dev/null |
-    awk '$2 == "=>" && $3 ~ /^\/(usr\/)?lib/ {print $3}' | sort -u | xargs -r readlink -f |
-    xargs -r dpkg -S 2>/dev/null | cut -d: -f1 | sort -u
-}
 elves=("$bin/server/berthd" "$bin/runtime/pause/berth-pause")
 for t in $tests; do p=${t#//}; elves+=("$bin/${p%%:*}/${p##*:}"); done
 if [ $image_only = 0 ]; then
@@ -95,7 +93,9 @@ if [ $image_only = 0 ]; then
     [ -e "$e" ] || { echo "no $e (being relinked by another build? build it, or drop --no-build)" >&2; exit 1; }
   done
 fi
-pkgs=$(echo $pkgs $(libpkgs "${elves[@]}") | tr ' ' '\n' | grep -v '^libc6$' | sort -u | tr '\n' ' ')
+# The system libraries they load (ldd lists their own _solib ones' dependencies too).
+syslibs=$(ls "${elves[@]}" 2>/dev/null | xargs -r ldd 2>/dev/null |
+  awk '$2 == "=>" && $3 ~ /^\/(usr\/)?lib/ {print $3}' | sort -u || true)
 guest_stub=$(cat <<'EOF'
 #!/bin/sh
 # berth-vm-entry: mounts the payload disk and runs its guest script (the logic lives there, so
@@ -110,21 +110,33 @@ guest_unit=$(cat <<'EOF'
 Description=berth VM test run
 After=basic.target dbus.socket systemd-udev-settle.service
 Wants=dbus.socket
+# The run ends the VM whatever its outcome.
+SuccessAction=poweroff-force
+FailureAction=poweroff-force
 [Service]
 Type=oneshot
 ExecStart=/usr/local/sbin/berth-vm-entry
 StandardOutput=journal+console
 StandardError=journal+console
 TimeoutStartSec=infinity
-# The run ends the VM whatever its outcome.
-SuccessAction=poweroff-force
-FailureAction=poweroff-force
 [Install]
 WantedBy=multi-user.target
 EOF
 )
-key=$( (echo "$pkgs"; echo "$kver"; echo "$guest_stub"; echo "$guest_unit"; echo v1) | sha256sum | cut -c1-16)
+image_key() { (echo "$pkgs"; echo "$kver"; echo "$guest_stub"; echo "$guest_unit"; echo v1) | sha256sum | cut -c1-16; }
+key=$(image_key)
 base=$cache/base-$key.img
+# A library the image lacks (a new dependency of berth) adds its package to the list, and so
+# makes a new image; the list above normally has them all, so the key stays put.
+if [ -f "$base" ] && [ -f "$base.libs" ]; then
+  missing=$(for l in $syslibs; do grep -qxF "$(basename "$l")" "$base.libs" || echo "$l"; done)
+  if [ -n "$missing" ]; then
+    extra=$(echo "$missing" | xargs -r readlink -f | xargs -r dpkg -S 2>/dev/null | cut -d: -f1 | sort -u)
+    log "the image lacks $(echo $missing): adding $(echo $extra)"
+    pkgs=$(echo $pkgs $extra | tr ' ' '\n' | sort -u | tr '\n' ' ')
+    key=$(image_key); base=$cache/base-$key.img
+  fi
+fi
 
 # --- the cached root filesystem ---
 if [ ! -f "$base" ]; then
@@ -151,6 +163,7 @@ if [ ! -f "$base" ]; then
     ln -sf /dev/null "$root/etc/systemd/system/$u"
   done
   rm -f "$root"/var/cache/apt/archives/*.deb
+  ls "$root/usr/lib/x86_64-linux-gnu" > "$base.libs"
   truncate -s 8G "$base.tmp"
   mkfs.ext4 -q -F -L berth-root -d "$root" "$base.tmp"
   mv "$base.tmp" "$base"
@@ -189,34 +202,30 @@ size_mb=$(( $(du -sm "$payload" | cut -f1) * 2 + 512 ))
 truncate -s ${size_mb}M "$pimg"
 mkfs.ext4 -q -F -L berth-payload -d "$payload" "$pimg"
 
-# --- boot: one VM per driver (the driver is a berthd setting, and a fresh VM keeps runs apart) ---
-boot() {  # boot ACCEL CONSOLE_LOG TIMEOUT_SECONDS
-  local a=$1 out=$2 secs=$3 cpu=max
+# --- boot: one VM per driver (the driver is a berthd setting, and a fresh VM keeps runs apart),
+# each with its own copy of the payload disk; --parallel boots them at the same time ---
+boot() {  # boot ACCEL DRIVER PAYLOAD_IMG CONSOLE_LOG TIMEOUT_SECONDS
+  local a=$1 drv=$2 img=$3 out=$4 secs=$5 cpu=max
   [ "$a" = kvm ] && cpu=host
+  rm -f "$cache/qemu-$drv.pid"
   # snapshot=on: the cached root image is never written.
-  rm -f "$cache/qemu.pid"
   timeout -k 10 "$secs" nice -n 10 qemu-system-x86_64 -accel "$a" -cpu $cpu -m 4G -smp 2 \
-    -pidfile "$cache/qemu.pid" \
+    -pidfile "$cache/qemu-$drv.pid" \
     -kernel "$kernel" -initrd "$initrd" \
-    -append "root=/dev/vda rw console=ttyS0 systemd.unified_cgroup_hierarchy=1 systemd.show_status=0 panic=-1 berth.driver=$driver" \
+    -append "root=/dev/vda rw console=ttyS0 systemd.unified_cgroup_hierarchy=1 systemd.show_status=0 panic=-1 berth.driver=$drv" \
     -nographic -no-reboot -nic none -monitor none -serial "file:$out" \
     -drive file="$base",if=virtio,format=raw,snapshot=on \
-    -drive file="$pimg",if=virtio,format=raw </dev/null >/dev/null 2>&1
+    -drive file="$img",if=virtio,format=raw </dev/null >"$cache/qemu-$drv-$a.log" 2>&1
 }
-total_pass=0; total_fail=0
-summary=()
-for driver in $drivers; do
-  console=$cache/console-$driver.log
+run_driver() {  # run_driver DRIVER: boots, waits, copies results to $cache/results-DRIVER
+  local driver=$1 console=$cache/console-$1.log img=$cache/payload-$1.img used=tcg start qpid
   rm -f "$console"
-  # Each driver's results start from a clean results directory on the payload disk.
-  debugfs -w -R "rmdir /results" "$pimg" >/dev/null 2>&1 || true
-  debugfs -w -R "mkdir /results" "$pimg" >/dev/null 2>&1 || true
+  cp --sparse=always "$pimg" "$img"
   start=$(date +%s)
-  used=tcg
   if [ "$accel" != tcg ] && [ -w /dev/kvm ] && [ ! -f "$cache/kvm-hangs-$kver" ]; then
     # A nested KVM guest can hang in early boot: give it 90 s to reach the test unit.
     log "booting with KVM ($driver)"
-    boot kvm "$console" $((timeout_min * 60)) & qpid=$!
+    boot kvm "$driver" "$img" "$console" $((timeout_min * 60)) & qpid=$!
     for _ in $(seq 90); do
       grep -q 'berth-vm: guest started' "$console" 2>/dev/null && break
       kill -0 $qpid 2>/dev/null || break
@@ -225,33 +234,55 @@ for driver in $drivers; do
     if grep -q 'berth-vm: guest started' "$console" 2>/dev/null; then
       used=kvm; wait $qpid || true
     else
-      log "KVM did not boot in 90 s: falling back to TCG (remembered in $cache/kvm-hangs-$kver)"
-      [ -f "$cache/qemu.pid" ] && kill "$(cat "$cache/qemu.pid")" 2>/dev/null || true
+      if kill -0 $qpid 2>/dev/null; then
+        log "KVM did not boot in 90 s: falling back to TCG (remembered in $cache/kvm-hangs-$kver)"
+      else
+        log "qemu -accel kvm failed ($(tail -1 "$cache/qemu-$driver-kvm.log")): falling back to TCG (remembered in $cache/kvm-hangs-$kver)"
+      fi
+      [ -f "$cache/qemu-$driver.pid" ] && kill "$(cat "$cache/qemu-$driver.pid")" 2>/dev/null || true
       wait $qpid 2>/dev/null || true
-      [ "$accel" = auto ] && touch "$cache/kvm-hangs-$kver"
-      [ "$accel" = kvm ] && { echo "KVM boot failed" >&2; exit 1; }
-      rm -f "$console"
+      [ "$accel" = kvm ] && { echo "KVM boot failed" >&2; return 1; }
+      touch "$cache/kvm-hangs-$kver"
+      rm -f "$console"; cp --sparse=always "$pimg" "$img"
     fi
   fi
   if [ $used = tcg ]; then
     log "booting with TCG ($driver, runtime $oci_runtime); console in $console"
-    boot tcg "$console" $((timeout_min * 60)) || log "qemu exited with $? (124: timed out after $timeout_min min)"
+    boot tcg "$driver" "$img" "$console" $((timeout_min * 60)) ||
+      log "qemu ($driver) exited with $? (124: timed out after $timeout_min min)"
   fi
-  secs=$(( $(date +%s) - start ))
-  out=$cache/results-$driver
+  local out=$cache/results-$driver
   rm -rf "$out"; mkdir -p "$out"
-  debugfs -R "rdump /results $out" "$pimg" >/dev/null 2>&1 || true
+  debugfs -R "rdump /results $out" "$img" >/dev/null 2>&1 || true
+  echo "$used $(( $(date +%s) - start ))" > "$out/vm"
+  rm -f "$img"
+}
+if [ $parallel = 1 ]; then
+  pids=()
+  for driver in $drivers; do run_driver "$driver" & pids+=($!); done
+  for p in "${pids[@]}"; do wait "$p" || true; done
+else
+  for driver in $drivers; do run_driver "$driver" || true; done
+fi
+
+total_pass=0; total_fail=0
+summary=()
+for driver in $drivers; do
+  out=$cache/results-$driver
   pass=$(cat "$out/results/passed" 2>/dev/null || echo 0)
   fail=$(cat "$out/results/failed" 2>/dev/null || echo 0)
+  read -r used secs < "$out/vm" || true
   if [ ! -f "$out/results/done" ]; then
-    log "the guest did not finish its run: see $console"
+    log "the $driver guest did not finish its run: see $cache/console-$driver.log"
     fail=$((fail + 1))
   fi
-  echo "=== driver $driver ($used, ${secs}s): results in $out/results, console $console"
+  echo "=== driver $driver ($used, ${secs}s): results in $out/results, console $cache/console-$driver.log"
   cat "$out/results/summary" 2>/dev/null || true
-  summary+=("driver $driver: $pass passed, $fail failed (${secs}s)")
+  summary+=("driver $driver: $pass passed, $fail failed, $(cat "$out/results/skipped" 2>/dev/null || echo 0) skipped (${secs}s)")
   total_pass=$((total_pass + pass)); total_fail=$((total_fail + fail))
 done
 printf '%s\n' "${summary[@]}"
 echo "${total_pass} passed, ${total_fail} failed"
 [ $total_fail = 0 ]
+exit
+}
