@@ -618,8 +618,8 @@ absl::Status ProbeUserNamespaces(const std::string& dir) {
     if (!view.ok()) return view.status();
     // What the image store does for a container of such a pod: lowers through the idmapped
     // view, upper and work as they are.
-    if (absl::Status st = MountOverlayRelative(
-            "", view->get(),
+    if (absl::Status st = MountOverlayThroughTree(
+            view->get(), probe,
             absl::StrCat("lowerdir=lower,upperdir=", probe, "/upper,workdir=", probe, "/work"),
             merged);
         !st.ok()) {

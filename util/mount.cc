@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <sched.h>
+#include <stdlib.h>
 #include <sys/mount.h>
 #include <unistd.h>
 
@@ -15,12 +16,11 @@
 
 namespace berth {
 
-absl::Status MountOverlayRelative(const std::string& base_dir, int base_fd, const std::string& options,
-                                  const std::string& target) {
-  if (options.size() >= static_cast<size_t>(getpagesize()) - 1) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "overlay options for ", target, " are ", options.size(), " bytes, over the page size"));
-  }
+namespace {
+
+// The mount of MountOverlayRelative; 0 or the errno.
+int MountOverlayErrno(const std::string& base_dir, int base_fd, const std::string& options,
+                      const std::string& target) {
   int err = 0;
   std::thread mounter([&] {
     if (unshare(CLONE_FS) != 0 ||
@@ -30,6 +30,47 @@ absl::Status MountOverlayRelative(const std::string& base_dir, int base_fd, cons
     }
   });
   mounter.join();
+  return err;
+}
+
+}  // namespace
+
+absl::Status MountOverlayRelative(const std::string& base_dir, int base_fd, const std::string& options,
+                                  const std::string& target) {
+  if (options.size() >= static_cast<size_t>(getpagesize()) - 1) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "overlay options for ", target, " are ", options.size(), " bytes, over the page size"));
+  }
+  int err = MountOverlayErrno(base_dir, base_fd, options, target);
+  if (err != 0) return ErrnoStatus(err, absl::StrCat("mount overlay at ", target, " (", options, ")"));
+  return absl::OkStatus();
+}
+
+absl::Status MountOverlayThroughTree(int tree_fd, const std::string& attach_parent,
+                                     const std::string& options, const std::string& target) {
+  if (options.size() >= static_cast<size_t>(getpagesize()) - 1) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "overlay options for ", target, " are ", options.size(), " bytes, over the page size"));
+  }
+  int err = MountOverlayErrno("", tree_fd, options, target);
+  if (err != EINVAL) {
+    if (err == 0) return absl::OkStatus();
+    return ErrnoStatus(err, absl::StrCat("mount overlay at ", target, " (", options, ")"));
+  }
+  // Older kernels (Debian 12's 6.1 among them) take no layer from a detached mount (overlay
+  // logs "failed to clone lowerpath"): attach the tree at a private directory for the
+  // mount. Overlay keeps its own private clones of its layers, so the attachment goes right after.
+  std::string point = absl::StrCat(attach_parent, "/.overlay-tree-XXXXXX");
+  if (mkdtemp(point.data()) == nullptr) {
+    return ErrnoStatus(errno, absl::StrCat("creating a directory in ", attach_parent));
+  }
+  if (move_mount(tree_fd, "", AT_FDCWD, point.c_str(), MOVE_MOUNT_F_EMPTY_PATH) != 0) {
+    int e = errno;
+    rmdir(point.c_str());
+    return ErrnoStatus(e, absl::StrCat("attaching the layers' view at ", point, " for ", target));
+  }
+  err = MountOverlayErrno(point, -1, options, target);
+  if (umount2(point.c_str(), MNT_DETACH) == 0) rmdir(point.c_str());
   if (err != 0) return ErrnoStatus(err, absl::StrCat("mount overlay at ", target, " (", options, ")"));
   return absl::OkStatus();
 }

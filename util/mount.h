@@ -18,6 +18,13 @@ namespace berth {
 absl::Status MountOverlayRelative(const std::string& base_dir, int base_fd, const std::string& options,
                                   const std::string& target);
 
+// MountOverlayRelative with the relative paths resolved in the detached tree `tree_fd` (an
+// IdmappedClone). Where the kernel takes no layer from a detached mount (EINVAL, as on 6.1),
+// the tree is attached at a new private directory under `attach_parent` for the mount and
+// detached again; `tree_fd` is then attached no more and must not be reused.
+absl::Status MountOverlayThroughTree(int tree_fd, const std::string& attach_parent,
+                                     const std::string& options, const std::string& target);
+
 // A detached copy of the mount at `source` (with its submounts when `recursive`), idmapped with
 // the user namespace `userns_fd`: a file of host uid N shows as the host uid that N maps to, i.e.
 // as uid N inside that namespace. Attach it with move_mount or use it as a cwd. FailedPrecondition

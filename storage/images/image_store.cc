@@ -629,8 +629,9 @@ absl::StatusOr<std::string> ImageStore::MountRootfs(const std::string& container
   UniqueFd idmapped_root;
   if (idmap != nullptr) {
     // Overlayfs itself cannot be idmapped, and overlay's own writes to an idmapped upper fail
-    // (host root is unmapped there): only the lowers are read through an idmapped (detached,
-    // never attached) view of the store; the upper stays as it is, owned by the namespace's root.
+    // (host root is unmapped there): only the lowers are read through an idmapped view of the
+    // store (detached, or attached just for the mount where the kernel needs that); the upper
+    // stays as it is, owned by the namespace's root.
     if (chown((dir + "/upper").c_str(), idmap->root_uid, idmap->root_gid) != 0) {
       return Errno(absl::StrCat("chown upper dir of container ", container_id));
     }
@@ -643,9 +644,10 @@ absl::StatusOr<std::string> ImageStore::MountRootfs(const std::string& container
     options = absl::StrCat("lowerdir=", absl::StrJoin(lowers, ":"), ",upperdir=", dir,
                            "/upper,workdir=", dir, "/work");
   }
-  if (absl::Status s = MountOverlayRelative(root_, idmapped_root.get(), options, target_dir); !s.ok()) {
-    return s;
-  }
+  absl::Status mounted = idmapped_root.valid()
+                             ? MountOverlayThroughTree(idmapped_root.get(), root_, options, target_dir)
+                             : MountOverlayRelative(root_, -1, options, target_dir);
+  if (!mounted.ok()) return mounted;
   if (absl::Status s = WriteFileAtomic(dir + "/mountpoint", target_dir); !s.ok()) {
     umount2(target_dir.c_str(), MNT_DETACH);
     return s;
