@@ -68,6 +68,15 @@ class Reader {
       return Walk(v, key, setters);
     };
   }
+  Setter Driver(cgroups::CgroupDriver* out) {
+    return [this, out](const toml::value& v, const std::string& key) {
+      if (!v.is_string()) return Error(key, "must be a string");
+      absl::StatusOr<cgroups::CgroupDriver> d = cgroups::ParseCgroupDriver(v.as_string().str);
+      if (!d.ok()) return Error(key, std::string(d.status().message()));
+      *out = *d;
+      return absl::OkStatus();
+    };
+  }
   Setter Strings(std::vector<std::string>* out) {
     return [this, out](const toml::value& v, const std::string& key) {
       if (!v.is_array()) return Error(key, "must be an array of strings");
@@ -126,7 +135,7 @@ absl::StatusOr<Config> ParseConfig(const std::string& toml_text, const std::stri
                {"conmon_path", r.String(&rt.conmon_path)},
                {"criu_path", r.String(&rt.criu_path)},
                {"pause_binary", r.String(&rt.pause_binary)},
-               {"cgroup_driver", r.String(&rt.cgroup_driver)},
+               {"cgroup_driver", r.Driver(&rt.cgroup_driver)},
                {"default_cgroup_parent", r.String(&rt.default_cgroup_parent)},
                {"exec_sync_max_output_bytes", r.Integer(&rt.exec_sync_max_output_bytes)},
                {"log_size_max_bytes", r.Integer(&rt.log_size_max_bytes)},
@@ -201,10 +210,6 @@ absl::Status ValidateConfig(const Config& c) {
       c.log_level != "error") {
     return bad("log_level", absl::StrCat("\"", c.log_level, "\" is not debug, info, warning or error"));
   }
-  if (c.runtime.cgroup_driver != "cgroupfs" && c.runtime.cgroup_driver != "systemd") {
-    return bad("runtime.cgroup_driver",
-               absl::StrCat("\"", c.runtime.cgroup_driver, "\" is not cgroupfs or systemd"));
-  }
   if (c.runtime.criu_path.empty()) return bad("runtime.criu_path", "must name the criu binary");
   if (c.runtime.exec_sync_max_output_bytes <= 0) {
     return bad("runtime.exec_sync_max_output_bytes", "must be positive");
@@ -246,7 +251,7 @@ std::string ConfigToToml(const Config& c) {
                   "conmon_path = ", Quote(c.runtime.conmon_path), "\n",
                   "criu_path = ", Quote(c.runtime.criu_path), "\n",
                   "pause_binary = ", Quote(c.runtime.pause_binary), "\n",
-                  "cgroup_driver = ", Quote(c.runtime.cgroup_driver), "\n",
+                  "cgroup_driver = ", Quote(std::string(cgroups::CgroupDriverName(c.runtime.cgroup_driver))), "\n",
                   "default_cgroup_parent = ", Quote(c.runtime.default_cgroup_parent), "\n",
                   "exec_sync_max_output_bytes = ", c.runtime.exec_sync_max_output_bytes, "\n",
                   "log_size_max_bytes = ", c.runtime.log_size_max_bytes, "\n",
@@ -292,7 +297,7 @@ nlohmann::json ConfigToJson(const Config& c) {
         {"conmon_path", c.runtime.conmon_path},
         {"criu_path", c.runtime.criu_path},
         {"pause_binary", c.runtime.pause_binary},
-        {"cgroup_driver", c.runtime.cgroup_driver},
+        {"cgroup_driver", std::string(cgroups::CgroupDriverName(c.runtime.cgroup_driver))},
         {"default_cgroup_parent", c.runtime.default_cgroup_parent},
         {"exec_sync_max_output_bytes", c.runtime.exec_sync_max_output_bytes},
         {"log_size_max_bytes", c.runtime.log_size_max_bytes},

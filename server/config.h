@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "nlohmann/json.hpp"
+#include "runtime/cgroups/paths.h"
 
 namespace berth {
 
@@ -33,7 +34,7 @@ struct Config {
     std::string criu_path = "criu";
     // berth's own static pause binary; empty means "berth-pause" next to berthd, then on PATH.
     std::string pause_binary;
-    std::string cgroup_driver = "cgroupfs";  // or "systemd"
+    cgroups::CgroupDriver cgroup_driver = cgroups::CgroupDriver::kCgroupfs;
     std::string default_cgroup_parent = "/berth";
     int64_t exec_sync_max_output_bytes = 16 << 20;
     int64_t log_size_max_bytes = -1;  // conmon's --log-size-max; -1 leaves logs to kubelet

@@ -160,7 +160,7 @@ absl::Status RunDaemon(const Config& config) {
   eo.conmon_path = *conmon;
   eo.criu_path = config.runtime.criu_path;  // optional: looked up when a checkpoint needs it
   eo.pause_binary = *pause;
-  eo.cgroup_driver = config.runtime.cgroup_driver;
+  eo.cgroup_driver = std::string(cgroups::CgroupDriverName(config.runtime.cgroup_driver));
   eo.default_cgroup_parent = config.runtime.default_cgroup_parent;
   eo.exec_sync_max_output = config.runtime.exec_sync_max_output_bytes;
   eo.log_size_max_bytes = config.runtime.log_size_max_bytes;

@@ -106,7 +106,7 @@ grpc::Status RuntimeServiceImpl::UpdateRuntimeConfig(grpc::ServerContext*,
 
 grpc::Status RuntimeServiceImpl::RuntimeConfig(grpc::ServerContext*, const cri::RuntimeConfigRequest*,
                                                cri::RuntimeConfigResponse* resp) {
-  resp->mutable_linux()->set_cgroup_driver(config_.runtime.cgroup_driver == "systemd"
+  resp->mutable_linux()->set_cgroup_driver(config_.runtime.cgroup_driver == cgroups::CgroupDriver::kSystemd
                                                ? cri::SYSTEMD
                                                : cri::CGROUPFS);
   return grpc::Status::OK;

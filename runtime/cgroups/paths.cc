@@ -35,6 +35,16 @@ absl::StatusOr<std::string> ExpandSlice(absl::string_view slice) {
 
 }  // namespace
 
+absl::string_view CgroupDriverName(CgroupDriver driver) {
+  return driver == CgroupDriver::kSystemd ? "systemd" : "cgroupfs";
+}
+
+absl::StatusOr<CgroupDriver> ParseCgroupDriver(absl::string_view name) {
+  if (name == "cgroupfs") return CgroupDriver::kCgroupfs;
+  if (name == "systemd") return CgroupDriver::kSystemd;
+  return absl::InvalidArgumentError(absl::StrCat("\"", name, "\" is not cgroupfs or systemd"));
+}
+
 absl::StatusOr<std::string> ContainerCgroupsPath(CgroupDriver driver, absl::string_view parent,
                                                  absl::string_view id) {
   if (id.empty() || absl::StrContains(id, '/') || absl::StrContains(id, ':')) {

@@ -11,6 +11,11 @@ namespace berth::cgroups {
 
 enum class CgroupDriver { kCgroupfs, kSystemd };
 
+// "cgroupfs" or "systemd", the names berth.toml's runtime.cgroup_driver and kubelet use.
+absl::string_view CgroupDriverName(CgroupDriver driver);
+// The driver of one of those names; InvalidArgument for any other.
+absl::StatusOr<CgroupDriver> ParseCgroupDriver(absl::string_view name);
+
 // The OCI cgroupsPath for container `id` under the pod's cgroup_parent (CRI
 // LinuxPodSandboxConfig.cgroup_parent), in the form runc expects for the driver:
 //  - cgroupfs: "<parent>/berth-<id>", e.g. "/kubepods/burstable/pod<uid>/berth-<id>"; an empty

@@ -60,5 +60,17 @@ TEST(CgroupPathsTest, RelativeDirExpandsSystemdSlices) {
   EXPECT_TRUE(absl::IsInvalidArgument(CgroupRelativeDir("a--b.slice:berth:x").status()));
 }
 
+TEST(CgroupPathsTest, DriversHaveTheirConfigNames) {
+  for (CgroupDriver d : {CgroupDriver::kCgroupfs, CgroupDriver::kSystemd}) {
+    absl::StatusOr<CgroupDriver> back = ParseCgroupDriver(CgroupDriverName(d));
+    ASSERT_TRUE(back.ok()) << back.status();
+    EXPECT_EQ(*back, d);
+  }
+  EXPECT_EQ(CgroupDriverName(CgroupDriver::kSystemd), "systemd");
+  absl::StatusOr<CgroupDriver> bad = ParseCgroupDriver("Systemd");
+  EXPECT_TRUE(absl::IsInvalidArgument(bad.status()));
+  EXPECT_NE(bad.status().message().find("cgroupfs or systemd"), absl::string_view::npos);
+}
+
 }  // namespace
 }  // namespace berth::cgroups
