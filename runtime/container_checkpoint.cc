@@ -23,7 +23,7 @@ absl::Status Engine::CheckpointContainer(const std::string& id, const std::strin
     ~DirCleanup() { RemoveAll(d).IgnoreError(); }
   } cleanup{dir};
   const int64_t at = NowNs();
-  if (absl::Status st = oci_.Checkpoint({.id = cid,
+  if (absl::Status st = oci_->Checkpoint({.id = cid,
                                             .criu_path = *criu,
                                             .image_path = images,
                                             .timeout = absl::Seconds(timeout_seconds)});

@@ -309,7 +309,7 @@ absl::Status Engine::CreateInRuntime(ContainerObj* c) {
   if (absl::Status st = MakeDirs(cc.bundle_dir(), 0700); !st.ok()) return st;
   absl::StatusOr<oci::CreateRequest> req = PrepareBundle(cc);
   if (!req.ok()) return req.status();
-  absl::StatusOr<oci::CreateResult> res = oci_.Create(*req);
+  absl::StatusOr<oci::CreateResult> res = oci_->Create(*req);
   if (!res.ok()) return res.status();
   rec.mutable_state()->set_pid(res->pid);
   rec.mutable_state()->set_conmon_pid(res->conmon_pid);
@@ -325,7 +325,7 @@ absl::Status Engine::RestoreInRuntime(ContainerObj* c) {
   if (!req.ok()) return req.status();
   req->restore_image_path = cc.restore().checkpoint_dir();
   req->criu_path = *criu;
-  absl::StatusOr<oci::CreateResult> res = oci_.Create(*req);
+  absl::StatusOr<oci::CreateResult> res = oci_->Create(*req);
   if (!res.ok()) {
     std::string criu_errors = CriuLogErrors(absl::StrCat(cc.bundle_dir(), "/restore.log"));
     if (criu_errors.empty()) return res.status();

@@ -42,13 +42,13 @@ absl::Status Engine::CleanupContainer(const std::shared_ptr<ContainerObj>& c) {
       return st;
     }
   }
-  if (absl::Status st = oci_.Delete(cc.id(), /*force=*/true); !st.ok()) return st;
+  if (absl::Status st = oci_->Delete(cc.id(), /*force=*/true); !st.ok()) return st;
   if (cc.overlay_rootfs() && images_ != nullptr) {
     if (absl::Status st = images_->UnmountRootfs(cc.id()); !st.ok()) return st;
     if (absl::Status st = images_->RemoveContainerStorage(cc.id()); !st.ok()) return st;
   }
   if (absl::Status st = RemoveAll(cc.bundle_dir()); !st.ok()) return st;
-  unlink(oci_.ExitFile(cc.id()).c_str());
+  unlink(oci_->ExitFile(cc.id()).c_str());
   if (absl::Status st = db_->Delete(storage::Kind::kContainers, cc.id()); !st.ok()) return st;
   {
     absl::MutexLock l(&index_mu_);

@@ -28,7 +28,7 @@ absl::Status Engine::StopContainerObj(const std::shared_ptr<ContainerObj>& c,
     }
     if (s == berth::v1::CONTAINER_STATUS_PAUSED) {
       // A paused process cannot act on a signal: let it run so it can.
-      if (absl::Status st = oci_.Resume(id); !st.ok()) return st;
+      if (absl::Status st = oci_->Resume(id); !st.ok()) return st;
       LogIfFailed(Transition(c.get(), Operation::kResume), id);
     }
   }
@@ -38,7 +38,7 @@ absl::Status Engine::StopContainerObj(const std::shared_ptr<ContainerObj>& c,
   if (timeout_seconds > 0) {
     // Validated at create; a record from an older berthd may hold anything.
     const int sig = ParseSignal(signal_name).value_or(SIGTERM);
-    if (absl::Status st = oci_.Kill(id, sig); !st.ok() && !absl::IsNotFound(st)) {
+    if (absl::Status st = oci_->Kill(id, sig); !st.ok() && !absl::IsNotFound(st)) {
       return st;
     }
     absl::MutexLock l(&c->mu);
@@ -47,7 +47,7 @@ absl::Status Engine::StopContainerObj(const std::shared_ptr<ContainerObj>& c,
     }
     if (exited()) return absl::OkStatus();
   }
-  if (absl::Status st = oci_.Kill(id, SIGKILL, /*all=*/true); !st.ok() && !absl::IsNotFound(st)) {
+  if (absl::Status st = oci_->Kill(id, SIGKILL, /*all=*/true); !st.ok() && !absl::IsNotFound(st)) {
     LOG(WARNING) << "killing " << id << ": " << st;
   }
   absl::MutexLock l(&c->mu);
@@ -56,8 +56,8 @@ absl::Status Engine::StopContainerObj(const std::shared_ptr<ContainerObj>& c,
   }
   if (exited()) return absl::OkStatus();
   // No exit file arrived (conmon gone?): believe runc, then the exit file, then give up loudly.
-  absl::StatusOr<int> code = oci_.ReadExitCode(id);
-  absl::StatusOr<oci::RuncState> rs = oci_.State(id);
+  absl::StatusOr<int> code = oci_->ReadExitCode(id);
+  absl::StatusOr<oci::RuncState> rs = oci_->State(id);
   if (code.ok() || !rs.ok() || rs->status == "stopped") {
     MarkExited(c.get(), code.ok() ? *code : 137);
     return absl::OkStatus();

@@ -33,29 +33,37 @@ std::string ContainerName(const cri::ContainerMetadata& m, const cri::PodSandbox
                       "_", m.attempt());
 }
 
-Engine::Engine(EngineOptions options, storage::StateDB* db, ImageProvider* images,
-               NetworkProvider* network)
+Engine::Engine(Key, EngineOptions options, storage::StateDB* db, ImageProvider* images,
+               NetworkProvider* network, EngineParts parts)
     : options_(std::move(options)),
       db_(db),
       images_(images),
       network_(network),
-      oci_(oci::OciRuntimeOptions{
-          .runtime_path = options_.runtime_path,
-          .conmon_path = options_.conmon_path,
-          .runc_root = absl::StrCat(options_.state_dir, "/runc"),
-          .exits_dir = absl::StrCat(options_.state_dir, "/exits"),
-          .attach_dir = absl::StrCat(options_.state_dir, "/attach"),
-          .exec_dir = absl::StrCat(options_.state_dir, "/exec"),
-          .log_size_max_bytes = options_.log_size_max_bytes,
-          .systemd_cgroup = options_.cgroup_driver == "systemd",
-      }) {}
+      oci_(std::move(parts.oci)),
+      host_(std::move(parts.host)) {
+  if (!oci_) {
+    oci_ = std::make_unique<oci::OciRuntime>(oci::OciRuntimeOptions{
+        .runtime_path = options_.runtime_path,
+        .conmon_path = options_.conmon_path,
+        .runc_root = absl::StrCat(options_.state_dir, "/runc"),
+        .exits_dir = absl::StrCat(options_.state_dir, "/exits"),
+        .attach_dir = absl::StrCat(options_.state_dir, "/attach"),
+        .exec_dir = absl::StrCat(options_.state_dir, "/exec"),
+        .log_size_max_bytes = options_.log_size_max_bytes,
+        .systemd_cgroup = options_.cgroup_driver == "systemd",
+    });
+  }
+  if (!host_) host_ = std::make_unique<HostOps>();
+}
 
 Engine::~Engine() { exit_watcher_.reset(); }
 
 absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(EngineOptions options,
                                                        storage::StateDB* db, ImageProvider* images,
-                                                       NetworkProvider* network) {
-  auto engine = std::make_unique<Engine>(std::move(options), db, images, network);
+                                                       NetworkProvider* network,
+                                                       EngineParts parts) {
+  auto engine =
+      std::make_unique<Engine>(Key{}, std::move(options), db, images, network, std::move(parts));
   if (absl::Status st = engine->Init(); !st.ok()) return st;
   return engine;
 }
@@ -81,13 +89,13 @@ absl::StatusOr<std::string> Engine::CgroupsPath(const std::string& parent,
 absl::Status Engine::Init() {
   for (const std::string& dir :
        {absl::StrCat(options_.state_dir, "/containers"), absl::StrCat(options_.state_dir, "/sandboxes"),
-        oci_.options().runc_root, oci_.options().attach_dir}) {
+        oci_->options().runc_root, oci_->options().attach_dir}) {
     if (absl::Status st = MakeDirs(dir, 0711); !st.ok()) return st;
   }
   // Exec scratch and checkpoint staging: root's alone, whatever an older berthd left.
-  if (absl::Status st = MakeDirs(oci_.options().exec_dir, 0700); !st.ok()) return st;
-  if (chmod(oci_.options().exec_dir.c_str(), 0700) != 0) {
-    return Errno(absl::StrCat("chmod ", oci_.options().exec_dir));
+  if (absl::Status st = MakeDirs(oci_->options().exec_dir, 0700); !st.ok()) return st;
+  if (chmod(oci_->options().exec_dir.c_str(), 0700) != 0) {
+    return Errno(absl::StrCat("chmod ", oci_->options().exec_dir));
   }
   // berth's own infra rootfs: just the pause binary and the mount points runc needs, read-only
   // in every pod, so starting a pod never pulls an image.
@@ -110,7 +118,7 @@ absl::Status Engine::Init() {
 
   exit_watcher_.reset();
   absl::StatusOr<std::unique_ptr<oci::ExitWatcher>> watcher = oci::ExitWatcher::Start(
-      oci_.options().exits_dir, [this](const std::string& id) { OnExit(id); });
+      oci_->options().exits_dir, [this](const std::string& id) { OnExit(id); });
   if (!watcher.ok()) return watcher.status();
   exit_watcher_ = std::move(*watcher);
   return Recover();
@@ -251,7 +259,7 @@ void Engine::MarkExited(ContainerObj* c, int exit_code, bool emit, const std::st
   st->set_exit_code(exit_code);
   st->set_finished_at_ns(NowNs());
   st->set_pid(0);
-  if (oci::OciRuntime::OomKilled(rec.config().bundle_dir())) {
+  if (oci_->OomKilled(rec.config().bundle_dir())) {
     st->set_oom_killed(true);
     st->set_reason("OOMKilled");
   } else if (!reason.empty()) {
@@ -273,7 +281,7 @@ void Engine::OnExit(const std::string& id) {
     if (it == containers_.end()) return;
     c = it->second;
   }
-  absl::StatusOr<int> code = oci_.ReadExitCode(id);
+  absl::StatusOr<int> code = oci_->ReadExitCode(id);
   if (!code.ok()) {
     LOG(WARNING) << "exit file of " << id << ": " << code.status();
     return;

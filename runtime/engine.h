@@ -21,6 +21,7 @@
 #include "runtime/checkpoint.h"
 #include "runtime/events.h"
 #include "runtime/hooks.h"
+#include "runtime/host_ops.h"
 #include "runtime/stream_io.h"
 #include "runtime/oci/exit_watcher.h"
 #include "runtime/oci/oci_runtime.h"
@@ -67,16 +68,25 @@ struct RecoveryReport {
   double seconds = 0;
 };
 
+// What the engine drives below it; empty members get the real ones (conmon + runc, host mounts).
+struct EngineParts {
+  std::shared_ptr<oci::Runtime> oci;  // shared: a test keeps its fake across engine restarts
+  std::unique_ptr<HostOps> host;
+};
+
 class Engine {
+  struct Key {};  // only Create constructs an engine
+
  public:
   // Loads every record from the StateDB, reconciles it with runc and exit files, and starts
   // watching exits. image and network may be null (no images / host networking only).
   static absl::StatusOr<std::unique_ptr<Engine>> Create(EngineOptions options,
                                                         storage::StateDB* db,
                                                         ImageProvider* images,
-                                                        NetworkProvider* network);
-  Engine(EngineOptions options, storage::StateDB* db, ImageProvider* images,
-         NetworkProvider* network);
+                                                        NetworkProvider* network,
+                                                        EngineParts parts = {});
+  Engine(Key, EngineOptions options, storage::StateDB* db, ImageProvider* images,
+         NetworkProvider* network, EngineParts parts);
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
@@ -125,7 +135,6 @@ class Engine {
   // Connects to 127.0.0.1:port inside the pod's network namespace and copies both ways to fd.
   absl::Status PortForward(const std::string& sandbox_id, int32_t port, int fd);
 
-  const oci::OciRuntime& oci() const { return oci_; }
   EventBus& events() { return events_; }
   RecoveryReport recovery() const { return recovery_; }
   int CountContainers(berth::v1::ContainerStatus status) const;
@@ -244,7 +253,8 @@ class Engine {
   storage::StateDB* db_;
   ImageProvider* images_;
   NetworkProvider* network_;
-  oci::OciRuntime oci_;
+  std::shared_ptr<oci::Runtime> oci_;
+  std::unique_ptr<HostOps> host_;
   int oom_floor_ = -1000;
   RecoveryReport recovery_;
   EventBus events_;

@@ -155,12 +155,12 @@ void Engine::Reconcile(ContainerObj* c) {
   if (!IsLive(status) || AwaitingRestore(c->rec)) return;
   // libpod's syncContainer: the exit file is the truth for a container that ended while berthd
   // was away; runc's view covers the rest.
-  if (absl::StatusOr<int> code = oci_.ReadExitCode(id); code.ok()) {
+  if (absl::StatusOr<int> code = oci_->ReadExitCode(id); code.ok()) {
     MarkExited(c, *code);
     ++recovery_.exited_while_down;
     return;
   }
-  absl::StatusOr<oci::RuncState> rs = oci_.State(id);
+  absl::StatusOr<oci::RuncState> rs = oci_->State(id);
   if (!rs.ok() || rs->status == "stopped") {
     LOG(WARNING) << "container " << id << " is gone without an exit file; marking it exited";
     MarkExited(c, 255, /*emit=*/true, "Error",

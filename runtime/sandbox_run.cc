@@ -130,9 +130,8 @@ absl::StatusOr<std::string> Engine::DoRunPodSandbox(const cri::PodSandboxConfig&
     if (*pod_userns) {
       absl::StrAppend(&shm_options, ",uid=", userns_root.uid, ",gid=", userns_root.gid);
     }
-    if (mount("shm", shm.c_str(), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-              shm_options.c_str()) != 0) {
-      return Errno(absl::StrCat("mounting the pod's shm at ", shm));
+    if (absl::Status st = host_->MountTmpfs(shm, shm_options); !st.ok()) {
+      return absl::Status(st.code(), absl::StrCat("the pod's shm: ", st.message()));
     }
     rec.set_shm_path(shm);
   }
@@ -212,7 +211,7 @@ absl::StatusOr<std::string> Engine::DoRunPodSandbox(const cri::PodSandboxConfig&
       containers_[id] = cobj;
     }
     if (absl::Status st = CreateInRuntime(cobj.get()); !st.ok()) return st;
-    if (absl::Status st = oci_.Start(id); !st.ok()) return st;
+    if (absl::Status st = oci_->Start(id); !st.ok()) return st;
     Container running = cobj->rec;
     running.mutable_state()->set_started_at_ns(NowNs());
     // The pod's STARTED event waits until the pod is READY (below).

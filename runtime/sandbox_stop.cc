@@ -74,9 +74,7 @@ absl::Status Engine::TearDownSandbox(SandboxObj* s, Sandbox* rec) {
     rec->clear_cni_result();
   }
   if (!rec->shm_path().empty()) {
-    if (umount2(rec->shm_path().c_str(), MNT_DETACH) != 0 && errno != EINVAL && errno != ENOENT) {
-      return Errno(absl::StrCat("unmounting ", rec->shm_path()));
-    }
+    if (absl::Status st = host_->Unmount(rec->shm_path()); !st.ok()) return st;
   }
   // A pod in a user namespace pinned its namespaces in its directory: they go with its network.
   if (!rec->userns_path().empty()) {

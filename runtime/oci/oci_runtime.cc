@@ -62,8 +62,6 @@ absl::StatusOr<nlohmann::json> ReadSyncMessage(int fd, absl::Duration timeout) {
 
 }  // namespace
 
-OciRuntime::OciRuntime(OciRuntimeOptions options) : options_(std::move(options)) {}
-
 std::vector<std::string> OciRuntime::Runc(std::vector<std::string> args) const {
   std::vector<std::string> argv = {options_.runtime_path, "--root", options_.runc_root};
   if (options_.systemd_cgroup) argv.push_back("--systemd-cgroup");
@@ -85,7 +83,7 @@ absl::Status OciRuntime::RunRunc(const std::vector<std::string>& args,
   return absl::OkStatus();
 }
 
-std::string OciRuntime::ExitFile(const std::string& id) const {
+std::string Runtime::ExitFile(const std::string& id) const {
   return absl::StrCat(options_.exits_dir, "/", id);
 }
 
@@ -285,7 +283,7 @@ absl::StatusOr<pid_t> OciRuntime::SpawnExec(const std::string& id,
   return SpawnProcess(Runc(args), RunOptions{}, stdin_fd, stdout_fd, stderr_fd);
 }
 
-absl::StatusOr<int> OciRuntime::ReadExitCode(const std::string& id) const {
+absl::StatusOr<int> Runtime::ReadExitCode(const std::string& id) const {
   absl::StatusOr<std::string> content = ReadFile(ExitFile(id));
   if (!content.ok()) return content.status();
   int code = 0;
@@ -295,11 +293,12 @@ absl::StatusOr<int> OciRuntime::ReadExitCode(const std::string& id) const {
   return code;
 }
 
-bool OciRuntime::OomKilled(const std::string& bundle) {
+bool OciRuntime::OomKilled(const std::string& bundle) const {
   return PathExists(absl::StrCat(bundle, "/persist/oom"));
 }
 
-absl::Status OciRuntime::WriteControl(const std::string& bundle, const std::string& message) {
+absl::Status OciRuntime::WriteControl(const std::string& bundle,
+                                      const std::string& message) const {
   std::string path = absl::StrCat(bundle, "/ctl");
   UniqueFd fd(open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));
   if (!fd.valid()) {

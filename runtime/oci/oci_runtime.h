@@ -69,47 +69,78 @@ struct ExecResult {
   bool timed_out = false;
 };
 
-class OciRuntime {
+// What the engine needs from an OCI runtime and its per-container monitor. OciRuntime (conmon +
+// runc) is the real one; runtime/oci/fake_runtime.h is a fake for tests that run without root.
+class Runtime {
  public:
-  explicit OciRuntime(OciRuntimeOptions options);
+  virtual ~Runtime() = default;
 
-  // `runc create` through conmon; returns once the container exists in runc (status created).
-  absl::StatusOr<CreateResult> Create(const CreateRequest& request) const;
-  absl::Status Start(const std::string& id) const;
-  // `runc checkpoint` through CRIU, keeping established TCP connections and file locks.
-  absl::Status Checkpoint(const CheckpointRequest& request) const;
+  // Creates the container (status created) with a monitor that outlives berthd and writes the
+  // exit file; returns once the runtime knows the container.
+  virtual absl::StatusOr<CreateResult> Create(const CreateRequest& request) const = 0;
+  virtual absl::Status Start(const std::string& id) const = 0;
+  // A CRIU checkpoint, keeping established TCP connections and file locks.
+  virtual absl::Status Checkpoint(const CheckpointRequest& request) const = 0;
   // Sends a signal to the init process (all=true: to every process of the container).
-  absl::Status Kill(const std::string& id, int signal, bool all = false) const;
-  // Removes the container from runc; absent is fine. force also kills a live one.
-  absl::Status Delete(const std::string& id, bool force) const;
-  absl::Status Resume(const std::string& id) const;
-  // NotFound when runc does not know the container.
-  absl::StatusOr<RuncState> State(const std::string& id) const;
+  virtual absl::Status Kill(const std::string& id, int signal, bool all = false) const = 0;
+  // Forgets the container; absent is fine. force also kills a live one.
+  virtual absl::Status Delete(const std::string& id, bool force) const = 0;
+  virtual absl::Status Resume(const std::string& id) const = 0;
+  // NotFound when the runtime does not know the container.
+  virtual absl::StatusOr<RuncState> State(const std::string& id) const = 0;
   // Applies linux.resources (OCI JSON) to a running container.
-  absl::Status Update(const std::string& id, const std::string& resources_json) const;
+  virtual absl::Status Update(const std::string& id, const std::string& resources_json) const = 0;
   // Runs a process (OCI process JSON) in the container and collects its output.
-  absl::StatusOr<ExecResult> ExecSync(const std::string& id, const std::string& process_json,
-                                      absl::Duration timeout, size_t max_output) const;
-  // Starts `runc exec` of a process JSON with the given stdio; the caller reaps the returned pid.
-  absl::StatusOr<pid_t> SpawnExec(const std::string& id, const std::string& process_json_path,
-                                  bool tty, int stdin_fd,
-                                  int stdout_fd, int stderr_fd) const;
+  virtual absl::StatusOr<ExecResult> ExecSync(const std::string& id,
+                                              const std::string& process_json,
+                                              absl::Duration timeout, size_t max_output) const = 0;
+  // Starts a process (OCI process JSON file) in the container with the given stdio; the caller
+  // reaps the returned pid.
+  virtual absl::StatusOr<pid_t> SpawnExec(const std::string& id,
+                                          const std::string& process_json_path, bool tty,
+                                          int stdin_fd, int stdout_fd, int stderr_fd) const = 0;
+  // The monitor marked an OOM kill of the container whose bundle this is.
+  virtual bool OomKilled(const std::string& bundle) const = 0;
+  // The monitor's control channel: resize and log-reopen messages.
+  virtual absl::Status WriteControl(const std::string& bundle, const std::string& message) const = 0;
 
-  // The exit file conmon writes and its content parsed; NotFound while the container runs.
-  absl::StatusOr<int> ReadExitCode(const std::string& id) const;
-  std::string ExitFile(const std::string& id) const;
-  // conmon marks an OOM kill with a file in the persist dir.
-  static bool OomKilled(const std::string& bundle);
-  // conmon's control fifo: resize and log-reopen messages.
-  static absl::Status WriteControl(const std::string& bundle, const std::string& message);
-
+  // Where exit files appear (watched by the engine's ExitWatcher) and the other directories.
   const OciRuntimeOptions& options() const { return options_; }
+  std::string ExitFile(const std::string& id) const;
+  // The exit code the monitor wrote into the exit file; NotFound while the container runs.
+  absl::StatusOr<int> ReadExitCode(const std::string& id) const;
+
+ protected:
+  explicit Runtime(OciRuntimeOptions options) : options_(std::move(options)) {}
+  OciRuntimeOptions options_;
+};
+
+// conmon + runc.
+class OciRuntime final : public Runtime {
+ public:
+  explicit OciRuntime(OciRuntimeOptions options) : Runtime(std::move(options)) {}
+
+  absl::StatusOr<CreateResult> Create(const CreateRequest& request) const override;
+  absl::Status Start(const std::string& id) const override;
+  absl::Status Checkpoint(const CheckpointRequest& request) const override;
+  absl::Status Kill(const std::string& id, int signal, bool all = false) const override;
+  absl::Status Delete(const std::string& id, bool force) const override;
+  absl::Status Resume(const std::string& id) const override;
+  absl::StatusOr<RuncState> State(const std::string& id) const override;
+  absl::Status Update(const std::string& id, const std::string& resources_json) const override;
+  absl::StatusOr<ExecResult> ExecSync(const std::string& id, const std::string& process_json,
+                                      absl::Duration timeout, size_t max_output) const override;
+  absl::StatusOr<pid_t> SpawnExec(const std::string& id, const std::string& process_json_path,
+                                  bool tty, int stdin_fd, int stdout_fd,
+                                  int stderr_fd) const override;
+  // conmon marks an OOM kill with a file in the persist dir.
+  bool OomKilled(const std::string& bundle) const override;
+  // conmon's control fifo.
+  absl::Status WriteControl(const std::string& bundle, const std::string& message) const override;
 
  private:
   std::vector<std::string> Runc(std::vector<std::string> args) const;
   absl::Status RunRunc(const std::vector<std::string>& args, absl::Duration timeout) const;
-
-  OciRuntimeOptions options_;
 };
 
 }  // namespace berth::oci

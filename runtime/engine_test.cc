@@ -1,0 +1,407 @@
+// The engine over a fake OCI runtime and fake host mounts, with a real StateDB (RocksDB) and the
+// real exit watcher: lifecycle, kubelet's retries, failed starts, stop timeouts, the state
+// machine's refusals and recovery after a crash at each step. Needs no root (the
+// engine_test_as_nobody target runs it as an unprivileged user).
+#include "runtime/engine.h"
+
+#include <unistd.h>
+
+#include <csignal>
+#include <algorithm>
+#include <memory>
+#include <set>
+#include <string>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+#include "runtime/host_ops.h"
+#include "runtime/oci/fake_runtime.h"
+#include "storage/state_db.h"
+#include "test/util/temp_dir.h"
+#include "util/fs.h"
+
+namespace berth::runtime {
+namespace {
+
+namespace cri = ::runtime::v1;
+
+// Mounts recorded, not made.
+class FakeHost final : public HostOps {
+ public:
+  absl::Status MountTmpfs(const std::string& target, const std::string& options) override {
+    absl::MutexLock l(&mu_);
+    mounted_.insert(target);
+    return absl::OkStatus();
+  }
+  absl::Status Unmount(const std::string& target) override {
+    absl::MutexLock l(&mu_);
+    mounted_.erase(target);
+    return absl::OkStatus();
+  }
+  size_t mounted() const {
+    absl::MutexLock l(&mu_);
+    return mounted_.size();
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  std::set<std::string> mounted_ ABSL_GUARDED_BY(mu_);
+};
+
+// One image, "busybox"; a rootfs is a directory.
+class FakeImages final : public ImageProvider {
+ public:
+  absl::StatusOr<berth::v1::Image> ResolveImage(const std::string& ref) override {
+    if (ref != "busybox") return absl::NotFoundError(absl::StrCat("image ", ref));
+    berth::v1::Image image;
+    image.set_id("sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+    image.mutable_config()->add_cmd("/bin/sh");
+    image.mutable_config()->add_env("PATH=/bin");
+    return image;
+  }
+  absl::Status MountRootfs(const std::string& container_id, const std::string& image_id,
+                           const std::string& target, const RootfsIdmap* idmap) override {
+    absl::MutexLock l(&mu_);
+    ++mounted_;
+    return MakeDirs(target, 0755);
+  }
+  absl::Status UnmountRootfs(const std::string& container_id) override {
+    absl::MutexLock l(&mu_);
+    if (unmounted_.insert(container_id).second) --mounted_;
+    return absl::OkStatus();
+  }
+  absl::Status RemoveContainerStorage(const std::string& container_id) override {
+    return absl::OkStatus();
+  }
+  int mounted() const {
+    absl::MutexLock l(&mu_);
+    return mounted_;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  int mounted_ ABSL_GUARDED_BY(mu_) = 0;
+  std::set<std::string> unmounted_ ABSL_GUARDED_BY(mu_);
+};
+
+class EngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(WriteFileAtomic(dir_.path() + "/pause", "#!pause\n", 0755).ok());
+    absl::StatusOr<std::unique_ptr<storage::StateDB>> db =
+        storage::StateDB::Open(dir_.path() + "/state");
+    ASSERT_TRUE(db.ok()) << db.status();
+    db_ = std::move(*db);
+    StartEngine();
+  }
+
+  // A new engine over the same StateDB and the same runtime state: berthd restarted.
+  void StartEngine() {
+    EngineOptions eo;
+    eo.root = dir_.path() + "/root";
+    eo.state_dir = dir_.path() + "/run";
+    eo.pause_binary = dir_.path() + "/pause";
+    eo.default_cgroup_parent = "/berth-engine-test";
+    oci::OciRuntimeOptions oo{.runc_root = eo.state_dir + "/runc",
+                              .exits_dir = eo.state_dir + "/exits",
+                              .attach_dir = eo.state_dir + "/attach",
+                              .exec_dir = eo.state_dir + "/exec"};
+    ASSERT_TRUE(MakeDirs(oo.exits_dir, 0700).ok());
+    if (!fake_) fake_ = std::make_shared<oci::FakeRuntime>(oo);
+    EngineParts parts;
+    parts.oci = fake_;  // runc's state outlives berthd: the same fake across restarts
+    auto host = std::make_unique<FakeHost>();
+    host_ = host.get();
+    parts.host = std::move(host);
+    absl::StatusOr<std::unique_ptr<Engine>> e =
+        Engine::Create(eo, db_.get(), &images_, nullptr, std::move(parts));
+    ASSERT_TRUE(e.ok()) << e.status();
+    engine_ = std::move(*e);
+  }
+
+  cri::PodSandboxConfig Pod(const std::string& name) {
+    cri::PodSandboxConfig p;
+    p.mutable_metadata()->set_name(name);
+    p.mutable_metadata()->set_namespace_("default");
+    p.mutable_metadata()->set_uid(absl::StrCat("uid-", name));
+    p.mutable_linux()->mutable_security_context()->mutable_namespace_options()->set_network(
+        cri::NODE);
+    return p;
+  }
+  cri::ContainerConfig Ctr(const std::string& name) {
+    cri::ContainerConfig c;
+    c.mutable_metadata()->set_name(name);
+    c.mutable_image()->set_image("busybox");
+    c.add_command("/bin/sleep");
+    c.add_args("1000");
+    return c;
+  }
+  std::string RunPod(const std::string& name) {
+    absl::StatusOr<std::string> id = engine_->RunPodSandbox(Pod(name), "");
+    EXPECT_TRUE(id.ok()) << id.status();
+    return id.value_or("");
+  }
+  berth::v1::ContainerStatus StatusOf(const std::string& id) {
+    absl::StatusOr<ContainerView> v = engine_->GetContainer(id);
+    return v.ok() ? (*v)->state().status() : berth::v1::CONTAINER_STATUS_UNKNOWN;
+  }
+  // Waits (bounded) for the exit watcher to apply an exit.
+  berth::v1::ContainerStatus WaitStatus(const std::string& id, berth::v1::ContainerStatus want) {
+    for (int i = 0; i < 500 && StatusOf(id) != want; ++i) absl::SleepFor(absl::Milliseconds(10));
+    return StatusOf(id);
+  }
+
+  test::TempDir dir_;
+  std::unique_ptr<storage::StateDB> db_;
+  FakeImages images_;
+  std::shared_ptr<oci::FakeRuntime> fake_;
+  FakeHost* host_ = nullptr;
+  std::unique_ptr<Engine> engine_;
+};
+
+TEST_F(EngineTest, RunsWithoutRoot) {
+  // Not an assertion about the machine: this records who ran the suite (the _as_nobody target
+  // must show a non-zero uid here).
+  RecordProperty("euid", static_cast<int>(geteuid()));
+  std::string pod = RunPod("p");
+  ASSERT_FALSE(pod.empty());
+  EXPECT_EQ(host_->mounted(), 1u);  // the pod's /dev/shm
+  EXPECT_EQ(fake_->StatusOf(pod), "running");  // the infra container
+}
+
+TEST_F(EngineTest, ContainerLifecycleThroughEveryState) {
+  std::string pod = RunPod("p");
+  absl::StatusOr<std::string> id = engine_->CreateContainer(pod, Ctr("c"));
+  ASSERT_TRUE(id.ok()) << id.status();
+  EXPECT_EQ(StatusOf(*id), berth::v1::CONTAINER_STATUS_CREATED);
+  ASSERT_TRUE(engine_->StartContainer(*id).ok());
+  EXPECT_EQ(StatusOf(*id), berth::v1::CONTAINER_STATUS_RUNNING);
+  fake_->Exit(*id, 3);
+  EXPECT_EQ(WaitStatus(*id, berth::v1::CONTAINER_STATUS_STOPPED), berth::v1::CONTAINER_STATUS_STOPPED);
+  absl::StatusOr<ContainerView> v = engine_->GetContainer(*id);
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ((*v)->state().exit_code(), 3);
+  EXPECT_EQ((*v)->state().reason(), "Error");
+  EXPECT_GE((*v)->state().finished_at_ns(), (*v)->state().started_at_ns());
+  ASSERT_TRUE(engine_->RemoveContainer(*id, /*force=*/false).ok());
+  EXPECT_TRUE(absl::IsNotFound(engine_->GetContainer(*id).status()));
+  EXPECT_EQ(fake_->StatusOf(*id), "");
+  ASSERT_TRUE(engine_->StopPodSandbox(pod).ok());
+  ASSERT_TRUE(engine_->RemovePodSandbox(pod).ok());
+  EXPECT_EQ(host_->mounted(), 0u);
+  EXPECT_EQ(images_.mounted(), 0);
+  EXPECT_TRUE(engine_->ListSandboxes().empty());
+}
+
+TEST_F(EngineTest, ForbiddenTransitionsAreRefusedNamingBothStates) {
+  std::string pod = RunPod("p");
+  absl::StatusOr<std::string> id = engine_->CreateContainer(pod, Ctr("c"));
+  ASSERT_TRUE(id.ok()) << id.status();
+  // A Created container is live: removing it without force needs a stop first.
+  absl::Status st = engine_->RemoveContainer(*id, /*force=*/false);
+  EXPECT_TRUE(absl::IsFailedPrecondition(st)) << st;
+  EXPECT_TRUE(absl::StrContains(st.message(), "is created: cannot remove it (that leads to being removed)"))
+      << st;
+  st = engine_->ExecSync(*id, {"/bin/true"}, 0).status();
+  EXPECT_TRUE(absl::IsFailedPrecondition(st)) << st;
+  EXPECT_TRUE(absl::StrContains(st.message(), "is created: cannot exec in it")) << st;
+  ASSERT_TRUE(engine_->StartContainer(*id).ok());
+  st = engine_->StartContainer(*id);
+  EXPECT_TRUE(absl::StrContains(st.message(), "is running: cannot start it")) << st;
+  ASSERT_TRUE(engine_->StopContainer(*id, 0).ok());
+  EXPECT_EQ(StatusOf(*id), berth::v1::CONTAINER_STATUS_STOPPED);
+  st = engine_->StartContainer(*id);
+  EXPECT_EQ(st.message(), absl::StrCat("container \"", *id,
+                                       "\" is stopped: cannot start it (that leads to running): it "
+                                       "has already run"));
+  st = engine_->UpdateContainerResources(*id, cri::LinuxContainerResources());
+  EXPECT_TRUE(absl::StrContains(st.message(), "is stopped: cannot update the resources of it"))
+      << st;
+  // A pod that is not ready takes no new containers.
+  ASSERT_TRUE(engine_->StopPodSandbox(pod).ok());
+  st = engine_->CreateContainer(pod, Ctr("late")).status();
+  EXPECT_TRUE(absl::IsFailedPrecondition(st)) << st;
+  EXPECT_TRUE(absl::StrContains(st.message(), "is not ready: cannot create a container in it")) << st;
+  // The runtime was never asked to do what the table refused.
+  int starts = 0;
+  for (const std::string& c : fake_->calls()) starts += c == absl::StrCat("start ", *id);
+  EXPECT_EQ(starts, 1);
+}
+
+TEST_F(EngineTest, AFailedStartIsRecordedAndRefusesASecondStart) {
+  std::string pod = RunPod("p");
+  absl::StatusOr<std::string> id = engine_->CreateContainer(pod, Ctr("c"));
+  ASSERT_TRUE(id.ok()) << id.status();
+  fake_->FailNext("start", absl::InternalError("exec: \"/bin/sleep\": permission denied"));
+  absl::Status st = engine_->StartContainer(*id);
+  EXPECT_FALSE(st.ok());
+  absl::StatusOr<ContainerView> v = engine_->GetContainer(*id);
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ((*v)->state().status(), berth::v1::CONTAINER_STATUS_STOPPED);
+  EXPECT_EQ((*v)->state().exit_code(), 128);
+  EXPECT_EQ((*v)->state().reason(), "StartError");
+  EXPECT_TRUE(absl::StrContains((*v)->state().message(), "permission denied"));
+  EXPECT_TRUE(absl::IsFailedPrecondition(engine_->StartContainer(*id)));
+  EXPECT_TRUE(engine_->RemoveContainer(*id, true).ok());
+}
+
+TEST_F(EngineTest, AFailedCreateLeavesNothingAndTheNameIsFreeAgain) {
+  std::string pod = RunPod("p");
+  fake_->FailNext("create", absl::InternalError("conmon exited without reporting"));
+  EXPECT_FALSE(engine_->CreateContainer(pod, Ctr("c")).ok());
+  EXPECT_TRUE(engine_->ListContainers().empty());
+  EXPECT_EQ(images_.mounted(), 0);
+  absl::StatusOr<std::string> id = engine_->CreateContainer(pod, Ctr("c"));
+  EXPECT_TRUE(id.ok()) << id.status();
+}
+
+TEST_F(EngineTest, KubeletRetriesGetTheSameObjectAndADifferentRequestIsRefused) {
+  absl::StatusOr<std::string> a = engine_->RunPodSandbox(Pod("p"), "");
+  absl::StatusOr<std::string> b = engine_->RunPodSandbox(Pod("p"), "");
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(*a, *b);
+  absl::StatusOr<std::string> c1 = engine_->CreateContainer(*a, Ctr("c"));
+  absl::StatusOr<std::string> c2 = engine_->CreateContainer(*a, Ctr("c"));
+  ASSERT_TRUE(c1.ok() && c2.ok());
+  EXPECT_EQ(*c1, *c2);
+  cri::ContainerConfig other = Ctr("c");
+  other.add_args("more");
+  EXPECT_TRUE(absl::IsAlreadyExists(engine_->CreateContainer(*a, other).status()));
+  // Stop and remove are idempotent, for known and unknown ids.
+  EXPECT_TRUE(engine_->StopContainer("0123456789ab0123456789ab", 0).ok());
+  EXPECT_TRUE(engine_->RemoveContainer("0123456789ab0123456789ab", true).ok());
+  EXPECT_TRUE(engine_->RemovePodSandbox(*a).ok());
+  EXPECT_TRUE(engine_->RemovePodSandbox(*a).ok());
+  EXPECT_TRUE(engine_->StopPodSandbox(*a).ok());
+}
+
+TEST_F(EngineTest, StopSendsTheStopSignalThenSigkillAfterTheTimeout) {
+  std::string pod = RunPod("p");
+  cri::ContainerConfig cfg = Ctr("c");
+  cfg.set_stop_signal(cri::SIGNAL_SIGUSR1);
+  absl::StatusOr<std::string> id = engine_->CreateContainer(pod, cfg);
+  ASSERT_TRUE(id.ok()) << id.status();
+  ASSERT_TRUE(engine_->StartContainer(*id).ok());
+  fake_->IgnoreSignal(*id, SIGUSR1);
+  ASSERT_TRUE(engine_->StopContainer(*id, 1).ok());
+  absl::StatusOr<ContainerView> v = engine_->GetContainer(*id);
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ((*v)->state().status(), berth::v1::CONTAINER_STATUS_STOPPED);
+  EXPECT_EQ((*v)->state().exit_code(), 128 + SIGKILL);
+  std::vector<std::string> calls = fake_->calls();
+  auto at = [&](const std::string& c) { return std::find(calls.begin(), calls.end(), c) - calls.begin(); };
+  EXPECT_LT(at(absl::StrCat("kill ", *id, " ", SIGUSR1)), at(absl::StrCat("kill ", *id, " 9 all")));
+  EXPECT_LT(at(absl::StrCat("kill ", *id, " 9 all")), static_cast<long>(calls.size()));
+}
+
+TEST_F(EngineTest, AnOomKillIsReported) {
+  std::string pod = RunPod("p");
+  absl::StatusOr<std::string> id = engine_->CreateContainer(pod, Ctr("c"));
+  ASSERT_TRUE(id.ok());
+  ASSERT_TRUE(engine_->StartContainer(*id).ok());
+  fake_->Exit(*id, 137, /*oom=*/true);
+  ASSERT_EQ(WaitStatus(*id, berth::v1::CONTAINER_STATUS_STOPPED), berth::v1::CONTAINER_STATUS_STOPPED);
+  absl::StatusOr<ContainerView> v = engine_->GetContainer(*id);
+  EXPECT_EQ((*v)->state().reason(), "OOMKilled");
+  EXPECT_TRUE((*v)->state().oom_killed());
+}
+
+TEST_F(EngineTest, ADeadInfraContainerMakesThePodNotReady) {
+  std::string pod = RunPod("p");
+  fake_->Exit(pod, 137);
+  for (int i = 0; i < 500; ++i) {
+    absl::StatusOr<SandboxView> s = engine_->GetSandbox(pod);
+    if (s.ok() && (*s)->status() == berth::v1::SANDBOX_STATUS_NOT_READY) break;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_EQ((*engine_->GetSandbox(pod))->status(), berth::v1::SANDBOX_STATUS_NOT_READY);
+  EXPECT_TRUE(absl::IsFailedPrecondition(engine_->CreateContainer(pod, Ctr("c")).status()));
+}
+
+// berthd dies and comes back: exits meanwhile are taken from the exit files, runc's view covers
+// the rest, and a container runc has forgotten is Exited.
+TEST_F(EngineTest, RecoveryReconcilesWithExitFilesAndTheRuntime) {
+  std::string pod = RunPod("p");
+  std::string running, exited, paused, forgotten;
+  for (auto [name, out] : std::vector<std::pair<std::string, std::string*>>{
+           {"running", &running}, {"exited", &exited}, {"paused", &paused}, {"forgotten", &forgotten}}) {
+    absl::StatusOr<std::string> id = engine_->CreateContainer(pod, Ctr(name));
+    ASSERT_TRUE(id.ok()) << id.status();
+    ASSERT_TRUE(engine_->StartContainer(*id).ok());
+    *out = *id;
+  }
+  engine_.reset();  // berthd is gone; the containers are not
+  fake_->Exit(exited, 7);
+  // Forget one container without an exit file: runc lost it.
+  ASSERT_TRUE(fake_->Delete(forgotten, /*force=*/true).ok());
+  StartEngine();
+  EXPECT_EQ(StatusOf(running), berth::v1::CONTAINER_STATUS_RUNNING);
+  EXPECT_EQ(StatusOf(exited), berth::v1::CONTAINER_STATUS_STOPPED);
+  EXPECT_EQ((*engine_->GetContainer(exited))->state().exit_code(), 7);
+  EXPECT_EQ(StatusOf(forgotten), berth::v1::CONTAINER_STATUS_EXITED);
+  EXPECT_EQ((*engine_->GetContainer(forgotten))->state().exit_code(), 255);
+  EXPECT_EQ(engine_->recovery().exited_while_down, 2);
+  // Exited is a state removal accepts.
+  EXPECT_TRUE(engine_->RemoveContainer(forgotten, false).ok());
+  EXPECT_TRUE(engine_->RemovePodSandbox(pod).ok());
+}
+
+// berthd killed midway leaves records in intermediate states; a restart finishes or undoes each.
+// A creation killed after its Configured record was saved (runc never heard of it), and a
+// removal killed after Removing was saved (runc still has it): both end gone, names free.
+TEST_F(EngineTest, ACrashMidCreateOrMidRemoveConvergesAtRestart) {
+  std::string pod = RunPod("p");
+  absl::StatusOr<std::string> half = engine_->CreateContainer(pod, Ctr("half"));
+  ASSERT_TRUE(half.ok());
+  ASSERT_TRUE(engine_->StartContainer(*half).ok());
+  ASSERT_TRUE(engine_->StopContainer(*half, 0).ok());
+  fake_->FailNext("delete", absl::AbortedError("berthd killed"));
+  EXPECT_FALSE(engine_->RemoveContainer(*half, true).ok());
+  EXPECT_EQ(StatusOf(*half), berth::v1::CONTAINER_STATUS_REMOVING);
+  engine_.reset();
+  // The Configured record a killed CreateContainer leaves, with its bundle directory.
+  berth::v1::Container lost;
+  lost.mutable_config()->set_id("0badc0de0badc0de0badc0de0badc0de0badc0de0badc0de0badc0de0badc0de");
+  lost.mutable_config()->set_sandbox_id(pod);
+  lost.mutable_config()->set_name("k8s_lost_p_default_uid-p_0");
+  lost.mutable_config()->set_bundle_dir(dir_.path() + "/run/containers/" + lost.config().id());
+  lost.mutable_state()->set_status(berth::v1::CONTAINER_STATUS_CONFIGURED);
+  ASSERT_TRUE(MakeDirs(lost.config().bundle_dir(), 0700).ok());
+  ASSERT_TRUE(db_->Put(storage::Kind::kContainers, lost.config().id(), lost).ok());
+  StartEngine();
+  EXPECT_TRUE(absl::IsNotFound(engine_->GetContainer(*half).status()));
+  EXPECT_TRUE(absl::IsNotFound(engine_->GetContainer(lost.config().id()).status()));
+  EXPECT_FALSE(PathExists(lost.config().bundle_dir()));
+  EXPECT_EQ(fake_->StatusOf(*half), "");
+  EXPECT_TRUE(engine_->ListContainers().empty());
+  EXPECT_EQ(engine_->recovery().cleaned_up, 2);
+  // The name of the removed container is free again.
+  absl::StatusOr<std::string> again = engine_->CreateContainer(pod, Ctr("half"));
+  EXPECT_TRUE(again.ok()) << again.status();
+}
+
+TEST_F(EngineTest, EventsFollowEveryTransitionInOrder) {
+  std::unique_ptr<EventBus::Subscription> sub = engine_->events().Subscribe();
+  std::string pod = RunPod("p");
+  absl::StatusOr<std::string> id = engine_->CreateContainer(pod, Ctr("c"));
+  ASSERT_TRUE(id.ok());
+  ASSERT_TRUE(engine_->StartContainer(*id).ok());
+  ASSERT_TRUE(engine_->StopContainer(*id, 0).ok());
+  ASSERT_TRUE(engine_->RemoveContainer(*id, true).ok());
+  std::vector<std::pair<std::string, EventType>> got;
+  for (int i = 0; i < 6; ++i) {
+    Event e;
+    ASSERT_EQ(sub->Next(&e, absl::Seconds(5)), EventBus::Subscription::Result::kEvent) << i;
+    got.push_back({e.container_id, e.type});
+  }
+  std::vector<std::pair<std::string, EventType>> want = {
+      {pod, EventType::kCreated}, {pod, EventType::kStarted}, {*id, EventType::kCreated},
+      {*id, EventType::kStarted}, {*id, EventType::kStopped}, {*id, EventType::kDeleted}};
+  EXPECT_EQ(got, want);
+}
+
+}  // namespace
+}  // namespace berth::runtime

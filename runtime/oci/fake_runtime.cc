@@ -1,0 +1,199 @@
+// FakeRuntime: runc's state in a map, conmon's exit files on disk.
+#include "runtime/oci/fake_runtime.h"
+
+#include <csignal>
+
+#include "absl/strings/str_cat.h"
+#include "util/fs.h"
+
+namespace berth::oci {
+
+FakeRuntime::FakeRuntime(OciRuntimeOptions options) : Runtime(std::move(options)) {}
+
+std::vector<std::string> FakeRuntime::calls() const {
+  absl::MutexLock l(&mu_);
+  return calls_;
+}
+
+void FakeRuntime::FailNext(const std::string& call, absl::Status error) {
+  absl::MutexLock l(&mu_);
+  fail_next_[call] = std::move(error);
+}
+
+void FakeRuntime::IgnoreSignal(const std::string& id, int signal) {
+  absl::MutexLock l(&mu_);
+  ctrs_[id].ignored.insert(signal);
+}
+
+void FakeRuntime::Exit(const std::string& id, int code, bool oom) {
+  absl::MutexLock l(&mu_);
+  auto it = ctrs_.find(id);
+  if (it == ctrs_.end()) return;
+  if (oom) oom_bundles_.insert(it->second.bundle);
+  ExitLocked(id, code);
+}
+
+void FakeRuntime::ForgetAll() {
+  absl::MutexLock l(&mu_);
+  ctrs_.clear();
+}
+
+std::string FakeRuntime::StatusOf(const std::string& id) const {
+  absl::MutexLock l(&mu_);
+  auto it = ctrs_.find(id);
+  return it == ctrs_.end() ? "" : it->second.status;
+}
+
+absl::Status FakeRuntime::Fail(const std::string& call) const {
+  auto it = fail_next_.find(call);
+  if (it == fail_next_.end()) return absl::OkStatus();
+  absl::Status st = it->second;
+  fail_next_.erase(it);
+  return st;
+}
+
+void FakeRuntime::Record(std::string call) const { calls_.push_back(std::move(call)); }
+
+void FakeRuntime::ExitLocked(const std::string& id, int code) const {
+  Ctr& c = ctrs_[id];
+  if (c.status == "stopped") return;
+  c.status = "stopped";
+  c.pid = 0;
+  // conmon writes the code into a file named by the id; the engine's inotify watch sees it.
+  (void)WriteFileAtomic(ExitFile(id), absl::StrCat(code), 0600);
+}
+
+absl::StatusOr<CreateResult> FakeRuntime::Create(const CreateRequest& request) const {
+  absl::MutexLock l(&mu_);
+  Record(absl::StrCat("create ", request.id));
+  if (absl::Status st = Fail("create"); !st.ok()) return st;
+  if (!PathExists(absl::StrCat(request.bundle, "/config.json"))) {
+    return absl::FailedPreconditionError(absl::StrCat("no config.json in ", request.bundle));
+  }
+  auto it = ctrs_.find(request.id);
+  if (it != ctrs_.end() && !it->second.status.empty()) {
+    return absl::AlreadyExistsError(absl::StrCat("container ", request.id, " exists"));
+  }
+  Ctr& c = ctrs_[request.id];
+  c.bundle = request.bundle;
+  c.pid = next_pid_++;
+  c.status = request.restore_image_path.empty() ? "created" : "running";
+  // No monitor process: conmon_pid 0 says so.
+  return CreateResult{.pid = c.pid, .conmon_pid = 0};
+}
+
+absl::Status FakeRuntime::Start(const std::string& id) const {
+  absl::MutexLock l(&mu_);
+  Record(absl::StrCat("start ", id));
+  if (absl::Status st = Fail("start"); !st.ok()) return st;
+  auto it = ctrs_.find(id);
+  if (it == ctrs_.end() || it->second.status.empty()) {
+    return absl::NotFoundError(absl::StrCat("container ", id, " does not exist"));
+  }
+  if (it->second.status != "created") {
+    return absl::FailedPreconditionError(absl::StrCat("container ", id, " is ", it->second.status));
+  }
+  it->second.status = "running";
+  return absl::OkStatus();
+}
+
+absl::Status FakeRuntime::Checkpoint(const CheckpointRequest& request) const {
+  absl::MutexLock l(&mu_);
+  Record(absl::StrCat("checkpoint ", request.id));
+  return absl::UnimplementedError("the fake runtime has no CRIU");
+}
+
+absl::Status FakeRuntime::Kill(const std::string& id, int signal, bool all) const {
+  absl::MutexLock l(&mu_);
+  Record(absl::StrCat("kill ", id, " ", signal, all ? " all" : ""));
+  if (absl::Status st = Fail("kill"); !st.ok()) return st;
+  auto it = ctrs_.find(id);
+  if (it == ctrs_.end() || it->second.status.empty()) {
+    return absl::NotFoundError(absl::StrCat("container ", id, " does not exist"));
+  }
+  if (it->second.status == "stopped") return absl::OkStatus();
+  if (signal != SIGKILL && it->second.ignored.count(signal) > 0) return absl::OkStatus();
+  ExitLocked(id, 128 + signal);
+  return absl::OkStatus();
+}
+
+absl::Status FakeRuntime::Delete(const std::string& id, bool force) const {
+  absl::MutexLock l(&mu_);
+  Record(absl::StrCat("delete ", id));
+  if (absl::Status st = Fail("delete"); !st.ok()) return st;
+  auto it = ctrs_.find(id);
+  if (it == ctrs_.end()) return absl::OkStatus();
+  if (it->second.status != "stopped" && it->second.status != "created" && !force) {
+    return absl::FailedPreconditionError(absl::StrCat("container ", id, " is running"));
+  }
+  ctrs_.erase(it);
+  return absl::OkStatus();
+}
+
+absl::Status FakeRuntime::Resume(const std::string& id) const {
+  absl::MutexLock l(&mu_);
+  Record(absl::StrCat("resume ", id));
+  auto it = ctrs_.find(id);
+  if (it == ctrs_.end() || it->second.status != "paused") {
+    return absl::FailedPreconditionError(absl::StrCat("container ", id, " is not paused"));
+  }
+  it->second.status = "running";
+  return absl::OkStatus();
+}
+
+absl::StatusOr<RuncState> FakeRuntime::State(const std::string& id) const {
+  absl::MutexLock l(&mu_);
+  auto it = ctrs_.find(id);
+  if (it == ctrs_.end() || it->second.status.empty()) {
+    return absl::NotFoundError(absl::StrCat("container ", id, " does not exist"));
+  }
+  return RuncState{.status = it->second.status, .pid = it->second.pid};
+}
+
+absl::Status FakeRuntime::Update(const std::string& id, const std::string& resources_json) const {
+  absl::MutexLock l(&mu_);
+  Record(absl::StrCat("update ", id));
+  if (absl::Status st = Fail("update"); !st.ok()) return st;
+  auto it = ctrs_.find(id);
+  if (it == ctrs_.end() || it->second.status == "stopped" || it->second.status.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat("container ", id, " is not running"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ExecResult> FakeRuntime::ExecSync(const std::string& id,
+                                                 const std::string& process_json,
+                                                 absl::Duration timeout, size_t max_output) const {
+  absl::MutexLock l(&mu_);
+  Record(absl::StrCat("exec ", id));
+  if (absl::Status st = Fail("exec"); !st.ok()) return st;
+  auto it = ctrs_.find(id);
+  if (it == ctrs_.end() || it->second.status != "running") {
+    return absl::FailedPreconditionError(absl::StrCat("container ", id, " is not running"));
+  }
+  // The process spec comes back as its output: tests see what the engine asked to run.
+  ExecResult r;
+  r.exit_code = 0;
+  r.stdout_data = process_json.substr(0, max_output);
+  return r;
+}
+
+absl::StatusOr<pid_t> FakeRuntime::SpawnExec(const std::string& id, const std::string&, bool, int,
+                                             int, int) const {
+  absl::MutexLock l(&mu_);
+  Record(absl::StrCat("spawn-exec ", id));
+  return absl::UnimplementedError("the fake runtime runs no processes");
+}
+
+bool FakeRuntime::OomKilled(const std::string& bundle) const {
+  absl::MutexLock l(&mu_);
+  return oom_bundles_.count(bundle) > 0;
+}
+
+absl::Status FakeRuntime::WriteControl(const std::string& bundle, const std::string& message) const {
+  absl::MutexLock l(&mu_);
+  Record(absl::StrCat("control ", message));
+  return absl::OkStatus();
+}
+
+}  // namespace berth::oci
