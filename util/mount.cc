@@ -69,6 +69,13 @@ absl::Status MountOverlayThroughTree(int tree_fd, const std::string& attach_pare
     rmdir(point.c_str());
     return ErrnoStatus(e, absl::StrCat("attaching the layers' view at ", point, " for ", target));
   }
+  // Private, or the overlay mount below would propagate into the attached view (a clone of a
+  // shared mount is its peer) and the view's detach would then take the overlay with it.
+  if (mount(nullptr, point.c_str(), nullptr, MS_PRIVATE, nullptr) != 0) {
+    int e = errno;
+    if (umount2(point.c_str(), MNT_DETACH) == 0) rmdir(point.c_str());
+    return ErrnoStatus(e, absl::StrCat("making the layers' view at ", point, " private"));
+  }
   err = MountOverlayErrno(point, -1, options, target);
   if (umount2(point.c_str(), MNT_DETACH) == 0) rmdir(point.c_str());
   if (err != 0) return ErrnoStatus(err, absl::StrCat("mount overlay at ", target, " (", options, ")"));
