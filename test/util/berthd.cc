@@ -69,7 +69,8 @@ absl::Status Berthd::Start(const Options& options) {
                                    absl::StrCat("--state_dir=", state_dir()),
                                    "--pause_binary=runtime/pause/berth-pause"};
   std::string config = dir_ + "/berth.toml";
-  if (absl::Status st = WriteFileAtomic(config, WithEnvironmentDefaults(options.config_toml)); !st.ok()) return st;
+  absl::Status written = WriteFileAtomic(config, WithEnvironmentDefaults(options.config_toml));
+  if (!written.ok()) return written;
   argv.push_back(absl::StrCat("--config=", config));
   argv.insert(argv.end(), options.extra_args.begin(), options.extra_args.end());
   UniqueFd logfd(open((dir_ + "/berthd.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
@@ -79,7 +80,10 @@ absl::Status Berthd::Start(const Options& options) {
   pid_ = *pid;
   // The channel is made once the socket exists: a channel that failed to connect backs off for
   // seconds before it tries again.
-  for (int i = 0; i < 600; ++i) {
+  // Bounds a hang only: a restart that recovers many pods in a slow VM (TCG, test/vm/run.sh)
+  // takes well over the 12 s this once allowed.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(180);
+  while (std::chrono::steady_clock::now() < deadline) {
     if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
       pid_ = -1;
       return absl::InternalError(absl::StrCat("berthd exited at start:\n", this->log()));

@@ -68,7 +68,7 @@ run_test() {  # run_test DIR
     f=$((f + 1))  # crashed or timed out: no gtest closing line
     note FAIL "$label" "exit $rc without gtest's closing line, $p passed, $f failed ($secs s)"
   elif [ "$rc" -ne 0 ] || [ "$f" -ne 0 ]; then
-    note FAIL "$label" "$p passed, $f failed, $s skipped ($secs s): $(sed -n '/tests, listed below:/,$p' "$log" | sed -n 's/^\[  FAILED  \] \([A-Za-z][^ ]*\).*/\1/p' | tr '\n' ' ')"
+    note FAIL "$label" "$p passed, $f failed, $s skipped ($secs s): $(sed -n '/, listed below:/,$p' "$log" | sed -n 's/^\[  FAILED  \] \([A-Za-z][^ ]*\).*/\1/p' | tr '\n' ' ')"
     [ "$f" -eq 0 ] && f=1
   else
     note PASS "$label" "$p passed, 0 failed, $s skipped ($secs s)"

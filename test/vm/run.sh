@@ -5,7 +5,7 @@
 #   bash test/vm/run.sh [--driver systemd|cgroupfs|both] [--runtime runc|crun]
 #                       [--tests "//test/integration:lifecycle_test //runtime/cgroups:stats_test ..."]
 #                       [--filter GTEST_FILTER] [--no-build] [--accel auto|kvm|tcg] [--timeout MIN]
-#                       [--parallel] [--image-only]
+#                       [--parallel] [--image-only] [--work DIR]
 #
 # Needs root, qemu-system-x86, debootstrap, linux-image-amd64 (for /boot/vmlinuz-* and its
 # modules) and Debian's mirrors for the first run. The root filesystem is built with debootstrap
@@ -25,6 +25,7 @@ tests=""
 filter=""
 build=1
 image_only=0
+work=""
 parallel=0
 accel=auto
 timeout_min=120
@@ -39,6 +40,7 @@ while [ $# -gt 0 ]; do
     --accel) accel=$2; shift 2 ;;
     --timeout) timeout_min=$2; shift 2 ;;
     --parallel) parallel=1; shift ;;
+    --work) work=$2; shift 2 ;;
     -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
@@ -55,7 +57,9 @@ tests=${tests:-$default_tests}
 tests=$(echo $tests)
 
 cache=/var/cache/berth-vm
-mkdir -p "$cache"
+# Per-run files (payload, consoles, results); another --work lets two runs go at once.
+work=${work:-$cache/run}
+mkdir -p "$cache" "$work"
 log() { echo "[vm $(date +%H:%M:%S)] $*" >&2; }
 
 kernel=$(ls /boot/vmlinuz-* 2>/dev/null | sort -V | tail -1 || true)
@@ -173,7 +177,7 @@ fi
 [ $image_only = 1 ] && { echo "image: $base"; exit 0; }
 
 # --- the payload disk: berth, the tests with their runfiles, the guest script ---
-payload=$cache/payload
+payload=$work/payload
 rm -rf "$payload"
 mkdir -p "$payload/bin" "$payload/tests" "$payload/results"
 cp -L "$bin/server/berthd" "$bin/runtime/pause/berth-pause" "$payload/bin/"
@@ -196,7 +200,7 @@ done
   echo "oci_runtime=$oci_runtime"
   printf 'gtest_filter=%q\n' "$filter"
 } > "$payload/run.conf"
-pimg=$cache/payload.img
+pimg=$work/payload.img
 rm -f "$pimg"
 size_mb=$(( $(du -sm "$payload" | cut -f1) * 2 + 512 ))
 truncate -s ${size_mb}M "$pimg"
@@ -207,18 +211,18 @@ mkfs.ext4 -q -F -L berth-payload -d "$payload" "$pimg"
 boot() {  # boot ACCEL DRIVER PAYLOAD_IMG CONSOLE_LOG TIMEOUT_SECONDS
   local a=$1 drv=$2 img=$3 out=$4 secs=$5 cpu=max
   [ "$a" = kvm ] && cpu=host
-  rm -f "$cache/qemu-$drv.pid"
+  rm -f "$work/qemu-$drv.pid"
   # snapshot=on: the cached root image is never written.
   timeout -k 10 "$secs" nice -n 10 qemu-system-x86_64 -accel "$a" -cpu $cpu -m 4G -smp 2 \
-    -pidfile "$cache/qemu-$drv.pid" \
+    -pidfile "$work/qemu-$drv.pid" \
     -kernel "$kernel" -initrd "$initrd" \
     -append "root=/dev/vda rw console=ttyS0 systemd.unified_cgroup_hierarchy=1 systemd.show_status=0 panic=-1 berth.driver=$drv" \
     -nographic -no-reboot -nic none -monitor none -serial "file:$out" \
     -drive file="$base",if=virtio,format=raw,snapshot=on \
-    -drive file="$img",if=virtio,format=raw </dev/null >"$cache/qemu-$drv-$a.log" 2>&1
+    -drive file="$img",if=virtio,format=raw </dev/null >"$work/qemu-$drv-$a.log" 2>&1
 }
-run_driver() {  # run_driver DRIVER: boots, waits, copies results to $cache/results-DRIVER
-  local driver=$1 console=$cache/console-$1.log img=$cache/payload-$1.img used=tcg start qpid
+run_driver() {  # run_driver DRIVER: boots, waits, copies results to $work/results-DRIVER
+  local driver=$1 console=$work/console-$1.log img=$work/payload-$1.img used=tcg start qpid
   rm -f "$console"
   cp --sparse=always "$pimg" "$img"
   start=$(date +%s)
@@ -237,9 +241,9 @@ run_driver() {  # run_driver DRIVER: boots, waits, copies results to $cache/resu
       if kill -0 $qpid 2>/dev/null; then
         log "KVM did not boot in 90 s: falling back to TCG (remembered in $cache/kvm-hangs-$kver)"
       else
-        log "qemu -accel kvm failed ($(tail -1 "$cache/qemu-$driver-kvm.log")): falling back to TCG (remembered in $cache/kvm-hangs-$kver)"
+        log "qemu -accel kvm failed ($(tail -1 "$work/qemu-$driver-kvm.log")): falling back to TCG (remembered in $cache/kvm-hangs-$kver)"
       fi
-      [ -f "$cache/qemu-$driver.pid" ] && kill "$(cat "$cache/qemu-$driver.pid")" 2>/dev/null || true
+      [ -f "$work/qemu-$driver.pid" ] && kill "$(cat "$work/qemu-$driver.pid")" 2>/dev/null || true
       wait $qpid 2>/dev/null || true
       [ "$accel" = kvm ] && { echo "KVM boot failed" >&2; return 1; }
       touch "$cache/kvm-hangs-$kver"
@@ -251,7 +255,7 @@ run_driver() {  # run_driver DRIVER: boots, waits, copies results to $cache/resu
     boot tcg "$driver" "$img" "$console" $((timeout_min * 60)) ||
       log "qemu ($driver) exited with $? (124: timed out after $timeout_min min)"
   fi
-  local out=$cache/results-$driver
+  local out=$work/results-$driver
   rm -rf "$out"; mkdir -p "$out"
   debugfs -R "rdump /results $out" "$img" >/dev/null 2>&1 || true
   echo "$used $(( $(date +%s) - start ))" > "$out/vm"
@@ -268,15 +272,15 @@ fi
 total_pass=0; total_fail=0
 summary=()
 for driver in $drivers; do
-  out=$cache/results-$driver
+  out=$work/results-$driver
   pass=$(cat "$out/results/passed" 2>/dev/null || echo 0)
   fail=$(cat "$out/results/failed" 2>/dev/null || echo 0)
   read -r used secs < "$out/vm" || true
   if [ ! -f "$out/results/done" ]; then
-    log "the $driver guest did not finish its run: see $cache/console-$driver.log"
+    log "the $driver guest did not finish its run: see $work/console-$driver.log"
     fail=$((fail + 1))
   fi
-  echo "=== driver $driver ($used, ${secs}s): results in $out/results, console $cache/console-$driver.log"
+  echo "=== driver $driver ($used, ${secs}s): results in $out/results, console $work/console-$driver.log"
   cat "$out/results/summary" 2>/dev/null || true
   summary+=("driver $driver: $pass passed, $fail failed, $(cat "$out/results/skipped" 2>/dev/null || echo 0) skipped (${secs}s)")
   total_pass=$((total_pass + pass)); total_fail=$((total_fail + fail))
