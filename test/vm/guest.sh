@@ -21,6 +21,10 @@ note() {  # note PASS|FAIL NAME DETAIL
   echo "berth-vm: $1 $2: $3"
 }
 
+# The VM has no network device (nothing leaves it); a node has one besides lo, and a test of
+# host-network pods counts them: a dummy interface stands in, with no route anywhere.
+ip link add berth-vm0 type dummy && ip link set berth-vm0 up
+
 # --- berthd as the node runs it: deploy/berthd.service, Type=notify, Delegate=yes ---
 install -m 755 "$P"/bin/* /usr/local/bin/
 mkdir -p /etc/berth /etc/cni/net.d
