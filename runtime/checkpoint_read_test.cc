@@ -87,11 +87,8 @@ TEST(CheckpointTest, IncompleteOrUnsafeArchivesAreRefused) {
                                          {"config.dump", ConfigDump("other")}});
   ExpectInvalid(t.path() + "/twice.tar", "appears twice");
   // Cut short inside an entry's data, which the check passes over without reading it.
-  WriteTarFile(t.path() + "/cut.tar", {{"config.dump", ConfigDump("abc")},
-                                       {"container.pb", record},
-                                       {"spec.dump", "{}"},
-                                       {"checkpoint/inventory.img", "i"},
-                                       {"checkpoint/pages-1.img", std::string(100000, 'p')}});
+  WriteTarFile(t.path() + "/cut.tar",
+               MinimalArchive("abc", "i", {{"checkpoint/pages-1.img", std::string(100000, 'p')}}));
   ASSERT_EQ(truncate((t.path() + "/cut.tar").c_str(), 50000), 0);
   ExpectInvalid(t.path() + "/cut.tar", "Truncated");
 }
@@ -100,13 +97,8 @@ TEST(CheckpointTest, IncompleteOrUnsafeArchivesAreRefused) {
 // path afterwards (here one that adds a symlink the first never had) is never looked at.
 TEST(CheckpointTest, AnArchiveSwappedAfterItWasReadIsUnpackedAsRead) {
   test::TempDir t;
-  const std::string record = Record("aaa").SerializeAsString();
-  const std::vector<TarEntry> good = {{"config.dump", ConfigDump("aaa")},
-                                      {"container.pb", record},
-                                      {"spec.dump", "{}"},
-                                      {"checkpoint/inventory.img", "first"}};
-  std::vector<TarEntry> evil = good;
-  evil[3].data = "second";
+  const std::vector<TarEntry> good = MinimalArchive("aaa", "first");
+  std::vector<TarEntry> evil = MinimalArchive("aaa", "second");
   evil.push_back({"checkpoint/evil", "", AE_IFLNK, "/etc/shadow"});
   const std::string archive = t.path() + "/ckpt.tar", other = t.path() + "/other.tar";
   WriteTarFile(archive, good);
@@ -127,11 +119,7 @@ TEST(CheckpointTest, AnArchiveSwappedAfterItWasReadIsUnpackedAsRead) {
 // it is unpacked: the symlink the first read never saw is refused then.
 TEST(CheckpointTest, AnArchiveRewrittenInPlaceIsCheckedAgainWhenUnpacked) {
   test::TempDir t;
-  const std::string record = Record("aaa").SerializeAsString();
-  const std::vector<TarEntry> good = {{"config.dump", ConfigDump("aaa")},
-                                      {"container.pb", record},
-                                      {"spec.dump", "{}"},
-                                      {"checkpoint/inventory.img", "i"}};
+  const std::vector<TarEntry> good = MinimalArchive("aaa");
   std::vector<TarEntry> evil = good;
   evil.push_back({"checkpoint/evil", "", AE_IFLNK, "/etc/shadow"});
   const std::string archive = t.path() + "/ckpt.tar", other = t.path() + "/other.tar";
@@ -173,11 +161,7 @@ TEST(CheckpointTest, ArchivesBeyondTheLimitsAreRefused) {
   EXPECT_GE(defaults.max_entries, 1 << 16);
   absl::Cleanup restore = [defaults] { checkpoint_testing::SetArchiveLimits(defaults); };
   test::TempDir t;
-  const std::string record = Record("abc").SerializeAsString();
-  std::vector<TarEntry> entries = {{"config.dump", ConfigDump("abc")},
-                                   {"container.pb", record},
-                                   {"spec.dump", "{}"},
-                                   {"checkpoint/inventory.img", "i"}};
+  std::vector<TarEntry> entries = MinimalArchive("abc");
   for (int i = 0; i < 20; ++i) entries.push_back({absl::StrCat("checkpoint/core-", i, ".img"), "c"});
   WriteTarFile(t.path() + "/many.tar", entries);
   ASSERT_TRUE(ReadCheckpointArchive(t.path() + "/many.tar").ok());
@@ -187,11 +171,7 @@ TEST(CheckpointTest, ArchivesBeyondTheLimitsAreRefused) {
   // Counted in uncompressed bytes, before they are read: a small gzip bomb stops at the bound.
   const std::string big = t.path() + "/big.tar.gz";
   WriteTarFile(big,
-               {{"config.dump", ConfigDump("abc")},
-                {"container.pb", record},
-                {"spec.dump", "{}"},
-                {"checkpoint/inventory.img", "i"},
-                {"checkpoint/pages-1.img", std::string(2 << 20, 'p')}},
+               MinimalArchive("abc", "i", {{"checkpoint/pages-1.img", std::string(2 << 20, 'p')}}),
                /*gzip=*/true);
   struct stat st;
   ASSERT_EQ(stat(big.c_str(), &st), 0);

@@ -57,6 +57,16 @@ std::string ConfigDump(const std::string& id) {
   return absl::StrCat(R"({"berthCheckpointVersion":1,"id":")", id, R"("})");
 }
 
+std::vector<TarEntry> MinimalArchive(const std::string& id, const std::string& inventory,
+                                     std::vector<TarEntry> more) {
+  std::vector<TarEntry> entries = {{"config.dump", ConfigDump(id)},
+                                   {"container.pb", Record(id).SerializeAsString()},
+                                   {"spec.dump", "{}"},
+                                   {"checkpoint/inventory.img", inventory}};
+  for (TarEntry& e : more) entries.push_back(std::move(e));
+  return entries;
+}
+
 void ExpectInvalid(const std::string& path, absl::string_view why) {
   absl::StatusOr<CheckpointArchive> a = ReadCheckpointArchive(path);
   ASSERT_FALSE(a.ok());

@@ -36,6 +36,11 @@ void WriteTarFile(const std::string& path, const std::vector<TarEntry>& entries,
 // A config.dump of the current format for container `id`.
 std::string ConfigDump(const std::string& id);
 
+// The smallest archive a restore accepts for container `id`: config.dump, container.pb,
+// spec.dump and checkpoint/inventory.img (holding `inventory`), then `more`.
+std::vector<TarEntry> MinimalArchive(const std::string& id, const std::string& inventory = "i",
+                                     std::vector<TarEntry> more = {});
+
 // ReadCheckpointArchive(path) is InvalidArgument naming config.image.image and saying `why`.
 void ExpectInvalid(const std::string& path, absl::string_view why);
 
