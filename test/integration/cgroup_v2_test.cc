@@ -4,6 +4,7 @@
 // deploy/berthd.service restarts without touching its containers. Skips on a v1/hybrid host;
 // runs for real in the VM (test/vm/run.sh).
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -319,6 +320,8 @@ TEST_F(CgroupV2Test, CgroupsAreGoneAfterRemoval) {
 }
 
 TEST_F(CgroupV2Test, UserNamespacePodRunsWithLimits) {
+  // The pod's root (an unmapped host uid) must be able to walk to the infra rootfs.
+  ASSERT_EQ(chmod(dir_.path().c_str(), 0711), 0);
   cri::PodSandboxConfig pod = V2Pod("userns");
   auto* u = pod.mutable_linux()->mutable_security_context()->mutable_namespace_options()->mutable_userns_options();
   u->set_mode(cri::POD);
