@@ -341,6 +341,9 @@ TEST_F(SecurityTest, MemoryLimitKillIsReportedAsOomKilled) {
 }
 
 TEST_F(SecurityTest, UpdateContainerResourcesChangesTheCgroup) {
+  if (!PathExists("/sys/fs/cgroup/memory/memory.limit_in_bytes")) {
+    GTEST_SKIP() << "reads v1 files; on cgroup v2 //test/integration:cgroup_v2_test checks the update";
+  }
   cri::PodSandboxConfig pod = Pod("update");
   std::string pod_id = RunPod(pod);
   std::string id = Run(pod_id, pod, "c", {"/bin/sleep", "1000"});
