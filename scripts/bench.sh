@@ -2,12 +2,59 @@
 # Builds berth's benchmarks and runs them: berthd on temporary directories with a loopback
 # registry, every figure next to its baseline from the same run. Prints tables; the lifecycle
 # figures also go to a JSON file for comparisons across commits.
-#   bash scripts/bench.sh [json-out]      (default /tmp/berth-bench.json; needs root, like the tests)
+#
+#   bash scripts/bench.sh [json-out]          berth alone (default /tmp/berth-bench.json)
+#   bash scripts/bench.sh --against unix:///path/to/other.sock [--registry HOST:PORT] [json-out]
+#       the same workloads on berth and on a second CRI endpoint in one run, both columns and
+#       berth's figure divided by the other's. The other endpoint must mirror docker.io and
+#       registry.k8s.io to the registry given (default: the `registry` file next to its socket,
+#       which bench/containerd-side.sh writes); the bench pushes its images there.
+#   bash scripts/bench.sh --containerd [json-out]
+#       starts Debian's containerd on its own socket and directories (bench/containerd-side.sh),
+#       runs --against it, and stops it.
+#   Extra lifecycle_bench flags go after `--`, e.g. `-- --sections=memory --cycles=200`.
+# Needs root, like the tests. Benchmarks are never part of the test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out="${1:-/tmp/berth-bench.json}"
-bazel build //bench:lifecycle_bench //bench:stats_bench
-(cd bazel-bin/bench/lifecycle_bench.runfiles/berth &&
-  ../../lifecycle_bench --runs=20 --pods=100 --list_counts=10,100,1000 --json_out="$out")
-bazel-bin/bench/stats_bench
+against=""
+registry=""
+containerd=0
+out=/tmp/berth-bench.json
+extra=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --against) against="$2"; shift 2 ;;
+    --registry) registry="$2"; shift 2 ;;
+    --containerd) containerd=1; shift ;;
+    --) shift; extra=("$@"); break ;;
+    -*) echo "bench.sh: unknown flag $1" >&2; exit 2 ;;
+    *) out="$1"; shift ;;
+  esac
+done
+
+if [ "$containerd" = 1 ]; then
+  against=$(bash bench/containerd-side.sh start)
+  trap 'bash bench/containerd-side.sh stop' EXIT
+fi
+flags=(--runs=20 --pods=10 --list_counts=10,100,1000 --concurrent=100 --cycles=1000 --cycle_parallel=4
+       --json_out="$out")
+if [ -n "$against" ]; then
+  if [ -z "$registry" ]; then
+    sockdir=$(dirname "${against#unix://}")
+    [ -f "$sockdir/registry" ] && registry=$(cat "$sockdir/registry")
+  fi
+  if [ -z "$registry" ]; then
+    echo "bench.sh: --against needs --registry, the registry that endpoint mirrors to" >&2
+    exit 2
+  fi
+  name=other
+  case "$against" in *containerd*) name=containerd ;; esac
+  flags+=(--against="$against" --against_name="$name" --registry="$registry")
+fi
+
+# One bazel at a time on this machine: build under the shared lock, benchmark outside it.
+flock /tmp/berth-bazel.lock bazel build --symlink_prefix=/ //bench:lifecycle_bench //bench:stats_bench
+bin=$(flock /tmp/berth-bazel.lock bazel info --symlink_prefix=/ bazel-bin 2>/dev/null)
+(cd "$bin/bench/lifecycle_bench.runfiles/berth" && ../../lifecycle_bench "${flags[@]}" "${extra[@]}")
+"$bin/bench/stats_bench"
 echo "lifecycle figures as JSON: $out"

@@ -19,6 +19,7 @@
 #include "server/config.h"
 #include "server/daemon.h"
 #include "server/version.h"
+#include "util/memory.h"
 
 ABSL_FLAG(std::string, config, "/etc/berth/berth.toml",
           "Configuration file (TOML). A missing file at the default path means built-in defaults.");
@@ -52,6 +53,7 @@ absl::StatusOr<berth::Config> EffectiveConfig() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  berth::ConfigureMalloc();  // before any thread: arenas are made as threads first allocate
   absl::SetProgramUsageMessage(
       "berth CRI runtime daemon.\n\n"
       "Usage:\n"

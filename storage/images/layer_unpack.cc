@@ -46,6 +46,9 @@ struct RawStream {
   uint64_t next_free_check = 0;
   // Set when a limit is hit: the tar reader then sees a read error, and this is the real cause.
   absl::Status over;
+  // The tar reader's input buffer, per unpack on the heap: a thread_local array would be static
+  // TLS, which glibc zeroes in every thread berthd starts (64 KiB resident per thread).
+  std::vector<char> block = std::vector<char>(1 << 16);
 
   absl::Status Charge(size_t n) {
     total += n;
@@ -79,8 +82,8 @@ la_ssize_t ReadRaw(struct archive*, void* user, const void** buf) {
   auto* s = static_cast<RawStream*>(user);
   if (!s->over.ok()) return -1;
   if (s->eof) return 0;
-  static thread_local char block[1 << 16];
-  la_ssize_t n = archive_read_data(s->raw, block, sizeof(block));
+  char* block = s->block.data();
+  la_ssize_t n = archive_read_data(s->raw, block, s->block.size());
   if (n < 0) return -1;
   if (n == 0) s->eof = true;
   if (absl::Status st = s->Charge(n); !st.ok()) {
