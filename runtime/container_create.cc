@@ -313,7 +313,9 @@ absl::Status Engine::CreateInRuntime(ContainerObj* c) {
   if (!res.ok()) return res.status();
   rec.mutable_state()->set_pid(res->pid);
   rec.mutable_state()->set_conmon_pid(res->conmon_pid);
-  return Transition(c, Operation::kCreate, std::move(rec));
+  if (absl::Status st = Transition(c, Operation::kCreate, std::move(rec)); !st.ok()) return st;
+  WatchMonitor(c->rec);
+  return absl::OkStatus();
 }
 
 absl::Status Engine::RestoreInRuntime(ContainerObj* c) {
@@ -339,7 +341,9 @@ absl::Status Engine::RestoreInRuntime(ContainerObj* c) {
   s->set_pid(res->pid);
   s->set_conmon_pid(res->conmon_pid);
   s->set_started_at_ns(NowNs());
-  return Transition(c, Operation::kStart, std::move(rec));
+  if (absl::Status st = Transition(c, Operation::kStart, std::move(rec)); !st.ok()) return st;
+  WatchMonitor(c->rec);
+  return absl::OkStatus();
 }
 
 }  // namespace berth::runtime

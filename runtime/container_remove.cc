@@ -42,7 +42,11 @@ absl::Status Engine::CleanupContainer(const std::shared_ptr<ContainerObj>& c) {
       return st;
     }
   }
-  if (absl::Status st = oci_->Delete(cc.id(), /*force=*/true); !st.ok()) return st;
+  if (absl::Status st = oci_->Delete(cc.id(), /*force=*/true);
+      !st.ok() && !OutliveFailedRuntimeDelete(rec, st)) {
+    return st;
+  }
+  ReleaseRuntimeLeftovers(cc);
   if (cc.overlay_rootfs() && images_ != nullptr) {
     if (absl::Status st = images_->UnmountRootfs(cc.id()); !st.ok()) return st;
     if (absl::Status st = images_->RemoveContainerStorage(cc.id()); !st.ok()) return st;

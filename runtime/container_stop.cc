@@ -58,6 +58,8 @@ absl::Status Engine::StopContainerObj(const std::shared_ptr<ContainerObj>& c,
   // No exit file arrived (conmon gone?): believe runc, then the exit file, then give up loudly.
   absl::StatusOr<int> code = oci_->ReadExitCode(id);
   absl::StatusOr<oci::RuncState> rs = oci_->State(id);
+  // A runc that fails (missing, broken) tells nothing: the container may well run on.
+  if (!code.ok() && !rs.ok() && !absl::IsNotFound(rs.status())) return rs.status();
   if (code.ok() || !rs.ok() || rs->status == "stopped") {
     MarkExited(c.get(), code.ok() ? *code : 137);
     return absl::OkStatus();

@@ -56,7 +56,7 @@ Engine::Engine(Key, EngineOptions options, storage::StateDB* db, ImageProvider* 
   if (!host_) host_ = std::make_unique<HostOps>();
 }
 
-Engine::~Engine() { exit_watcher_.reset(); }
+Engine::~Engine() { StopFaultHandling(); }
 
 absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(EngineOptions options,
                                                        storage::StateDB* db, ImageProvider* images,
@@ -118,10 +118,13 @@ absl::Status Engine::Init() {
 
   exit_watcher_.reset();
   absl::StatusOr<std::unique_ptr<oci::ExitWatcher>> watcher = oci::ExitWatcher::Start(
-      oci_->options().exits_dir, [this](const std::string& id) { OnExit(id); });
+      oci_->options().exits_dir, [this](const std::string& id) { OnExit(id); },
+      [this](const std::string& id) { OnMonitorExit(id); });
   if (!watcher.ok()) return watcher.status();
   exit_watcher_ = std::move(*watcher);
-  return Recover();
+  if (absl::Status st = CheckBootAtStart(); !st.ok()) return st;
+  if (absl::Status st = Recover(); !st.ok()) return st;
+  return FinishStart();
 }
 
 absl::Status Engine::Transition(ContainerObj* c, Operation op, Container next,

@@ -18,6 +18,7 @@
 #include "absl/synchronization/notification.h"
 #include "proto/berth/v1/records.pb.h"
 #include "proto/runtime/v1/api.pb.h"
+#include "runtime/cgroups/sweep.h"
 #include "runtime/checkpoint.h"
 #include "runtime/events.h"
 #include "runtime/hooks.h"
@@ -26,6 +27,7 @@
 #include "runtime/oci/exit_watcher.h"
 #include "runtime/oci/oci_runtime.h"
 #include "runtime/providers.h"
+#include "runtime/reboot.h"
 #include "runtime/state_machine.h"
 #include "storage/state_db.h"
 
@@ -63,6 +65,10 @@ struct RecoveryReport {
   int exited_while_down = 0;
   int cleaned_up = 0;
   int pods_not_ready = 0;  // READY pods found without a running infra container
+  // The node rebooted (or the state dir was emptied) since the last start: no container of the
+  // records runs; every pod is NOTREADY with its network released.
+  bool rebooted = false;
+  bool clean_shutdown = false;  // the last berthd stopped cleanly
   // Records that did not parse ("container/<key>", "sandbox/<key>"): kept in the StateDB, not served.
   std::vector<std::string> quarantined;
   double seconds = 0;
@@ -280,6 +286,35 @@ class Engine {
   absl::flat_hash_map<std::string, std::shared_ptr<Reservation>> sandbox_names_
       ABSL_GUARDED_BY(names_mu_);
 
+  // Faults below the engine (faults.cc). CheckBootAtStart, before Recover: the boot and
+  // clean-shutdown markers (boot_). FinishStart, after it: this boot's marker and the cgroup
+  // janitor. StopFaultHandling, in ~Engine: the janitor and the exit watcher stop, then the
+  // clean-stop marker is written.
+  absl::Status CheckBootAtStart();
+  absl::Status FinishStart();
+  void StopFaultHandling();
+  // Recovery after a reboot: a live container is EXITED with the unknown exit code (255, as
+  // containerd), and every pod NOTREADY with its network released (CNI DEL from the cached
+  // result, so IPAM reservations kept on disk are freed).
+  void ExitedWithTheBoot(ContainerObj* c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu);
+  void ReleasePodsAfterReboot() ABSL_LOCKS_EXCLUDED(index_mu_);
+  // A container's conmon is watched (a pidfd in the exit watcher) from its creation, restore or
+  // recovery on. Its death is reconciled with the exit file, then runc: a container still running
+  // is killed; it is EXITED with the unknown exit code and a message naming conmon.
+  void WatchMonitor(const berth::v1::Container& rec);
+  void OnMonitorExit(const std::string& id) ABSL_LOCKS_EXCLUDED(index_mu_);
+  // True when it recorded the exit (an infra container's pod is then the caller's to update).
+  bool MonitorLost(ContainerObj* c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu);
+  // Once runc has forgotten a container (CleanupContainer): its monitor's watch goes, and the
+  // cgroup runc left (killed processes still exiting, or runc's state lost) is removed.
+  void ReleaseRuntimeLeftovers(const berth::v1::ContainerConfig& cc);
+  // CleanupContainer's `runc delete` failed (runc missing or broken): whether the cleanup may go
+  // on anyway, the delete being retried in the background. `before` is the record as it was.
+  bool OutliveFailedRuntimeDelete(const berth::v1::Container& before, const absl::Status& error);
+
+  BootCheck boot_;
+  bool owns_cgroups_ = false;  // the runtime is runc: its cgroups are swept and removed
+  std::unique_ptr<cgroups::CgroupJanitor> cgroup_janitor_;
   std::unique_ptr<oci::ExitWatcher> exit_watcher_;  // last: stops before the maps go
 };
 

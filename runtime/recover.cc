@@ -63,6 +63,7 @@ absl::Status Engine::Recover() {
     }
     absl::MutexLock l(&obj->mu);
     Reconcile(obj.get());
+    if (IsLive(obj->rec.state().status())) WatchMonitor(obj->rec);
     ++recovery_.containers;
   }
   // Finish what was interrupted: removals, and creations that never completed.
@@ -97,6 +98,7 @@ absl::Status Engine::Recover() {
       }
     }
   }
+  if (boot_.rebooted) ReleasePodsAfterReboot();
   // A pod whose infra container is gone (it died while berthd was down, or the node rebooted)
   // cannot run containers: kubelet must see it NOTREADY to recreate it.
   for (auto& rec : sandboxes) {
@@ -151,6 +153,7 @@ absl::Status Engine::Recover() {
 void Engine::Reconcile(ContainerObj* c) {
   const std::string id = c->rec.config().id();
   const auto status = c->rec.state().status();
+  if (boot_.rebooted) return ExitedWithTheBoot(c);  // runc's state and the processes are gone
   // A container awaiting its restore is unknown to runc by design: nothing to reconcile.
   if (!IsLive(status) || AwaitingRestore(c->rec)) return;
   // libpod's syncContainer: the exit file is the truth for a container that ended while berthd
@@ -161,9 +164,15 @@ void Engine::Reconcile(ContainerObj* c) {
     return;
   }
   absl::StatusOr<oci::RuncState> rs = oci_->State(id);
+  if (!rs.ok() && !absl::IsNotFound(rs.status())) {
+    // runc itself fails (missing, broken): nothing is learnt, the record stays as it is.
+    LOG(ERROR) << "container " << id << ": runc cannot tell its state: " << rs.status();
+    return;
+  }
   if (!rs.ok() || rs->status == "stopped") {
     LOG(WARNING) << "container " << id << " is gone without an exit file; marking it exited";
-    MarkExited(c, 255, /*emit=*/true, "Error",
+    // containerd's unknown exit: code 255, reason "Unknown".
+    MarkExited(c, 255, /*emit=*/true, "Unknown",
                "the container ended while berthd was down and its exit code was lost");
     ++recovery_.exited_while_down;
     if (!rs.ok() && absl::IsNotFound(rs.status())) {

@@ -7,6 +7,8 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -207,6 +209,11 @@ void CgroupJanitor::Retry(const std::string& cgroups_path) {
   kicked_ = true;  // a failed removal: look for others like it too
 }
 
+void CgroupJanitor::RetryTask(const std::string& key, std::function<bool()> attempt) {
+  absl::MutexLock l(&mu_);
+  tasks_[key] = std::move(attempt);
+}
+
 int CgroupJanitor::swept() const {
   absl::MutexLock l(&mu_);
   return swept_;
@@ -214,7 +221,7 @@ int CgroupJanitor::swept() const {
 
 int CgroupJanitor::pending() const {
   absl::MutexLock l(&mu_);
-  return static_cast<int>(retry_.size());
+  return static_cast<int>(retry_.size() + tasks_.size());
 }
 
 int CgroupJanitor::sweeps() const {
@@ -226,17 +233,26 @@ void CgroupJanitor::Loop() {
   absl::Time next_sweep = absl::Now();
   for (;;) {
     std::vector<std::string> retry;
+    std::vector<std::pair<std::string, std::function<bool()>>> tasks;
     bool sweep = false;
     {
       absl::MutexLock l(&mu_);
       auto wake = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || kicked_; };
-      const absl::Time until =
-          retry_.empty() ? next_sweep : std::min(next_sweep, absl::Now() + options_.retry_interval);
+      const absl::Time until = retry_.empty() && tasks_.empty()
+                                   ? next_sweep
+                                   : std::min(next_sweep, absl::Now() + options_.retry_interval);
       mu_.AwaitWithDeadline(absl::Condition(&wake), until);
       if (stopping_) return;
       sweep = kicked_ || absl::Now() >= next_sweep;
       kicked_ = false;
       retry.assign(retry_.begin(), retry_.end());
+      tasks.assign(tasks_.begin(), tasks_.end());
+    }
+    for (auto& [key, attempt] : tasks) {
+      if (!attempt()) continue;
+      LOG(INFO) << "retried in the background and done: " << key;
+      absl::MutexLock l(&mu_);
+      tasks_.erase(key);
     }
     for (const std::string& path : retry) {
       absl::Status st = RemoveContainerCgroup(path, options_.kill_wait, options_.sweep.root);

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
@@ -72,8 +73,11 @@ class CgroupJanitor {
 
   // A container's cgroup that RemoveContainerCgroup could not remove: retried until it goes.
   void Retry(const std::string& cgroups_path);
+  // Any other leftover (a `runc delete` that failed): `attempt` runs every retry_interval, on the
+  // janitor's thread, until it returns true. A second task under the same key replaces the first.
+  void RetryTask(const std::string& key, std::function<bool()> attempt);
   int swept() const;   // orphaned directories removed so far
-  int pending() const;  // failed removals still being retried
+  int pending() const;  // failed removals and tasks still being retried
   int sweeps() const;   // sweeps finished
 
  private:
@@ -84,6 +88,7 @@ class CgroupJanitor {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool kicked_ ABSL_GUARDED_BY(mu_) = true;  // the sweep at start
   absl::flat_hash_set<std::string> retry_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, std::function<bool()>> tasks_ ABSL_GUARDED_BY(mu_);
   int swept_ ABSL_GUARDED_BY(mu_) = 0;
   int sweeps_ ABSL_GUARDED_BY(mu_) = 0;
   std::thread thread_;  // last

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -168,6 +169,8 @@ TEST_F(SweepTest, TheJanitorSweepsAtStartAndRetriesFailedRemovals) {
   o.retry_interval = absl::Milliseconds(50);
   CgroupJanitor janitor(o);
   janitor.Retry(failed);
+  std::atomic<int> attempts = 0;
+  janitor.RetryTask("a runc delete", [&] { return ++attempts == 3; });  // done on its third try
   for (int i = 0; i < 400 && (janitor.sweeps() == 0 || janitor.pending() > 0); ++i) {
     absl::SleepFor(absl::Milliseconds(25));
   }
@@ -175,6 +178,7 @@ TEST_F(SweepTest, TheJanitorSweepsAtStartAndRetriesFailedRemovals) {
   EXPECT_EQ(janitor.pending(), 0);
   EXPECT_FALSE(AnyLeft(orphan));
   EXPECT_FALSE(AnyLeft(failed));
+  EXPECT_EQ(attempts, 3);
 }
 
 }  // namespace

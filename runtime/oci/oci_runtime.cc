@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -60,6 +61,12 @@ absl::StatusOr<nlohmann::json> ReadSyncMessage(int fd, absl::Duration timeout) {
   return j;
 }
 
+// A program berth could not start at all (missing, not executable): Unavailable, naming it.
+// Never NotFound, which callers read as "runc does not know the container".
+absl::Status CannotRun(absl::string_view what, const std::string& path, const absl::Status& st) {
+  return absl::UnavailableError(absl::StrCat(what, " ", path, " cannot be run: ", st.message()));
+}
+
 }  // namespace
 
 std::vector<std::string> OciRuntime::Runc(std::vector<std::string> args) const {
@@ -75,7 +82,7 @@ absl::Status OciRuntime::RunRunc(const std::vector<std::string>& args,
   RunOptions o;
   o.timeout = timeout;
   absl::StatusOr<RunResult> r = RunProcess(argv, o);
-  if (!r.ok()) return r.status();
+  if (!r.ok()) return CannotRun("the OCI runtime", options_.runtime_path, r.status());
   if (!r->ok()) {
     if (NotExist(*r)) return absl::NotFoundError(DescribeFailure(argv, *r));
     return absl::InternalError(DescribeFailure(argv, *r));
@@ -89,6 +96,10 @@ std::string Runtime::ExitFile(const std::string& id) const {
 
 
 absl::StatusOr<CreateResult> OciRuntime::Create(const CreateRequest& req) const {
+  // conmon only says it failed when the runtime it is to run is missing: name the part here.
+  if (absl::StatusOr<std::string> runc = FindProgram(options_.runtime_path); !runc.ok()) {
+    return CannotRun("the OCI runtime", options_.runtime_path, runc.status());
+  }
   const std::string persist = absl::StrCat(req.bundle, "/persist");
   if (absl::Status st = MakeDirs(persist, 0700); !st.ok()) return st;
   if (absl::Status st = MakeDirs(options_.attach_dir, 0700); !st.ok()) return st;
@@ -138,11 +149,18 @@ absl::StatusOr<CreateResult> OciRuntime::Create(const CreateRequest& req) const 
   o.env = {"_OCI_SYNCPIPE=3"};
   o.inherit_fds = {{sync_w.get(), 3}};
   absl::StatusOr<pid_t> pid = SpawnProcess(argv, o, devnull.get(), devnull.get(), devnull.get());
-  if (!pid.ok()) return pid.status();
+  if (!pid.ok()) return CannotRun("conmon", options_.conmon_path, pid.status());
   sync_w.reset();
   // conmon forks and its first process exits at once; the grandchild reports on the pipe.
   absl::StatusOr<int> wait = WaitProcess(*pid);
   if (!wait.ok()) return wait.status();
+  if (!WIFEXITED(*wait) || WEXITSTATUS(*wait) != 0) {
+    return absl::InternalError(absl::StrCat(
+        "conmon ", options_.conmon_path, " failed before it created container ", req.id, " (",
+        WIFEXITED(*wait) ? absl::StrCat("exit status ", WEXITSTATUS(*wait))
+                         : absl::StrCat("signal ", WTERMSIG(*wait)),
+        "; it logs to syslog)"));
+  }
   absl::StatusOr<nlohmann::json> msg =
       ReadSyncMessage(sync_r.get(), restore ? kCriuTimeout : kRuncTimeout);
   if (!msg.ok()) return msg.status();
@@ -211,7 +229,7 @@ absl::StatusOr<RuncState> OciRuntime::State(const std::string& id) const {
   RunOptions o;
   o.timeout = kRuncTimeout;
   absl::StatusOr<RunResult> r = RunProcess(argv, o);
-  if (!r.ok()) return r.status();
+  if (!r.ok()) return CannotRun("the OCI runtime", options_.runtime_path, r.status());
   if (!r->ok()) {
     if (NotExist(*r)) return absl::NotFoundError(DescribeFailure(argv, *r));
     return absl::InternalError(DescribeFailure(argv, *r));
@@ -230,7 +248,7 @@ absl::Status OciRuntime::Update(const std::string& id, const std::string& resour
   o.timeout = kRuncTimeout;
   o.stdin_data = resources_json;
   absl::StatusOr<RunResult> r = RunProcess(argv, o);
-  if (!r.ok()) return r.status();
+  if (!r.ok()) return CannotRun("the OCI runtime", options_.runtime_path, r.status());
   if (!r->ok()) return absl::InternalError(DescribeFailure(argv, *r));
   return absl::OkStatus();
 }
@@ -260,7 +278,7 @@ absl::StatusOr<ExecResult> OciRuntime::ExecSync(const std::string& id,
     if (pid.ok() && absl::SimpleAtoi(absl::StripAsciiWhitespace(*pid), &p) && p > 1) kill(p, SIGKILL);
   };
   absl::StatusOr<RunResult> r = RunProcess(argv, o);
-  if (!r.ok()) return r.status();
+  if (!r.ok()) return CannotRun("the OCI runtime", options_.runtime_path, r.status());
   ExecResult out;
   out.timed_out = r->timed_out;
   out.exit_code = r->timed_out ? -1 : (r->term_signal ? 128 + r->term_signal : r->exit_code);
@@ -280,7 +298,9 @@ absl::StatusOr<pid_t> OciRuntime::SpawnExec(const std::string& id,
   std::vector<std::string> args = {"exec", "--process", process_json_path};
   if (tty) args.push_back("--tty");
   args.push_back(id);
-  return SpawnProcess(Runc(args), RunOptions{}, stdin_fd, stdout_fd, stderr_fd);
+  absl::StatusOr<pid_t> pid = SpawnProcess(Runc(args), RunOptions{}, stdin_fd, stdout_fd, stderr_fd);
+  if (!pid.ok()) return CannotRun("the OCI runtime", options_.runtime_path, pid.status());
+  return pid;
 }
 
 absl::StatusOr<int> Runtime::ReadExitCode(const std::string& id) const {

@@ -1,0 +1,229 @@
+// The engine after a node reboot and across clean and unclean stops, over the fake OCI runtime
+// (runc's state in memory), a fake pod network and a real StateDB. Runs without root.
+#include <memory>
+#include <set>
+#include <string>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "gtest/gtest.h"
+#include "runtime/engine.h"
+#include "runtime/host_ops.h"
+#include "runtime/oci/fake_runtime.h"
+#include "runtime/reboot.h"
+#include "storage/state_db.h"
+#include "test/util/temp_dir.h"
+#include "util/fs.h"
+
+namespace berth::runtime {
+namespace {
+
+namespace cri = ::runtime::v1;
+
+class NoMounts final : public HostOps {
+ public:
+  absl::Status MountTmpfs(const std::string&, const std::string&) override { return absl::OkStatus(); }
+  absl::Status Unmount(const std::string&) override { return absl::OkStatus(); }
+};
+
+class OneImage final : public ImageProvider {
+ public:
+  absl::StatusOr<berth::v1::Image> ResolveImage(const std::string& ref) override {
+    if (ref != "busybox") return absl::NotFoundError(absl::StrCat("image ", ref));
+    berth::v1::Image image;
+    image.set_id("sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+    image.mutable_config()->add_cmd("/bin/sh");
+    return image;
+  }
+  absl::Status MountRootfs(const std::string&, const std::string&, const std::string& target,
+                           const RootfsIdmap*) override {
+    return MakeDirs(target, 0755);
+  }
+  absl::Status UnmountRootfs(const std::string&) override { return absl::OkStatus(); }
+  absl::Status RemoveContainerStorage(const std::string&) override { return absl::OkStatus(); }
+};
+
+// Hands out one IP per pod and remembers which pods hold one, as host-local IPAM does on disk.
+class FakeNetwork final : public NetworkProvider {
+ public:
+  explicit FakeNetwork(std::string dir) : dir_(std::move(dir)) {}
+  absl::StatusOr<std::string> CreateNetns(const std::string& sandbox_id) override {
+    const std::string path = absl::StrCat(dir_, "/", sandbox_id);
+    if (absl::Status st = WriteFileAtomic(path, ""); !st.ok()) return st;
+    return path;
+  }
+  absl::Status RemoveNetns(const std::string& path) override {
+    unlink(path.c_str());
+    return absl::OkStatus();
+  }
+  absl::StatusOr<PodNetworkStatus> SetUp(const PodNetworkSpec& spec) override {
+    absl::MutexLock l(&mu_);
+    reserved_.insert(spec.sandbox_id);
+    return PodNetworkStatus{.ips = {"10.9.0.2"}, .result = "{\"cached\":true}", .config = "fake"};
+  }
+  absl::Status TearDown(const PodNetworkSpec& spec) override {
+    absl::MutexLock l(&mu_);
+    reserved_.erase(spec.sandbox_id);
+    ++teardowns_;
+    return absl::OkStatus();
+  }
+  absl::Status Ready() override { return absl::OkStatus(); }
+  size_t reserved() const {
+    absl::MutexLock l(&mu_);
+    return reserved_.size();
+  }
+  int teardowns() const {
+    absl::MutexLock l(&mu_);
+    return teardowns_;
+  }
+
+ private:
+  const std::string dir_;
+  mutable absl::Mutex mu_;
+  std::set<std::string> reserved_ ABSL_GUARDED_BY(mu_);
+  int teardowns_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+class FaultsEngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(WriteFileAtomic(dir_.path() + "/pause", "#!pause\n", 0755).ok());
+    ASSERT_TRUE(MakeDirs(dir_.path() + "/netns").ok());
+    absl::StatusOr<std::unique_ptr<storage::StateDB>> db = storage::StateDB::Open(dir_.path() + "/state");
+    ASSERT_TRUE(db.ok()) << db.status();
+    db_ = std::move(*db);
+    StartEngine();
+  }
+
+  EngineOptions Options() const {
+    EngineOptions eo;
+    eo.root = dir_.path() + "/root";
+    eo.state_dir = dir_.path() + "/run";
+    eo.pause_binary = dir_.path() + "/pause";
+    eo.default_cgroup_parent = "/berth-faults-engine-test";
+    return eo;
+  }
+
+  void StartEngine() {
+    EngineOptions eo = Options();
+    oci::OciRuntimeOptions oo{.runc_root = eo.state_dir + "/runc",
+                              .exits_dir = eo.state_dir + "/exits",
+                              .attach_dir = eo.state_dir + "/attach",
+                              .exec_dir = eo.state_dir + "/exec"};
+    ASSERT_TRUE(MakeDirs(oo.exits_dir, 0700).ok());
+    if (!fake_) fake_ = std::make_shared<oci::FakeRuntime>(oo);
+    EngineParts parts;
+    parts.oci = fake_;
+    parts.host = std::make_unique<NoMounts>();
+    absl::StatusOr<std::unique_ptr<Engine>> e =
+        Engine::Create(eo, db_.get(), &images_, &network_, std::move(parts));
+    ASSERT_TRUE(e.ok()) << e.status();
+    engine_ = std::move(*e);
+  }
+
+  // What a power cycle leaves: runc's state and the volatile state dir are gone.
+  void Reboot() {
+    engine_.reset();
+    fake_->ForgetAll();
+    ASSERT_TRUE(RemoveAll(Options().state_dir).ok());
+  }
+
+  cri::PodSandboxConfig Pod(const std::string& name) {
+    cri::PodSandboxConfig p;
+    p.mutable_metadata()->set_name(name);
+    p.mutable_metadata()->set_namespace_("default");
+    p.mutable_metadata()->set_uid(absl::StrCat("uid-", name));
+    return p;
+  }
+  std::pair<std::string, std::string> PodWithContainer(const std::string& name) {
+    absl::StatusOr<std::string> pod = engine_->RunPodSandbox(Pod(name), "");
+    EXPECT_TRUE(pod.ok()) << pod.status();
+    cri::ContainerConfig c;
+    c.mutable_metadata()->set_name("c");
+    c.mutable_image()->set_image("busybox");
+    absl::StatusOr<std::string> id = engine_->CreateContainer(pod.value_or(""), c);
+    EXPECT_TRUE(id.ok()) << id.status();
+    EXPECT_TRUE(engine_->StartContainer(id.value_or("")).ok());
+    return {pod.value_or(""), id.value_or("")};
+  }
+  berth::v1::Container Ctr(const std::string& id) {
+    absl::StatusOr<ContainerView> v = engine_->GetContainer(id);
+    return v.ok() ? **v : berth::v1::Container();
+  }
+  berth::v1::SandboxStatus PodStatus(const std::string& id) {
+    absl::StatusOr<SandboxView> v = engine_->GetSandbox(id);
+    return v.ok() ? (*v)->status() : berth::v1::SANDBOX_STATUS_UNKNOWN;
+  }
+
+  test::TempDir dir_;
+  std::unique_ptr<storage::StateDB> db_;
+  OneImage images_;
+  FakeNetwork network_{dir_.path() + "/netns"};
+  std::shared_ptr<oci::FakeRuntime> fake_;
+  std::unique_ptr<Engine> engine_;
+};
+
+TEST_F(FaultsEngineTest, AfterARebootContainersExitUnknownAndPodsReleaseTheirNetworks) {
+  std::vector<std::pair<std::string, std::string>> pods;
+  for (int i = 0; i < 3; ++i) pods.push_back(PodWithContainer(absl::StrCat("p", i)));
+  ASSERT_EQ(network_.reserved(), 3u);
+  Reboot();
+  StartEngine();
+  EXPECT_TRUE(engine_->recovery().rebooted);
+  EXPECT_EQ(network_.reserved(), 0u);  // CNI DEL ran for every pod at recovery
+  for (const auto& [pod, c] : pods) {
+    EXPECT_EQ(PodStatus(pod), berth::v1::SANDBOX_STATUS_NOT_READY);
+    EXPECT_TRUE((*engine_->GetSandbox(pod))->ips().empty());
+    berth::v1::Container rec = Ctr(c);
+    // Stopped and forgotten by runc: Exited, whose removal needs no runc.
+    EXPECT_EQ(rec.state().status(), berth::v1::CONTAINER_STATUS_EXITED);
+    EXPECT_EQ(rec.state().exit_code(), 255);
+    EXPECT_EQ(rec.state().reason(), "Unknown");
+    EXPECT_TRUE(absl::StrContains(rec.state().message(), "rebooted")) << rec.state().message();
+  }
+  EXPECT_EQ(engine_->recovery().pods_not_ready, 3);
+  // Removal does not release the network a second time.
+  const int teardowns = network_.teardowns();
+  for (const auto& [pod, c] : pods) EXPECT_TRUE(engine_->RemovePodSandbox(pod).ok());
+  EXPECT_EQ(network_.teardowns(), teardowns);
+  EXPECT_TRUE(engine_->ListSandboxes().empty());
+  // New pods start.
+  auto [pod, c] = PodWithContainer("after");
+  EXPECT_EQ(PodStatus(pod), berth::v1::SANDBOX_STATUS_READY);
+  EXPECT_EQ(Ctr(c).state().status(), berth::v1::CONTAINER_STATUS_RUNNING);
+}
+
+TEST_F(FaultsEngineTest, ARestartInTheSameBootIsNoRebootAndAStopIsClean) {
+  auto [pod, c] = PodWithContainer("p");
+  EXPECT_FALSE(engine_->recovery().clean_shutdown);  // the first start
+  engine_.reset();  // ~Engine: a clean stop
+  StartEngine();
+  EXPECT_FALSE(engine_->recovery().rebooted);
+  EXPECT_TRUE(engine_->recovery().clean_shutdown);
+  EXPECT_EQ(PodStatus(pod), berth::v1::SANDBOX_STATUS_READY);
+  EXPECT_EQ(Ctr(c).state().status(), berth::v1::CONTAINER_STATUS_RUNNING);
+  EXPECT_EQ(network_.reserved(), 1u);
+  // A berthd killed leaves no clean-stop marker (its destructor never runs).
+  engine_.reset();
+  ASSERT_EQ(unlink(CleanShutdownPath({Options().root, Options().state_dir}).c_str()), 0);
+  StartEngine();
+  EXPECT_FALSE(engine_->recovery().clean_shutdown);
+  EXPECT_FALSE(engine_->recovery().rebooted);
+}
+
+TEST_F(FaultsEngineTest, AnExitFileThatSurvivedTheRebootIsStillTheTruth) {
+  auto [pod, c] = PodWithContainer("p");
+  engine_.reset();
+  fake_->Exit(c, 3);  // conmon wrote the exit file; a state dir that is no tmpfs keeps it
+  fake_->ForgetAll();
+  // The marker names another boot than the kernel's.
+  ASSERT_TRUE(WriteFileAtomic(BootMarkerPath({Options().root, Options().state_dir}), "another-boot\n").ok());
+  StartEngine();
+  EXPECT_TRUE(engine_->recovery().rebooted);
+  EXPECT_EQ(Ctr(c).state().exit_code(), 3);
+  EXPECT_EQ(Ctr(c).state().reason(), "Error");
+}
+
+}  // namespace
+}  // namespace berth::runtime
