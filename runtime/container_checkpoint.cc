@@ -12,16 +12,13 @@ absl::Status Engine::CheckpointContainer(const std::string& id, const std::strin
   absl::StatusOr<ContainerView> c = GetContainer(id);
   if (!c.ok()) return c.status();
   if (absl::Status st = EnsureState(**c, Operation::kCheckpoint); !st.ok()) return st;
-  absl::StatusOr<std::string> criu = UsableCriu(options_.criu_path);
+  absl::StatusOr<std::string> criu = criu_.Find();
   if (!criu.ok()) return criu.status();
   const std::string cid = (*c)->config().id();
   const std::string dir = absl::StrCat(options_.state_dir, "/exec/checkpoint-", NewId().substr(0, 12));
   const std::string images = absl::StrCat(dir, "/", kCheckpointImagesDir);
   if (absl::Status st = MakeDirs(images, 0700); !st.ok()) return st;
-  struct DirCleanup {
-    std::string d;
-    ~DirCleanup() { RemoveAll(d).IgnoreError(); }
-  } cleanup{dir};
+  auto cleanup = RemoveWhenDone(dir);
   const int64_t at = NowNs();
   if (absl::Status st = oci_->Checkpoint({.id = cid,
                                             .criu_path = *criu,

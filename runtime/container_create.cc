@@ -23,7 +23,7 @@ absl::StatusOr<std::string> Engine::CreateContainer(const std::string& sandbox_i
     if (absl::Status st = CheckRestoreMounts(archive->container.config().cri(), config); !st.ok()) {
       return st;
     }
-    if (absl::Status st = CriuUsable(options_.criu_path); !st.ok()) return st;
+    if (absl::Status st = criu_.Usable(); !st.ok()) return st;
     restore = std::move(*archive);
   }
   const std::string name = ContainerName(config.metadata(), (*sb)->config().metadata());
@@ -204,20 +204,8 @@ absl::StatusOr<std::string> Engine::DoCreateContainer(const std::string& sandbox
     if (absl::Status st = MakeDirs(dir, 0755); !st.ok()) return st;
   }
 
-  PodContext pod;
-  pod.pod = &sandbox.config();
-  pod.sandbox_id = sandbox_id;
-  pod.sandbox_dir = sandbox.dir();
-  pod.shm_path = sandbox.shm_path();
-  pod.netns_path = sandbox.netns_path();
+  PodContext pod = PodContextOf(sandbox);
   pod.infra_pid = infra_pid;
-  const auto& nso = sandbox.config().linux().security_context().namespace_options();
-  pod.host_network = nso.network() == cri::NODE;
-  pod.host_ipc = nso.ipc() == cri::NODE;
-  pod.host_pid = nso.pid() == cri::NODE;
-  pod.userns_path = sandbox.userns_path();
-  pod.uid_mappings.assign(sandbox.uid_mappings().begin(), sandbox.uid_mappings().end());
-  pod.gid_mappings.assign(sandbox.gid_mappings().begin(), sandbox.gid_mappings().end());
   absl::StatusOr<std::string> cgroups_path = CgroupsPath(sandbox.cgroup_parent(), id);
   if (!cgroups_path.ok()) return cgroups_path.status();
   SpecOptions so{*cgroups_path, oom_floor_, options_.seccomp_default_when_empty};
@@ -245,6 +233,17 @@ absl::StatusOr<std::string> Engine::DoCreateContainer(const std::string& sandbox
         ns["path"] = absl::StrCat("/proc/", infra_pid, "/ns/", which);
       }
     }
+  }
+  // CDI devices: the request's CDI_devices, then the "cdi.k8s.io/" annotations (containerd's
+  // order), edited into the spec before the hooks, which see the container as it will run.
+  {
+    std::vector<std::string> requested;
+    for (const auto& d : config.cdi_devices()) requested.push_back(d.name());
+    absl::StatusOr<std::vector<std::string>> devices = cdi::CollectDeviceNames(
+        requested, std::map<std::string, std::string>(config.annotations().begin(),
+                                                      config.annotations().end()));
+    if (!devices.ok()) return devices.status();
+    if (absl::Status st = cdi_.InjectDevices(*devices, &*spec); !st.ok()) return st;
   }
   if (absl::Status st = ApplyHooks(hooks_, &*spec); !st.ok()) return st;
   // Volumes with ID mappings are bound from idmapped copies, attached only until runc create has
@@ -321,7 +320,7 @@ absl::Status Engine::CreateInRuntime(ContainerObj* c) {
 absl::Status Engine::RestoreInRuntime(ContainerObj* c) {
   Container rec = c->rec;
   const auto& cc = rec.config();
-  absl::StatusOr<std::string> criu = UsableCriu(options_.criu_path);
+  absl::StatusOr<std::string> criu = criu_.Find();
   if (!criu.ok()) return criu.status();
   absl::StatusOr<oci::CreateRequest> req = PrepareBundle(cc);
   if (!req.ok()) return req.status();

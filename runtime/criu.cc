@@ -1,7 +1,6 @@
 // Finding a usable CRIU (`criu check`) and reading its logs.
 #include "runtime/criu.h"
 
-#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -45,22 +44,6 @@ absl::StatusOr<std::string> CriuProbe::Find() {
   if (!found_.has_value()) found_ = Probe(criu_path_);
   return *found_;
 }
-
-absl::StatusOr<std::string> UsableCriu(const std::string& criu_path) {
-  static absl::Mutex mu(absl::kConstInit);
-  // Never destroyed: a probe may still be in use by a thread when the process exits.
-  static auto* probes = new std::map<std::string, std::unique_ptr<CriuProbe>>();  // guarded by mu
-  CriuProbe* probe;
-  {
-    absl::MutexLock l(&mu);
-    std::unique_ptr<CriuProbe>& p = (*probes)[criu_path];
-    if (p == nullptr) p = std::make_unique<CriuProbe>(criu_path);
-    probe = p.get();
-  }
-  return probe->Find();
-}
-
-absl::Status CriuUsable(const std::string& criu_path) { return UsableCriu(criu_path).status(); }
 
 std::string CriuLogErrors(const std::string& log_path) {
   absl::StatusOr<std::string> log = ReadFile(log_path);

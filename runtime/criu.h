@@ -34,11 +34,6 @@ class CriuProbe {
   std::optional<absl::StatusOr<std::string>> found_ ABSL_GUARDED_BY(mu_);
 };
 
-// CriuProbe(criu_path).Find() through one probe per criu_path kept for the life of the process.
-// For the engine until it owns a CriuProbe (EngineOptions::criu_path); new code owns a probe.
-absl::StatusOr<std::string> UsableCriu(const std::string& criu_path);
-absl::Status CriuUsable(const std::string& criu_path);
-
 // The last error lines of a CRIU log (dump.log, restore.log), for error messages; empty if none.
 std::string CriuLogErrors(const std::string& log_path);
 

@@ -37,20 +37,6 @@ TEST(CriuTest, UnusableCriuIsAFailedPreconditionSayingWhy) {
   EXPECT_EQ(*found, fake);
 }
 
-// The process-wide answers the engine still uses: one probe per path.
-TEST(CriuTest, UsableCriuKeepsOneAnswerPerPath) {
-  test::TempDir t;
-  const std::string fake = t.path() + "/criu", good = t.path() + "/criu-good";
-  ASSERT_TRUE(WriteFileAtomic(fake, "#!/bin/sh\nexit 1\n", 0755).ok());
-  EXPECT_TRUE(absl::IsFailedPrecondition(CriuUsable(fake)));
-  ASSERT_TRUE(WriteFileAtomic(fake, "#!/bin/sh\nexit 0\n", 0755).ok());
-  EXPECT_TRUE(absl::IsFailedPrecondition(CriuUsable(fake)));
-  ASSERT_TRUE(WriteFileAtomic(good, "#!/bin/sh\nexit 0\n", 0755).ok());
-  absl::StatusOr<std::string> found = UsableCriu(good);
-  ASSERT_TRUE(found.ok()) << found.status();
-  EXPECT_EQ(*found, good);
-}
-
 TEST(CriuTest, CriuLogErrorsKeepsTheLastErrorLines) {
   test::TempDir t;
   ASSERT_TRUE(WriteFileAtomic(t.path() + "/restore.log",

@@ -40,7 +40,9 @@ Engine::Engine(Key, EngineOptions options, storage::StateDB* db, ImageProvider* 
       images_(images),
       network_(network),
       oci_(std::move(parts.oci)),
-      host_(std::move(parts.host)) {
+      host_(std::move(parts.host)),
+      criu_(options_.criu_path),
+      cdi_(options_.cdi_spec_dirs) {
   if (!oci_) {
     oci_ = std::make_unique<oci::OciRuntime>(oci::OciRuntimeOptions{
         .runtime_path = options_.runtime_path,
@@ -50,7 +52,7 @@ Engine::Engine(Key, EngineOptions options, storage::StateDB* db, ImageProvider* 
         .attach_dir = absl::StrCat(options_.state_dir, "/attach"),
         .exec_dir = absl::StrCat(options_.state_dir, "/exec"),
         .log_size_max_bytes = options_.log_size_max_bytes,
-        .systemd_cgroup = options_.cgroup_driver == "systemd",
+        .systemd_cgroup = options_.cgroup_driver == cgroups::CgroupDriver::kSystemd,
     });
   }
   if (!host_) host_ = std::make_unique<HostOps>();
@@ -79,11 +81,9 @@ std::string Engine::InfraRootfs() const { return absl::StrCat(options_.root, "/i
 absl::StatusOr<std::string> Engine::CgroupsPath(const std::string& parent,
                                                const std::string& id) const {
   std::string p = parent.empty() ? options_.default_cgroup_parent : parent;
-  if (options_.cgroup_driver == "systemd") {
-    if (parent.empty()) p = "";
-    return cgroups::ContainerCgroupsPath(cgroups::CgroupDriver::kSystemd, p, id);
-  }
-  return cgroups::ContainerCgroupsPath(cgroups::CgroupDriver::kCgroupfs, p, id);
+  // systemd: an empty parent is the driver's own default slice.
+  if (options_.cgroup_driver == cgroups::CgroupDriver::kSystemd && parent.empty()) p = "";
+  return cgroups::ContainerCgroupsPath(options_.cgroup_driver, p, id);
 }
 
 absl::Status Engine::Init() {

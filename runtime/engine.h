@@ -6,6 +6,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,8 +19,11 @@
 #include "absl/synchronization/notification.h"
 #include "proto/berth/v1/records.pb.h"
 #include "proto/runtime/v1/api.pb.h"
+#include "runtime/cdi/cdi.h"
+#include "runtime/cgroups/paths.h"
 #include "runtime/cgroups/sweep.h"
 #include "runtime/checkpoint.h"
+#include "runtime/criu.h"
 #include "runtime/events.h"
 #include "runtime/hooks.h"
 #include "runtime/host_ops.h"
@@ -40,12 +44,13 @@ struct EngineOptions {
   std::string conmon_path = "conmon";
   std::string criu_path = "criu";  // a path, or a name on PATH; checked when first needed
   std::string pause_binary;  // path of berth-pause on the host
-  std::string cgroup_driver = "cgroupfs";
+  cgroups::CgroupDriver cgroup_driver = cgroups::CgroupDriver::kCgroupfs;
   std::string default_cgroup_parent = "/berth";
   size_t exec_sync_max_output = 16 << 20;
   int64_t log_size_max_bytes = -1;
   bool seccomp_default_when_empty = true;
   std::vector<std::string> hooks_dirs;  // OCI hooks.d directories, later ones win
+  std::vector<std::string> cdi_spec_dirs = cdi::DefaultSpecDirs();  // later ones win
 };
 
 using ContainerView = std::shared_ptr<const berth::v1::Container>;
@@ -146,6 +151,11 @@ class Engine {
   int CountContainers(berth::v1::ContainerStatus status) const;
   int CountSandboxes(berth::v1::SandboxStatus status) const;
   bool network_enabled() const { return network_ != nullptr; }
+  // Host features (host_probes.cc), each probed when first asked and kept for the engine's life.
+  absl::Status UserNamespacesUsable() ABSL_LOCKS_EXCLUDED(probes_mu_);
+  bool RecursiveReadOnlyMounts() ABSL_LOCKS_EXCLUDED(probes_mu_);
+  // CRIU for checkpoint and restore.
+  CriuProbe& criu() { return criu_; }
   absl::Status NetworkReady() const;
 
  private:
@@ -216,8 +226,10 @@ class Engine {
   std::shared_ptr<SandboxObj> FindSandboxObj(const std::string& id_or_prefix,
                                              absl::Status* error) const;
 
-  // Name reservation: returns the existing id if an identical request already finished or a
-  // concurrent one finishes; otherwise reserves and returns nullopt-equivalent (empty string).
+  // Name reservation (names.cc). A new reservation the caller must Release when its creation
+  // ends; or null with *existing_id set when an identical request already made the object (a
+  // retry, possibly after waiting for a concurrent one); or AlreadyExists for a different request
+  // holding the name.
   absl::StatusOr<std::shared_ptr<Reservation>> Reserve(
       absl::flat_hash_map<std::string, std::shared_ptr<Reservation>>* table,
       const std::string& name, const std::string& request, std::string* existing_id);
@@ -245,6 +257,10 @@ class Engine {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu);
   absl::Status TearDownSandbox(SandboxObj* s, berth::v1::Sandbox* rec)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->mu);
+  // The pod a stop or removal works on and its full id; null (with *error OK when it is unknown,
+  // as those calls are idempotent) otherwise.
+  std::shared_ptr<SandboxObj> FindSandboxToTearDown(const std::string& id, std::string* sid,
+                                                    absl::Status* error) const;
   std::shared_ptr<ContainerObj> InfraOf(const berth::v1::Sandbox& rec) const
       ABSL_LOCKS_EXCLUDED(index_mu_);
   std::vector<std::shared_ptr<ContainerObj>> ContainersOf(const std::string& sandbox_id) const;
@@ -265,6 +281,11 @@ class Engine {
   RecoveryReport recovery_;
   EventBus events_;
   std::vector<Hook> hooks_;  // loaded once at start
+  CriuProbe criu_;
+  cdi::Registry cdi_;  // CDI spec files, re-read when they change
+  absl::Mutex probes_mu_;
+  std::optional<absl::Status> userns_usable_ ABSL_GUARDED_BY(probes_mu_);
+  std::optional<bool> rro_usable_ ABSL_GUARDED_BY(probes_mu_);
 
   mutable absl::Mutex index_mu_;
   absl::flat_hash_map<std::string, std::shared_ptr<ContainerObj>> containers_

@@ -33,6 +33,8 @@
 #include "runtime/security_adapter.h"
 #include "runtime/signals.h"
 #include "runtime/spec.h"
+#include "runtime/cdi/cdi.h"
+#include "runtime/record_index.h"
 #include "runtime/state_machine.h"
 #include "runtime/userns.h"
 #include "util/fs.h"
@@ -83,29 +85,30 @@ inline absl::StatusOr<std::string> LogPathInside(const std::string& log_director
 // How long to wait for the exit file after SIGKILL before asking runc directly.
 inline constexpr absl::Duration kKillGrace = absl::Seconds(10);
 
-// Exact id first, then a unique prefix, as crictl users type short ids.
+// LookUpByIdOrPrefix with the error in *error and null on failure, for the Find* helpers.
 template <typename Obj>
 std::shared_ptr<Obj> FindByIdOrPrefix(
     const absl::flat_hash_map<std::string, std::shared_ptr<Obj>>& objects, const std::string& key,
     absl::string_view kind, absl::string_view field, absl::Status* error) {
-  if (key.empty()) {
-    *error = absl::InvalidArgumentError(absl::StrCat(field, " is required"));
+  auto found = LookUpByIdOrPrefix(objects, key, kind, field);
+  if (!found.ok()) {
+    *error = found.status();
     return nullptr;
   }
-  if (auto it = objects.find(key); it != objects.end()) return it->second;
-  std::shared_ptr<Obj> found;
-  int matches = 0;
-  for (const auto& [id, obj] : objects) {
-    if (absl::StartsWith(id, key)) {
-      found = obj;
-      ++matches;
+  return *std::move(found);
+}
+
+// What the OCI specs of a pod's containers (infra too) take from its record (sandbox_status.cc);
+// it points into `rec`, which must outlive it.
+PodContext PodContextOf(const berth::v1::Sandbox& rec);
+
+// Removes a scratch directory when the scope ends; a failure is logged (nothing to return it to).
+inline auto RemoveWhenDone(std::string dir) {
+  return absl::Cleanup([dir = std::move(dir)] {
+    if (absl::Status st = RemoveAll(dir); !st.ok()) {
+      LOG(WARNING) << "removing scratch directory " << dir << ": " << st;
     }
-  }
-  if (matches == 1) return found;
-  *error = matches > 1
-               ? absl::InvalidArgumentError(absl::StrCat(kind, " id prefix \"", key, "\" is ambiguous"))
-               : absl::NotFoundError(absl::StrCat(kind, " \"", key, "\" not found"));
-  return nullptr;
+  });
 }
 
 inline int64_t NowNs() { return absl::ToUnixNanos(absl::Now()); }

@@ -23,6 +23,7 @@
 #include "glog/logging.h"
 #include "nlohmann/json.hpp"
 #include "runtime/engine.h"
+#include "runtime/engine_internal.h"
 #include "util/json.h"
 #include "runtime/spec.h"
 #include "util/fd.h"
@@ -110,10 +111,7 @@ absl::StatusOr<int> Engine::Exec(const std::string& id, const std::vector<std::s
   // Short paths: the console socket's must fit in sockaddr_un.
   const std::string dir = absl::StrCat(options_.state_dir, "/exec/", NewId().substr(0, 16));
   if (absl::Status st = MakeDirs(dir, 0700); !st.ok()) return st;
-  struct DirCleanup {
-    std::string d;
-    ~DirCleanup() { RemoveAll(d).IgnoreError(); }
-  } cleanup{dir};
+  auto cleanup = RemoveWhenDone(dir);
   const std::string process = dir + "/process.json";
   if (absl::Status st = WriteFileAtomic(process, DumpJson(ExecProcess(spec, cmd, io.tty)), 0600);
       !st.ok()) {

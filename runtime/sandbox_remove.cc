@@ -5,13 +5,9 @@ namespace berth::runtime {
 
 absl::Status Engine::RemovePodSandbox(const std::string& id) {
   absl::Status err;
-  std::shared_ptr<SandboxObj> s = FindSandboxObj(id, &err);
-  if (!s) return absl::IsNotFound(err) ? absl::OkStatus() : err;
   std::string sid;
-  {
-    absl::MutexLock l(&s->mu);
-    sid = s->rec.id();
-  }
+  std::shared_ptr<SandboxObj> s = FindSandboxToTearDown(id, &sid, &err);
+  if (!s) return err;
   for (const auto& c : ContainersOf(sid)) {
     if (absl::Status st = RemoveContainerObj(c, /*force=*/true); !st.ok()) return st;
   }

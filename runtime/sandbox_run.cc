@@ -45,7 +45,7 @@ absl::StatusOr<std::string> Engine::DoRunPodSandbox(const cri::PodSandboxConfig&
   if (!pod_userns.ok()) return pod_userns.status();
   HostRoot userns_root;
   if (*pod_userns) {
-    if (absl::Status st = UserNamespacesUsable(options_.root); !st.ok()) {
+    if (absl::Status st = UserNamespacesUsable(); !st.ok()) {
       return absl::FailedPreconditionError(absl::StrCat(
           "this node cannot run pods in a user namespace (", kUsernsField, ".mode POD): ",
           st.message()));
@@ -172,18 +172,7 @@ absl::StatusOr<std::string> Engine::DoRunPodSandbox(const cri::PodSandboxConfig&
   }
 
   // The infra container: berth's pause in berth's read-only rootfs.
-  PodContext pod;
-  pod.pod = &rec.config();
-  pod.sandbox_id = id;
-  pod.sandbox_dir = rec.dir();
-  pod.shm_path = rec.shm_path();
-  pod.netns_path = rec.netns_path();
-  pod.host_network = host_network;
-  pod.host_pid = nso.pid() == cri::NODE;
-  pod.host_ipc = nso.ipc() == cri::NODE;
-  pod.userns_path = rec.userns_path();
-  pod.uid_mappings.assign(rec.uid_mappings().begin(), rec.uid_mappings().end());
-  pod.gid_mappings.assign(rec.gid_mappings().begin(), rec.gid_mappings().end());
+  PodContext pod = PodContextOf(rec);
   absl::StatusOr<std::string> cgroups_path = CgroupsPath(rec.cgroup_parent(), id);
   if (!cgroups_path.ok()) return cgroups_path.status();
   SpecOptions so{*cgroups_path, oom_floor_, options_.seccomp_default_when_empty};

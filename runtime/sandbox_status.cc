@@ -1,4 +1,4 @@
-// Pod lookups and UpdatePodSandboxResources.
+// Pod lookups, what a pod gives its containers' specs, and UpdatePodSandboxResources.
 #include "runtime/engine_internal.h"
 
 namespace berth::runtime {
@@ -15,6 +15,23 @@ absl::Status Engine::UpdateSandboxResources(const std::string& id,
   *rec.mutable_resources() = resources;
   *rec.mutable_overhead() = overhead;
   return Update(s.get(), std::move(rec));
+}
+
+PodContext PodContextOf(const Sandbox& rec) {
+  const auto& nso = rec.config().linux().security_context().namespace_options();
+  PodContext pod;
+  pod.pod = &rec.config();
+  pod.sandbox_id = rec.id();
+  pod.sandbox_dir = rec.dir();
+  pod.shm_path = rec.shm_path();
+  pod.netns_path = rec.netns_path();
+  pod.host_network = nso.network() == cri::NODE;
+  pod.host_pid = nso.pid() == cri::NODE;
+  pod.host_ipc = nso.ipc() == cri::NODE;
+  pod.userns_path = rec.userns_path();
+  pod.uid_mappings.assign(rec.uid_mappings().begin(), rec.uid_mappings().end());
+  pod.gid_mappings.assign(rec.gid_mappings().begin(), rec.gid_mappings().end());
+  return pod;
 }
 
 absl::StatusOr<SandboxView> Engine::GetSandbox(const std::string& id_or_prefix) const {

@@ -5,13 +5,9 @@ namespace berth::runtime {
 
 absl::Status Engine::StopPodSandbox(const std::string& id) {
   absl::Status err;
-  std::shared_ptr<SandboxObj> s = FindSandboxObj(id, &err);
-  if (!s) return absl::IsNotFound(err) ? absl::OkStatus() : err;
   std::string sid;
-  {
-    absl::MutexLock l(&s->mu);
-    sid = s->rec.id();
-  }
+  std::shared_ptr<SandboxObj> s = FindSandboxToTearDown(id, &sid, &err);
+  if (!s) return err;
   // Every app container first, in parallel (each waits for its own exit), then the infra one.
   std::vector<std::shared_ptr<ContainerObj>> ctrs = ContainersOf(sid);
   std::vector<absl::Status> results(ctrs.size());
@@ -28,6 +24,20 @@ absl::Status Engine::StopPodSandbox(const std::string& id) {
   absl::MutexLock l(&s->mu);
   Sandbox rec = s->rec;
   return TearDownSandbox(s.get(), &rec);
+}
+
+std::shared_ptr<Engine::SandboxObj> Engine::FindSandboxToTearDown(const std::string& id,
+                                                                  std::string* sid,
+                                                                  absl::Status* error) const {
+  std::shared_ptr<SandboxObj> s = FindSandboxObj(id, error);
+  // CRI: stop and remove are idempotent, a pod already gone is OK.
+  if (!s) {
+    if (absl::IsNotFound(*error)) *error = absl::OkStatus();
+    return nullptr;
+  }
+  absl::MutexLock l(&s->mu);
+  *sid = s->rec.id();
+  return s;
 }
 
 std::shared_ptr<Engine::ContainerObj> Engine::InfraOf(const Sandbox& rec) const {

@@ -23,11 +23,9 @@ struct PodContext {
   std::string shm_path;      // the pod's /dev/shm (empty: private tmpfs)
   std::string netns_path;    // persistent netns; empty: a new one (infra) or infra's (containers)
   pid_t infra_pid = 0;       // namespaces of the infra container, joined by app containers
-  std::string cgroup_parent;
   bool host_network = false;
   bool host_pid = false;
   bool host_ipc = false;
-  bool pod_pid_namespace = false;  // NamespaceMode POD for pid
   // A pod in its own user namespace: every container (infra too) joins the namespace pinned at
   // userns_path; the mappings go into config.json as well, runc 1.1 needs them to know the
   // host IDs of root. Empty: the host's user namespace.

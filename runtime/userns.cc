@@ -644,18 +644,5 @@ absl::Status ProbeUserNamespaces(const std::string& dir) {
   return result;
 }
 
-absl::Status UserNamespacesUsable(const std::string& dir) {
-  static const absl::Status usable = [&] {
-    absl::Status st = ProbeUserNamespaces(dir);
-    if (st.ok()) {
-      LOG(INFO) << "pods may run in user namespaces (idmapped overlay layers work in " << dir << ")";
-    } else {
-      LOG(WARNING) << "pods cannot run in user namespaces here: " << st;
-    }
-    return st;
-  }();
-  return usable;
-}
-
 }  // namespace berth::runtime
 

@@ -117,8 +117,6 @@ absl::Status CheckReachableFromUserNamespace(const std::string& path, const Host
 // namespace and mounts an overlay over an idmapped view of a directory made in `dir` (the
 // filesystem the image layers live on). Uncached.
 absl::Status ProbeUserNamespaces(const std::string& dir);
-// ProbeUserNamespaces once per process (the first caller's `dir` is the one probed).
-absl::Status UserNamespacesUsable(const std::string& dir);
 
 }  // namespace berth::runtime
 

@@ -142,6 +142,7 @@ absl::StatusOr<Config> ParseConfig(const std::string& toml_text, const std::stri
                {"sync_writes", r.Bool(&rt.sync_writes)},
                {"seccomp_default_when_empty", r.Bool(&rt.seccomp_default_when_empty)},
                {"hooks_dirs", r.Strings(&rt.hooks_dirs)},
+               {"cdi_spec_dirs", r.Strings(&rt.cdi_spec_dirs)},
           })},
           {"images", r.Table({
                {"max_parallel_downloads", r.Integer(&im.max_parallel_downloads)},
@@ -258,7 +259,8 @@ std::string ConfigToToml(const Config& c) {
                   "sync_writes = ", c.runtime.sync_writes ? "true" : "false", "\n",
                   "seccomp_default_when_empty = ",
                   c.runtime.seccomp_default_when_empty ? "true" : "false", "\n",
-                  "hooks_dirs = ", QuoteList(c.runtime.hooks_dirs), "\n");
+                  "hooks_dirs = ", QuoteList(c.runtime.hooks_dirs), "\n",
+                  "cdi_spec_dirs = ", QuoteList(c.runtime.cdi_spec_dirs), "\n");
   absl::StrAppend(&out, "\n[images]\n", "max_parallel_downloads = ",
                   c.images.max_parallel_downloads, "\n", "stall_timeout_seconds = ",
                   c.images.stall_timeout_seconds, "\n");
@@ -303,7 +305,8 @@ nlohmann::json ConfigToJson(const Config& c) {
         {"log_size_max_bytes", c.runtime.log_size_max_bytes},
         {"sync_writes", c.runtime.sync_writes},
         {"seccomp_default_when_empty", c.runtime.seccomp_default_when_empty},
-        {"hooks_dirs", c.runtime.hooks_dirs}}},
+        {"hooks_dirs", c.runtime.hooks_dirs},
+        {"cdi_spec_dirs", c.runtime.cdi_spec_dirs}}},
       {"images",
        {{"max_parallel_downloads", c.images.max_parallel_downloads},
         {"stall_timeout_seconds", c.images.stall_timeout_seconds},

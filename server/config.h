@@ -44,6 +44,8 @@ struct Config {
     bool seccomp_default_when_empty = true;
     std::vector<std::string> hooks_dirs = {"/usr/share/containers/oci/hooks.d",
                                            "/etc/containers/oci/hooks.d"};
+    // CDI spec directories (Container Device Interface), later ones win.
+    std::vector<std::string> cdi_spec_dirs = {"/etc/cdi", "/var/run/cdi"};
   } runtime;
 
   struct Images {

@@ -161,12 +161,13 @@ absl::Status RunDaemon(const Config& config) {
   eo.conmon_path = *conmon;
   eo.criu_path = config.runtime.criu_path;  // optional: looked up when a checkpoint needs it
   eo.pause_binary = *pause;
-  eo.cgroup_driver = std::string(cgroups::CgroupDriverName(config.runtime.cgroup_driver));
+  eo.cgroup_driver = config.runtime.cgroup_driver;
   eo.default_cgroup_parent = config.runtime.default_cgroup_parent;
   eo.exec_sync_max_output = config.runtime.exec_sync_max_output_bytes;
   eo.log_size_max_bytes = config.runtime.log_size_max_bytes;
   eo.seccomp_default_when_empty = config.runtime.seccomp_default_when_empty;
   eo.hooks_dirs = config.runtime.hooks_dirs;
+  eo.cdi_spec_dirs = config.runtime.cdi_spec_dirs;
   registry::RegistryConfig registry_config;
   registry_config.max_parallel_downloads = config.images.max_parallel_downloads;
   registry_config.stall_timeout = absl::Seconds(config.images.stall_timeout_seconds);
@@ -346,7 +347,7 @@ bool CheckHost(const Config& config) {
            absl::StrCat(criu.status().message(),
                         "; CheckpointContainer and restores answer FAILED_PRECONDITION"));
   if (std::filesystem::is_directory(config.root, ec)) {
-    absl::Status userns = runtime::UserNamespacesUsable(config.root);
+    absl::Status userns = runtime::ProbeUserNamespaces(config.root);
     optional(userns.ok(), "pods in user namespaces (hostUsers: false)",
              absl::StrCat(userns.message(), "; such pods are refused"));
   } else {

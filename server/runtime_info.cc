@@ -31,8 +31,12 @@ RuntimeServiceImpl::RuntimeServiceImpl(const Config& config, runtime::Engine* en
                                        streaming::Server* streaming,
                                        runtime::stats::StatsCollector* stats)
     : config_(config), engine_(engine), streaming_(streaming), stats_(stats) {
-  // Probed once, at start: kubelet only sends pods with hostUsers: false to handlers that say so.
-  if (engine_ != nullptr) runtime::UserNamespacesUsable(config_.root).IgnoreError();
+  // Probed at start, so the first Status answers at once: kubelet only sends pods with
+  // hostUsers: false to handlers that say so.
+  if (engine_ != nullptr) {
+    engine_->UserNamespacesUsable().IgnoreError();  // the engine logs the answer
+    engine_->RecursiveReadOnlyMounts();
+  }
 }
 
 grpc::Status RuntimeServiceImpl::Version(grpc::ServerContext*, const cri::VersionRequest*,
@@ -62,9 +66,8 @@ grpc::Status RuntimeServiceImpl::Status(grpc::ServerContext*, const cri::StatusR
     network_ready->set_reason("NetworkPluginNotReady");
     network_ready->set_message(std::string(net.message()));
   }
-  const bool userns = engine_ != nullptr && runtime::UserNamespacesUsable(config_.root).ok();
-  // A real probe on berth's state directory: open_tree + mount_setattr(MOUNT_ATTR_RDONLY).
-  const bool rro = engine_ != nullptr && ProbeRecursiveReadOnly(config_.state_dir).ok();
+  const bool userns = engine_ != nullptr && engine_->UserNamespacesUsable().ok();
+  const bool rro = engine_ != nullptr && engine_->RecursiveReadOnlyMounts();
   for (const char* name : {"runc", ""}) {
     auto* handler = resp->add_runtime_handlers();
     handler->set_name(name);

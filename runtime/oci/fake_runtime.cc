@@ -97,12 +97,6 @@ absl::Status FakeRuntime::Start(const std::string& id) const {
   return absl::OkStatus();
 }
 
-absl::Status FakeRuntime::Checkpoint(const CheckpointRequest& request) const {
-  absl::MutexLock l(&mu_);
-  Record(absl::StrCat("checkpoint ", request.id));
-  return absl::UnimplementedError("the fake runtime has no CRIU");
-}
-
 absl::Status FakeRuntime::Kill(const std::string& id, int signal, bool all) const {
   absl::MutexLock l(&mu_);
   Record(absl::StrCat("kill ", id, " ", signal, all ? " all" : ""));
@@ -176,13 +170,6 @@ absl::StatusOr<ExecResult> FakeRuntime::ExecSync(const std::string& id,
   r.exit_code = 0;
   r.stdout_data = process_json.substr(0, max_output);
   return r;
-}
-
-absl::StatusOr<pid_t> FakeRuntime::SpawnExec(const std::string& id, const std::string&, bool, int,
-                                             int, int) const {
-  absl::MutexLock l(&mu_);
-  Record(absl::StrCat("spawn-exec ", id));
-  return absl::UnimplementedError("the fake runtime runs no processes");
 }
 
 bool FakeRuntime::OomKilled(const std::string& bundle) const {

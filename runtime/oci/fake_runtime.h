@@ -32,9 +32,10 @@ class FakeRuntime final : public Runtime {
   // runc's status of id, "" when unknown.
   std::string StatusOf(const std::string& id) const;
 
+  // No CRIU and no interactive processes: the base class's Unimplemented answers.
+
   absl::StatusOr<CreateResult> Create(const CreateRequest& request) const override;
   absl::Status Start(const std::string& id) const override;
-  absl::Status Checkpoint(const CheckpointRequest& request) const override;
   absl::Status Kill(const std::string& id, int signal, bool all = false) const override;
   absl::Status Delete(const std::string& id, bool force) const override;
   absl::Status Resume(const std::string& id) const override;
@@ -42,9 +43,6 @@ class FakeRuntime final : public Runtime {
   absl::Status Update(const std::string& id, const std::string& resources_json) const override;
   absl::StatusOr<ExecResult> ExecSync(const std::string& id, const std::string& process_json,
                                       absl::Duration timeout, size_t max_output) const override;
-  absl::StatusOr<pid_t> SpawnExec(const std::string& id, const std::string& process_json_path,
-                                  bool tty, int stdin_fd, int stdout_fd,
-                                  int stderr_fd) const override;
   bool OomKilled(const std::string& bundle) const override;
   absl::Status WriteControl(const std::string& bundle, const std::string& message) const override;
 

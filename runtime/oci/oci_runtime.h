@@ -79,8 +79,11 @@ class Runtime {
   // exit file; returns once the runtime knows the container.
   virtual absl::StatusOr<CreateResult> Create(const CreateRequest& request) const = 0;
   virtual absl::Status Start(const std::string& id) const = 0;
-  // A CRIU checkpoint, keeping established TCP connections and file locks.
-  virtual absl::Status Checkpoint(const CheckpointRequest& request) const = 0;
+  // A CRIU checkpoint, keeping established TCP connections and file locks. Unimplemented unless
+  // the runtime can.
+  virtual absl::Status Checkpoint(const CheckpointRequest& request) const {
+    return absl::UnimplementedError("this OCI runtime cannot checkpoint containers");
+  }
   // Sends a signal to the init process (all=true: to every process of the container).
   virtual absl::Status Kill(const std::string& id, int signal, bool all = false) const = 0;
   // Forgets the container; absent is fine. force also kills a live one.
@@ -95,10 +98,12 @@ class Runtime {
                                               const std::string& process_json,
                                               absl::Duration timeout, size_t max_output) const = 0;
   // Starts a process (OCI process JSON file) in the container with the given stdio; the caller
-  // reaps the returned pid.
+  // reaps the returned pid. Unimplemented unless the runtime runs real processes.
   virtual absl::StatusOr<pid_t> SpawnExec(const std::string& id,
                                           const std::string& process_json_path, bool tty,
-                                          int stdin_fd, int stdout_fd, int stderr_fd) const = 0;
+                                          int stdin_fd, int stdout_fd, int stderr_fd) const {
+    return absl::UnimplementedError("this OCI runtime cannot start interactive processes");
+  }
   // The monitor marked an OOM kill of the container whose bundle this is.
   virtual bool OomKilled(const std::string& bundle) const = 0;
   // The monitor's control channel: resize and log-reopen messages.

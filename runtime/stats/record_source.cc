@@ -3,32 +3,10 @@
 
 #include <memory>
 
-#include "absl/strings/match.h"
-#include "absl/strings/str_cat.h"
+#include "absl/container/flat_hash_map.h"
+#include "runtime/record_index.h"
 
 namespace berth::runtime::stats {
-namespace {
-
-template <typename View>
-absl::StatusOr<View> FindByPrefix(const std::vector<View>& views, const std::string& id,
-                                  const std::function<const std::string&(const View&)>& id_of,
-                                  const char* kind) {
-  View found;
-  for (const View& v : views) {
-    const std::string& vid = id_of(v);
-    if (vid == id) return v;
-    if (!id.empty() && absl::StartsWith(vid, id)) {
-      if (found) {
-        return absl::InvalidArgumentError(absl::StrCat(kind, " id prefix \"", id, "\" is ambiguous"));
-      }
-      found = v;
-    }
-  }
-  if (!found) return absl::NotFoundError(absl::StrCat(kind, " \"", id, "\" not found"));
-  return found;
-}
-
-}  // namespace
 
 RecordSource EngineRecords(Engine* engine) {
   return RecordSource{
@@ -42,33 +20,32 @@ RecordSource EngineRecords(Engine* engine) {
 RecordSource FixedRecords(std::vector<berth::v1::Container> containers,
                           std::vector<berth::v1::Sandbox> sandboxes) {
   struct Records {
-    std::vector<ContainerView> all;
+    absl::flat_hash_map<std::string, ContainerView> by_id;
     std::vector<ContainerView> apps;
+    absl::flat_hash_map<std::string, SandboxView> sandbox_by_id;
     std::vector<SandboxView> sandboxes;
   };
   auto r = std::make_shared<Records>();
   for (auto& c : containers) {
     auto v = std::make_shared<const berth::v1::Container>(std::move(c));
-    r->all.push_back(v);
+    r->by_id[v->config().id()] = v;
     if (!v->config().infra()) r->apps.push_back(v);
   }
   for (auto& s : sandboxes) {
-    r->sandboxes.push_back(std::make_shared<const berth::v1::Sandbox>(std::move(s)));
+    auto v = std::make_shared<const berth::v1::Sandbox>(std::move(s));
+    r->sandbox_by_id[v->id()] = v;
+    r->sandboxes.push_back(v);
   }
   return RecordSource{
       .list_containers = [r] { return r->apps; },
       .list_sandboxes = [r] { return r->sandboxes; },
       .get_container =
           [r](const std::string& id) {
-            return FindByPrefix<ContainerView>(
-                r->all, id, [](const ContainerView& v) -> const std::string& { return v->config().id(); },
-                "container");
+            return LookUpByIdOrPrefix(r->by_id, id, "container", "container_id");
           },
       .get_sandbox =
           [r](const std::string& id) {
-            return FindByPrefix<SandboxView>(
-                r->sandboxes, id, [](const SandboxView& v) -> const std::string& { return v->id(); },
-                "pod sandbox");
+            return LookUpByIdOrPrefix(r->sandbox_by_id, id, "pod sandbox", "pod_sandbox_id");
           },
   };
 }

@@ -14,6 +14,8 @@
 #include <thread>
 
 #include "absl/cleanup/cleanup.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
 #include "storage/state_db.h"
 #include "test/registry/tar_builder.h"
@@ -689,4 +691,76 @@ TEST_F(KubeletTest, RecursiveReadOnlyMountsCoverSubmounts) {
 }
 
 }  // namespace
+// CDI (KEP-4009): a device named in CDI_devices or a cdi.k8s.io/ annotation is edited into the
+// container from the spec files in runtime.cdi_spec_dirs (a real spec file, a real device node);
+// an unknown device is an InvalidArgument at create naming it, and nothing is left behind.
+TEST_F(KubeletTest, CdiDevicesFromSpecFilesReachTheContainer) {
+  const std::string cdi = dir_.path() + "/cdi";
+  ASSERT_TRUE(MakeDirs(cdi).ok());
+  ASSERT_TRUE(WriteFileAtomic(cdi + "/vendor.yaml", R"(cdiVersion: "0.6.0"
+kind: berth.test/dev
+containerEdits:
+  env: ["BERTH_CDI_SPEC=on"]
+devices:
+  - name: null0
+    containerEdits:
+      env: ["BERTH_CDI_DEVICE=null0"]
+      deviceNodes:
+        - path: /dev/berth-null
+          hostPath: /dev/null
+  - name: zero0
+    containerEdits:
+      env: ["BERTH_CDI_DEVICE2=zero0"]
+)")
+                  .ok());
+  ASSERT_TRUE(berthd_->Stop().ok());
+  ASSERT_TRUE(berthd_->Start({.config_toml = absl::StrCat(Config(), "[runtime]\ncdi_spec_dirs = [\"",
+                                                          cdi, "\"]\n")})
+                  .ok())
+      << berthd_->log();
+  cri::PodSandboxConfig pod = Pod("cdi");
+  std::string pod_id = RunPod(pod);
+  auto create = [&](const std::string& name, const std::vector<std::string>& devices,
+                    const std::string& annotation, std::string* id) {
+    cri::CreateContainerRequest req;
+    req.set_pod_sandbox_id(pod_id);
+    *req.mutable_sandbox_config() = pod;
+    auto* c = req.mutable_config();
+    c->mutable_metadata()->set_name(name);
+    c->mutable_image()->set_image("busybox");
+    for (const char* a : {"sleep", "3600"}) c->add_command(a);
+    for (const std::string& d : devices) c->add_cdi_devices()->set_name(d);
+    if (!annotation.empty()) (*c->mutable_annotations())["cdi.k8s.io/test"] = annotation;
+    cri::CreateContainerResponse resp;
+    grpc::Status st = berthd_->runtime().CreateContainer(Ctx().get(), req, &resp);
+    *id = resp.container_id();
+    return st;
+  };
+  std::string id;
+  grpc::Status st = create("dev", {"berth.test/dev=null0"}, "berth.test/dev=zero0", &id);
+  ASSERT_TRUE(st.ok()) << st.error_message() << berthd_->log();
+  ASSERT_TRUE(Start(id).ok());
+  cri::ExecSyncRequest exec;
+  exec.set_container_id(id);
+  for (const char* a : {"sh", "-c", "echo $BERTH_CDI_SPEC $BERTH_CDI_DEVICE $BERTH_CDI_DEVICE2; "
+                                    "ls -l /dev/berth-null | cut -c1"}) {
+    exec.add_cmd(a);
+  }
+  cri::ExecSyncResponse out;
+  ASSERT_TRUE(berthd_->runtime().ExecSync(Ctx().get(), exec, &out).ok());
+  EXPECT_EQ(out.stdout(), "on null0 zero0\nc\n") << out.stderr();
+  std::string none;
+  st = create("missing", {"berth.test/dev=gpu7"}, "", &none);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_TRUE(absl::StrContains(st.error_message(), "berth.test/dev=gpu7")) << st.error_message();
+  st = create("unqualified", {"gpu7"}, "", &none);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << st.error_message();
+  // The failed creations left nothing: only the one container is listed, and the name is free.
+  cri::ListContainersResponse list;
+  ASSERT_TRUE(berthd_->runtime().ListContainers(Ctx().get(), cri::ListContainersRequest(), &list).ok());
+  EXPECT_EQ(list.containers_size(), 1);
+  EXPECT_TRUE(create("missing", {"berth.test/dev=zero0"}, "", &none).ok());
+  EXPECT_TRUE(RemovePod(pod_id).ok());
+}
+
 }  // namespace berth::test

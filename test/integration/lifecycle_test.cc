@@ -356,7 +356,7 @@ TEST_F(LifecycleTest, PodMetricsAndCheckpointPreconditions) {
   creq.set_location(dir_.path() + "/ckpt.tar.gz");
   cri::CheckpointContainerResponse cresp;
   grpc::Status st = berthd_->runtime().CheckpointContainer(Ctx().get(), creq, &cresp);
-  if (!runtime::CriuUsable("criu").ok()) {  // berthd's default runtime.criu_path
+  if (!runtime::CriuProbe("criu").Usable().ok()) {  // berthd's default runtime.criu_path
     EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << st.error_message();
   } else {
     EXPECT_TRUE(st.ok()) << st.error_message();
@@ -419,7 +419,7 @@ TEST_F(LifecycleTest, CheckpointedContainerRestoresAndKeepsCounting) {
   const long before = WaitCounted(log, 5).back();
 
   st = Checkpoint(id, archive);
-  if (absl::Status usable = runtime::CriuUsable(criu); !usable.ok()) {
+  if (absl::Status usable = runtime::CriuProbe(criu).Usable(); !usable.ok()) {
     std::cerr << "no usable CRIU, checking the refusals only: " << usable << "\n";
     EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << st.error_message();
     std::string restored;
