@@ -106,16 +106,15 @@ bool WaitFor(F done, int seconds = 20) {
 class FaultsTest : public CriFixture {
  protected:
   void SetUp() override {
-    CriFixture::SetUp();  // loopback-only daemon with busybox; restarted below on our config
-    if (HasFatalFailure()) return;
-    ASSERT_TRUE(berthd_->Stop().ok());
+    // CriFixture's SetUp, on this suite's own config from the first start.
     cgroup_parent_ = absl::StrCat("/berth-faults-", getpid(), "-", ++instances_);
     ipam_ = dir_.path() + "/ipam";
     bin_ = dir_.path() + "/bin";
     ASSERT_TRUE(MakeDirs(bin_).ok());
+    ASSERT_TRUE(MakeDirs(dir_.path() + "/cni").ok());
     // runc and conmon behind wrappers the tests can break, remove and restore.
-    for (const auto& [name, real] : {std::pair<std::string, std::string>{"runc", "runc"}, {"conmon", "conmon"}}) {
-      absl::StatusOr<std::string> path = FindProgram(real);
+    for (const std::string name : {"runc", "conmon"}) {
+      absl::StatusOr<std::string> path = FindProgram(name);
       ASSERT_TRUE(path.ok()) << path.status();
       ASSERT_TRUE(WriteFileAtomic(bin_ + "/" + name,
                                   absl::StrCat("#!/bin/sh\n",
@@ -128,7 +127,13 @@ class FaultsTest : public CriFixture {
                       .ok());
     }
     WriteConflist("");
+    berthd_ = std::make_unique<Berthd>(dir_.path() + "/d");
     ASSERT_TRUE(berthd_->Start({.config_toml = FaultsConfig()}).ok()) << berthd_->log();
+    cri::PullImageRequest pull;
+    pull.mutable_image()->set_image("busybox");
+    cri::PullImageResponse presp;
+    grpc::Status st = berthd_->images().PullImage(Ctx().get(), pull, &presp);
+    ASSERT_TRUE(st.ok()) << st.error_message() << berthd_->log();
   }
 
   void TearDown() override {
@@ -630,7 +635,7 @@ TEST_F(FaultsTest, ConmonFailingOrMissingFailsCleanlyNamingItAndServiceResumes) 
 }
 
 TEST_F(FaultsTest, AHangingCniPluginIsCutOffByTheTimeoutAndServiceResumes) {
-  ASSERT_TRUE(berthd_->Stop().ok());
+  berthd_->Kill();  // no pods yet: restarted on a shorter plugin timeout
   ASSERT_TRUE(WriteFileAtomic(bin_ + "/hang-add", R"(#!/bin/sh
 case "$CNI_COMMAND" in
   ADD) exec sleep 1000 ;;
@@ -662,6 +667,7 @@ exit 0
 // The root dir's filesystem fills up (a small loop-mounted ext4): calls fail with the reason,
 // nothing is half-made, the state DB survives, and service resumes once there is room.
 TEST_F(FaultsTest, AFullRootDiskFailsCallsCleanlyAndServiceResumesWithTheStateIntact) {
+  berthd_->Kill();  // no pods yet: this test's berthd has its root on a small filesystem
   berthd_.reset();
   const std::string dir = dir_.path() + "/full";
   const std::string image = dir_.path() + "/root.img";
