@@ -203,8 +203,13 @@ void Engine::ReleaseRuntimeLeftovers(const berth::v1::ContainerConfig& cc) {
   // runc removes the cgroup itself, but gives up after a few tries while killed processes are
   // still exiting (a busy node, a bulk removal), and knows nothing of a container whose state
   // went with a reboot or an emptied state dir.
-  absl::Status st = cgroups::RemoveContainerCgroup(path.get<std::string>(), kCgroupKillWait);
-  if (st.ok()) return;
+  bool found = false;
+  absl::Status st = cgroups::RemoveContainerCgroup(path.get<std::string>(), kCgroupKillWait,
+                                                   cgroups::kCgroupRoot, &found);
+  if (st.ok()) {
+    if (found) LOG(INFO) << "container " << cc.id() << ": removed the cgroup runc left behind";
+    return;
+  }
   LOG(WARNING) << "container " << cc.id() << ": " << st << "; retried in the background";
   if (cgroup_janitor_ != nullptr) cgroup_janitor_->Retry(path.get<std::string>());
 }

@@ -130,7 +130,8 @@ std::string CgroupOwner(absl::string_view name) {
 }
 
 absl::Status RemoveContainerCgroup(const std::string& cgroups_path, absl::Duration wait,
-                                   const std::string& root) {
+                                   const std::string& root, bool* found) {
+  if (found != nullptr) *found = false;
   if (!absl::StartsWith(cgroups_path, "/") || absl::StrContains(cgroups_path, "..")) {
     return absl::OkStatus();
   }
@@ -141,6 +142,7 @@ absl::Status RemoveContainerCgroup(const std::string& cgroups_path, absl::Durati
     if (stat(dir.c_str(), &st) == 0) CollectBottomUp(dir, 0, &dirs);
   }
   if (dirs.empty()) return absl::OkStatus();
+  if (found != nullptr) *found = true;
   const absl::Time deadline = absl::Now() + wait;
   std::string left;
   while (!RemovePass(dirs, /*kill=*/true, &left)) {

@@ -30,9 +30,10 @@ std::string CgroupOwner(absl::string_view dir_name);
 // hierarchy, nested cgroups first: what still runs in it is killed (SIGKILL; thawed first if
 // frozen) and waited for up to `wait`. OK when it is absent. FailedPrecondition naming the
 // directory and what is left when it will not go. A systemd-driver path ("slice:berth:id") is
-// left alone: systemd removes a scope once it is empty.
+// left alone: systemd removes a scope once it is empty. *found (may be null): whether there was
+// anything to remove.
 absl::Status RemoveContainerCgroup(const std::string& cgroups_path, absl::Duration wait,
-                                   const std::string& root = kCgroupRoot);
+                                   const std::string& root = kCgroupRoot, bool* found = nullptr);
 
 struct SweepOptions {
   std::string root = kCgroupRoot;

@@ -125,11 +125,14 @@ TEST_F(SweepTest, RemovingAContainerCgroupKillsWhatIsLeftInIt) {
   Make("berth-" + Id('1') + "/nested");
   Child child;
   ASSERT_TRUE(Join(rel + "/nested", child.pid()));
-  ASSERT_TRUE(RemoveContainerCgroup(rel, absl::Seconds(10)).ok());
+  bool found = false;
+  ASSERT_TRUE(RemoveContainerCgroup(rel, absl::Seconds(10), kCgroupRoot, &found).ok());
+  EXPECT_TRUE(found);
   EXPECT_FALSE(AnyLeft(rel));
   EXPECT_TRUE(child.Dead());
   // Absent is fine: removal is idempotent.
-  EXPECT_TRUE(RemoveContainerCgroup(rel, absl::Seconds(1)).ok());
+  EXPECT_TRUE(RemoveContainerCgroup(rel, absl::Seconds(1), kCgroupRoot, &found).ok());
+  EXPECT_FALSE(found);
   // A systemd-driver path is systemd's.
   EXPECT_TRUE(RemoveContainerCgroup("system.slice:berth:" + Id('1'), absl::Seconds(1)).ok());
 }

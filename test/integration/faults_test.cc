@@ -32,7 +32,9 @@
 namespace berth::test {
 namespace {
 
-constexpr char kBridge[] = "berthft0";
+// A bridge of this process's own (two runs of the suite may overlap), without a host address,
+// so that two such bridges on the same subnet do not fight over routes.
+std::string Bridge() { return absl::StrCat("bft", getpid() % 100000); }
 constexpr char kSubnetPrefix[] = "10.251.9.";
 constexpr char kCgroupRoot[] = "/sys/fs/cgroup";
 
@@ -77,19 +79,19 @@ std::vector<pid_t> ProcessesWith(const std::string& prog, const std::string& nee
   return out;
 }
 
-// Processes with `var` (NAME=value) in their environment.
-std::vector<pid_t> ProcessesWithEnv(const std::string& var) {
+// Processes with `var` (NAME=value) in their environment and `also` in some variable.
+std::vector<pid_t> ProcessesWithEnv(const std::string& var, const std::string& also) {
   std::vector<pid_t> out;
   std::error_code ec;
   for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
     pid_t pid = 0;
     if (!absl::SimpleAtoi(e.path().filename().string(), &pid)) continue;
+    bool has_var = false, has_also = false;
     for (absl::string_view v : absl::StrSplit(ReadFile(e.path().string() + "/environ").value_or(""), '\0')) {
-      if (v == var) {
-        out.push_back(pid);
-        break;
-      }
+      has_var = has_var || v == var;
+      has_also = has_also || absl::StrContains(v, also);
     }
+    if (has_var && has_also) out.push_back(pid);
   }
   return out;
 }
@@ -137,8 +139,13 @@ class FaultsTest : public CriFixture {
   }
 
   void TearDown() override {
+    // BERTH_FAULTS_KEEP_LOGS=dir keeps each test's berthd log there.
+    if (const char* keep = getenv("BERTH_FAULTS_KEEP_LOGS"); keep != nullptr && berthd_ != nullptr) {
+      const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+      (void)WriteFileAtomic(absl::StrCat(keep, "/", info->name(), ".log"), berthd_->log());
+    }
     berthd_.reset();
-    RunProcess({"ip", "link", "delete", kBridge}).IgnoreError();
+    RunProcess({"ip", "link", "delete", Bridge()}).IgnoreError();
     // Whatever a failed test left in our cgroup parent: its processes, then the directories.
     for (const std::string& h : CgroupHierarchies()) {
       const std::string parent = h + cgroup_parent_;
@@ -162,8 +169,8 @@ class FaultsTest : public CriFixture {
   void WriteConflist(const std::string& extra) {
     ASSERT_TRUE(WriteFileAtomic(dir_.path() + "/cni/10-lo.conflist",
                                 absl::StrCat(R"({"cniVersion":"1.0.0","name":"berthft","plugins":[)",
-                                             R"({"type":"bridge","bridge":")", kBridge,
-                                             R"(","isGateway":true,"ipMasq":false,)",
+                                             R"({"type":"bridge","bridge":")", Bridge(),
+                                             R"(","isGateway":false,"ipMasq":false,)",
                                              R"("ipam":{"type":"host-local","ranges":[[{"subnet":")",
                                              kSubnetPrefix, R"(0/24"}]],"dataDir":")", ipam_,
                                              R"("}})", extra, "]}"))
@@ -653,7 +660,8 @@ exit 0
   EXPECT_TRUE(absl::StrContains(st.error_message(), "hang-add")) << st.error_message();
   EXPECT_TRUE(absl::StrContains(st.error_message(), "did not finish")) << st.error_message();
   EXPECT_TRUE(PodIds().empty());
-  EXPECT_TRUE(ProcessesWithEnv("CNI_COMMAND=ADD").empty()) << "the hung plugin still runs";
+  EXPECT_TRUE(ProcessesWithEnv("CNI_COMMAND=ADD", berthd_->state_dir()).empty())
+      << "the hung plugin still runs";
   EXPECT_EQ(IpReservations(), 0u);
   ExpectNothingLeft();
   // The plugin goes from the config: pods start again, without a restart.
