@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # A containerd (Debian's, with its CRI plugin) for side-by-side benchmarks, on its own socket,
-# root, state and config, never touching /run/containerd or /var/lib/containerd. Images come
-# from a loopback registry only: docker.io and registry.k8s.io are served by it (it is their
-# `server`, so there is no upstream to fall back to). Pods get the same CNI plugins as berth's
-# bench (Debian's containernetworking-plugins, a loopback-only network).
+# root, state, runc root and config, never /var/lib/containerd or /run/containerd's socket
+# (containerd 1.6 does put its shims' sockets in /run/containerd/s, whatever the state dir).
+# Images come from a loopback registry only: docker.io and registry.k8s.io are served by it (it
+# is their `server`, so there is no upstream to fall back to). Pods get the same CNI plugins as berth's
+# bench with --cni=bridge (Debian's containernetworking-plugins, an isolated bridge).
 #
 #   bash bench/containerd-side.sh start [--registry 127.0.0.1:PORT] [--dir DIR]
 #       starts containerd (and, without --registry, a docker-registry on a free loopback port)
@@ -28,18 +29,7 @@ while [ $# -gt 0 ]; do
 done
 sock="$dir/containerd.sock"
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-wait_for() {  # wait_for SECONDS COMMAND...: readiness polling, not a measurement
-  local n=$(( $1 * 10 )); shift
-  for _ in $(seq "$n"); do
-    if "$@" >/dev/null 2>&1; then return 0; fi
-    sleep 0.1
-  done
-  return 1
-}
+. "$(dirname "$0")/side-common.sh"
 
 start() {
   command -v containerd >/dev/null || { echo "apt-get install -y containerd" >&2; exit 1; }
@@ -49,31 +39,26 @@ start() {
     return
   fi
   mkdir -p "$dir"/{root,state,cni,opt,certs.d/docker.io,certs.d/registry.k8s.io}
-  if [ -z "$registry" ]; then
-    registry="127.0.0.1:$(free_port)"
-    mkdir -p "$dir/registry-data"
-    cat >"$dir/registry.yml" <<EOF
-version: 0.1
-log: {level: warn}
-storage:
-  filesystem: {rootdirectory: $dir/registry-data}
-  delete: {enabled: true}
-http: {addr: $registry}
-EOF
-    setsid docker-registry serve "$dir/registry.yml" >"$dir/registry.log" 2>&1 </dev/null &
-    echo $! >"$dir/registry.pid"
-    wait_for 30 curl -fsS "http://$registry/v2/" ||
-      { echo "docker-registry did not start:" >&2; cat "$dir/registry.log" >&2; exit 1; }
-  fi
+  [ -n "$registry" ] || registry=$(start_registry "$dir")
   echo "$registry" >"$dir/registry"
   for host in docker.io registry.k8s.io; do
+    # The loopback registry is the server itself, so even the fallback is loopback: nothing is
+    # fetched from upstream. containerd 1.6 refuses a hosts.toml without a [host] table (and
+    # then falls back to the real registry), so the mirror is also listed as a host.
     cat >"$dir/certs.d/$host/hosts.toml" <<EOF
-# The loopback registry is the server itself: nothing is ever fetched from upstream.
 server = "http://$registry"
+[host."http://$registry"]
+  capabilities = ["pull", "resolve"]
 EOF
   done
-  # The same network as berth's bench: Debian's loopback plugin only.
-  echo '{"cniVersion":"1.0.0","name":"lo","plugins":[{"type":"loopback"}]}' >"$dir/cni/10-lo.conflist"
+  # The network lifecycle_bench --cni=bridge gives berth (containerd's CRI needs an eth0 with
+  # an address): Debian's bridge plugin on a bridge of its own with no host address, gateway,
+  # masquerading or iptables rules, and host-local addresses; containerd adds lo itself.
+  cat >"$dir/cni/10-bench.conflist" <<EOF
+{"cniVersion":"1.0.0","name":"bench","plugins":[{"type":"bridge","bridge":"bbench-ctrd",
+ "isGateway":false,"ipMasq":false,"ipam":{"type":"host-local",
+ "ranges":[[{"subnet":"10.214.0.0/16"}]],"dataDir":"$dir/ipam"}}]}
+EOF
   cat >"$dir/config.toml" <<EOF
 version = 2
 root = "$dir/root"
@@ -88,6 +73,9 @@ state = "$dir/state"
   sandbox_image = "registry.k8s.io/pause:3.9"
   stream_server_address = "127.0.0.1"
   netns_mounts_under_state_dir = true
+  # The sandbox's oom_score_adj -998 is below what an unprivileged-resource container (like the
+  # development machine) may set: runc would fail. Keep it at containerd's own, as berth does.
+  restrict_oom_score_adj = true
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
     conf_dir = "$dir/cni"
@@ -99,10 +87,16 @@ state = "$dir/state"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
         BinaryName = "/usr/sbin/runc"
         SystemdCgroup = false
+        # runc's state goes here too, not to /run/containerd/runc (another containerd's).
+        Root = "$dir/runc"
   [plugins."io.containerd.grpc.v1.cri".registry]
     config_path = "$dir/certs.d"
 EOF
-  setsid containerd --config "$dir/config.toml" >"$dir/containerd.log" 2>&1 </dev/null &
+  # Belt and braces: any HTTP(S) to a host other than loopback goes to a closed loopback port
+  # (Go sends it to the proxy without resolving the name), so a configuration mistake can never
+  # reach the network.
+  HTTP_PROXY=http://127.0.0.1:9 HTTPS_PROXY=http://127.0.0.1:9 NO_PROXY=127.0.0.1,localhost \
+    setsid containerd --config "$dir/config.toml" >"$dir/containerd.log" 2>&1 </dev/null &
   echo $! >"$dir/containerd.pid"
   wait_for 60 ctr --address "$sock" version ||
     { echo "containerd did not start:" >&2; tail -20 "$dir/containerd.log" >&2; exit 1; }
@@ -124,23 +118,19 @@ stop() {
       done
     done
   fi
-  for f in containerd registry; do
-    if [ -f "$dir/$f.pid" ]; then
-      pid=$(cat "$dir/$f.pid")
-      kill "$pid" 2>/dev/null || true
-      for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      kill -9 "$pid" 2>/dev/null || true
-      rm -f "$dir/$f.pid"
-    fi
-  done
+  stop_pidfile "$dir/containerd.pid"
+  stop_pidfile "$dir/registry.pid"
   # Shims that outlived containerd, by the pid files containerd keeps for them.
   for f in "$dir"/state/io.containerd.runtime.v2.task/*/*/shim.pid; do
     [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null || true
   done
+  ip link del bbench-ctrd 2>/dev/null || true
+  # containerd 1.6 puts shim sockets in /run/containerd/s whatever its state directory is;
+  # the shims remove theirs. Drop the directories if they are empty (and so nobody else's).
+  rmdir /run/containerd/s /run/containerd 2>/dev/null || true
   # Mounts left below the directory (rootfs, netns, shm), deepest first.
   if [ -d "$dir" ]; then
-    awk -v d="$dir" '$5 == d || index($5, d "/") == 1 {print length($5), $5}' /proc/self/mountinfo |
-      sort -rn | cut -d' ' -f2- | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+    unmount_below "$dir"
     rm -rf "$dir"
   fi
 }

@@ -68,6 +68,9 @@ ABSL_FLAG(std::string, against, "",
 ABSL_FLAG(std::string, against_name, "other", "Column name of the --against endpoint");
 ABSL_FLAG(std::string, registry, "",
           "Push the bench images to this registry (host:port) instead of starting one");
+ABSL_FLAG(std::string, cni, "loopback",
+          "Pod network of the berthd the bench starts: loopback, or bridge (an isolated bridge "
+          "without host address or NAT; what bench/containerd-side.sh gives containerd)");
 ABSL_FLAG(bool, remove_all_pods, false,
           "Remove every pod the endpoints already run, then exit (cleans up after an aborted run)");
 ABSL_FLAG(std::string, endpoint, "",
@@ -124,8 +127,9 @@ void Note(const std::string& what) {
 }
 
 // One process's memory, from smaps_rollup (RSS, PSS, anonymous) and status (threads).
+// USS (unique set size) is the private part: what would be freed if the process exited.
 struct ProcMem {
-  int64_t rss_kb = 0, pss_kb = 0, anon_kb = 0, threads = 0;
+  int64_t rss_kb = 0, pss_kb = 0, uss_kb = 0, anon_kb = 0, threads = 0;
 };
 
 int64_t FieldKb(const std::string& text, const std::string& field) {
@@ -142,6 +146,7 @@ ProcMem ReadProcMem(pid_t pid) {
   m.rss_kb = FieldKb(rollup, "Rss");
   m.pss_kb = FieldKb(rollup, "Pss");
   m.anon_kb = FieldKb(rollup, "Anonymous");
+  m.uss_kb = FieldKb(rollup, "Private_Clean") + FieldKb(rollup, "Private_Dirty");
   m.threads = FieldKb(ReadFile(absl::StrCat("/proc/", pid, "/status")).value_or(""), "Threads");
   return m;
 }
@@ -221,6 +226,7 @@ struct Target {
     ProcMem m = ReadProcMem(pid);
     fig[label + "_rss_kb"] = m.rss_kb;
     fig[label + "_pss_kb"] = m.pss_kb;
+    fig[label + "_uss_kb"] = m.uss_kb;
     fig[label + "_anon_kb"] = m.anon_kb;
     fig[label + "_threads"] = m.threads;
     return m;
@@ -230,6 +236,10 @@ struct Target {
 class Bench {
  public:
   Bench() = default;
+  ~Bench() {
+    berthd_.reset();  // stops berthd (its pods' veths go with their network namespaces)
+    if (absl::GetFlag(FLAGS_cni) == "bridge") RunProcess({"ip", "link", "del", kBridge}).IgnoreError();
+  }
 
   void Run() {
     const std::string sections = absl::GetFlag(FLAGS_sections);
@@ -256,9 +266,7 @@ class Bench {
     if (absl::GetFlag(FLAGS_endpoint).empty()) {
       berthd_ = std::make_unique<test::Berthd>(dir_.path() + "/d");
       MakeDirs(dir_.path() + "/cni").IgnoreError();
-      WriteFileAtomic(dir_.path() + "/cni/10-lo.conflist",
-                      R"({"cniVersion":"1.0.0","name":"lo","plugins":[{"type":"loopback"}]})")
-          .IgnoreError();
+      WriteFileAtomic(dir_.path() + "/cni/10-bench.conflist", CniConfig()).IgnoreError();
       if (absl::Status st = berthd_->Start({.config_toml = absl::StrCat(
                                                 "[network]\ncni_conf_dir = \"", dir_.path(),
                                                 "/cni\"\n", extra_config_,
@@ -376,6 +384,20 @@ class Bench {
   static void Settle() {
     std::this_thread::sleep_for(std::chrono::seconds(absl::GetFlag(FLAGS_mem_settle_seconds)));
   }
+
+  // The pod network: loopback only, or (--cni=bridge, which containerd needs: its CRI wants an
+  // eth0 with an address) a bridge with no address on the host, no gateway, no masquerading
+  // and no iptables rules: pods reach each other and nothing else.
+  std::string CniConfig() const {
+    if (absl::GetFlag(FLAGS_cni) == "loopback") {
+      return R"({"cniVersion":"1.0.0","name":"lo","plugins":[{"type":"loopback"}]})";
+    }
+    return absl::StrCat(
+        R"({"cniVersion":"1.0.0","name":"bench","plugins":[{"type":"bridge","bridge":")",
+        kBridge, R"(","isGateway":false,"ipMasq":false,"ipam":{"type":"host-local",)",
+        R"("ranges":[[{"subnet":"10.213.0.0/16"}]],"dataDir":")", dir_.path(), R"(/ipam"}}]})");
+  }
+  static constexpr char kBridge[] = "bbench-berth";
 
   // The pause image a containerd sandbox needs, from berth's static pause binary.
   void PushPause() {
@@ -808,6 +830,7 @@ class Bench {
   }
 
   void Density() {
+    if (absl::GetFlag(FLAGS_density_pods) <= 0) return;
     const int per_pod = absl::GetFlag(FLAGS_density_containers_per_pod);
     const int count = absl::GetFlag(FLAGS_density_pods) * per_pod;
     auto pods = Populate(count, per_pod, "density");
