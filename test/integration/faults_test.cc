@@ -803,6 +803,15 @@ TEST_F(FaultsTest, TwentyParallelLoopsOfPodsLeaveNothingBehind) {
     std::lock_guard<std::mutex> l(mu);
     if (messages.size() < 10) messages.push_back(absl::StrCat(what, ": ", st.error_message()));
   };
+  // RSS every 10 s, to see it level off over a long run.
+  std::vector<long> samples;
+  std::atomic<bool> running = true;
+  std::thread sampler([&] {
+    for (int tick = 1; running; ++tick) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      if (tick % 100 == 0) samples.push_back(RssKb(berthd_->pid()));
+    }
+  });
   std::vector<std::thread> threads;
   for (int t = 0; t < loops; ++t) {
     threads.emplace_back([&, t] {
@@ -826,9 +835,12 @@ TEST_F(FaultsTest, TwentyParallelLoopsOfPodsLeaveNothingBehind) {
     });
   }
   for (auto& t : threads) t.join();
+  running = false;
+  sampler.join();
   const long rss_after = RssKb(berthd_->pid());
   std::cout << "load: " << done << " pod cycles in " << loops << " loops, " << errors
-            << " errors; berthd RSS " << rss_before << " kB before, " << rss_after << " kB after\n";
+            << " errors; berthd RSS " << rss_before << " kB before, " << rss_after
+            << " kB after; every 10 s: " << absl::StrJoin(samples, " ") << "\n";
   EXPECT_EQ(errors, 0) << absl::StrJoin(messages, "\n");
   ExpectNothingLeft();
   // Flat, within allocator noise: a leak per pod would show as megabytes here.
