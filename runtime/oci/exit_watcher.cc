@@ -94,6 +94,13 @@ void ExitWatcher::WatchMonitor(const std::string& id, pid_t pid) {
     by_token_.erase(it->second.token);
     monitors_.erase(it);
   }
+  if (!pidfd.valid() && open_errno != ESRCH) {
+    // Out of descriptors (EMFILE) or the like: the monitor may well live. Reporting it gone would
+    // have its container killed; unwatched, only its exit file tells of its end.
+    LOG(ERROR) << "cannot watch the monitor (conmon) of container " << id << ", pid " << pid
+               << ": pidfd_open: " << strerror(open_errno);
+    return;
+  }
   // Checked after the pidfd is open: if the pid still names id's monitor now, the pidfd is it.
   if (!pidfd.valid() || !IsMonitorOf(pid, id)) {
     LOG(WARNING) << "the monitor (conmon) of container " << id << ", pid " << pid << " is gone"

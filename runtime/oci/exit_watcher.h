@@ -45,7 +45,8 @@ class ExitWatcher {
   // Reports on_monitor_exit(id) once process `pid`, the monitor of container `id`, has exited.
   // A monitor already gone (or a pid that is no longer `id`'s monitor) is reported too, from the
   // watcher's thread, never from inside this call: callers hold the container's lock. Watching
-  // an id again replaces its earlier monitor.
+  // an id again replaces its earlier monitor. A pidfd that cannot be had for another reason (out
+  // of descriptors) leaves the monitor unwatched, reported nowhere but the log.
   void WatchMonitor(const std::string& id, pid_t pid);
   // Stops watching the monitor of `id` (the container is being removed); nothing is reported.
   void ForgetMonitor(const std::string& id);

@@ -1,7 +1,9 @@
 // ExitWatcher: exit files and monitor deaths reach their callbacks, from the watcher's thread.
 #include "runtime/oci/exit_watcher.h"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -144,6 +146,38 @@ TEST(ExitWatcherTest, AForgottenMonitorIsNotReported) {
   // The second report proves the loop ran past the first death.
   EXPECT_EQ(gone.Wait(1), std::vector<std::string>{"second-container"});
   EXPECT_EQ((*w)->monitors(), 0u);
+}
+
+TEST(ExitWatcherTest, AMonitorThatCannotBeWatchedForWantOfDescriptorsIsNotReportedGone) {
+  TempDir dir;
+  Seen gone;
+  auto w = ExitWatcher::Start(dir.path() + "/exits", [](const std::string&) {},
+                              [&](const std::string& id) { gone.Add(id); });
+  ASSERT_TRUE(w.ok()) << w.status();
+  FakeMonitor alive(kId);
+  FakeMonitor second("second-container");
+  {
+    // Use up every descriptor the limit allows, then watch: pidfd_open fails with EMFILE.
+    rlimit old;
+    ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &old), 0);
+    rlimit low = old;
+    low.rlim_cur = 256;
+    ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+    std::vector<UniqueFd> fillers;
+    for (;;) {
+      UniqueFd fd(open("/dev/null", O_RDONLY | O_CLOEXEC));
+      if (!fd.valid()) break;
+      fillers.push_back(std::move(fd));
+    }
+    (*w)->WatchMonitor(kId, alive.pid());
+    fillers.clear();
+    ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &old), 0);
+  }
+  EXPECT_EQ((*w)->monitors(), 0u);
+  // Reports come in order: had the first been taken for dead, it would come before this one.
+  (*w)->WatchMonitor("second-container", second.pid());
+  second.Kill();
+  EXPECT_EQ(gone.Wait(1), std::vector<std::string>{"second-container"});
 }
 
 TEST(ExitWatcherTest, ManyMonitorsAreWatchedTogether) {
