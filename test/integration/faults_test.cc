@@ -16,6 +16,7 @@
 #include <mutex>
 #include <set>
 #include <thread>
+#include <tuple>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -438,7 +439,9 @@ TEST_F(FaultsTest, ACleanRestartIsNoReboot) {
 // Item 3: a dead conmon.
 
 TEST_F(FaultsTest, ADeadConmonAndContainerAreReportedExitedAndExecFails) {
-  auto [pod, c] = PodWithContainer("deadconmon");
+  // Not a structured binding: clang 14 cannot capture one in a lambda.
+  std::string pod, c;
+  std::tie(pod, c) = PodWithContainer("deadconmon");
   const pid_t conmon = ConmonOf(c);
   std::vector<pid_t> procs = ProcsOf(c);
   ASSERT_GT(conmon, 0);
@@ -458,7 +461,9 @@ TEST_F(FaultsTest, ADeadConmonAndContainerAreReportedExitedAndExecFails) {
 }
 
 TEST_F(FaultsTest, AContainerThatOutlivesItsConmonIsKilledAndReportedExited) {
-  auto [pod, c] = PodWithContainer("orphaned");
+  // Not a structured binding: clang 14 cannot capture one in a lambda.
+  std::string pod, c;
+  std::tie(pod, c) = PodWithContainer("orphaned");
   const pid_t conmon = ConmonOf(c);
   std::vector<pid_t> procs = ProcsOf(c);
   ASSERT_GT(conmon, 0);
@@ -474,7 +479,9 @@ TEST_F(FaultsTest, AContainerThatOutlivesItsConmonIsKilledAndReportedExited) {
 }
 
 TEST_F(FaultsTest, AnInfraContainerWhoseConmonDiesMakesThePodNotReady) {
-  auto [pod, c] = PodWithContainer("deadinfra");
+  // Not a structured binding: clang 14 cannot capture one in a lambda.
+  std::string pod, c;
+  std::tie(pod, c) = PodWithContainer("deadinfra");
   const pid_t conmon = ConmonOf(pod);  // the infra container's id is the pod's
   ASSERT_GT(conmon, 0);
   kill(conmon, SIGKILL);
