@@ -60,7 +60,7 @@ absl::Status Engine::StopContainerObj(const std::shared_ptr<ContainerObj>& c,
   absl::StatusOr<oci::RuncState> rs = oci_->State(id);
   // A runc that fails (missing, broken) tells nothing: the container may well run on.
   if (!code.ok() && !rs.ok() && !absl::IsNotFound(rs.status())) return rs.status();
-  if (code.ok() || !rs.ok() || rs->status == "stopped") {
+  if (code.ok() || !rs.ok() || rs->status == oci::RuncStatus::kStopped) {
     MarkExited(c.get(), code.ok() ? *code : 137);
     return absl::OkStatus();
   }

@@ -169,7 +169,7 @@ TEST_F(EngineTest, RunsWithoutRoot) {
   std::string pod = RunPod("p");
   ASSERT_FALSE(pod.empty());
   EXPECT_EQ(host_->mounted(), 1u);  // the pod's /dev/shm
-  EXPECT_EQ(fake_->StatusOf(pod), "running");  // the infra container
+  EXPECT_EQ(fake_->StatusOf(pod), oci::RuncStatus::kRunning);  // the infra container
 }
 
 TEST_F(EngineTest, ContainerLifecycleThroughEveryState) {
@@ -188,7 +188,7 @@ TEST_F(EngineTest, ContainerLifecycleThroughEveryState) {
   EXPECT_GE((*v)->state().finished_at_ns(), (*v)->state().started_at_ns());
   ASSERT_TRUE(engine_->RemoveContainer(*id, /*force=*/false).ok());
   EXPECT_TRUE(absl::IsNotFound(engine_->GetContainer(*id).status()));
-  EXPECT_EQ(fake_->StatusOf(*id), "");
+  EXPECT_EQ(fake_->StatusOf(*id), oci::RuncStatus::kUnknown);
   ASSERT_TRUE(engine_->StopPodSandbox(pod).ok());
   ASSERT_TRUE(engine_->RemovePodSandbox(pod).ok());
   EXPECT_EQ(host_->mounted(), 0u);
@@ -375,7 +375,7 @@ TEST_F(EngineTest, ACrashMidCreateOrMidRemoveConvergesAtRestart) {
   EXPECT_TRUE(absl::IsNotFound(engine_->GetContainer(*half).status()));
   EXPECT_TRUE(absl::IsNotFound(engine_->GetContainer(lost.config().id()).status()));
   EXPECT_FALSE(PathExists(lost.config().bundle_dir()));
-  EXPECT_EQ(fake_->StatusOf(*half), "");
+  EXPECT_EQ(fake_->StatusOf(*half), oci::RuncStatus::kUnknown);
   EXPECT_TRUE(engine_->ListContainers().empty());
   EXPECT_EQ(engine_->recovery().cleaned_up, 2);
   // The name of the removed container is free again.

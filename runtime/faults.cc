@@ -150,11 +150,11 @@ bool Engine::MonitorLost(ContainerObj* c) {
   absl::StatusOr<oci::RuncState> rs = oci_->State(id);
   std::string message;
   bool runtime_forgot = false;
-  if (rs.ok() && rs->status != "stopped") {
+  if (rs.ok() && rs->status != oci::RuncStatus::kStopped) {
     // Alive with nobody to collect its output, its exit code or to serve attach: it goes, as
     // containerd's shim cleanup deletes a container whose shim died.
     LOG(WARNING) << "the conmon of container " << id << " is gone while the container is "
-                 << rs->status << ": killing it";
+                 << oci::RuncStatusName(rs->status) << ": killing it";
     absl::Status st = oci_->Delete(id, /*force=*/true);
     if (!st.ok()) LOG(ERROR) << "killing container " << id << " after its conmon died: " << st;
     runtime_forgot = st.ok();

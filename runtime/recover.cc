@@ -169,7 +169,7 @@ void Engine::Reconcile(ContainerObj* c) {
     LOG(ERROR) << "container " << id << ": runc cannot tell its state: " << rs.status();
     return;
   }
-  if (!rs.ok() || rs->status == "stopped") {
+  if (!rs.ok() || rs->status == oci::RuncStatus::kStopped) {
     LOG(WARNING) << "container " << id << " is gone without an exit file; marking it exited";
     // containerd's unknown exit: code 255, reason "Unknown".
     MarkExited(c, 255, /*emit=*/true, "Unknown",
@@ -182,12 +182,12 @@ void Engine::Reconcile(ContainerObj* c) {
     return;
   }
   // It runs: follow what runc says (someone may have paused or resumed it meanwhile).
-  if (status == berth::v1::CONTAINER_STATUS_CREATED && rs->status != "created") {
+  if (status == berth::v1::CONTAINER_STATUS_CREATED && rs->status != oci::RuncStatus::kCreated) {
     LogIfFailed(Transition(c, Operation::kStart), id);
   }
-  if (rs->status == "paused" && c->rec.state().status() == berth::v1::CONTAINER_STATUS_RUNNING) {
+  if (rs->status == oci::RuncStatus::kPaused && c->rec.state().status() == berth::v1::CONTAINER_STATUS_RUNNING) {
     LogIfFailed(Transition(c, Operation::kPause), id);
-  } else if (rs->status == "running" &&
+  } else if (rs->status == oci::RuncStatus::kRunning &&
              c->rec.state().status() == berth::v1::CONTAINER_STATUS_PAUSED) {
     LogIfFailed(Transition(c, Operation::kResume), id);
   }

@@ -38,10 +38,10 @@ void FakeRuntime::ForgetAll() {
   ctrs_.clear();
 }
 
-std::string FakeRuntime::StatusOf(const std::string& id) const {
+RuncStatus FakeRuntime::StatusOf(const std::string& id) const {
   absl::MutexLock l(&mu_);
   auto it = ctrs_.find(id);
-  return it == ctrs_.end() ? "" : it->second.status;
+  return it == ctrs_.end() ? RuncStatus::kUnknown : it->second.status;
 }
 
 absl::Status FakeRuntime::Fail(const std::string& call) const {
@@ -56,8 +56,8 @@ void FakeRuntime::Record(std::string call) const { calls_.push_back(std::move(ca
 
 void FakeRuntime::ExitLocked(const std::string& id, int code) const {
   Ctr& c = ctrs_[id];
-  if (c.status == "stopped") return;
-  c.status = "stopped";
+  if (c.status == RuncStatus::kStopped) return;
+  c.status = RuncStatus::kStopped;
   c.pid = 0;
   // conmon writes the code into a file named by the id; the engine's inotify watch sees it.
   (void)WriteFileAtomic(ExitFile(id), absl::StrCat(code), 0600);
@@ -71,13 +71,13 @@ absl::StatusOr<CreateResult> FakeRuntime::Create(const CreateRequest& request) c
     return absl::FailedPreconditionError(absl::StrCat("no config.json in ", request.bundle));
   }
   auto it = ctrs_.find(request.id);
-  if (it != ctrs_.end() && !it->second.status.empty()) {
+  if (it != ctrs_.end() && it->second.status != RuncStatus::kUnknown) {
     return absl::AlreadyExistsError(absl::StrCat("container ", request.id, " exists"));
   }
   Ctr& c = ctrs_[request.id];
   c.bundle = request.bundle;
   c.pid = next_pid_++;
-  c.status = request.restore_image_path.empty() ? "created" : "running";
+  c.status = request.restore_image_path.empty() ? RuncStatus::kCreated : RuncStatus::kRunning;
   // No monitor process: conmon_pid 0 says so.
   return CreateResult{.pid = c.pid, .conmon_pid = 0};
 }
@@ -87,13 +87,13 @@ absl::Status FakeRuntime::Start(const std::string& id) const {
   Record(absl::StrCat("start ", id));
   if (absl::Status st = Fail("start"); !st.ok()) return st;
   auto it = ctrs_.find(id);
-  if (it == ctrs_.end() || it->second.status.empty()) {
+  if (it == ctrs_.end() || it->second.status == RuncStatus::kUnknown) {
     return absl::NotFoundError(absl::StrCat("container ", id, " does not exist"));
   }
-  if (it->second.status != "created") {
-    return absl::FailedPreconditionError(absl::StrCat("container ", id, " is ", it->second.status));
+  if (it->second.status != RuncStatus::kCreated) {
+    return absl::FailedPreconditionError(absl::StrCat("container ", id, " is ", RuncStatusName(it->second.status)));
   }
-  it->second.status = "running";
+  it->second.status = RuncStatus::kRunning;
   return absl::OkStatus();
 }
 
@@ -102,10 +102,10 @@ absl::Status FakeRuntime::Kill(const std::string& id, int signal, bool all) cons
   Record(absl::StrCat("kill ", id, " ", signal, all ? " all" : ""));
   if (absl::Status st = Fail("kill"); !st.ok()) return st;
   auto it = ctrs_.find(id);
-  if (it == ctrs_.end() || it->second.status.empty()) {
+  if (it == ctrs_.end() || it->second.status == RuncStatus::kUnknown) {
     return absl::NotFoundError(absl::StrCat("container ", id, " does not exist"));
   }
-  if (it->second.status == "stopped") return absl::OkStatus();
+  if (it->second.status == RuncStatus::kStopped) return absl::OkStatus();
   if (signal != SIGKILL && it->second.ignored.count(signal) > 0) return absl::OkStatus();
   ExitLocked(id, 128 + signal);
   return absl::OkStatus();
@@ -117,7 +117,7 @@ absl::Status FakeRuntime::Delete(const std::string& id, bool force) const {
   if (absl::Status st = Fail("delete"); !st.ok()) return st;
   auto it = ctrs_.find(id);
   if (it == ctrs_.end()) return absl::OkStatus();
-  if (it->second.status != "stopped" && it->second.status != "created" && !force) {
+  if (it->second.status != RuncStatus::kStopped && it->second.status != RuncStatus::kCreated && !force) {
     return absl::FailedPreconditionError(absl::StrCat("container ", id, " is running"));
   }
   ctrs_.erase(it);
@@ -128,17 +128,17 @@ absl::Status FakeRuntime::Resume(const std::string& id) const {
   absl::MutexLock l(&mu_);
   Record(absl::StrCat("resume ", id));
   auto it = ctrs_.find(id);
-  if (it == ctrs_.end() || it->second.status != "paused") {
+  if (it == ctrs_.end() || it->second.status != RuncStatus::kPaused) {
     return absl::FailedPreconditionError(absl::StrCat("container ", id, " is not paused"));
   }
-  it->second.status = "running";
+  it->second.status = RuncStatus::kRunning;
   return absl::OkStatus();
 }
 
 absl::StatusOr<RuncState> FakeRuntime::State(const std::string& id) const {
   absl::MutexLock l(&mu_);
   auto it = ctrs_.find(id);
-  if (it == ctrs_.end() || it->second.status.empty()) {
+  if (it == ctrs_.end() || it->second.status == RuncStatus::kUnknown) {
     return absl::NotFoundError(absl::StrCat("container ", id, " does not exist"));
   }
   return RuncState{.status = it->second.status, .pid = it->second.pid};
@@ -149,7 +149,7 @@ absl::Status FakeRuntime::Update(const std::string& id, const std::string& resou
   Record(absl::StrCat("update ", id));
   if (absl::Status st = Fail("update"); !st.ok()) return st;
   auto it = ctrs_.find(id);
-  if (it == ctrs_.end() || it->second.status == "stopped" || it->second.status.empty()) {
+  if (it == ctrs_.end() || it->second.status == RuncStatus::kStopped || it->second.status == RuncStatus::kUnknown) {
     return absl::FailedPreconditionError(absl::StrCat("container ", id, " is not running"));
   }
   return absl::OkStatus();
@@ -162,7 +162,7 @@ absl::StatusOr<ExecResult> FakeRuntime::ExecSync(const std::string& id,
   Record(absl::StrCat("exec ", id));
   if (absl::Status st = Fail("exec"); !st.ok()) return st;
   auto it = ctrs_.find(id);
-  if (it == ctrs_.end() || it->second.status != "running") {
+  if (it == ctrs_.end() || it->second.status != RuncStatus::kRunning) {
     return absl::FailedPreconditionError(absl::StrCat("container ", id, " is not running"));
   }
   // The process spec comes back as its output: tests see what the engine asked to run.

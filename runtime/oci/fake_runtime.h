@@ -29,8 +29,8 @@ class FakeRuntime final : public Runtime {
   void Exit(const std::string& id, int code, bool oom = false);
   // runc forgets everything (its state dir is a tmpfs): a reboot, or a `runc delete`.
   void ForgetAll();
-  // runc's status of id, "" when unknown.
-  std::string StatusOf(const std::string& id) const;
+  // runc's status of id, kUnknown when runc does not know it.
+  RuncStatus StatusOf(const std::string& id) const;
 
   // No CRIU and no interactive processes: the base class's Unimplemented answers.
 
@@ -48,7 +48,7 @@ class FakeRuntime final : public Runtime {
 
  private:
   struct Ctr {
-    std::string status;  // created, running, paused, stopped
+    RuncStatus status = RuncStatus::kUnknown;
     std::string bundle;
     pid_t pid = 0;
     std::set<int> ignored;

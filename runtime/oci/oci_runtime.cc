@@ -224,6 +224,30 @@ absl::Status OciRuntime::Resume(const std::string& id) const {
   return RunRunc({"resume", id}, kRuncTimeout);
 }
 
+RuncStatus ParseRuncStatus(std::string_view name) {
+  static constexpr std::pair<std::string_view, RuncStatus> kNames[] = {
+      {"creating", RuncStatus::kCreating}, {"created", RuncStatus::kCreated},
+      {"running", RuncStatus::kRunning},   {"paused", RuncStatus::kPaused},
+      {"stopped", RuncStatus::kStopped},
+  };
+  for (const auto& [n, st] : kNames) {
+    if (n == name) return st;
+  }
+  return RuncStatus::kUnknown;
+}
+
+const char* RuncStatusName(RuncStatus status) {
+  switch (status) {
+    case RuncStatus::kCreating: return "creating";
+    case RuncStatus::kCreated: return "created";
+    case RuncStatus::kRunning: return "running";
+    case RuncStatus::kPaused: return "paused";
+    case RuncStatus::kStopped: return "stopped";
+    case RuncStatus::kUnknown: break;
+  }
+  return "unknown";
+}
+
 absl::StatusOr<RuncState> OciRuntime::State(const std::string& id) const {
   std::vector<std::string> argv = Runc({"state", id});
   RunOptions o;
@@ -237,7 +261,7 @@ absl::StatusOr<RuncState> OciRuntime::State(const std::string& id) const {
   nlohmann::json j = nlohmann::json::parse(r->out, nullptr, false);
   if (j.is_discarded()) return absl::InternalError(absl::StrCat("runc state: bad JSON: ", r->out));
   RuncState s;
-  s.status = j.value("status", "");
+  s.status = ParseRuncStatus(j.value("status", ""));
   s.pid = j.value("pid", 0);
   return s;
 }

@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -56,9 +57,14 @@ struct CreateResult {
   pid_t conmon_pid = 0;
 };
 
+// A container's status as `runc state` names it; kUnknown for a name runc does not use.
+enum class RuncStatus { kUnknown, kCreating, kCreated, kRunning, kPaused, kStopped };
+RuncStatus ParseRuncStatus(std::string_view name);
+const char* RuncStatusName(RuncStatus status);
+
 // What `runc state` says.
 struct RuncState {
-  std::string status;  // creating, created, running, paused, stopped
+  RuncStatus status = RuncStatus::kUnknown;
   pid_t pid = 0;
 };
 
