@@ -55,8 +55,9 @@ ABSL_FLAG(int, density_containers_per_pod, 10, "Containers per pod of the densit
 ABSL_FLAG(int, concurrent, 100, "Pods, each with one container, started concurrently");
 ABSL_FLAG(int, cycles, 1000, "Create/remove cycles (pod + container) of the memory section");
 ABSL_FLAG(int, cycle_parallel, 4, "Concurrent loops running the cycles, per endpoint");
-ABSL_FLAG(int, mem_settle_seconds, 3,
-          "Seconds to wait before each memory reading (lets the daemon finish its background work)");
+ABSL_FLAG(
+    int, mem_settle_seconds, 3,
+    "Seconds to wait before each memory reading (lets the daemon finish its background work)");
 ABSL_FLAG(std::string, json_out, "", "Also write the JSON report to this file");
 ABSL_FLAG(bool, sync_writes, true, "berthd's runtime.sync_writes (fsync every state write)");
 ABSL_FLAG(std::string, sections, "pull,pods,containers,lists,concurrent,memory",
@@ -80,7 +81,7 @@ ABSL_FLAG(std::string, endpoint, "",
 namespace berth::bench {
 namespace {
 
-namespace cri = ::runtime::v1;
+namespace cri = runtime::v1;
 using Clock = std::chrono::steady_clock;
 using json = nlohmann::json;
 
@@ -102,8 +103,11 @@ struct Series {
     return v[i];
   }
   json Json() const {
-    json j = {{"min_ms", Pct(0)}, {"median_ms", Pct(0.5)}, {"p99_ms", Pct(0.99)},
-              {"max_ms", Pct(1)}, {"n", ms.size()}};
+    json j = {{"min_ms", Pct(0)},
+              {"median_ms", Pct(0.5)},
+              {"p99_ms", Pct(0.99)},
+              {"max_ms", Pct(1)},
+              {"n", ms.size()}};
     if (errors) {
       j["errors"] = errors;
       j["first_error"] = first_error;
@@ -238,7 +242,8 @@ class Bench {
   Bench() = default;
   ~Bench() {
     berthd_.reset();  // stops berthd (its pods' veths go with their network namespaces)
-    if (absl::GetFlag(FLAGS_cni) == "bridge") RunProcess({"ip", "link", "del", kBridge}).IgnoreError();
+    if (absl::GetFlag(FLAGS_cni) == "bridge")
+      RunProcess({"ip", "link", "del", kBridge}).IgnoreError();
   }
 
   void Run() {
@@ -267,11 +272,10 @@ class Bench {
       berthd_ = std::make_unique<test::Berthd>(dir_.path() + "/d");
       MakeDirs(dir_.path() + "/cni").IgnoreError();
       WriteFileAtomic(dir_.path() + "/cni/10-bench.conflist", CniConfig()).IgnoreError();
-      if (absl::Status st = berthd_->Start({.config_toml = absl::StrCat(
-                                                "[network]\ncni_conf_dir = \"", dir_.path(),
-                                                "/cni\"\n", extra_config_,
-                                                "[registries.\"docker.io\"]\nmirrors = [\"http://",
-                                                registry_host, "\"]\n")});
+      if (absl::Status st = berthd_->Start(
+              {.config_toml = absl::StrCat(
+                   "[network]\ncni_conf_dir = \"", dir_.path(), "/cni\"\n", extra_config_,
+                   "[registries.\"docker.io\"]\nmirrors = [\"http://", registry_host, "\"]\n")});
           !st.ok()) {
         Die(std::string(st.message()));
       }
@@ -298,12 +302,14 @@ class Bench {
       targets_.push_back(std::move(other));
     }
     for (auto& t : targets_) {
-      if (t->pid <= 0) Die(absl::StrCat(t->name, ": cannot find the process listening on ", t->socket));
+      if (t->pid <= 0)
+        Die(absl::StrCat(t->name, ": cannot find the process listening on ", t->socket));
     }
     if (absl::GetFlag(FLAGS_remove_all_pods)) {
       for (auto& t : targets_) {
         cri::ListPodSandboxResponse pods;
-        Check(t->rt->ListPodSandbox(test::Ctx().get(), cri::ListPodSandboxRequest(), &pods), "ListPodSandbox");
+        Check(t->rt->ListPodSandbox(test::Ctx().get(), cri::ListPodSandboxRequest(), &pods),
+              "ListPodSandbox");
         std::vector<std::string> ids;
         for (const auto& p : pods.items()) ids.push_back(p.id());
         MustRemovePods(*t, ids);
@@ -393,8 +399,8 @@ class Bench {
       return R"({"cniVersion":"1.0.0","name":"lo","plugins":[{"type":"loopback"}]})";
     }
     return absl::StrCat(
-        R"({"cniVersion":"1.0.0","name":"bench","plugins":[{"type":"bridge","bridge":")",
-        kBridge, R"(","isGateway":false,"ipMasq":false,"ipam":{"type":"host-local",)",
+        R"({"cniVersion":"1.0.0","name":"bench","plugins":[{"type":"bridge","bridge":")", kBridge,
+        R"(","isGateway":false,"ipMasq":false,"ipam":{"type":"host-local",)",
         R"("ranges":[[{"subnet":"10.213.0.0/16"}]],"dataDir":")", dir_.path(), R"(/ipam"}}]})");
   }
   static constexpr char kBridge[] = "bbench-berth";
@@ -469,7 +475,8 @@ class Bench {
     std::vector<std::thread> loops;
     for (int l = 0; l < 4; ++l) {
       loops.emplace_back([&] {
-        for (size_t i; (i = next++) < ids.size();) Check(RemovePod(t, ids[i]), t.name + ": removing a pod");
+        for (size_t i; (i = next++) < ids.size();)
+          Check(RemovePod(t, ids[i]), t.name + ": removing a pod");
       });
     }
     for (auto& l : loops) l.join();
@@ -521,7 +528,8 @@ class Bench {
   static std::string MustCreateAndStart(Target& t, const std::string& pod_id,
                                         const std::string& pod_name, const std::string& name) {
     std::string id;
-    Check(CreateAndStart(t, pod_id, pod_name, name, &id), t.name + ": CreateContainer+StartContainer");
+    Check(CreateAndStart(t, pod_id, pod_name, name, &id),
+          t.name + ": CreateContainer+StartContainer");
     return id;
   }
 
@@ -566,9 +574,10 @@ class Bench {
       img.env = {absl::StrCat("RUN=", i)};  // a new config digest: a new image
       // Fresh layer blobs every run so nothing is cached: vary one file per layer.
       for (int l = 0; l < 4; ++l) {
-        img.layers.push_back(test::MakeLayer({test::File(absl::StrCat("layer", l, "/file0"), busybox),
-                                              test::File(absl::StrCat("layer", l, "/run"), std::to_string(i)),
-                                              test::File(absl::StrCat("layer", l, "/file1"), busybox + "x")}));
+        img.layers.push_back(
+            test::MakeLayer({test::File(absl::StrCat("layer", l, "/file0"), busybox),
+                             test::File(absl::StrCat("layer", l, "/run"), std::to_string(i)),
+                             test::File(absl::StrCat("layer", l, "/file1"), busybox + "x")}));
       }
       auto pushed = test::PushImage(registry_host_, "bench/pull", {absl::StrCat("r", i)}, img);
       if (!pushed.ok()) Die(std::string(pushed.status().message()));
@@ -577,7 +586,8 @@ class Bench {
         req.mutable_image()->set_image(absl::StrCat("docker.io/bench/pull:r", i));
         cri::PullImageResponse resp;
         auto t0 = Clock::now();
-        Check(targets_[k]->img->PullImage(test::Ctx().get(), req, &resp), targets_[k]->name + ": PullImage");
+        Check(targets_[k]->img->PullImage(test::Ctx().get(), req, &resp),
+              targets_[k]->name + ": PullImage");
         pull[k].Add(t0);
         cri::RemoveImageRequest rm;
         rm.mutable_image()->set_image(resp.image_ref());
@@ -637,7 +647,8 @@ class Bench {
         Target& t = *targets_[k];
         std::string id;
         auto t0 = Clock::now();
-        Check(CreateContainer(t, pods[k], "cvr", absl::StrCat("c", i), &id), t.name + ": CreateContainer");
+        Check(CreateContainer(t, pods[k], "cvr", absl::StrCat("c", i), &id),
+              t.name + ": CreateContainer");
         create[k].Add(t0);
         Check(StartContainer(t, id), t.name + ": StartContainer");
         start[k].Add(t0);
@@ -696,7 +707,8 @@ class Bench {
     for (size_t i = 0; i < ids[0].size(); ++i) {
       for (size_t k = 0; k < n; ++k) {
         auto t0 = Clock::now();
-        Check(StopRemoveContainer(*targets_[k], ids[k][i]), targets_[k]->name + ": Stop+RemoveContainer");
+        Check(StopRemoveContainer(*targets_[k], ids[k][i]),
+              targets_[k]->name + ": Stop+RemoveContainer");
         remove[k].Add(t0);
       }
     }
@@ -751,11 +763,13 @@ class Bench {
         for (size_t k = 0; k < n; ++k) {
           cri::ListContainerStatsResponse r;
           auto t0 = Clock::now();
-          grpc::Status st = targets_[k]->rt->ListContainerStats(test::Ctx().get(), cri::ListContainerStatsRequest(), &r);
+          grpc::Status st = targets_[k]->rt->ListContainerStats(
+              test::Ctx().get(), cri::ListContainerStatsRequest(), &r);
           st.ok() ? ls[k].Add(t0) : ls[k].Fail(st.error_message());
           cri::ListPodSandboxStatsResponse pr;
           auto t1 = Clock::now();
-          st = targets_[k]->rt->ListPodSandboxStats(test::Ctx().get(), cri::ListPodSandboxStatsRequest(), &pr);
+          st = targets_[k]->rt->ListPodSandboxStats(test::Ctx().get(),
+                                                    cri::ListPodSandboxStatsRequest(), &pr);
           st.ok() ? lps[k].Add(t1) : lps[k].Fail(st.error_message());
         }
       }
@@ -765,7 +779,8 @@ class Bench {
       {
         bool own = false;
         cri::ListContainersRequest empty;
-        grpc::GenericSerialize<grpc::ProtoBufferWriter, cri::ListContainersRequest>(empty, &request_bytes, &own)
+        grpc::GenericSerialize<grpc::ProtoBufferWriter, cri::ListContainersRequest>(
+            empty, &request_bytes, &own)
             .IgnoreError();
       }
       for (int i = 0; i < absl::GetFlag(FLAGS_list_calls); ++i) {
@@ -773,11 +788,13 @@ class Bench {
           Target& t = *targets_[k];
           cri::ListContainersResponse r;
           auto t0 = Clock::now();
-          Check(t.rt->ListContainers(test::Ctx().get(), cri::ListContainersRequest(), &r), "ListContainers");
+          Check(t.rt->ListContainers(test::Ctx().get(), cri::ListContainersRequest(), &r),
+                "ListContainers");
           lc[k].Add(t0);
           cri::ListPodSandboxResponse pr;
           auto t1 = Clock::now();
-          Check(t.rt->ListPodSandbox(test::Ctx().get(), cri::ListPodSandboxRequest(), &pr), "ListPodSandbox");
+          Check(t.rt->ListPodSandbox(test::Ctx().get(), cri::ListPodSandboxRequest(), &pr),
+                "ListPodSandbox");
           lp[k].Add(t1);
           // The same call with the answer kept as bytes: the runtime's answer time without the
           // client's protobuf parsing, which is the caller's cost, not the runtime's.
@@ -808,9 +825,11 @@ class Bench {
       for (size_t k = 0; k < n; ++k) MustRemovePods(*targets_[k], pods[k]);
       if (memory) {
         Settle();
-        for (auto& t : targets_) t->Record(absl::StrCat("daemon_after_removing_", count, "_containers"));
+        for (auto& t : targets_)
+          t->Record(absl::StrCat("daemon_after_removing_", count, "_containers"));
       }
-      if (count == absl::GetFlag(FLAGS_density_pods) * absl::GetFlag(FLAGS_density_containers_per_pod) &&
+      if (count ==
+              absl::GetFlag(FLAGS_density_pods) * absl::GetFlag(FLAGS_density_containers_per_pod) &&
           per_pod == absl::GetFlag(FLAGS_density_containers_per_pod)) {
         density_done_ = memory;
       }
@@ -820,7 +839,8 @@ class Bench {
   void MemoryPods() {
     for (auto& t : targets_) {
       std::vector<std::string> pods;
-      for (int i = 0; i < absl::GetFlag(FLAGS_pods); ++i) pods.push_back(MustRunPod(*t, absl::StrCat("mem", i)));
+      for (int i = 0; i < absl::GetFlag(FLAGS_pods); ++i)
+        pods.push_back(MustRunPod(*t, absl::StrCat("mem", i)));
       Settle();
       t->Record(absl::StrCat("daemon_with_", pods.size(), "_pods"));
       MustRemovePods(*t, pods);
@@ -842,7 +862,8 @@ class Bench {
     }
     for (size_t k = 0; k < targets_.size(); ++k) MustRemovePods(*targets_[k], pods[k]);
     Settle();
-    for (auto& t : targets_) t->Record(absl::StrCat("daemon_after_removing_", count, "_containers"));
+    for (auto& t : targets_)
+      t->Record(absl::StrCat("daemon_after_removing_", count, "_containers"));
   }
 
   // N pods, each with one container, started at once: the wall time until all run.
@@ -942,7 +963,8 @@ class Bench {
     for (auto& t : targets_) {
       ProcMem m = t->Record("cycles_end_after_10s");
       int64_t start = t->fig["cycles_start_rss_kb"].get<int64_t>();
-      t->fig["cycles_end_after_10s_over_start_rss"] = start ? static_cast<double>(m.rss_kb) / start : 0;
+      t->fig["cycles_end_after_10s_over_start_rss"] =
+          start ? static_cast<double>(m.rss_kb) / start : 0;
     }
   }
 

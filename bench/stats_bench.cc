@@ -31,9 +31,9 @@
 
 namespace {
 
-namespace cri = ::runtime::v1;
-using berth::runtime::stats::StatsCollector;
-using berth::runtime::stats::testing::ScratchCgroup;
+namespace cri = runtime::v1;
+using berth::engine::stats::StatsCollector;
+using berth::engine::stats::testing::ScratchCgroup;
 
 std::atomic<bool> g_stop{false};
 
@@ -49,7 +49,8 @@ Figures Time(const std::string& name, int runs, const std::function<size_t()>& b
   for (int i = 0; i < runs && !g_stop.load(); ++i) {
     auto start = std::chrono::steady_clock::now();
     items = body();
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+                     .count());
   }
   Figures f{name};
   if (ms.empty()) return f;
@@ -85,7 +86,7 @@ int Run(int containers, int runs, bool with_processes) {
   // Declared before the cgroups, so destroyed after them: the cgroup cleanup kills the members,
   // then these are reaped.
   Sleepers sleepers;
-  const std::string base = "/berth-stats-bench-" + berth::runtime::stats::testing::RandomSuffix();
+  const std::string base = "/berth-stats-bench-" + berth::engine::stats::testing::RandomSuffix();
   ScratchCgroup parent(base);
   if (!parent.error().empty()) {
     fprintf(stderr, "stats_bench: %s\n", parent.error().c_str());
@@ -115,20 +116,24 @@ int Run(int containers, int runs, bool with_processes) {
     c.mutable_config()->set_id(id);
     c.mutable_config()->set_sandbox_id(absl::StrFormat("%064x", i / 10 + 1));
     c.mutable_config()->mutable_cri()->mutable_metadata()->set_name(absl::StrCat("ctr", i));
-    (*c.mutable_config()->mutable_cri()->mutable_labels())["io.kubernetes.pod.name"] = absl::StrCat("pod", i / 10);
-    c.mutable_config()->set_oci_spec(
-        nlohmann::json{{"linux", {{"cgroupsPath", cg->rel()}}}, {"process", {{"args", {"sleep"}}}}}.dump());
+    (*c.mutable_config()->mutable_cri()->mutable_labels())["io.kubernetes.pod.name"] =
+        absl::StrCat("pod", i / 10);
+    c.mutable_config()->set_oci_spec(nlohmann::json{
+        {"linux", {{"cgroupsPath", cg->rel()}}},
+        {"process",
+         {{"args", {"sleep"}}}}}.dump());
     c.mutable_state()->set_status(berth::v1::CONTAINER_STATUS_RUNNING);
     cgroups.push_back(std::move(cg));
   }
-  double setup_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - setup_start).count();
+  double setup_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - setup_start).count();
 
   std::vector<std::string> rels;
   for (const auto& cg : cgroups) rels.push_back(cg->rel());
-  berth::runtime::stats::StatsOptions options;
+  berth::engine::stats::StatsOptions options;
   options.refresh_interval = absl::ZeroDuration();
   options.mode = *mode;
-  StatsCollector collector(berth::runtime::stats::FixedRecords(std::move(records), {}), options);
+  StatsCollector collector(berth::engine::stats::FixedRecords(std::move(records), {}), options);
   cri::ContainerStatsFilter all;
 
   std::vector<Figures> rows;
@@ -140,10 +145,12 @@ int Run(int containers, int runs, bool with_processes) {
   }));
   rows.push_back(Time("ListContainerStats, first call (parses specs)", 1,
                       [&] { return collector.ListContainerStats(all).size(); }));
-  rows.push_back(Time("ListContainerStats", runs, [&] { return collector.ListContainerStats(all).size(); }));
+  rows.push_back(
+      Time("ListContainerStats", runs, [&] { return collector.ListContainerStats(all).size(); }));
   rows.push_back(Time("ListContainerStats + response serialised", runs, [&] {
     cri::ListContainerStatsResponse resp;
-    for (cri::ContainerStats& s : collector.ListContainerStats(all)) *resp.add_stats() = std::move(s);
+    for (cri::ContainerStats& s : collector.ListContainerStats(all))
+      *resp.add_stats() = std::move(s);
     std::string wire;
     resp.SerializeToString(&wire);
     return static_cast<size_t>(resp.stats_size());
@@ -153,19 +160,28 @@ int Run(int containers, int runs, bool with_processes) {
   rows.push_back(Time("ListContainerStats, one pod's 10 (filter)", runs,
                       [&] { return collector.ListContainerStats(one_pod).size(); }));
 
-  printf("stats_bench: %d cgroups (%s), %d runs, cgroup mode %s, swap accounting %s, setup %.1f s\n",
-         containers, with_processes ? "one sleeping process each" : "empty", runs,
-         berth::cgroups::CgroupModeName(*mode), collector.swap_accounting() ? "on" : "off", setup_s);
+  printf(
+      "stats_bench: %d cgroups (%s), %d runs, cgroup mode %s, swap accounting %s, setup %.1f s\n",
+      containers, with_processes ? "one sleeping process each" : "empty", runs,
+      berth::cgroups::CgroupModeName(*mode), collector.swap_accounting() ? "on" : "off", setup_s);
   printf("%-48s %8s %10s %10s %10s\n", "what", "items", "min ms", "median ms", "max ms");
   for (const Figures& f : rows) {
-    printf("%-48s %8zu %10.2f %10.2f %10.2f\n", f.name.c_str(), f.items, f.min_ms, f.median_ms, f.max_ms);
+    printf("%-48s %8zu %10.2f %10.2f %10.2f\n", f.name.c_str(), f.items, f.min_ms, f.median_ms,
+           f.max_ms);
   }
-  nlohmann::json j = {{"bench", "stats"}, {"containers", containers}, {"runs", runs},
-                      {"with_processes", with_processes}, {"cgroup_mode", berth::cgroups::CgroupModeName(*mode)},
-                      {"swap_accounting", collector.swap_accounting()}, {"results", nlohmann::json::array()}};
+  nlohmann::json j = {{"bench", "stats"},
+                      {"containers", containers},
+                      {"runs", runs},
+                      {"with_processes", with_processes},
+                      {"cgroup_mode", berth::cgroups::CgroupModeName(*mode)},
+                      {"swap_accounting", collector.swap_accounting()},
+                      {"results", nlohmann::json::array()}};
   for (const Figures& f : rows) {
-    j["results"].push_back({{"name", f.name}, {"items", f.items}, {"min_ms", f.min_ms},
-                            {"median_ms", f.median_ms}, {"max_ms", f.max_ms}});
+    j["results"].push_back({{"name", f.name},
+                            {"items", f.items},
+                            {"min_ms", f.min_ms},
+                            {"median_ms", f.median_ms},
+                            {"max_ms", f.max_ms}});
   }
   printf("%s\n", j.dump().c_str());
   if (g_stop.load()) fprintf(stderr, "stats_bench: interrupted; cleaning up\n");
@@ -179,7 +195,9 @@ int main(int argc, char** argv) {
   bool with_processes = false;
   for (int i = 1; i < argc; ++i) {
     absl::string_view a = argv[i];
-    if (absl::ConsumePrefix(&a, "--containers=") && absl::SimpleAtoi(a, &containers) && containers > 0) continue;
+    if (absl::ConsumePrefix(&a, "--containers=") && absl::SimpleAtoi(a, &containers) &&
+        containers > 0)
+      continue;
     a = argv[i];
     if (absl::ConsumePrefix(&a, "--runs=") && absl::SimpleAtoi(a, &runs) && runs > 0) continue;
     if (a == "--with-processes") {

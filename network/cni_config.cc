@@ -28,7 +28,8 @@ bool ValidNetworkName(const std::string& name) {
 
 absl::Status ValidatePlugin(const nlohmann::json& p, size_t index, const std::string& source) {
   if (!p.is_object()) {
-    return absl::InvalidArgumentError(absl::StrCat(source, ": plugin ", index, " is not an object"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(source, ": plugin ", index, " is not an object"));
   }
   auto t = p.find("type");
   if (t == p.end() || !t->is_string() || t->get<std::string>().empty()) {
@@ -36,10 +37,12 @@ absl::Status ValidatePlugin(const nlohmann::json& p, size_t index, const std::st
   }
   const std::string type = t->get<std::string>();
   if (type.find('/') != std::string::npos || type == "." || type == "..") {
-    return absl::InvalidArgumentError(absl::StrCat(source, ": plugin type \"", type, "\" is not a file name"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(source, ": plugin type \"", type, "\" is not a file name"));
   }
   if (auto c = p.find("capabilities"); c != p.end() && !c->is_object()) {
-    return absl::InvalidArgumentError(absl::StrCat(source, ": plugin \"", type, "\" has non-object capabilities"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(source, ": plugin \"", type, "\" has non-object capabilities"));
   }
   return absl::OkStatus();
 }
@@ -67,8 +70,8 @@ absl::StatusOr<CniNetworkConfig> CniConfigFromList(const nlohmann::json& list,
   c.source_path = source_path;
   auto name = list.find("name");
   if (name == list.end() || !name->is_string() || !ValidNetworkName(name->get<std::string>())) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(source_path, ": missing or invalid network \"name\" (letters, digits, -_. only)"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        source_path, ": missing or invalid network \"name\" (letters, digits, -_. only)"));
   }
   c.name = name->get<std::string>();
   auto version = list.find("cniVersion");
@@ -78,13 +81,15 @@ absl::StatusOr<CniNetworkConfig> CniConfigFromList(const nlohmann::json& list,
   c.cni_version = version->get<std::string>();
   if (auto d = list.find("disableCheck"); d != list.end()) {
     if (!d->is_boolean()) {
-      return absl::InvalidArgumentError(absl::StrCat(source_path, ": \"disableCheck\" is not a boolean"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(source_path, ": \"disableCheck\" is not a boolean"));
     }
     c.disable_check = d->get<bool>();
   }
   auto plugins = list.find("plugins");
   if (plugins == list.end() || !plugins->is_array() || plugins->empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(source_path, ": no \"plugins\" in network \"", c.name, "\""));
+    return absl::InvalidArgumentError(
+        absl::StrCat(source_path, ": no \"plugins\" in network \"", c.name, "\""));
   }
   for (size_t i = 0; i < plugins->size(); ++i) {
     if (absl::Status s = ValidatePlugin((*plugins)[i], i, source_path); !s.ok()) return s;
@@ -95,7 +100,8 @@ absl::StatusOr<CniNetworkConfig> CniConfigFromList(const nlohmann::json& list,
 
 absl::StatusOr<CniNetworkConfig> ParseCniConfig(absl::string_view text, bool conflist,
                                                 const std::string& source_path) {
-  nlohmann::json j = nlohmann::json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+  nlohmann::json j =
+      nlohmann::json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) {
     return absl::InvalidArgumentError(absl::StrCat(source_path, ": not valid JSON"));
   }
@@ -119,7 +125,8 @@ absl::StatusOr<CniNetworkConfig> LoadFirstCniConfig(const std::string& dir) {
     }
     while (dirent* e = readdir(d.get())) {
       std::string n = e->d_name;
-      if (absl::EndsWith(n, ".conflist") || absl::EndsWith(n, ".conf") || absl::EndsWith(n, ".json")) {
+      if (absl::EndsWith(n, ".conflist") || absl::EndsWith(n, ".conf") ||
+          absl::EndsWith(n, ".json")) {
         names.push_back(std::move(n));
       }
     }
@@ -135,15 +142,16 @@ absl::StatusOr<CniNetworkConfig> LoadFirstCniConfig(const std::string& dir) {
       rejected.push_back(std::string(text.status().message()));
       continue;
     }
-    absl::StatusOr<CniNetworkConfig> c = ParseCniConfig(*text, absl::EndsWith(n, ".conflist"), path);
+    absl::StatusOr<CniNetworkConfig> c =
+        ParseCniConfig(*text, absl::EndsWith(n, ".conflist"), path);
     if (c.ok()) return c;
     rejected.push_back(std::string(c.status().message()));
   }
   if (rejected.empty()) {
     return absl::FailedPreconditionError(absl::StrCat("no CNI network config found in ", dir));
   }
-  return absl::FailedPreconditionError(absl::StrCat("no valid CNI network config in ", dir, ": ",
-                                                    absl::StrJoin(rejected, "; ")));
+  return absl::FailedPreconditionError(
+      absl::StrCat("no valid CNI network config in ", dir, ": ", absl::StrJoin(rejected, "; ")));
 }
 
 absl::StatusOr<std::string> FindCniPlugin(const std::string& type,
@@ -153,8 +161,8 @@ absl::StatusOr<std::string> FindCniPlugin(const std::string& type,
     struct stat st;
     if (stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(p.c_str(), X_OK) == 0) return p;
   }
-  return absl::NotFoundError(absl::StrCat("CNI plugin \"", type, "\" not found in ",
-                                          absl::StrJoin(bin_dirs, ":")));
+  return absl::NotFoundError(
+      absl::StrCat("CNI plugin \"", type, "\" not found in ", absl::StrJoin(bin_dirs, ":")));
 }
 
 }  // namespace berth::network

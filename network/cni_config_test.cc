@@ -11,7 +11,8 @@
 namespace berth::network {
 namespace {
 
-constexpr char kList[] = R"({"cniVersion":"1.0.0","name":"%s","plugins":[{"type":"bridge"},{"type":"portmap","capabilities":{"portMappings":true}}]})";
+constexpr char kList[] =
+    R"({"cniVersion":"1.0.0","name":"%s","plugins":[{"type":"bridge"},{"type":"portmap","capabilities":{"portMappings":true}}]})";
 
 std::string ListNamed(const std::string& name) {
   std::string s = kList;
@@ -61,13 +62,16 @@ TEST(CniConfigTest, JsonExtensionIsReadAsSinglePlugin) {
 TEST(CniConfigTest, NoValidConfigExplainsEachRejection) {
   test::TempDir dir;
   Write(dir.path() + "/10-a.conflist", R"({"cniVersion":"1.0.0","plugins":[{"type":"bridge"}]})");
-  Write(dir.path() + "/20-b.conflist", R"({"cniVersion":"1.0.0","name":"b","plugins":[{"ipam":{}}]})");
+  Write(dir.path() + "/20-b.conflist",
+        R"({"cniVersion":"1.0.0","name":"b","plugins":[{"ipam":{}}]})");
   auto c = LoadFirstCniConfig(dir.path());
   ASSERT_FALSE(c.ok());
   EXPECT_TRUE(absl::IsFailedPrecondition(c.status()));
-  EXPECT_NE(c.status().message().find("10-a.conflist: missing or invalid network \"name\""), std::string::npos)
+  EXPECT_NE(c.status().message().find("10-a.conflist: missing or invalid network \"name\""),
+            std::string::npos)
       << c.status();
-  EXPECT_NE(c.status().message().find("20-b.conflist: plugin 0 has no \"type\""), std::string::npos) << c.status();
+  EXPECT_NE(c.status().message().find("20-b.conflist: plugin 0 has no \"type\""), std::string::npos)
+      << c.status();
 }
 
 TEST(CniConfigTest, EmptyOrMissingDirIsNotReady) {
@@ -77,8 +81,12 @@ TEST(CniConfigTest, EmptyOrMissingDirIsNotReady) {
 }
 
 TEST(CniConfigTest, NetworkNamesThatCannotBeFileNamesAreRejected) {
-  EXPECT_FALSE(ParseCniConfig(R"({"cniVersion":"1.0.0","name":"a/b","plugins":[{"type":"x"}]})", true, "t").ok());
-  EXPECT_FALSE(ParseCniConfig(R"({"cniVersion":"1.0.0","name":"ok","plugins":[{"type":"../x"}]})", true, "t").ok());
+  EXPECT_FALSE(
+      ParseCniConfig(R"({"cniVersion":"1.0.0","name":"a/b","plugins":[{"type":"x"}]})", true, "t")
+          .ok());
+  EXPECT_FALSE(
+      ParseCniConfig(R"({"cniVersion":"1.0.0","name":"ok","plugins":[{"type":"../x"}]})", true, "t")
+          .ok());
   EXPECT_FALSE(ParseCniConfig(R"({"name":"ok","plugins":[{"type":"x"}]})", true, "t").ok());
 }
 

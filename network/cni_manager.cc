@@ -36,8 +36,7 @@ constexpr char kCacheKind[] = "berth-cni-cache/v1";
 std::string ConfDirSignature(const std::string& dir) {
   struct stat st;
   if (stat(dir.c_str(), &st) != 0) return "absent";
-  std::vector<std::string> parts = {
-      absl::StrCat(st.st_mtim.tv_sec, ".", st.st_mtim.tv_nsec)};
+  std::vector<std::string> parts = {absl::StrCat(st.st_mtim.tv_sec, ".", st.st_mtim.tv_nsec)};
   std::unique_ptr<DIR, int (*)(DIR*)> d(opendir(dir.c_str()), closedir);
   if (!d) return "unreadable";
   while (dirent* e = readdir(d.get())) {
@@ -45,7 +44,8 @@ std::string ConfDirSignature(const std::string& dir) {
     if (n == "." || n == "..") continue;
     std::string p = absl::StrCat(dir, "/", n);
     if (stat(p.c_str(), &st) != 0) continue;
-    parts.push_back(absl::StrCat(n, ":", st.st_size, ":", st.st_mtim.tv_sec, ".", st.st_mtim.tv_nsec));
+    parts.push_back(
+        absl::StrCat(n, ":", st.st_size, ":", st.st_mtim.tv_sec, ".", st.st_mtim.tv_nsec));
   }
   std::sort(parts.begin() + 1, parts.end());
   return absl::StrJoin(parts, "|");
@@ -69,7 +69,8 @@ json RuntimeConfig(const PodNetworkRequest& r) {
   if (!r.port_mappings.empty()) {
     json pms = json::array();
     for (const PortMapping& pm : r.port_mappings) {
-      json m = {{"hostPort", pm.host_port}, {"containerPort", pm.container_port},
+      json m = {{"hostPort", pm.host_port},
+                {"containerPort", pm.container_port},
                 {"protocol", pm.protocol.empty() ? "tcp" : pm.protocol}};
       if (!pm.host_ip.empty()) m["hostIP"] = pm.host_ip;
       pms.push_back(std::move(m));
@@ -83,7 +84,8 @@ json RuntimeConfig(const PodNetworkRequest& r) {
                        {"egressBurst", r.bandwidth->egress_burst}};
   }
   if (r.dns && !r.dns->empty()) {
-    rc["dns"] = {{"servers", r.dns->servers}, {"searches", r.dns->searches}, {"options", r.dns->options}};
+    rc["dns"] = {
+        {"servers", r.dns->servers}, {"searches", r.dns->searches}, {"options", r.dns->options}};
   }
   return rc;
 }
@@ -97,8 +99,9 @@ json PluginConfig(const CniNetworkConfig& net, size_t index, const json& prev_re
   conf["cniVersion"] = net.cni_version;
   if (!prev_result.is_null()) conf["prevResult"] = prev_result;
   if (auto caps = conf.find("capabilities"); caps != conf.end() && caps->is_object()) {
-    json rc = conf.contains("runtimeConfig") && conf["runtimeConfig"].is_object() ? conf["runtimeConfig"]
-                                                                                  : json::object();
+    json rc = conf.contains("runtimeConfig") && conf["runtimeConfig"].is_object()
+                  ? conf["runtimeConfig"]
+                  : json::object();
     for (auto& [cap, enabled] : caps->items()) {
       if (enabled.is_boolean() && enabled.get<bool>() && runtime_config.contains(cap)) {
         rc[cap] = runtime_config[cap];
@@ -117,7 +120,8 @@ struct Invocation {
 };
 
 absl::Status PluginFailure(const std::string& type, const Invocation& inv, const RunResult& r) {
-  std::string what = absl::StrCat("CNI plugin \"", type, "\" ", inv.command, " for pod \"", inv.pod_id, "\"");
+  std::string what =
+      absl::StrCat("CNI plugin \"", type, "\" ", inv.command, " for pod \"", inv.pod_id, "\"");
   if (r.term_signal != 0) {
     return absl::InternalError(absl::StrCat(what, " was killed by signal ", r.term_signal));
   }
@@ -133,8 +137,8 @@ absl::Status PluginFailure(const std::string& type, const Invocation& inv, const
   std::string out = r.err.empty() ? r.out : r.err;
   while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
   if (out.size() > 1000) out = out.substr(0, 1000) + "...";
-  return absl::InternalError(absl::StrCat(what, " exited with ", r.exit_code,
-                                          out.empty() ? "" : ": ", out));
+  return absl::InternalError(
+      absl::StrCat(what, " exited with ", r.exit_code, out.empty() ? "" : ": ", out));
 }
 
 }  // namespace
@@ -179,10 +183,12 @@ absl::StatusOr<std::shared_ptr<const CniNetworkConfig>> CniManager::ReadyConfig(
   std::shared_ptr<const Loaded> l = Current();
   if (!l->config.ok()) return l->config.status();
   for (const json& p : (*l->config)->plugins()) {
-    absl::StatusOr<std::string> bin = FindCniPlugin(p["type"].get<std::string>(), options_.bin_dirs);
+    absl::StatusOr<std::string> bin =
+        FindCniPlugin(p["type"].get<std::string>(), options_.bin_dirs);
     if (!bin.ok()) {
-      return absl::FailedPreconditionError(absl::StrCat("CNI network \"", (*l->config)->name, "\" from ",
-                                                        (*l->config)->source_path, ": ", bin.status().message()));
+      return absl::FailedPreconditionError(absl::StrCat("CNI network \"", (*l->config)->name,
+                                                        "\" from ", (*l->config)->source_path, ": ",
+                                                        bin.status().message()));
     }
   }
   return *l->config;
@@ -211,9 +217,11 @@ absl::Status WriteCache(const CniOptions& o, const Invocation& inv, const CniNet
                         const json& runtime_config, const json& result) {
   std::string dir = CacheDir(o, inv.pod_id);
   if (absl::Status s = MakeDirs(dir, 0700); !s.ok()) return s;
-  json j = {{"kind", kCacheKind},      {"containerId", inv.pod_id}, {"ifName", kIfName},
-            {"networkName", net.name}, {"netns", inv.netns},        {"cniArgs", inv.cni_args},
-            {"config", net.list},      {"runtimeConfig", runtime_config}, {"result", result}};
+  json j = {{"kind", kCacheKind}, {"containerId", inv.pod_id},
+            {"ifName", kIfName},  {"networkName", net.name},
+            {"netns", inv.netns}, {"cniArgs", inv.cni_args},
+            {"config", net.list}, {"runtimeConfig", runtime_config},
+            {"result", result}};
   return WriteFileAtomic(absl::StrCat(dir, "/", net.name, ".json"), j.dump(), 0600, /*sync=*/true);
 }
 
@@ -244,14 +252,15 @@ absl::StatusOr<CacheEntry> ReadCache(const CniOptions& o, const std::string& pod
       LOG(WARNING) << "ignoring CNI cache file " << f << ": " << c.status().message();
       continue;
     }
-    CacheEntry e{*std::move(c), j.value("runtimeConfig", json::object()), j.value("result", json())};
+    CacheEntry e{*std::move(c), j.value("runtimeConfig", json::object()),
+                 j.value("result", json())};
     return e;
   }
   return absl::NotFoundError(absl::StrCat("no CNI cache for pod \"", pod_id, "\""));
 }
 
-absl::StatusOr<std::string> RunPlugin(const CniOptions& o, const CniNetworkConfig& net, size_t index,
-                                      const Invocation& inv, const json& prev_result,
+absl::StatusOr<std::string> RunPlugin(const CniOptions& o, const CniNetworkConfig& net,
+                                      size_t index, const Invocation& inv, const json& prev_result,
                                       const json& runtime_config) {
   const std::string type = net.plugins()[index]["type"].get<std::string>();
   absl::StatusOr<std::string> bin = FindCniPlugin(type, o.bin_dirs);
@@ -269,13 +278,14 @@ absl::StatusOr<std::string> RunPlugin(const CniOptions& o, const CniNetworkConfi
   VLOG(1) << "CNI " << inv.command << " " << type << " for pod " << inv.pod_id;
   absl::StatusOr<RunResult> r = RunProcess({*bin}, ro);
   if (!r.ok()) {
-    return absl::InternalError(absl::StrCat("running CNI plugin \"", type, "\" ", inv.command, " for pod \"",
-                                            inv.pod_id, "\": ", r.status().message()));
+    return absl::InternalError(absl::StrCat("running CNI plugin \"", type, "\" ", inv.command,
+                                            " for pod \"", inv.pod_id,
+                                            "\": ", r.status().message()));
   }
   if (r->timed_out) {
-    return absl::DeadlineExceededError(
-        absl::StrCat("CNI plugin \"", type, "\" ", inv.command, " for pod \"", inv.pod_id,
-                     "\" did not finish within ", absl::FormatDuration(o.plugin_timeout), " and was killed"));
+    return absl::DeadlineExceededError(absl::StrCat(
+        "CNI plugin \"", type, "\" ", inv.command, " for pod \"", inv.pod_id,
+        "\" did not finish within ", absl::FormatDuration(o.plugin_timeout), " and was killed"));
   }
   if (!r->ok()) return PluginFailure(type, inv, *r);
   return std::move(r->out);
@@ -302,13 +312,13 @@ absl::Status RunDel(const CniOptions& o, const CniNetworkConfig& net, const Invo
 absl::StatusOr<PodNetworkResult> CniManager::SetUp(const PodNetworkRequest& request) {
   if (absl::Status s = CheckPodId(request.pod_id); !s.ok()) return s;
   if (request.netns_path.empty() || !IsNetnsMounted(request.netns_path)) {
-    return absl::FailedPreconditionError(absl::StrCat("pod \"", request.pod_id, "\" has no network namespace at \"",
-                                                      request.netns_path, "\""));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "pod \"", request.pod_id, "\" has no network namespace at \"", request.netns_path, "\""));
   }
   absl::StatusOr<std::shared_ptr<const CniNetworkConfig>> cfg = ReadyConfig();
   if (!cfg.ok()) {
-    return absl::FailedPreconditionError(absl::StrCat("CNI network not ready for pod \"", request.pod_id,
-                                                      "\": ", cfg.status().message()));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "CNI network not ready for pod \"", request.pod_id, "\": ", cfg.status().message()));
   }
   const CniNetworkConfig& net = **cfg;
   const json rc = RuntimeConfig(request);
@@ -324,8 +334,9 @@ absl::StatusOr<PodNetworkResult> CniManager::SetUp(const PodNetworkRequest& requ
     if (out.ok() && !out->empty()) {
       parsed = json::parse(*out, nullptr, false);
       if (parsed.is_discarded() || !parsed.is_object()) {
-        out = absl::InternalError(absl::StrCat("CNI plugin \"", net.plugins()[i]["type"].get<std::string>(),
-                                               "\" ADD for pod \"", request.pod_id, "\" printed no JSON result"));
+        out = absl::InternalError(
+            absl::StrCat("CNI plugin \"", net.plugins()[i]["type"].get<std::string>(),
+                         "\" ADD for pod \"", request.pod_id, "\" printed no JSON result"));
       }
     }
     if (!out.ok()) {
@@ -341,8 +352,8 @@ absl::StatusOr<PodNetworkResult> CniManager::SetUp(const PodNetworkRequest& requ
     if (!parsed.is_null()) prev = std::move(parsed);
   }
   if (prev.is_null()) {
-    return absl::InternalError(absl::StrCat("CNI network \"", net.name, "\" returned no result for pod \"",
-                                            request.pod_id, "\""));
+    return absl::InternalError(absl::StrCat(
+        "CNI network \"", net.name, "\" returned no result for pod \"", request.pod_id, "\""));
   }
   PodNetworkResult out;
   out.raw_result_json = prev.dump();
@@ -351,8 +362,8 @@ absl::StatusOr<PodNetworkResult> CniManager::SetUp(const PodNetworkRequest& requ
   out.result = *std::move(parsed);
   out.ips = PodIps(out.result);
   if (absl::Status s = WriteCache(options_, inv, net, rc, prev); !s.ok()) return s;
-  LOG(INFO) << "pod " << request.pod_id << " attached to CNI network \"" << net.name << "\" with IPs "
-            << absl::StrJoin(out.ips, ",");
+  LOG(INFO) << "pod " << request.pod_id << " attached to CNI network \"" << net.name
+            << "\" with IPs " << absl::StrJoin(out.ips, ",");
   return out;
 }
 
@@ -360,17 +371,20 @@ absl::Status CniManager::Check(const PodNetworkRequest& request) {
   if (absl::Status s = CheckPodId(request.pod_id); !s.ok()) return s;
   absl::StatusOr<CacheEntry> cache = ReadCache(options_, request.pod_id);
   if (!cache.ok() || cache->result.is_null()) {
-    return absl::NotFoundError(absl::StrCat("pod \"", request.pod_id, "\" has no CNI network set up"));
+    return absl::NotFoundError(
+        absl::StrCat("pod \"", request.pod_id, "\" has no CNI network set up"));
   }
   const CniNetworkConfig& net = cache->config;
-  if (net.disable_check || CompareCniVersions(net.cni_version, "0.4.0") < 0) return absl::OkStatus();
+  if (net.disable_check || CompareCniVersions(net.cni_version, "0.4.0") < 0)
+    return absl::OkStatus();
   if (request.netns_path.empty() || !IsNetnsMounted(request.netns_path)) {
-    return absl::FailedPreconditionError(absl::StrCat("pod \"", request.pod_id, "\" has no network namespace at \"",
-                                                      request.netns_path, "\""));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "pod \"", request.pod_id, "\" has no network namespace at \"", request.netns_path, "\""));
   }
   Invocation inv{"CHECK", request.pod_id, request.netns_path, CniArgs(request)};
   for (size_t i = 0; i < net.plugins().size(); ++i) {
-    absl::StatusOr<std::string> out = RunPlugin(options_, net, i, inv, cache->result, cache->runtime_config);
+    absl::StatusOr<std::string> out =
+        RunPlugin(options_, net, i, inv, cache->result, cache->runtime_config);
     if (!out.ok()) return out.status();
   }
   return absl::OkStatus();

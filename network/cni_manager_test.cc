@@ -61,11 +61,13 @@ std::vector<std::string> DirEntries(const std::string& dir) {
   return out;
 }
 
-// Deletes the rules of nat `chain` that `pred` picks (highest number first) and returns their targets.
+// Deletes the rules of nat `chain` that `pred` picks (highest number first) and returns their
+// targets.
 std::vector<std::string> DeleteNatRules(const std::string& chain,
                                         const std::function<bool(const std::string&)>& pred) {
   std::vector<std::pair<int, std::string>> doomed;
-  for (const std::string& line : Lines(Output({"iptables", "-w", "-t", "nat", "-L", chain, "--line-numbers", "-n"}))) {
+  for (const std::string& line :
+       Lines(Output({"iptables", "-w", "-t", "nat", "-L", chain, "--line-numbers", "-n"}))) {
     std::vector<std::string> f = absl::StrSplit(line, ' ', absl::SkipEmpty());
     int num;
     if (f.size() < 2 || !absl::SimpleAtoi(f[0], &num) || !pred(line)) continue;
@@ -117,7 +119,8 @@ class CniManagerTest : public ::testing::Test {
     host_lock_.reset(open("/run/lock/berth-network-test.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600));
     ASSERT_TRUE(host_lock_.valid());
     ASSERT_EQ(flock(host_lock_.get(), LOCK_EX), 0);
-    for (const std::string* d : {&conf_dir_, &cache_dir_, &data_dir_, &bin_dir_}) ASSERT_TRUE(MakeDirs(*d).ok());
+    for (const std::string* d : {&conf_dir_, &cache_dir_, &data_dir_, &bin_dir_})
+      ASSERT_TRUE(MakeDirs(*d).ok());
     portmap_chains_existed_ = NatChainExists("CNI-HOSTPORT-DNAT");
     ip_forward_ = ReadFile("/proc/sys/net/ipv4/ip_forward").value_or("");
     Output({"ip", "link", "del", kBridge});  // from an earlier run that was killed
@@ -146,10 +149,14 @@ class CniManagerTest : public ::testing::Test {
     if (!portmap_chains_existed_ && NatChainExists("CNI-HOSTPORT-DNAT") &&
         Lines(Output({"iptables", "-w", "-t", "nat", "-S", "CNI-HOSTPORT-DNAT"})).size() <= 1) {
       for (const char* c : {"PREROUTING", "OUTPUT"}) {
-        DeleteNatRules(c, [](const std::string& l) { return absl::StrContains(l, "CNI-HOSTPORT-DNAT"); });
+        DeleteNatRules(
+            c, [](const std::string& l) { return absl::StrContains(l, "CNI-HOSTPORT-DNAT"); });
       }
-      DeleteNatRules("POSTROUTING", [](const std::string& l) { return absl::StrContains(l, "CNI-HOSTPORT-MASQ"); });
-      for (const char* c : {"CNI-HOSTPORT-DNAT", "CNI-HOSTPORT-SETMARK", "CNI-HOSTPORT-MASQ"}) DeleteNatChain(c);
+      DeleteNatRules("POSTROUTING", [](const std::string& l) {
+        return absl::StrContains(l, "CNI-HOSTPORT-MASQ");
+      });
+      for (const char* c : {"CNI-HOSTPORT-DNAT", "CNI-HOSTPORT-SETMARK", "CNI-HOSTPORT-MASQ"})
+        DeleteNatChain(c);
     }
     // bridge's isGateway turned forwarding on; put the host back as it was.
     if (!ip_forward_.empty()) {
@@ -202,7 +209,9 @@ class CniManagerTest : public ::testing::Test {
     return out;
   }
 
-  std::vector<std::string> BridgePorts() { return Lines(Output({"ip", "-o", "link", "show", "master", kBridge})); }
+  std::vector<std::string> BridgePorts() {
+    return Lines(Output({"ip", "-o", "link", "show", "master", kBridge}));
+  }
 
   void WritePlugin(const std::string& name, const std::string& script) {
     std::string p = bin_dir_ + "/" + name;
@@ -242,8 +251,10 @@ TEST_F(CniManagerTest, TwoPodsGetDistinctIpsAndReachEachOther) {
   test::GreetingServer server(b.netns_path, 8080, /*connections=*/2);
   ASSERT_TRUE(server.ready());
   const std::string ip_b = rb->ips[0];
-  EXPECT_EQ(test::RunInNetns(a.netns_path, [&] { return test::FetchGreeting(ip_b, 8080) == test::kGreeting ? 0 : 1; }),
-            0);
+  EXPECT_EQ(
+      test::RunInNetns(a.netns_path,
+                       [&] { return test::FetchGreeting(ip_b, 8080) == test::kGreeting ? 0 : 1; }),
+      0);
   EXPECT_EQ(test::FetchGreeting(ip_b, 8080), test::kGreeting);
   EXPECT_EQ(server.Wait(), 0);
 
@@ -335,7 +346,8 @@ TEST_F(CniManagerTest, ManyPodsComeAndGoWithoutLeftovers) {
   // Apart from portmap's top-level chains (made once, never removed), the rules are as before.
   std::vector<std::string> added;
   for (const auto& l : Lines(rules_after)) {
-    if (!absl::StrContains(rules_before, l) && !absl::StrContains(l, "CNI-HOSTPORT-")) added.push_back(l);
+    if (!absl::StrContains(rules_before, l) && !absl::StrContains(l, "CNI-HOSTPORT-"))
+      added.push_back(l);
   }
   EXPECT_TRUE(added.empty()) << added[0];
 }
@@ -363,7 +375,8 @@ TEST_F(CniManagerTest, ReadinessFollowsTheConfigDir) {
   EXPECT_TRUE(absl::IsFailedPrecondition(s)) << s;
   EXPECT_TRUE(absl::StrContains(s.message(), "no CNI network config found")) << s;
 
-  WriteConfig(R"({"cniVersion":"1.0.0","name":"x","plugins":[{"type":"no-such-plugin"}]})", "05-x.conflist");
+  WriteConfig(R"({"cniVersion":"1.0.0","name":"x","plugins":[{"type":"no-such-plugin"}]})",
+              "05-x.conflist");
   s = m->Ready();
   EXPECT_TRUE(absl::StrContains(s.message(), "\"no-such-plugin\" not found")) << s;
   PodNetworkRequest p = NewPod("pod-notready");
@@ -382,8 +395,12 @@ TEST_F(CniManagerTest, PluginsGetTheSpecEnvironmentCapabilitiesAndPrevResult) {
   const std::string script = absl::StrCat(
       "#!/bin/sh\n"
       "n=$(basename \"$0\")\n"
-      "cat > ", rec, "/$CNI_COMMAND-$n.stdin\n"
-      "env | grep '^CNI_' | sort > ", rec, "/$CNI_COMMAND-$n.env\n"
+      "cat > ",
+      rec,
+      "/$CNI_COMMAND-$n.stdin\n"
+      "env | grep '^CNI_' | sort > ",
+      rec,
+      "/$CNI_COMMAND-$n.env\n"
       "if [ \"$CNI_COMMAND\" = ADD ]; then\n"
       "  last=1; [ \"$n\" = rec-second ] && last=2\n"
       "  printf '{\"cniVersion\":\"1.0.0\",\"interfaces\":[{\"name\":\"eth0\",\"sandbox\":\"%s\"}],"
@@ -410,8 +427,10 @@ TEST_F(CniManagerTest, PluginsGetTheSpecEnvironmentCapabilitiesAndPrevResult) {
   EXPECT_TRUE(absl::StrContains(*env, "CNI_CONTAINERID=pod-rec\n"));
   EXPECT_TRUE(absl::StrContains(*env, "CNI_IFNAME=eth0\n"));
   EXPECT_TRUE(absl::StrContains(*env, "CNI_NETNS=" + p.netns_path + "\n"));
-  EXPECT_TRUE(absl::StrContains(*env, "CNI_ARGS=IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=name-pod-rec;"
-                                      "K8S_POD_INFRA_CONTAINER_ID=pod-rec;K8S_POD_UID=uid-pod-rec\n"))
+  EXPECT_TRUE(absl::StrContains(
+      *env,
+      "CNI_ARGS=IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=name-pod-rec;"
+      "K8S_POD_INFRA_CONTAINER_ID=pod-rec;K8S_POD_UID=uid-pod-rec\n"))
       << *env;
   EXPECT_TRUE(absl::StrContains(*env, "CNI_PATH=" + bin_dir_ + ":/opt/cni/bin:/usr/lib/cni\n"));
 
@@ -423,8 +442,10 @@ TEST_F(CniManagerTest, PluginsGetTheSpecEnvironmentCapabilitiesAndPrevResult) {
   EXPECT_FALSE(first.contains("runtimeConfig"));  // declares no capabilities
   auto second = nlohmann::json::parse(*ReadFile(rec + "/ADD-rec-second.stdin"));
   EXPECT_EQ(second["prevResult"]["ips"][0]["address"], "10.9.9.1/24");
-  EXPECT_EQ(second["runtimeConfig"]["portMappings"],
-            nlohmann::json::parse(R"([{"hostPort":8443,"containerPort":443,"protocol":"tcp","hostIP":"127.0.0.1"}])"));
+  EXPECT_EQ(
+      second["runtimeConfig"]["portMappings"],
+      nlohmann::json::parse(
+          R"([{"hostPort":8443,"containerPort":443,"protocol":"tcp","hostIP":"127.0.0.1"}])"));
   EXPECT_FALSE(second["runtimeConfig"].contains("bandwidth"));  // capability set to false
 
   // CHECK and DEL get the final result; DEL without a namespace gets an empty CNI_NETNS.
@@ -444,29 +465,34 @@ TEST_F(CniManagerTest, PluginErrorObjectBecomesAClearError) {
   WritePlugin("failing",
               "#!/bin/sh\ncat >/dev/null\n"
               "[ \"$CNI_COMMAND\" = DEL ] && exit 0\n"
-              "echo '{\"cniVersion\":\"1.0.0\",\"code\":7,\"msg\":\"invalid subnet\",\"details\":\"10.0.0.0/33\"}'\n"
+              "echo '{\"cniVersion\":\"1.0.0\",\"code\":7,\"msg\":\"invalid "
+              "subnet\",\"details\":\"10.0.0.0/33\"}'\n"
               "exit 1\n");
-  WriteConfig(R"({"cniVersion":"1.0.0","name":"failnet","plugins":[{"type":"failing"}]})", "00-fail.conflist");
+  WriteConfig(R"({"cniVersion":"1.0.0","name":"failnet","plugins":[{"type":"failing"}]})",
+              "00-fail.conflist");
   auto m = NewManager();
   PodNetworkRequest p = NewPod("pod-fail");
   auto r = m->SetUp(p);
   ASSERT_FALSE(r.ok());
   EXPECT_TRUE(absl::IsInternal(r.status())) << r.status();
   EXPECT_EQ(r.status().message(),
-            "CNI plugin \"failing\" ADD for pod \"pod-fail\" failed: invalid subnet: 10.0.0.0/33 (CNI error code 7)");
+            "CNI plugin \"failing\" ADD for pod \"pod-fail\" failed: invalid subnet: 10.0.0.0/33 "
+            "(CNI error code 7)");
   // The failed ADD was undone: nothing cached.
   EXPECT_TRUE(DirEntries(cache_dir_).empty());
 }
 
 TEST_F(CniManagerTest, HungPluginIsKilledAfterTheTimeout) {
   WritePlugin("hang", "#!/bin/sh\nexec sleep 600\n");
-  WriteConfig(R"({"cniVersion":"1.0.0","name":"hangnet","plugins":[{"type":"hang"}]})", "00-hang.conflist");
+  WriteConfig(R"({"cniVersion":"1.0.0","name":"hangnet","plugins":[{"type":"hang"}]})",
+              "00-hang.conflist");
   auto m = NewManager(absl::Milliseconds(300));
   PodNetworkRequest p = NewPod("pod-hang");
   auto r = m->SetUp(p);
   ASSERT_FALSE(r.ok());
   EXPECT_TRUE(absl::IsDeadlineExceeded(r.status())) << r.status();
-  EXPECT_TRUE(absl::StrContains(r.status().message(), "\"hang\" ADD for pod \"pod-hang\" did not finish"))
+  EXPECT_TRUE(
+      absl::StrContains(r.status().message(), "\"hang\" ADD for pod \"pod-hang\" did not finish"))
       << r.status();
   EXPECT_TRUE(absl::IsDeadlineExceeded(m->TearDown(p)));
   // The cache keeps the pod until a DEL succeeds and this one never will: drop both the cache

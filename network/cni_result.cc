@@ -31,7 +31,8 @@ int VersionOf(const std::string& address) { return address.find(':') != std::str
 absl::StatusOr<CniResult> ParseCniResult(absl::string_view json) {
   nlohmann::json j = nlohmann::json::parse(json.begin(), json.end(), nullptr, false);
   if (j.is_discarded() || !j.is_object()) {
-    return absl::InvalidArgumentError(absl::StrCat("CNI result is not a JSON object: ", json.substr(0, 200)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("CNI result is not a JSON object: ", json.substr(0, 200)));
   }
   CniResult r;
   r.cni_version = Str(j, "cniVersion");
@@ -86,8 +87,9 @@ std::vector<std::string> PodIps(const CniResult& result) {
   for (const auto& ip : result.ips) {
     if (in_sandbox(ip)) picked.push_back(&ip);
   }
-  std::stable_sort(picked.begin(), picked.end(),
-                   [](const CniIpConfig* a, const CniIpConfig* b) { return a->version < b->version; });
+  std::stable_sort(picked.begin(), picked.end(), [](const CniIpConfig* a, const CniIpConfig* b) {
+    return a->version < b->version;
+  });
   std::vector<std::string> out;
   for (const CniIpConfig* ip : picked) {
     std::string addr = ip->ip();

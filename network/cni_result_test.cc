@@ -58,7 +58,8 @@ TEST(CniResultTest, MalformedResultsAreErrors) {
 }
 
 TEST(CniResultTest, PluginErrorObjectIsRecognised) {
-  auto e = ParseCniError(R"({"cniVersion":"1.0.0","code":7,"msg":"invalid config","details":"no subnet"})");
+  auto e = ParseCniError(
+      R"({"cniVersion":"1.0.0","code":7,"msg":"invalid config","details":"no subnet"})");
   ASSERT_TRUE(e.has_value());
   EXPECT_EQ(e->code, 7);
   EXPECT_EQ(e->msg, "invalid config");

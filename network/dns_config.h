@@ -1,5 +1,5 @@
-// A pod's DNS settings (CRI DNSConfig), and what a resolv.conf holds: written to the pod's resolv.conf and offered to CNI plugins
-// with the "dns" capability.
+// A pod's DNS settings (CRI DNSConfig), and what a resolv.conf holds: written to the pod's
+// resolv.conf and offered to CNI plugins with the "dns" capability.
 #ifndef BERTH_NETWORK_DNS_CONFIG_H_
 #define BERTH_NETWORK_DNS_CONFIG_H_
 

@@ -36,7 +36,8 @@ absl::Status BringUpLoopbackHere() {
 absl::Status BringUpLoopback(const std::string& netns_path) {
   UniqueFd ns(open(netns_path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!ns.valid()) {
-    return absl::FailedPreconditionError(absl::StrCat("opening netns ", netns_path, ": ", strerror(errno)));
+    return absl::FailedPreconditionError(
+        absl::StrCat("opening netns ", netns_path, ": ", strerror(errno)));
   }
   absl::Status result;
   // setns moves only the calling thread; this one ends right after.
@@ -49,7 +50,8 @@ absl::Status BringUpLoopback(const std::string& netns_path) {
     result = BringUpLoopbackHere();
   });
   worker.join();
-  if (!result.ok()) return absl::Status(result.code(), absl::StrCat(netns_path, ": ", result.message()));
+  if (!result.ok())
+    return absl::Status(result.code(), absl::StrCat(netns_path, ": ", result.message()));
   return absl::OkStatus();
 }
 

@@ -54,7 +54,8 @@ bool IsNetnsMounted(const std::string& path) {
 
 absl::StatusOr<std::string> CreateNetns(const std::string& netns_dir, const std::string& pod_id) {
   if (pod_id.empty() || pod_id.find('/') != std::string::npos || pod_id == "." || pod_id == "..") {
-    return absl::InvalidArgumentError(absl::StrCat("invalid pod id \"", pod_id, "\" for a netns name"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid pod id \"", pod_id, "\" for a netns name"));
   }
   if (absl::Status s = MakeSharedMountDir(netns_dir); !s.ok()) return s;
   const std::string path = absl::StrCat(netns_dir, "/", pod_id);
@@ -81,7 +82,8 @@ absl::StatusOr<std::string> CreateNetns(const std::string& netns_dir, const std:
     }
     std::string self = absl::StrCat("/proc/self/task/", gettid(), "/ns/net");
     if (mount(self.c_str(), path.c_str(), "none", MS_BIND, nullptr) != 0) {
-      result = ErrnoStatus(errno, absl::StrCat("bind-mounting the netns of pod \"", pod_id, "\" at ", path));
+      result = ErrnoStatus(
+          errno, absl::StrCat("bind-mounting the netns of pod \"", pod_id, "\" at ", path));
     }
   });
   worker.join();

@@ -47,8 +47,10 @@ TEST_F(NetnsTest, CreatedNamespaceIsMountedSeparateAndLeavesTheCallerInTheHostNa
   EXPECT_NE(NsInode(*path), before);
   EXPECT_EQ(NsInode("/proc/self/ns/net"), before);
   // Inside, only loopback exists: the host's interfaces are not there.
-  EXPECT_EQ(test::RunInNetns(*path, [] { return if_nametoindex("lo") != 0 && if_nametoindex("eth0") == 0 ? 0 : 1; }),
-            0);
+  EXPECT_EQ(
+      test::RunInNetns(
+          *path, [] { return if_nametoindex("lo") != 0 && if_nametoindex("eth0") == 0 ? 0 : 1; }),
+      0);
 }
 
 // IFF_UP of lo in the calling thread's netns: 1 up, 0 down, -1 error.
@@ -67,16 +69,17 @@ TEST_F(NetnsTest, LoopbackIsUpWithoutAPlugin) {
   ASSERT_TRUE(path.ok()) << path.status();
   EXPECT_EQ(test::RunInNetns(*path, [] { return LoopbackUpHere() == 1 ? 0 : 1; }), 0);
   // A namespace made elsewhere with lo down: BringUpLoopback brings it up, and again is fine.
-  ASSERT_EQ(test::RunInNetns(*path, [] {
-              int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-              struct ifreq ifr {};
-              strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
-              ioctl(sock, SIOCGIFFLAGS, &ifr);
-              ifr.ifr_flags &= ~IFF_UP;
-              int r = ioctl(sock, SIOCSIFFLAGS, &ifr);
-              close(sock);
-              return r == 0 && LoopbackUpHere() == 0 ? 0 : 1;
-            }),
+  ASSERT_EQ(test::RunInNetns(*path,
+                             [] {
+                               int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+                               struct ifreq ifr {};
+                               strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+                               ioctl(sock, SIOCGIFFLAGS, &ifr);
+                               ifr.ifr_flags &= ~IFF_UP;
+                               int r = ioctl(sock, SIOCSIFFLAGS, &ifr);
+                               close(sock);
+                               return r == 0 && LoopbackUpHere() == 0 ? 0 : 1;
+                             }),
             0);
   ASSERT_TRUE(BringUpLoopback(*path).ok());
   ASSERT_TRUE(BringUpLoopback(*path).ok());

@@ -47,17 +47,19 @@ std::string FormatResolvConf(const DnsConfig& c) {
   return out;
 }
 
-std::string GenerateResolvConf(const DnsConfig& dns, absl::string_view host_resolv_conf, bool own_netns) {
+std::string GenerateResolvConf(const DnsConfig& dns, absl::string_view host_resolv_conf,
+                               bool own_netns) {
   if (!dns.empty()) {
     DnsConfig c = dns;
-    if (std::find(c.searches.begin(), c.searches.end(), ".") != c.searches.end()) c.searches.clear();
+    if (std::find(c.searches.begin(), c.searches.end(), ".") != c.searches.end())
+      c.searches.clear();
     return FormatResolvConf(c);
   }
   if (!own_netns) return std::string(host_resolv_conf);
   DnsConfig c = ParseResolvConf(host_resolv_conf);
   c.servers.erase(std::remove_if(c.servers.begin(), c.servers.end(),
-                                     [](const std::string& ns) { return IsLoopbackNameserver(ns); }),
-                      c.servers.end());
+                                 [](const std::string& ns) { return IsLoopbackNameserver(ns); }),
+                  c.servers.end());
   if (c.servers.empty()) c.servers = DefaultNameservers();
   return FormatResolvConf(c);
 }
@@ -97,10 +99,12 @@ std::string GenerateHostname(const std::string& hostname) { return absl::StrCat(
 
 absl::Status WritePodFiles(const std::string& dir, const PodFiles& files) {
   if (absl::Status s = MakeDirs(dir, 0755); !s.ok()) return s;
-  for (const auto& [name, content] : {std::pair<const char*, const std::string*>{"resolv.conf", &files.resolv_conf},
-                                      {"hosts", &files.hosts},
-                                      {"hostname", &files.hostname}}) {
-    if (absl::Status s = WriteFileAtomic(absl::StrCat(dir, "/", name), *content, 0644); !s.ok()) return s;
+  for (const auto& [name, content] :
+       {std::pair<const char*, const std::string*>{"resolv.conf", &files.resolv_conf},
+        {"hosts", &files.hosts},
+        {"hostname", &files.hostname}}) {
+    if (absl::Status s = WriteFileAtomic(absl::StrCat(dir, "/", name), *content, 0644); !s.ok())
+      return s;
   }
   return absl::OkStatus();
 }

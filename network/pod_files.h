@@ -32,9 +32,9 @@ std::string GenerateResolvConf(const DnsConfig& dns, absl::string_view host_reso
 
 // The host's resolv.conf text; on systemd-resolved hosts whose /etc/resolv.conf only names the
 // 127.0.0.53 stub, the real upstream list in /run/systemd/resolve/resolv.conf instead.
-absl::StatusOr<std::string> ReadHostResolvConf(const std::string& etc_resolv = "/etc/resolv.conf",
-                                               const std::string& systemd_resolv =
-                                                   "/run/systemd/resolve/resolv.conf");
+absl::StatusOr<std::string> ReadHostResolvConf(
+    const std::string& etc_resolv = "/etc/resolv.conf",
+    const std::string& systemd_resolv = "/run/systemd/resolve/resolv.conf");
 
 // The pod's hosts file. Host-network pods get the host's hosts file (`host_hosts`) unchanged.
 // Others get the localhost lines for IPv4 and IPv6 and one line per pod IP naming the hostname.

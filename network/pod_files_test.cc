@@ -48,7 +48,8 @@ TEST(PodFilesTest, HostNetworkPodGetsTheHostResolvConfVerbatim) {
 }
 
 TEST(PodFilesTest, ParseTakesTheLastSearchLineAndSkipsComments) {
-  DnsConfig c = ParseResolvConf("domain a.example\nsearch b.example c.example # trailing\n; note\nnameserver 1.1.1.1\n");
+  DnsConfig c = ParseResolvConf(
+      "domain a.example\nsearch b.example c.example # trailing\n; note\nnameserver 1.1.1.1\n");
   EXPECT_EQ(c.searches, (std::vector<std::string>{"b.example", "c.example"}));
   EXPECT_EQ(c.servers, std::vector<std::string>{"1.1.1.1"});
 }

@@ -23,10 +23,10 @@
 #include "runtime/checkpoint_testing.h"
 #include "util/fs.h"
 
-namespace berth::runtime {
+namespace berth::engine {
 namespace {
 
-namespace cri = ::runtime::v1;
+namespace cri = runtime::v1;
 using json = nlohmann::json;
 
 // Bounds on a whole archive, so a crafted one (a gzip bomb, millions of empty files) cannot fill
@@ -63,13 +63,20 @@ void RunWalkHook(const std::string& name) {
 
 const char* TypeName(mode_t mode) {
   switch (mode & S_IFMT) {
-    case S_IFIFO: return "a FIFO";
-    case S_IFCHR: return "a character device";
-    case S_IFBLK: return "a block device";
-    case S_IFSOCK: return "a socket";
-    case S_IFLNK: return "a symlink";
-    case S_IFDIR: return "a directory";
-    default: return "a regular file";
+    case S_IFIFO:
+      return "a FIFO";
+    case S_IFCHR:
+      return "a character device";
+    case S_IFBLK:
+      return "a block device";
+    case S_IFSOCK:
+      return "a socket";
+    case S_IFLNK:
+      return "a symlink";
+    case S_IFDIR:
+      return "a directory";
+    default:
+      return "a regular file";
   }
 }
 
@@ -110,15 +117,18 @@ absl::Status WriteCheckpointMetadata(const berth::v1::Container& container,
       {"checkpointedTime", Rfc3339(checkpointed_at_ns)},
       {"checkpointedAtNs", checkpointed_at_ns},
   };
-  if (absl::Status st = WriteFileAtomic(absl::StrCat(dir, "/", kCheckpointConfigDump), cfg.dump(2) + "\n", 0600);
+  if (absl::Status st =
+          WriteFileAtomic(absl::StrCat(dir, "/", kCheckpointConfigDump), cfg.dump(2) + "\n", 0600);
       !st.ok()) {
     return st;
   }
-  if (absl::Status st = WriteFileAtomic(absl::StrCat(dir, "/", kCheckpointSpecDump), cc.oci_spec(), 0600);
+  if (absl::Status st =
+          WriteFileAtomic(absl::StrCat(dir, "/", kCheckpointSpecDump), cc.oci_spec(), 0600);
       !st.ok()) {
     return st;
   }
-  return WriteFileAtomic(absl::StrCat(dir, "/", kCheckpointRecord), container.SerializeAsString(), 0600);
+  return WriteFileAtomic(absl::StrCat(dir, "/", kCheckpointRecord), container.SerializeAsString(),
+                         0600);
 }
 
 // The restore rule. CRI-O's CRImportCheckpoint (server/container_restore.go) builds the new
@@ -172,4 +182,4 @@ bool AwaitingRestore(const berth::v1::Container& c) {
          c.state().conmon_pid() == 0;
 }
 
-}  // namespace berth::runtime
+}  // namespace berth::engine

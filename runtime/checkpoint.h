@@ -22,7 +22,7 @@
 #include "runtime/criu.h"  // CriuProbe, CriuLogErrors
 #include "util/fd.h"
 
-namespace berth::runtime {
+namespace berth::engine {
 
 inline constexpr char kCheckpointImagesDir[] = "checkpoint";
 inline constexpr char kCheckpointConfigDump[] = "config.dump";
@@ -93,17 +93,17 @@ absl::Status WriteCheckpointArchive(const std::string& dir, const std::string& l
 // devices, log path, annotations, linux resources and security context (privileges,
 // namespaces) come only from the request, never from the archive; the mounts are the request's
 // at the container paths the checkpointed container had mounts at. See checkpoint.cc for why.
-::runtime::v1::ContainerConfig MergeRestoreConfig(const ::runtime::v1::ContainerConfig& checkpointed,
-                                                  const ::runtime::v1::ContainerConfig& request);
+runtime::v1::ContainerConfig MergeRestoreConfig(const runtime::v1::ContainerConfig& checkpointed,
+                                                const runtime::v1::ContainerConfig& request);
 
 // InvalidArgument naming config.mounts when the request lacks a mount at a container path the
 // checkpointed container had one at (CRIU restores exactly those mounts, as in CRI-O).
-absl::Status CheckRestoreMounts(const ::runtime::v1::ContainerConfig& checkpointed,
-                                const ::runtime::v1::ContainerConfig& request);
+absl::Status CheckRestoreMounts(const runtime::v1::ContainerConfig& checkpointed,
+                                const runtime::v1::ContainerConfig& request);
 
 // A restored container that StartContainer has not restored yet: runc does not know it.
 bool AwaitingRestore(const berth::v1::Container& container);
 
-}  // namespace berth::runtime
+}  // namespace berth::engine
 
 #endif  // BERTH_RUNTIME_CHECKPOINT_H_

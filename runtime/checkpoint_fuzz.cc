@@ -22,7 +22,7 @@
 namespace {
 
 using berth::UniqueFd;
-namespace rt = berth::runtime;
+namespace rt = berth::engine;
 
 [[noreturn]] void Fail(const std::string& why) {
   fprintf(stderr, "checkpoint_fuzz: %s\n", why.c_str());
@@ -113,10 +113,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   in_scratch.erase("upper");
   if (in_scratch != std::set<std::string>{"unpacked"}) Fail("written beside unpacked/ and upper/");
   // The archive's own entries are files and directories only, and only the layout's names.
-  CheckTree(unpacked, [](const struct stat& st) { return S_ISREG(st.st_mode) || S_ISDIR(st.st_mode); });
+  CheckTree(unpacked,
+            [](const struct stat& st) { return S_ISREG(st.st_mode) || S_ISDIR(st.st_mode); });
   for (const std::string& c : Children(unpacked)) {
     if (c != rt::kCheckpointImagesDir && c != rt::kCheckpointConfigDump &&
-        c != rt::kCheckpointSpecDump && c != rt::kCheckpointRecord && c != rt::kCheckpointRootfsDiff) {
+        c != rt::kCheckpointSpecDump && c != rt::kCheckpointRecord &&
+        c != rt::kCheckpointRootfsDiff) {
       Fail("unpacked an entry outside the layout: " + c);
     }
   }

@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <string>
 
-namespace berth::runtime::checkpoint_internal {
+namespace berth::engine::checkpoint_internal {
 
 // Bounds on a whole archive (bytes, entries), checked when it is written and when it is read.
 int64_t MaxArchiveBytes();
@@ -21,6 +21,6 @@ void RunWalkHook(const std::string& name);
 // "a FIFO", "a character device", ... for the file type in `mode`.
 const char* TypeName(mode_t mode);
 
-}  // namespace berth::runtime::checkpoint_internal
+}  // namespace berth::engine::checkpoint_internal
 
 #endif  // BERTH_RUNTIME_CHECKPOINT_INTERNAL_H_

@@ -28,7 +28,7 @@
 #include "util/fd.h"
 #include "util/fs.h"
 
-namespace berth::runtime {
+namespace berth::engine {
 namespace {
 
 using json = nlohmann::json;
@@ -100,6 +100,37 @@ bool OpenOn(struct archive* a, FdSource* source) {
   return archive_read_open1(a) == ARCHIVE_OK;
 }
 
+// Steps through an archive's headers within the bounds: the entry count, and the bytes
+// decompressed so far (counted as the stream is decompressed, so a gzip bomb stops here, not on
+// a full disk). nullptr at the end of the archive; InvalidArgument naming `what` past a bound,
+// and `read_error` then libarchive's message when the archive cannot be read.
+struct EntryCounter {
+  const char* what;
+  int64_t max_bytes;
+  int64_t max_entries;
+  const char* read_error = "";
+  int64_t entries = 0;
+
+  absl::StatusOr<archive_entry*> operator()(struct archive* a) {
+    archive_entry* e = nullptr;
+    const int r = archive_read_next_header(a, &e);
+    if (r == ARCHIVE_EOF) return nullptr;
+    if (r != ARCHIVE_OK) {
+      const char* why = archive_error_string(a);
+      return absl::InvalidArgumentError(absl::StrCat(read_error, why ? why : "unreadable"));
+    }
+    if (++entries > max_entries) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, " holds more than ", max_entries, " entries"));
+    }
+    if (archive_filter_bytes(a, 0) > max_bytes) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, " holds more than ", max_bytes, " bytes"));
+    }
+    return e;
+  }
+};
+
 // What one pass over an archive found.
 struct Scan {
   std::string config_dump, record, spec;
@@ -116,11 +147,12 @@ absl::StatusOr<UniqueFd> OpenDirs(int dest, const std::vector<std::string>& part
     if (mkdirat(cur.get(), parts[i].c_str(), 0700) != 0 && errno != EEXIST) {
       return absl::InternalError(absl::StrCat("mkdir ", parts[i], ": ", strerror(errno)));
     }
-    UniqueFd next(openat(cur.get(), parts[i].c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    UniqueFd next(
+        openat(cur.get(), parts[i].c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!next.valid()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "archive entry \"", absl::StrJoin(parts.begin(), parts.begin() + i + 1, "/"),
-          "\" is both a file and a directory"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("archive entry \"", absl::StrJoin(parts.begin(), parts.begin() + i + 1, "/"),
+                       "\" is both a file and a directory"));
     }
     cur = std::move(next);
   }
@@ -138,7 +170,8 @@ absl::Status CopyEntryData(struct archive* a, int out, int64_t size, std::string
     int r = archive_read_data_block(a, &buf, &n, &offset);
     if (r == ARCHIVE_EOF) break;
     if (r < ARCHIVE_WARN) {
-      return absl::InvalidArgumentError(absl::StrCat("reading ", name, ": ", archive_error_string(a)));
+      return absl::InvalidArgumentError(
+          absl::StrCat("reading ", name, ": ", archive_error_string(a)));
     }
     if (offset < 0 || offset > size || static_cast<int64_t>(n) > size - offset) {
       return absl::InvalidArgumentError(absl::StrCat("archive entry \"", name, "\" is malformed"));
@@ -158,7 +191,8 @@ absl::Status CopyEntryData(struct archive* a, int out, int64_t size, std::string
       while (left > 0) {
         ssize_t w = pwrite(out, p, left, offset);
         if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return absl::InternalError(absl::StrCat("writing ", name, ": ", strerror(errno)));
+        if (w <= 0)
+          return absl::InternalError(absl::StrCat("writing ", name, ": ", strerror(errno)));
         p += w;
         left -= w;
         offset += w;
@@ -189,21 +223,20 @@ absl::StatusOr<Scan> ScanArchive(int fd, int dest) {
   archive_read_support_filter_all(a.get());
   archive_read_support_format_tar(a.get());
   if (!OpenOn(a.get(), &source)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "is not a checkpoint archive (a gzip'ed tar): ", archive_error_string(a.get())));
+    return absl::InvalidArgumentError(absl::StrCat("is not a checkpoint archive (a gzip'ed tar): ",
+                                                   archive_error_string(a.get())));
   }
   Scan out;
-  int64_t entries = 0;
-  struct archive_entry* e;
-  int r;
-  while ((r = archive_read_next_header(a.get(), &e)) == ARCHIVE_OK) {
-    if (++entries > max_entries) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("the checkpoint archive holds more than ", max_entries, " entries"));
-    }
-    // Counted as the stream is decompressed, so a gzip bomb stops here, not on a full disk.
+  EntryCounter next{"the checkpoint archive", max_bytes, max_entries,
+                    "is not a checkpoint archive (a gzip'ed tar): "};
+  while (true) {
+    absl::StatusOr<archive_entry*> entry = next(a.get());
+    if (!entry.ok()) return entry.status();
+    if (*entry == nullptr) break;
+    archive_entry* e = *entry;
     const int64_t size = archive_entry_size(e);
-    if (size < 0 || archive_filter_bytes(a.get(), 0) > max_bytes || size > max_bytes - archive_filter_bytes(a.get(), 0)) {
+    if (size < 0 || archive_filter_bytes(a.get(), 0) > max_bytes ||
+        size > max_bytes - archive_filter_bytes(a.get(), 0)) {
       return absl::InvalidArgumentError(
           absl::StrCat("the checkpoint archive holds more than ", max_bytes, " bytes"));
     }
@@ -215,13 +248,14 @@ absl::StatusOr<Scan> ScanArchive(int fd, int dest) {
           absl::StrCat("archive entry \"", raw ? raw : "", "\" leaves the archive"));
     }
     if (name.size() >= PATH_MAX) {
-      return absl::InvalidArgumentError(absl::StrCat("archive entry \"", name.substr(0, 64),
-                                                     "...\" has too long a name"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("archive entry \"", name.substr(0, 64), "...\" has too long a name"));
     }
     const mode_t type = archive_entry_filetype(e);
     if (archive_entry_hardlink(e) != nullptr || (type != AE_IFREG && type != AE_IFDIR)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "archive entry \"", name, "\" is not a file or directory, which a checkpoint never holds"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("archive entry \"", name,
+                       "\" is not a file or directory, which a checkpoint never holds"));
     }
     std::string* keep = nullptr;
     int64_t limit = 0;
@@ -269,17 +303,14 @@ absl::StatusOr<Scan> ScanArchive(int fd, int dest) {
                          O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
     if (!file.valid()) {
       if (errno == EEXIST) {
-        return absl::InvalidArgumentError(absl::StrCat("archive entry \"", name, "\" appears twice"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("archive entry \"", name, "\" appears twice"));
       }
       return absl::InternalError(absl::StrCat("creating ", name, ": ", strerror(errno)));
     }
     if (absl::Status s = CopyEntryData(a.get(), file.get(), size, keep, limit, name); !s.ok()) {
       return s;
     }
-  }
-  if (r != ARCHIVE_EOF) {
-    return absl::InvalidArgumentError(absl::StrCat("is not a checkpoint archive (a gzip'ed tar): ",
-                                                   archive_error_string(a.get())));
   }
   return out;
 }
@@ -292,9 +323,9 @@ absl::Status CheckScan(Scan scan, CheckpointArchive* out) {
   }
   json cfg = json::parse(scan.config_dump, nullptr, false);
   if (cfg.is_discarded() || !cfg.is_object() || !cfg.contains("berthCheckpointVersion")) {
-    return absl::InvalidArgumentError(absl::StrCat("is not a berth checkpoint archive: ",
-                                                   kCheckpointConfigDump,
-                                                   " has no berthCheckpointVersion"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("is not a berth checkpoint archive: ", kCheckpointConfigDump,
+                     " has no berthCheckpointVersion"));
   }
   if (!cfg["berthCheckpointVersion"].is_number_integer() ||
       cfg["berthCheckpointVersion"].get<int64_t>() != kCheckpointFormatVersion) {
@@ -310,8 +341,8 @@ absl::Status CheckScan(Scan scan, CheckpointArchive* out) {
   const auto& cc = out->container.config();
   const auto id = cfg.find("id");
   if (cc.id().empty() || id == cfg.end() || !id->is_string() || cc.id() != id->get<std::string>()) {
-    return absl::InvalidArgumentError(absl::StrCat(kCheckpointRecord, " and ", kCheckpointConfigDump,
-                                                   " describe different containers"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        kCheckpointRecord, " and ", kCheckpointConfigDump, " describe different containers"));
   }
   if (cc.image_id().empty() || !cc.cri().has_metadata()) {
     return absl::InvalidArgumentError(
@@ -323,8 +354,8 @@ absl::Status CheckScan(Scan scan, CheckpointArchive* out) {
   }
   out->spec = std::move(scan.spec);
   if (!scan.has_inventory) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the berth checkpoint has no CRIU images (", kCheckpointImagesDir, "/inventory.img)"));
+    return absl::InvalidArgumentError(absl::StrCat("the berth checkpoint has no CRIU images (",
+                                                   kCheckpointImagesDir, "/inventory.img)"));
   }
   const auto at = cfg.find("checkpointedAtNs");
   out->checkpointed_at_ns = at != cfg.end() && at->is_number_integer() ? at->get<int64_t>() : 0;
@@ -345,16 +376,12 @@ absl::Status CheckRootfsDiff(int fd) {
   if (!OpenOn(a.get(), &source)) {
     return absl::InvalidArgumentError(archive_error_string(a.get()));
   }
-  int64_t entries = 0;
-  struct archive_entry* e;
-  int r;
-  while ((r = archive_read_next_header(a.get(), &e)) == ARCHIVE_OK) {
-    if (++entries > max_entries) {
-      return absl::InvalidArgumentError(absl::StrCat("it holds more than ", max_entries, " entries"));
-    }
-    if (archive_filter_bytes(a.get(), 0) > max_bytes) {
-      return absl::InvalidArgumentError(absl::StrCat("it holds more than ", max_bytes, " bytes"));
-    }
+  EntryCounter next{"it", max_bytes, max_entries};
+  while (true) {
+    absl::StatusOr<archive_entry*> entry = next(a.get());
+    if (!entry.ok()) return entry.status();
+    if (*entry == nullptr) break;
+    archive_entry* e = *entry;
     const mode_t type = archive_entry_filetype(e);
     if (archive_entry_hardlink(e) == nullptr && type != AE_IFREG && type != AE_IFDIR &&
         type != AE_IFLNK) {
@@ -364,7 +391,6 @@ absl::Status CheckRootfsDiff(int fd) {
                                                      ", which berth never checkpoints"));
     }
   }
-  if (r != ARCHIVE_EOF) return absl::InvalidArgumentError(archive_error_string(a.get()));
   return absl::OkStatus();
 }
 
@@ -402,11 +428,13 @@ absl::Status UnpackCheckpointArchive(const CheckpointArchive& archive, const std
         absl::StrCat(field, " \"", archive.path, "\": unpacking the checkpoint archive: ", why));
   };
   if (archive.fd == nullptr || !archive.fd->valid()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        field, " \"", archive.path, "\": the checkpoint archive was not opened by ReadCheckpointArchive"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(field, " \"", archive.path,
+                     "\": the checkpoint archive was not opened by ReadCheckpointArchive"));
   }
   UniqueFd dest_fd(open(dest.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  if (!dest_fd.valid()) return absl::InternalError(absl::StrCat("opening ", dest, ": ", strerror(errno)));
+  if (!dest_fd.valid())
+    return absl::InternalError(absl::StrCat("opening ", dest, ": ", strerror(errno)));
   absl::StatusOr<Scan> scan = ScanArchive(archive.fd->get(), dest_fd.get());
   if (!scan.ok()) return bad(scan.status().message());
   CheckpointArchive again;
@@ -428,7 +456,8 @@ absl::Status UnpackRootfsDiff(const CheckpointArchive& archive, const std::strin
   };
   const std::string diff = absl::StrCat(unpacked_dir, "/", kCheckpointRootfsDiff);
   UniqueFd fd(open(diff.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-  if (!fd.valid()) return absl::InternalError(absl::StrCat("opening ", diff, ": ", strerror(errno)));
+  if (!fd.valid())
+    return absl::InternalError(absl::StrCat("opening ", diff, ": ", strerror(errno)));
   if (absl::Status st = CheckRootfsDiff(fd.get()); !st.ok()) return bad(st.message());
   if (absl::Status st = MakeDirs(upper_dir, 0755); !st.ok()) return st;
   // The unpacker opens what it is given by path: the descriptor's /proc path is the very file
@@ -440,4 +469,4 @@ absl::Status UnpackRootfsDiff(const CheckpointArchive& archive, const std::strin
   return absl::OkStatus();
 }
 
-}  // namespace berth::runtime
+}  // namespace berth::engine

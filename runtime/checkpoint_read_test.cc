@@ -19,7 +19,7 @@
 #include "util/fd.h"
 #include "util/fs.h"
 
-namespace berth::runtime {
+namespace berth::engine {
 namespace {
 
 using namespace checkpoint_test;  // NOLINT: the shared helpers of these tests
@@ -56,9 +56,9 @@ TEST(CheckpointTest, MissingOrForeignFilesAreInvalidArguments) {
   WriteTarFile(t.path() + "/other.tar", {{"etc/passwd", "root:x:0:0::/:/bin/sh\n"}});
   ExpectInvalid(t.path() + "/other.tar", "not part of a berth checkpoint");
   // CRI-O's layout without berth's record and version.
-  WriteTarFile(t.path() + "/crio.tar", {{"config.dump", R"({"id":"x"})"},
-                                        {"spec.dump", "{}"},
-                                        {"checkpoint/inventory.img", "i"}});
+  WriteTarFile(
+      t.path() + "/crio.tar",
+      {{"config.dump", R"({"id":"x"})"}, {"spec.dump", "{}"}, {"checkpoint/inventory.img", "i"}});
   ExpectInvalid(t.path() + "/crio.tar", "not a berth checkpoint archive");
   WriteTarFile(t.path() + "/future.tar", {{"config.dump", R"({"berthCheckpointVersion":9})"}});
   ExpectInvalid(t.path() + "/future.tar", "format 9 is not supported");
@@ -75,16 +75,16 @@ TEST(CheckpointTest, IncompleteOrUnsafeArchivesAreRefused) {
                                             {"spec.dump", "{}"},
                                             {"checkpoint/inventory.img", "i"}});
   ExpectInvalid(t.path() + "/mismatch.tar", "different containers");
-  WriteTarFile(t.path() + "/dotdot.tar",
-               {{"config.dump", ConfigDump("abc")}, {"../../etc/cron.d/evil", "* * * * * root id\n"}});
+  WriteTarFile(t.path() + "/dotdot.tar", {{"config.dump", ConfigDump("abc")},
+                                          {"../../etc/cron.d/evil", "* * * * * root id\n"}});
   ExpectInvalid(t.path() + "/dotdot.tar", "leaves the archive");
   WriteTarFile(t.path() + "/absolute.tar", {{"/etc/evil", "x"}});
   ExpectInvalid(t.path() + "/absolute.tar", "leaves the archive");
-  WriteTarFile(t.path() + "/symlink.tar", {{"config.dump", ConfigDump("abc")},
-                                           {"checkpoint", "", AE_IFLNK, "/etc"}});
+  WriteTarFile(t.path() + "/symlink.tar",
+               {{"config.dump", ConfigDump("abc")}, {"checkpoint", "", AE_IFLNK, "/etc"}});
   ExpectInvalid(t.path() + "/symlink.tar", "is not a file or directory");
-  WriteTarFile(t.path() + "/twice.tar", {{"config.dump", ConfigDump("abc")},
-                                         {"config.dump", ConfigDump("other")}});
+  WriteTarFile(t.path() + "/twice.tar",
+               {{"config.dump", ConfigDump("abc")}, {"config.dump", ConfigDump("other")}});
   ExpectInvalid(t.path() + "/twice.tar", "appears twice");
   // Cut short inside an entry's data, which the check passes over without reading it.
   WriteTarFile(t.path() + "/cut.tar",
@@ -95,17 +95,27 @@ TEST(CheckpointTest, IncompleteOrUnsafeArchivesAreRefused) {
 
 // The archive is opened once, and what is unpacked is what was read: a file renamed over the
 // path afterwards (here one that adds a symlink the first never had) is never looked at.
+// <dir>/ckpt.tar holds `good` and has been read; <dir>/other.tar holds `evil` plus a symlink
+// checkpoint/evil -> /etc/shadow, to be put in its place.
+struct ReadThenSwapped {
+  ReadThenSwapped(const std::string& dir, const std::vector<TarEntry>& good,
+                  std::vector<TarEntry> evil)
+      : archive(dir + "/ckpt.tar"), other(dir + "/other.tar") {
+    evil.push_back({"checkpoint/evil", "", AE_IFLNK, "/etc/shadow"});
+    WriteTarFile(archive, good);
+    WriteTarFile(other, evil);
+    read = ReadCheckpointArchive(archive);
+  }
+  const std::string archive, other;
+  absl::StatusOr<CheckpointArchive> read;
+};
+
 TEST(CheckpointTest, AnArchiveSwappedAfterItWasReadIsUnpackedAsRead) {
   test::TempDir t;
-  const std::vector<TarEntry> good = MinimalArchive("aaa", "first");
-  std::vector<TarEntry> evil = MinimalArchive("aaa", "second");
-  evil.push_back({"checkpoint/evil", "", AE_IFLNK, "/etc/shadow"});
-  const std::string archive = t.path() + "/ckpt.tar", other = t.path() + "/other.tar";
-  WriteTarFile(archive, good);
-  WriteTarFile(other, evil);
-  absl::StatusOr<CheckpointArchive> a = ReadCheckpointArchive(archive);
+  ReadThenSwapped r(t.path(), MinimalArchive("aaa", "first"), MinimalArchive("aaa", "second"));
+  absl::StatusOr<CheckpointArchive>& a = r.read;
   ASSERT_TRUE(a.ok()) << a.status();
-  ASSERT_EQ(rename(other.c_str(), archive.c_str()), 0);
+  ASSERT_EQ(rename(r.other.c_str(), r.archive.c_str()), 0);
   const std::string dest = t.path() + "/unpacked";
   ASSERT_TRUE(MakeDirs(dest).ok());
   absl::Status st = UnpackCheckpointArchive(*a, dest);
@@ -119,15 +129,11 @@ TEST(CheckpointTest, AnArchiveSwappedAfterItWasReadIsUnpackedAsRead) {
 // it is unpacked: the symlink the first read never saw is refused then.
 TEST(CheckpointTest, AnArchiveRewrittenInPlaceIsCheckedAgainWhenUnpacked) {
   test::TempDir t;
-  const std::vector<TarEntry> good = MinimalArchive("aaa");
-  std::vector<TarEntry> evil = good;
-  evil.push_back({"checkpoint/evil", "", AE_IFLNK, "/etc/shadow"});
-  const std::string archive = t.path() + "/ckpt.tar", other = t.path() + "/other.tar";
-  WriteTarFile(archive, good);
-  WriteTarFile(other, evil);
-  absl::StatusOr<CheckpointArchive> a = ReadCheckpointArchive(archive);
+  ReadThenSwapped r(t.path(), MinimalArchive("aaa"), MinimalArchive("aaa"));
+  absl::StatusOr<CheckpointArchive>& a = r.read;
   ASSERT_TRUE(a.ok()) << a.status();
-  absl::StatusOr<std::string> bytes = ReadFile(other);
+  const std::string& archive = r.archive;
+  absl::StatusOr<std::string> bytes = ReadFile(r.other);
   ASSERT_TRUE(bytes.ok());
   {
     UniqueFd fd(open(archive.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC));
@@ -162,7 +168,8 @@ TEST(CheckpointTest, ArchivesBeyondTheLimitsAreRefused) {
   absl::Cleanup restore = [defaults] { checkpoint_testing::SetArchiveLimits(defaults); };
   test::TempDir t;
   std::vector<TarEntry> entries = MinimalArchive("abc");
-  for (int i = 0; i < 20; ++i) entries.push_back({absl::StrCat("checkpoint/core-", i, ".img"), "c"});
+  for (int i = 0; i < 20; ++i)
+    entries.push_back({absl::StrCat("checkpoint/core-", i, ".img"), "c"});
   WriteTarFile(t.path() + "/many.tar", entries);
   ASSERT_TRUE(ReadCheckpointArchive(t.path() + "/many.tar").ok());
   checkpoint_testing::SetArchiveLimits({.max_bytes = defaults.max_bytes, .max_entries = 10});
@@ -186,4 +193,4 @@ TEST(CheckpointTest, ArchivesBeyondTheLimitsAreRefused) {
 }
 
 }  // namespace
-}  // namespace berth::runtime
+}  // namespace berth::engine

@@ -9,10 +9,10 @@
 #include "runtime/checkpoint.h"
 #include "runtime/checkpoint_test_util.h"
 
-namespace berth::runtime {
+namespace berth::engine {
 namespace {
 
-namespace cri = ::runtime::v1;
+namespace cri = runtime::v1;
 using checkpoint_test::Record;
 
 // What a restored container may take from an archive is what the checkpointed process was (its
@@ -133,4 +133,4 @@ TEST(CheckpointTest, AwaitingRestoreUntilConmonRunsIt) {
 }
 
 }  // namespace
-}  // namespace berth::runtime
+}  // namespace berth::engine

@@ -8,7 +8,7 @@
 #include "gtest/gtest.h"
 #include "util/fs.h"
 
-namespace berth::runtime::checkpoint_test {
+namespace berth::engine::checkpoint_test {
 
 berth::v1::Container Record(const std::string& id) {
   berth::v1::Container c;
@@ -104,8 +104,8 @@ std::map<std::string, Listed> ListTar(const std::string& path) {
   return out;
 }
 
-void ArchiveAndRestore(const std::string& dir, const std::string& work,
-                       CheckpointArchive* archive, absl::Status* rootfs_diff) {
+void ArchiveAndRestore(const std::string& dir, const std::string& work, CheckpointArchive* archive,
+                       absl::Status* rootfs_diff) {
   const std::string path = work + "/ckpt.tar.gz", unpacked = work + "/unpacked";
   ASSERT_TRUE(WriteCheckpointArchive(dir, path).ok());
   absl::StatusOr<CheckpointArchive> a = ReadCheckpointArchive(path);
@@ -116,4 +116,4 @@ void ArchiveAndRestore(const std::string& dir, const std::string& work,
   *archive = *std::move(a);
 }
 
-}  // namespace berth::runtime::checkpoint_test
+}  // namespace berth::engine::checkpoint_test

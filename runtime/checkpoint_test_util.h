@@ -16,7 +16,7 @@
 #include "proto/berth/v1/records.pb.h"
 #include "runtime/checkpoint.h"
 
-namespace berth::runtime::checkpoint_test {
+namespace berth::engine::checkpoint_test {
 
 // A running container's record with id `id`.
 berth::v1::Container Record(const std::string& id);
@@ -60,9 +60,9 @@ std::map<std::string, Listed> ListTar(const std::string& path);
 // reads that back into `*archive` and unpacks it into <work>/unpacked (ASSERTing each of these
 // works), then unpacks its writable layer into <work>/restored; `*rootfs_diff` is what
 // UnpackRootfsDiff said. Call under ASSERT_NO_FATAL_FAILURE.
-void ArchiveAndRestore(const std::string& dir, const std::string& work,
-                       CheckpointArchive* archive, absl::Status* rootfs_diff);
+void ArchiveAndRestore(const std::string& dir, const std::string& work, CheckpointArchive* archive,
+                       absl::Status* rootfs_diff);
 
-}  // namespace berth::runtime::checkpoint_test
+}  // namespace berth::engine::checkpoint_test
 
 #endif  // BERTH_RUNTIME_CHECKPOINT_TEST_UTIL_H_

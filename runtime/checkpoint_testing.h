@@ -8,7 +8,7 @@
 #include <functional>
 #include <string>
 
-namespace berth::runtime::checkpoint_testing {
+namespace berth::engine::checkpoint_testing {
 
 // Called with an entry's name in the tar after the walk stat'ed it and before it opens it (or
 // reads its link): what a container running beside the walk could change in between.
@@ -22,6 +22,6 @@ struct ArchiveLimits {
 ArchiveLimits DefaultArchiveLimits();
 void SetArchiveLimits(const ArchiveLimits& limits);
 
-}  // namespace berth::runtime::checkpoint_testing
+}  // namespace berth::engine::checkpoint_testing
 
 #endif  // BERTH_RUNTIME_CHECKPOINT_TESTING_H_

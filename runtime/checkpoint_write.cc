@@ -29,7 +29,7 @@
 #include "util/fs.h"
 #include "util/subprocess.h"
 
-namespace berth::runtime {
+namespace berth::engine {
 namespace {
 
 using checkpoint_internal::MaxArchiveBytes;
@@ -146,8 +146,8 @@ void AddXattrs(int fd, struct archive_entry* e) {
 // Where an open regular file holds data: [offset, length) runs, holes between them left out.
 // A filesystem without SEEK_DATA is all data.
 absl::StatusOr<std::vector<std::pair<int64_t, int64_t>>> DataRegions(const TarWriter& t, int fd,
-                                                                    int64_t size,
-                                                                    absl::string_view name) {
+                                                                     int64_t size,
+                                                                     absl::string_view name) {
   std::vector<std::pair<int64_t, int64_t>> regions;
   int64_t pos = 0;
   while (pos < size) {
@@ -161,9 +161,9 @@ absl::StatusOr<std::vector<std::pair<int64_t, int64_t>>> DataRegions(const TarWr
       regions.back().second = hole - regions.back().first;
     } else {
       if (regions.size() == kMaxDataRegions) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "\"", name, "\" in \"", t.root, "\" has more than ", kMaxDataRegions,
-            " separate data regions, more than a checkpoint keeps sparse"));
+        return absl::FailedPreconditionError(
+            absl::StrCat("\"", name, "\" in \"", t.root, "\" has more than ", kMaxDataRegions,
+                         " separate data regions, more than a checkpoint keeps sparse"));
       }
       regions.emplace_back(data, hole - data);
     }
@@ -193,8 +193,8 @@ absl::Status WriteFileData(TarWriter* t, int fd, int64_t size,
     if (absl::Status s = WriteZeros(t, offset - pos, name); !s.ok()) return s;
     int64_t done = 0;
     while (done < length) {
-      ssize_t n = pread(fd, t->buf.data(), std::min<int64_t>(t->buf.size(), length - done),
-                        offset + done);
+      ssize_t n =
+          pread(fd, t->buf.data(), std::min<int64_t>(t->buf.size(), length - done), offset + done);
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) return WalkError(*t, name, "reading");
       if (n == 0) break;  // shrank meanwhile: zeros stand in for what the header promised
@@ -228,7 +228,8 @@ absl::Status AddRegularFile(TarWriter* t, UniqueFd fd, const struct stat& st,
         DataRegions(*t, fd.get(), st.st_size, name);
     if (!r.ok()) return r.status();
     regions = std::move(*r);
-    const bool dense = regions.size() == 1 && regions[0].first == 0 && regions[0].second == st.st_size;
+    const bool dense =
+        regions.size() == 1 && regions[0].first == 0 && regions[0].second == st.st_size;
     if (!dense) {
       // A sparse entry: only the regions are stored. The closing (size, 0) region keeps a file
       // that ends in a hole (or is nothing but one) sparse too.
@@ -256,15 +257,16 @@ absl::Status AddChild(TarWriter* t, int parent, const std::string& base, const s
     }
     RunWalkHook(name);
     if (st.st_dev != t->root_dev) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "\"", name, "\" in \"", t->root, "\" is a mount point: a checkpoint holds one filesystem"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("\"", name, "\" in \"", t->root,
+                       "\" is a mount point: a checkpoint holds one filesystem"));
     }
     switch (st.st_mode & S_IFMT) {
       case S_IFDIR: {
         if (stack->size() >= kMaxWalkDepth) {
-          return absl::FailedPreconditionError(absl::StrCat(
-              "\"", name, "\" in \"", t->root, "\" is nested deeper than ", kMaxWalkDepth,
-              " directories, deeper than a checkpoint goes"));
+          return absl::FailedPreconditionError(
+              absl::StrCat("\"", name, "\" in \"", t->root, "\" is nested deeper than ",
+                           kMaxWalkDepth, " directories, deeper than a checkpoint goes"));
         }
         UniqueFd fd(openat(parent, base.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
         if (!fd.valid()) {
@@ -336,9 +338,9 @@ absl::Status AddChild(TarWriter* t, int parent, const std::string& base, const s
       case S_IFIFO:
         // Refused rather than recorded: a device node in a checkpoint would be made again by
         // whoever unpacks it as root, and a FIFO's writer is gone by then anyway.
-        return absl::FailedPreconditionError(
-            absl::StrCat("\"", name, "\" in \"", t->root, "\" is ", TypeName(st.st_mode),
-                         ", which berth does not checkpoint"));
+        return absl::FailedPreconditionError(absl::StrCat("\"", name, "\" in \"", t->root, "\" is ",
+                                                          TypeName(st.st_mode),
+                                                          ", which berth does not checkpoint"));
       case S_IFSOCK:
         // A tar cannot hold one; CRIU binds a restored listening socket at its path again.
         return absl::OkStatus();
@@ -413,14 +415,16 @@ absl::Status WalkTree(TarWriter* t, UniqueFd root_fd, const std::vector<std::str
 absl::Status WriteTar(const std::string& dir, const std::vector<std::string>& only,
                       const std::string& out, bool gzip, bool oci_whiteouts) {
   UniqueFd root(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  if (!root.valid()) return absl::InternalError(absl::StrCat("opening ", dir, ": ", strerror(errno)));
+  if (!root.valid())
+    return absl::InternalError(absl::StrCat("opening ", dir, ": ", strerror(errno)));
   struct stat root_st;
   if (fstat(root.get(), &root_st) != 0) {
     return absl::InternalError(absl::StrCat("stat ", dir, ": ", strerror(errno)));
   }
   const std::string tmp = absl::StrCat(out, ".tmp-", NewId().substr(0, 8));
   UniqueFd fd(open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
-  if (!fd.valid()) return absl::InternalError(absl::StrCat("creating ", tmp, ": ", strerror(errno)));
+  if (!fd.valid())
+    return absl::InternalError(absl::StrCat("creating ", tmp, ": ", strerror(errno)));
   absl::Cleanup unlink_tmp = [&tmp] { unlink(tmp.c_str()); };
   WriteArchive w(archive_write_new());
   archive_write_set_format_pax_restricted(w.get());
@@ -430,7 +434,8 @@ absl::Status WriteTar(const std::string& dir, const std::vector<std::string>& on
   TarWriter t{w.get(), oci_whiteouts, dir, root_st.st_dev};
   if (absl::Status s = WalkTree(&t, std::move(root), only); !s.ok()) return s;
   if (archive_write_close(w.get()) != ARCHIVE_OK) return WriteError(w.get(), out);
-  if (fsync(fd.get()) != 0) return absl::InternalError(absl::StrCat("fsync ", tmp, ": ", strerror(errno)));
+  if (fsync(fd.get()) != 0)
+    return absl::InternalError(absl::StrCat("fsync ", tmp, ": ", strerror(errno)));
   fd.reset();
   if (rename(tmp.c_str(), out.c_str()) != 0) {
     return absl::InternalError(absl::StrCat("renaming ", tmp, " to ", out, ": ", strerror(errno)));
@@ -452,4 +457,4 @@ absl::Status WriteCheckpointArchive(const std::string& dir, const std::string& l
                   location, /*gzip=*/true, /*oci_whiteouts=*/false);
 }
 
-}  // namespace berth::runtime
+}  // namespace berth::engine

@@ -23,7 +23,7 @@
 #include "util/fd.h"
 #include "util/fs.h"
 
-namespace berth::runtime {
+namespace berth::engine {
 namespace {
 
 using namespace checkpoint_test;  // NOLINT: the shared helpers of these tests
@@ -195,4 +195,4 @@ TEST(CheckpointTest, FifosAndDevicesInTheWritableLayerAreRefused) {
 }
 
 }  // namespace
-}  // namespace berth::runtime
+}  // namespace berth::engine

@@ -1,10 +1,11 @@
 // CheckpointContainer: CRIU dump, writable layer and metadata into an archive.
 #include "runtime/engine_internal.h"
 
-namespace berth::runtime {
+namespace berth::engine {
 
 absl::Status Engine::CheckpointContainer(const std::string& id, const std::string& location,
                                          int64_t timeout_seconds) {
+  if (timeout_seconds < 0) return absl::InvalidArgumentError("timeout must not be negative");
   if (location.empty() || location[0] != '/') {
     return absl::InvalidArgumentError(
         absl::StrCat("location \"", location, "\" is not an absolute path"));
@@ -15,15 +16,16 @@ absl::Status Engine::CheckpointContainer(const std::string& id, const std::strin
   absl::StatusOr<std::string> criu = criu_.Find();
   if (!criu.ok()) return criu.status();
   const std::string cid = (*c)->config().id();
-  const std::string dir = absl::StrCat(options_.state_dir, "/exec/checkpoint-", NewId().substr(0, 12));
+  const std::string dir =
+      absl::StrCat(options_.state_dir, "/exec/checkpoint-", NewId().substr(0, 12));
   const std::string images = absl::StrCat(dir, "/", kCheckpointImagesDir);
   if (absl::Status st = MakeDirs(images, 0700); !st.ok()) return st;
   auto cleanup = RemoveWhenDone(dir);
   const int64_t at = NowNs();
   if (absl::Status st = oci_->Checkpoint({.id = cid,
-                                            .criu_path = *criu,
-                                            .image_path = images,
-                                            .timeout = absl::Seconds(timeout_seconds)});
+                                          .criu_path = *criu,
+                                          .image_path = images,
+                                          .timeout = absl::Seconds(timeout_seconds)});
       !st.ok()) {
     std::string criu_errors = CriuLogErrors(images + "/dump.log");
     if (criu_errors.empty()) return st;
@@ -43,4 +45,4 @@ absl::Status Engine::CheckpointContainer(const std::string& id, const std::strin
   return WriteCheckpointArchive(dir, location);
 }
 
-}  // namespace berth::runtime
+}  // namespace berth::engine

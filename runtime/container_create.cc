@@ -1,7 +1,7 @@
 // CreateContainer: record first, then rootfs, spec, bundle and runc create (or a restore).
 #include "runtime/engine_internal.h"
 
-namespace berth::runtime {
+namespace berth::engine {
 
 // ---------------------------------------------------------------------------------------------
 // Containers
@@ -11,7 +11,8 @@ absl::StatusOr<std::string> Engine::CreateContainer(const std::string& sandbox_i
   if (!config.has_metadata() || config.metadata().name().empty()) {
     return absl::InvalidArgumentError("config.metadata.name is required");
   }
-  if (config.image().image().empty()) return absl::InvalidArgumentError("config.image.image is required");
+  if (config.image().image().empty())
+    return absl::InvalidArgumentError("config.image.image is required");
   absl::StatusOr<SandboxView> sb = GetSandbox(sandbox_id);
   if (!sb.ok()) return sb.status();
   // CRI-O's restore: the image names a checkpoint archive, checked before anything is made.
@@ -36,9 +37,9 @@ absl::StatusOr<std::string> Engine::CreateContainer(const std::string& sandbox_i
   // Released however this returns: a name left held would make every retry wait forever.
   absl::Cleanup release = [&] { Release(&container_names_, name, *r, id); };
   id = NoThrow(absl::StrCat("creating container ", name), [&] {
-    return restore ? DoCreateContainer((*sb)->id(),
-                                       MergeRestoreConfig(restore->container.config().cri(), config),
-                                       name, &*restore)
+    return restore ? DoCreateContainer(
+                         (*sb)->id(), MergeRestoreConfig(restore->container.config().cri(), config),
+                         name, &*restore)
                    : DoCreateContainer((*sb)->id(), config, name);
   });
   // Before the return: returning `id` moves it, and the release must see the real outcome.
@@ -84,8 +85,8 @@ absl::StatusOr<std::string> Engine::DoCreateContainer(const std::string& sandbox
       restore ? restore->container.config().image_id() : config.image().image());
   if (!image.ok()) {
     if (absl::IsNotFound(image.status())) {
-      return absl::NotFoundError(absl::StrCat("image \"", config.image().image(),
-                                              "\" is not present: pull it first"));
+      return absl::NotFoundError(
+          absl::StrCat("image \"", config.image().image(), "\" is not present: pull it first"));
     }
     return image.status();
   }
@@ -109,16 +110,16 @@ absl::StatusOr<std::string> Engine::DoCreateContainer(const std::string& sandbox
   if (config.stop_signal() != cri::SIGNAL_RUNTIME_DEFAULT) {
     int sig = FromCriSignal(config.stop_signal());
     if (sig == 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("config.stop_signal ", config.stop_signal(), " is not a signal berth knows"));
+      return absl::InvalidArgumentError(absl::StrCat("config.stop_signal ", config.stop_signal(),
+                                                     " is not a signal berth knows"));
     }
     cc->set_stop_signal(SignalName(sig));
   } else if (!image->config().stop_signal().empty()) {
     absl::StatusOr<int> sig = ParseSignal(image->config().stop_signal());
     if (!sig.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("image \"", config.image().image(),
-                                                     "\" has STOPSIGNAL \"", image->config().stop_signal(),
-                                                     "\", which is not a signal"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("image \"", config.image().image(), "\" has STOPSIGNAL \"",
+                       image->config().stop_signal(), "\", which is not a signal"));
     }
     cc->set_stop_signal(SignalName(*sig));
   } else {
@@ -194,8 +195,8 @@ absl::StatusOr<std::string> Engine::DoCreateContainer(const std::string& sandbox
     userns_fd = std::move(*fd);
     idmap = RootfsIdmap{userns_fd.get(), root->uid, root->gid};
   }
-  if (absl::Status st = images_->MountRootfs(id, image->id(), cc->rootfs(),
-                                             userns_fd.valid() ? &idmap : nullptr);
+  if (absl::Status st =
+          images_->MountRootfs(id, image->id(), cc->rootfs(), userns_fd.valid() ? &idmap : nullptr);
       !st.ok()) {
     return st;
   }
@@ -215,14 +216,15 @@ absl::StatusOr<std::string> Engine::DoCreateContainer(const std::string& sandbox
   if (cnso->pid() == cri::TARGET) {
     absl::StatusOr<ContainerView> target = GetContainer(cnso->target_id());
     if (!target.ok() || (*target)->state().status() != berth::v1::CONTAINER_STATUS_RUNNING) {
-      return absl::NotFoundError(absl::StrCat(
-          "linux.security_context.namespace_options.target_id \"", cnso->target_id(),
-          "\" is not a running container"));
+      return absl::NotFoundError(
+          absl::StrCat("linux.security_context.namespace_options.target_id \"", cnso->target_id(),
+                       "\" is not a running container"));
     }
     pod.infra_pid = (*target)->state().pid();  // join the target's PID namespace
     cnso->set_pid(cri::POD);
   }
-  absl::StatusOr<json> spec = BuildContainerSpec(pod, effective, image->config(), id, cc->rootfs(), so);
+  absl::StatusOr<json> spec =
+      BuildContainerSpec(pod, effective, image->config(), id, cc->rootfs(), so);
   if (!spec.ok()) return spec.status();
   if (cnso->pid() == cri::POD && pod.infra_pid != infra_pid) {
     // Network/IPC/UTS still come from the pod's infra container.
@@ -260,7 +262,8 @@ absl::StatusOr<std::string> Engine::DoCreateContainer(const std::string& sandbox
     u->set_gid(user.value("gid", 0));
     u->add_supplemental_groups(u->gid());
     for (const auto& g : user.value("additionalGids", json::array())) {
-      if (g.is_number_unsigned() && g.get<int64_t>() != u->gid()) u->add_supplemental_groups(g.get<int64_t>());
+      if (g.is_number_unsigned() && g.get<int64_t>() != u->gid())
+        u->add_supplemental_groups(g.get<int64_t>());
     }
   }
   {
@@ -284,7 +287,8 @@ namespace {
 
 // Writes the bundle's config.json and describes the container for conmon.
 absl::StatusOr<oci::CreateRequest> PrepareBundle(const berth::v1::ContainerConfig& cc) {
-  if (absl::Status st = WriteFileAtomic(absl::StrCat(cc.bundle_dir(), "/config.json"), cc.oci_spec(), 0600);
+  if (absl::Status st =
+          WriteFileAtomic(absl::StrCat(cc.bundle_dir(), "/config.json"), cc.oci_spec(), 0600);
       !st.ok()) {
     return st;
   }
@@ -345,4 +349,4 @@ absl::Status Engine::RestoreInRuntime(ContainerObj* c) {
   return absl::OkStatus();
 }
 
-}  // namespace berth::runtime
+}  // namespace berth::engine

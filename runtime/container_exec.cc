@@ -1,12 +1,13 @@
 // ExecSync, UpdateContainerResources and ReopenContainerLog on a live container.
 #include "runtime/engine_internal.h"
 
-namespace berth::runtime {
+namespace berth::engine {
 
 absl::StatusOr<ExecSyncResult> Engine::ExecSync(const std::string& id,
                                                 const std::vector<std::string>& cmd,
                                                 int64_t timeout_seconds) {
   if (cmd.empty()) return absl::InvalidArgumentError("cmd is required");
+  if (timeout_seconds < 0) return absl::InvalidArgumentError("timeout must not be negative");
   absl::StatusOr<ContainerView> c = GetContainer(id);
   if (!c.ok()) return c.status();
   if (absl::Status st = EnsureState(**c, Operation::kExec); !st.ok()) return st;
@@ -15,8 +16,8 @@ absl::StatusOr<ExecSyncResult> Engine::ExecSync(const std::string& id,
   json process = ExecProcess(spec, cmd, false);
   absl::StatusOr<oci::ExecResult> r =
       oci_->ExecSync((*c)->config().id(), DumpJson(process),
-                    timeout_seconds > 0 ? absl::Seconds(timeout_seconds) : absl::ZeroDuration(),
-                    options_.exec_sync_max_output);
+                     timeout_seconds > 0 ? absl::Seconds(timeout_seconds) : absl::ZeroDuration(),
+                     options_.exec_sync_max_output);
   if (!r.ok()) return r.status();
   ExecSyncResult out;
   out.exit_code = r->exit_code;
@@ -34,7 +35,8 @@ absl::Status Engine::UpdateContainerResources(const std::string& id,
   absl::MutexLock l(&c->mu);
   Container rec = c->rec;
   if (absl::Status st = EnsureState(rec, Operation::kUpdate); !st.ok()) return st;
-  if (absl::Status st = oci_->Update(rec.config().id(), DumpJson(ResourcesToOci(resources))); !st.ok()) {
+  if (absl::Status st = oci_->Update(rec.config().id(), DumpJson(ResourcesToOci(resources)));
+      !st.ok()) {
     return st;
   }
   *rec.mutable_state()->mutable_resources() = resources;
@@ -47,8 +49,7 @@ absl::Status Engine::ReopenContainerLog(const std::string& id) {
   if (absl::Status st = EnsureState(**c, Operation::kReopenLog); !st.ok()) return st;
   // conmon's control message 2 reopens its log files; kubelet expects the new file to exist
   // when this call returns, so wait (bounded) for conmon to act.
-  if (absl::Status st = oci_->WriteControl((*c)->config().bundle_dir(), "2 0 0\n");
-      !st.ok()) {
+  if (absl::Status st = oci_->WriteControl((*c)->config().bundle_dir(), "2 0 0\n"); !st.ok()) {
     return st;
   }
   const std::string& log = (*c)->config().log_path();
@@ -62,4 +63,4 @@ absl::Status Engine::ReopenContainerLog(const std::string& id) {
   return absl::OkStatus();
 }
 
-}  // namespace berth::runtime
+}  // namespace berth::engine

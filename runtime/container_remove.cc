@@ -1,7 +1,7 @@
 // RemoveContainer and the teardown of everything a container holds.
 #include "runtime/engine_internal.h"
 
-namespace berth::runtime {
+namespace berth::engine {
 
 absl::Status Engine::RemoveContainer(const std::string& id, bool force) {
   absl::Status err;
@@ -36,8 +36,8 @@ absl::Status Engine::CleanupContainer(const std::shared_ptr<ContainerObj>& c) {
   if (rec.state().status() != berth::v1::CONTAINER_STATUS_REMOVING) {
     // An undo or a finished removal's retry: marked only in memory and the page cache, as a
     // crash before the record is deleted leaves it for recovery to finish either way.
-    if (absl::Status st = Transition(c.get(), Operation::kRemove, c->rec,
-                                     {.durable = false, .emit = false});
+    if (absl::Status st =
+            Transition(c.get(), Operation::kRemove, c->rec, {.durable = false, .emit = false});
         !st.ok()) {
       return st;
     }
@@ -60,7 +60,8 @@ absl::Status Engine::CleanupContainer(const std::shared_ptr<ContainerObj>& c) {
   }
   // Holders of the object see it Removing (Transition set that); waiters wake.
   c->changed.SignalAll();
-  if (rec.state().status() != berth::v1::CONTAINER_STATUS_CONFIGURED) Emit(c->rec, EventType::kDeleted);
+  if (rec.state().status() != berth::v1::CONTAINER_STATUS_CONFIGURED)
+    Emit(c->rec, EventType::kDeleted);
   if (!cc.infra()) {
     absl::MutexLock nl(&names_mu_);
     auto it = container_names_.find(cc.name());
@@ -69,4 +70,4 @@ absl::Status Engine::CleanupContainer(const std::shared_ptr<ContainerObj>& c) {
   return absl::OkStatus();
 }
 
-}  // namespace berth::runtime
+}  // namespace berth::engine

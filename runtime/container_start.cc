@@ -1,7 +1,7 @@
 // StartContainer.
 #include "runtime/engine_internal.h"
 
-namespace berth::runtime {
+namespace berth::engine {
 
 absl::Status Engine::StartContainer(const std::string& id) {
   absl::Status err;
@@ -26,4 +26,4 @@ absl::Status Engine::StartContainer(const std::string& id) {
   return Transition(c.get(), Operation::kStart, std::move(rec));
 }
 
-}  // namespace berth::runtime
+}  // namespace berth::engine

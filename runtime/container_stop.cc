@@ -1,9 +1,10 @@
 // StopContainer: the stop signal, SIGKILL after the timeout, then the exit file.
 #include "runtime/engine_internal.h"
 
-namespace berth::runtime {
+namespace berth::engine {
 
 absl::Status Engine::StopContainer(const std::string& id, int64_t timeout_seconds) {
+  if (timeout_seconds < 0) return absl::InvalidArgumentError("timeout must not be negative");
   absl::Status err;
   std::shared_ptr<ContainerObj> c = FindContainerObj(id, &err);
   // CRI: stop and remove are idempotent, a container already gone is stopped.
@@ -68,4 +69,4 @@ absl::Status Engine::StopContainerObj(const std::shared_ptr<ContainerObj>& c,
       absl::StrCat("container \"", id, "\" did not exit after SIGKILL"));
 }
 
-}  // namespace berth::runtime
+}  // namespace berth::engine

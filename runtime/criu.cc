@@ -14,18 +14,19 @@
 #include "util/fs.h"
 #include "util/subprocess.h"
 
-namespace berth::runtime {
+namespace berth::engine {
 namespace {
 
 absl::StatusOr<std::string> Probe(const std::string& criu_path) {
   absl::StatusOr<std::string> found = FindProgram(criu_path);
   if (!found.ok()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "checkpoint and restore need CRIU, and runtime.criu_path \"", criu_path,
-        "\" names none on this node (", found.status().message(), ")"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("checkpoint and restore need CRIU, and runtime.criu_path \"", criu_path,
+                     "\" names none on this node (", found.status().message(), ")"));
   }
   // CRIU may be installed yet unable to work with this kernel.
-  absl::StatusOr<RunResult> r = RunProcess({*found, "check"}, RunOptions{.timeout = absl::Seconds(30)});
+  absl::StatusOr<RunResult> r =
+      RunProcess({*found, "check"}, RunOptions{.timeout = absl::Seconds(30)});
   if (r.ok() && r->ok()) return *found;
   std::string why = r.ok() ? (r->err.empty() ? r->out : r->err) : std::string(r.status().message());
   std::vector<std::string> lines;
@@ -56,4 +57,4 @@ std::string CriuLogErrors(const std::string& log_path) {
   return absl::StrJoin(errors, "; ");
 }
 
-}  // namespace berth::runtime
+}  // namespace berth::engine

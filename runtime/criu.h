@@ -10,7 +10,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 
-namespace berth::runtime {
+namespace berth::engine {
 
 // Finds, from `criu_path` (a path, or a name on PATH), a CRIU that passes `criu check` on this
 // kernel. The first Find runs the check (up to 30 s; concurrent callers wait for it) and its
@@ -37,6 +37,6 @@ class CriuProbe {
 // The last error lines of a CRIU log (dump.log, restore.log), for error messages; empty if none.
 std::string CriuLogErrors(const std::string& log_path);
 
-}  // namespace berth::runtime
+}  // namespace berth::engine
 
 #endif  // BERTH_RUNTIME_CRIU_H_

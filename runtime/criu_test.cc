@@ -9,7 +9,7 @@
 #include "test/util/temp_dir.h"
 #include "util/fs.h"
 
-namespace berth::runtime {
+namespace berth::engine {
 namespace {
 
 TEST(CriuTest, UnusableCriuIsAFailedPreconditionSayingWhy) {
@@ -18,12 +18,13 @@ TEST(CriuTest, UnusableCriuIsAFailedPreconditionSayingWhy) {
   EXPECT_TRUE(absl::IsFailedPrecondition(missing)) << missing;
   EXPECT_TRUE(absl::StrContains(missing.message(), "runtime.criu_path")) << missing;
   const std::string fake = t.path() + "/criu";
-  ASSERT_TRUE(WriteFileAtomic(fake,
-                              "#!/bin/sh\necho 'Warn  (kerndat.c:1): tmpfs' >&2\n"
-                              "echo 'Error (vdso.c:1): vdso: Failed to fill self vdso symtable' >&2\n"
-                              "exit 1\n",
-                              0755)
-                  .ok());
+  ASSERT_TRUE(
+      WriteFileAtomic(fake,
+                      "#!/bin/sh\necho 'Warn  (kerndat.c:1): tmpfs' >&2\n"
+                      "echo 'Error (vdso.c:1): vdso: Failed to fill self vdso symtable' >&2\n"
+                      "exit 1\n",
+                      0755)
+          .ok());
   CriuProbe probe(fake);
   absl::Status broken = probe.Usable();
   EXPECT_TRUE(absl::IsFailedPrecondition(broken)) << broken;
@@ -39,14 +40,15 @@ TEST(CriuTest, UnusableCriuIsAFailedPreconditionSayingWhy) {
 
 TEST(CriuTest, CriuLogErrorsKeepsTheLastErrorLines) {
   test::TempDir t;
-  ASSERT_TRUE(WriteFileAtomic(t.path() + "/restore.log",
-                              "(00.1) starting\n(00.2) Error (a.c:1): one\n(00.3) Error (b.c:2): two\n"
-                              "(00.4) Error (c.c:3): three\n(00.5) Error (d.c:4): four\n")
-                  .ok());
+  ASSERT_TRUE(
+      WriteFileAtomic(t.path() + "/restore.log",
+                      "(00.1) starting\n(00.2) Error (a.c:1): one\n(00.3) Error (b.c:2): two\n"
+                      "(00.4) Error (c.c:3): three\n(00.5) Error (d.c:4): four\n")
+          .ok());
   EXPECT_EQ(CriuLogErrors(t.path() + "/restore.log"),
             "(00.3) Error (b.c:2): two; (00.4) Error (c.c:3): three; (00.5) Error (d.c:4): four");
   EXPECT_EQ(CriuLogErrors(t.path() + "/absent.log"), "");
 }
 
 }  // namespace
-}  // namespace berth::runtime
+}  // namespace berth::engine

@@ -3,7 +3,7 @@
 
 #include "runtime/engine_internal.h"
 
-namespace berth::runtime {
+namespace berth::engine {
 namespace {
 
 int ReadOwnOomScoreAdj() {
@@ -29,8 +29,8 @@ std::string SandboxName(const cri::PodSandboxMetadata& m) {
 }
 
 std::string ContainerName(const cri::ContainerMetadata& m, const cri::PodSandboxMetadata& pod) {
-  return absl::StrCat("k8s_", m.name(), "_", pod.name(), "_", pod.namespace_(), "_", pod.uid(),
-                      "_", m.attempt());
+  return absl::StrCat("k8s_", m.name(), "_", pod.name(), "_", pod.namespace_(), "_", pod.uid(), "_",
+                      m.attempt());
 }
 
 Engine::Engine(Key, EngineOptions options, storage::StateDB* db, ImageProvider* images,
@@ -60,8 +60,8 @@ Engine::Engine(Key, EngineOptions options, storage::StateDB* db, ImageProvider* 
 
 Engine::~Engine() { StopFaultHandling(); }
 
-absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(EngineOptions options,
-                                                       storage::StateDB* db, ImageProvider* images,
+absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(EngineOptions options, storage::StateDB* db,
+                                                       ImageProvider* images,
                                                        NetworkProvider* network,
                                                        EngineParts parts) {
   auto engine =
@@ -79,7 +79,7 @@ std::string Engine::SandboxDir(const std::string& id) const {
 std::string Engine::InfraRootfs() const { return absl::StrCat(options_.root, "/infra-rootfs"); }
 
 absl::StatusOr<std::string> Engine::CgroupsPath(const std::string& parent,
-                                               const std::string& id) const {
+                                                const std::string& id) const {
   std::string p = parent.empty() ? options_.default_cgroup_parent : parent;
   // systemd: an empty parent is the driver's own default slice.
   if (options_.cgroup_driver == cgroups::CgroupDriver::kSystemd && parent.empty()) p = "";
@@ -87,9 +87,9 @@ absl::StatusOr<std::string> Engine::CgroupsPath(const std::string& parent,
 }
 
 absl::Status Engine::Init() {
-  for (const std::string& dir :
-       {absl::StrCat(options_.state_dir, "/containers"), absl::StrCat(options_.state_dir, "/sandboxes"),
-        oci_->options().runc_root, oci_->options().attach_dir}) {
+  for (const std::string& dir : {absl::StrCat(options_.state_dir, "/containers"),
+                                 absl::StrCat(options_.state_dir, "/sandboxes"),
+                                 oci_->options().runc_root, oci_->options().attach_dir}) {
     if (absl::Status st = MakeDirs(dir, 0711); !st.ok()) return st;
   }
   // Exec scratch and checkpoint staging: root's alone, whatever an older berthd left.
@@ -128,7 +128,7 @@ absl::Status Engine::Init() {
 }
 
 absl::Status Engine::Transition(ContainerObj* c, Operation op, Container next,
-                               TransitionOptions options) {
+                                TransitionOptions options) {
   const berth::v1::ContainerStatus from = c->rec.state().status();
   if (absl::Status st = EnsureState(c->rec, op); !st.ok()) return st;
   if (next.state().status() != from) {
@@ -143,10 +143,17 @@ absl::Status Engine::Transition(ContainerObj* c, Operation op, Container next,
   if (absl::Status st = SaveContainer(c, next, options.durable); !st.ok()) return st;
   if (!options.emit) return absl::OkStatus();
   switch (op) {
-    case Operation::kCreate: Emit(next, EventType::kCreated); break;
-    case Operation::kStart: Emit(next, EventType::kStarted); break;
-    case Operation::kExit: Emit(next, EventType::kStopped); break;
-    default: break;  // CRI has no event for the others; DELETED goes out once the record is gone
+    case Operation::kCreate:
+      Emit(next, EventType::kCreated);
+      break;
+    case Operation::kStart:
+      Emit(next, EventType::kStarted);
+      break;
+    case Operation::kExit:
+      Emit(next, EventType::kStopped);
+      break;
+    default:
+      break;  // CRI has no event for the others; DELETED goes out once the record is gone
   }
   return absl::OkStatus();
 }
@@ -213,7 +220,8 @@ void Engine::Emit(const Container& c, EventType type) {
   {
     // Views are published before the event, so this is the pod as of this very transition.
     absl::MutexLock l(&index_mu_);
-    if (auto it = sandbox_views_.find(e.sandbox_id); it != sandbox_views_.end()) e.sandbox = it->second;
+    if (auto it = sandbox_views_.find(e.sandbox_id); it != sandbox_views_.end())
+      e.sandbox = it->second;
     e.containers = AppContainerViewsLocked(e.sandbox_id);
   }
   events_.Publish(std::move(e));
@@ -316,8 +324,7 @@ void Engine::InfraExited(const Container& infra) {
     absl::MutexLock l(&s->mu);
     if (s->rec.status() == berth::v1::SANDBOX_STATUS_READY) {
       LOG(WARNING) << "the infra container of pod " << s->rec.id() << " (" << s->rec.name()
-                   << ") exited with code " << infra.state().exit_code()
-                   << ": the pod is NOTREADY";
+                   << ") exited with code " << infra.state().exit_code() << ": the pod is NOTREADY";
       if (absl::Status st = Transition(s.get(), PodOperation::kStop, s->rec); !st.ok()) {
         LOG(ERROR) << "saving pod " << s->rec.id() << " as NOTREADY: " << st;
       }
@@ -342,7 +349,8 @@ std::vector<std::shared_ptr<Engine::ContainerObj>> Engine::ContainersOf(
 absl::StatusOr<ContainerView> Engine::GetContainer(const std::string& id_or_prefix) const {
   absl::Status err;
   absl::MutexLock l(&index_mu_);
-  ContainerView v = FindByIdOrPrefix(container_views_, id_or_prefix, "container", "container_id", &err);
+  ContainerView v =
+      FindByIdOrPrefix(container_views_, id_or_prefix, "container", "container_id", &err);
   if (!v) return err;
   return v;
 }
@@ -356,7 +364,6 @@ std::vector<ContainerView> Engine::ListContainers() const {
   }
   return out;
 }
-
 
 std::shared_ptr<Engine::ContainerObj> Engine::FindContainerObj(const std::string& key,
                                                                absl::Status* error) const {
@@ -373,7 +380,8 @@ std::shared_ptr<Engine::SandboxObj> Engine::FindSandboxObj(const std::string& ke
 int Engine::CountContainers(berth::v1::ContainerStatus status) const {
   absl::MutexLock l(&index_mu_);
   int n = 0;
-  for (const auto& [id, v] : container_views_) n += !v->config().infra() && v->state().status() == status;
+  for (const auto& [id, v] : container_views_)
+    n += !v->config().infra() && v->state().status() == status;
   return n;
 }
 
@@ -389,4 +397,4 @@ absl::Status Engine::NetworkReady() const {
   return network_->Ready();
 }
 
-}  // namespace berth::runtime
+}  // namespace berth::engine

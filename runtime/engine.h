@@ -35,7 +35,7 @@
 #include "runtime/state_machine.h"
 #include "storage/state_db.h"
 
-namespace berth::runtime {
+namespace berth::engine {
 
 struct EngineOptions {
   std::string root;       // persistent: infra rootfs
@@ -43,7 +43,7 @@ struct EngineOptions {
   std::string runtime_path = "runc";
   std::string conmon_path = "conmon";
   std::string criu_path = "criu";  // a path, or a name on PATH; checked when first needed
-  std::string pause_binary;  // path of berth-pause on the host
+  std::string pause_binary;        // path of berth-pause on the host
   cgroups::CgroupDriver cgroup_driver = cgroups::CgroupDriver::kCgroupfs;
   std::string default_cgroup_parent = "/berth";
   size_t exec_sync_max_output = 16 << 20;
@@ -74,7 +74,8 @@ struct RecoveryReport {
   // records runs; every pod is NOTREADY with its network released.
   bool rebooted = false;
   bool clean_shutdown = false;  // the last berthd stopped cleanly
-  // Records that did not parse ("container/<key>", "sandbox/<key>"): kept in the StateDB, not served.
+  // Records that did not parse ("container/<key>", "sandbox/<key>"): kept in the StateDB, not
+  // served.
   std::vector<std::string> quarantined;
   double seconds = 0;
 };
@@ -91,8 +92,7 @@ class Engine {
  public:
   // Loads every record from the StateDB, reconciles it with runc and exit files, and starts
   // watching exits. image and network may be null (no images / host networking only).
-  static absl::StatusOr<std::unique_ptr<Engine>> Create(EngineOptions options,
-                                                        storage::StateDB* db,
+  static absl::StatusOr<std::unique_ptr<Engine>> Create(EngineOptions options, storage::StateDB* db,
                                                         ImageProvider* images,
                                                         NetworkProvider* network,
                                                         EngineParts parts = {});
@@ -103,21 +103,21 @@ class Engine {
   Engine& operator=(const Engine&) = delete;
 
   // Pods.
-  absl::StatusOr<std::string> RunPodSandbox(const ::runtime::v1::PodSandboxConfig& config,
+  absl::StatusOr<std::string> RunPodSandbox(const runtime::v1::PodSandboxConfig& config,
                                             const std::string& runtime_handler);
   absl::Status StopPodSandbox(const std::string& id);    // idempotent
   absl::Status RemovePodSandbox(const std::string& id);  // idempotent
   absl::StatusOr<SandboxView> GetSandbox(const std::string& id_or_prefix) const;
   // Records the pod-level resources kubelet has applied to the pod cgroup.
   absl::Status UpdateSandboxResources(const std::string& id,
-                                      const ::runtime::v1::LinuxContainerResources& resources,
-                                      const ::runtime::v1::LinuxContainerResources& overhead);
+                                      const runtime::v1::LinuxContainerResources& resources,
+                                      const runtime::v1::LinuxContainerResources& overhead);
   std::vector<SandboxView> ListSandboxes() const;
 
   // Containers (never the infra containers). A config.image.image that is an absolute path names
   // a checkpoint archive: the container is made from it and StartContainer restores it.
   absl::StatusOr<std::string> CreateContainer(const std::string& sandbox_id,
-                                              const ::runtime::v1::ContainerConfig& config);
+                                              const runtime::v1::ContainerConfig& config);
   absl::Status StartContainer(const std::string& id);
   // Stop signal, then SIGKILL after timeout_seconds, then waits for the exit file.
   absl::Status StopContainer(const std::string& id, int64_t timeout_seconds);
@@ -127,10 +127,11 @@ class Engine {
   std::vector<ContainerView> ListContainers() const;
   // The app containers of one pod (what PodSandboxStatus reports for kubelet's evented PLEG).
   std::vector<ContainerView> ListContainersOf(const std::string& sandbox_id) const;
-  absl::StatusOr<ExecSyncResult> ExecSync(const std::string& id, const std::vector<std::string>& cmd,
+  absl::StatusOr<ExecSyncResult> ExecSync(const std::string& id,
+                                          const std::vector<std::string>& cmd,
                                           int64_t timeout_seconds);
   absl::Status UpdateContainerResources(const std::string& id,
-                                        const ::runtime::v1::LinuxContainerResources& resources);
+                                        const runtime::v1::LinuxContainerResources& resources);
   absl::Status ReopenContainerLog(const std::string& id);
   // CRIU checkpoint of a running container (left running) into a tar archive at `location`
   // (layout in runtime/checkpoint.h). FailedPrecondition when CRIU is missing or unusable.
@@ -237,12 +238,12 @@ class Engine {
                const std::string& name, const std::shared_ptr<Reservation>& r,
                const absl::StatusOr<std::string>& result);
 
-  absl::StatusOr<std::string> DoRunPodSandbox(const ::runtime::v1::PodSandboxConfig& config,
+  absl::StatusOr<std::string> DoRunPodSandbox(const runtime::v1::PodSandboxConfig& config,
                                               const std::string& runtime_handler,
                                               const std::string& name);
   // restore: the checkpoint archive the container is made from, or null.
   absl::StatusOr<std::string> DoCreateContainer(const std::string& sandbox_id,
-                                                const ::runtime::v1::ContainerConfig& config,
+                                                const runtime::v1::ContainerConfig& config,
                                                 const std::string& name,
                                                 const CheckpointArchive* restore = nullptr);
   // Creates (runc create via conmon) and, for infra, starts a container from a record that is
@@ -299,7 +300,8 @@ class Engine {
       ABSL_GUARDED_BY(index_mu_);
   // Publishes a container's view (and its place in pod_containers_).
   void PublishLocked(ContainerView view) ABSL_EXCLUSIVE_LOCKS_REQUIRED(index_mu_);
-  void ForgetLocked(const berth::v1::ContainerConfig& config) ABSL_EXCLUSIVE_LOCKS_REQUIRED(index_mu_);
+  void ForgetLocked(const berth::v1::ContainerConfig& config)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(index_mu_);
 
   absl::Mutex names_mu_;
   absl::flat_hash_map<std::string, std::shared_ptr<Reservation>> container_names_
@@ -340,10 +342,10 @@ class Engine {
 };
 
 // CRI-style names, unique per pod attempt.
-std::string SandboxName(const ::runtime::v1::PodSandboxMetadata& m);
-std::string ContainerName(const ::runtime::v1::ContainerMetadata& m,
-                          const ::runtime::v1::PodSandboxMetadata& pod);
+std::string SandboxName(const runtime::v1::PodSandboxMetadata& m);
+std::string ContainerName(const runtime::v1::ContainerMetadata& m,
+                          const runtime::v1::PodSandboxMetadata& pod);
 
-}  // namespace berth::runtime
+}  // namespace berth::engine
 
 #endif  // BERTH_RUNTIME_ENGINE_H_

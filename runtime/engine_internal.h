@@ -41,13 +41,12 @@
 #include "util/json.h"
 #include "util/subprocess.h"
 
-namespace berth::runtime {
+namespace berth::engine {
 
-namespace cri = ::runtime::v1;
+namespace cri = runtime::v1;
 using berth::v1::Container;
 using berth::v1::Sandbox;
 using json = nlohmann::json;
-
 
 // Runs f and turns any exception (nlohmann on a bad type, std::bad_alloc, a failed thread) into
 // an Internal status naming `what`: no exception ever crosses the engine's public face, where
@@ -69,15 +68,16 @@ auto NoThrow(absl::string_view what, F&& f) -> decltype(f()) {
 inline absl::StatusOr<std::string> LogPathInside(const std::string& log_directory,
                                                  const std::string& log_path) {
   if (log_directory[0] != '/') {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "sandbox_config.log_directory \"", log_directory, "\" is not an absolute path"));
+    return absl::InvalidArgumentError(absl::StrCat("sandbox_config.log_directory \"", log_directory,
+                                                   "\" is not an absolute path"));
   }
   std::filesystem::path dir = std::filesystem::path(log_directory).lexically_normal();
   std::filesystem::path rel = std::filesystem::path(log_path).lexically_normal();
   if (rel.is_absolute() || rel.empty() || *rel.begin() == ".." || !rel.has_filename() ||
       log_path.find('\0') != std::string::npos) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "config.log_path \"", log_path, "\" must be a relative path inside the pod's log directory"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("config.log_path \"", log_path,
+                     "\" must be a relative path inside the pod's log directory"));
   }
   return (dir / rel).string();
 }
@@ -129,7 +129,6 @@ inline std::string Deterministic(const google::protobuf::MessageLite& m) {
   return out;
 }
 
-
-}  // namespace berth::runtime
+}  // namespace berth::engine
 
 #endif  // BERTH_RUNTIME_ENGINE_INTERNAL_H_

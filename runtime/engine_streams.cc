@@ -30,7 +30,7 @@
 #include "util/fs.h"
 #include "util/subprocess.h"
 
-namespace berth::runtime {
+namespace berth::engine {
 namespace {
 
 // Applies terminal sizes on a side thread for as long as the session lasts.
@@ -121,7 +121,7 @@ absl::StatusOr<int> Engine::Exec(const std::string& id, const std::vector<std::s
   if (!io.tty) {
     absl::StatusOr<pid_t> pid =
         oci_->SpawnExec(cid, process, false, io.in >= 0 ? io.in : devnull.get(),
-                       io.out >= 0 ? io.out : devnull.get(), io.err >= 0 ? io.err : devnull.get());
+                        io.out >= 0 ? io.out : devnull.get(), io.err >= 0 ? io.err : devnull.get());
     if (!pid.ok()) return pid.status();
     absl::StatusOr<int> status = WaitProcess(*pid);
     if (!status.ok()) return status.status();
@@ -184,12 +184,14 @@ absl::Status Engine::Attach(const std::string& id, const StreamIO& io) {
   const std::string bundle = (*c)->config().bundle_dir();
   Resizer resizer(io.resize, [bundle, oci = oci_](uint16_t w, uint16_t h) {
     // conmon's control message 1: "1 <height> <width>". A lost resize only leaves the old size.
-    if (absl::Status st = oci->WriteControl(bundle, absl::StrCat("1 ", h, " ", w, "\n")); !st.ok()) {
+    if (absl::Status st = oci->WriteControl(bundle, absl::StrCat("1 ", h, " ", w, "\n"));
+        !st.ok()) {
       VLOG(1) << "resizing the terminal of " << bundle << ": " << st;
     }
   });
   // Detaching (the client closing its side) leaves the container running.
-  CopyLoop(io, sock.get(), /*framed=*/true, /*stop_on_client_eof=*/!(*c)->config().cri().stdin_once());
+  CopyLoop(io, sock.get(), /*framed=*/true,
+           /*stop_on_client_eof=*/!(*c)->config().cri().stdin_once());
   return absl::OkStatus();
 }
 
@@ -203,7 +205,7 @@ absl::Status Engine::PortForward(const std::string& sandbox_id, int32_t port, in
   std::string netns = (*sb)->netns_path();
   if (netns.empty()) {
     const auto& nso = (*sb)->config().linux().security_context().namespace_options();
-    if (nso.network() != ::runtime::v1::NODE) {
+    if (nso.network() != runtime::v1::NODE) {
       absl::StatusOr<ContainerView> infra = GetContainer((*sb)->infra_container_id());
       if (!infra.ok()) return infra.status();
       netns = absl::StrCat("/proc/", (*infra)->state().pid(), "/ns/net");
@@ -241,4 +243,4 @@ absl::Status Engine::PortForward(const std::string& sandbox_id, int32_t port, in
   return absl::OkStatus();
 }
 
-}  // namespace berth::runtime
+}  // namespace berth::engine

@@ -23,10 +23,10 @@
 #include "test/util/temp_dir.h"
 #include "util/fs.h"
 
-namespace berth::runtime {
+namespace berth::engine {
 namespace {
 
-namespace cri = ::runtime::v1;
+namespace cri = runtime::v1;
 
 // Mounts recorded, not made.
 class FakeHost final : public HostOps {
@@ -168,7 +168,7 @@ TEST_F(EngineTest, RunsWithoutRoot) {
   RecordProperty("euid", static_cast<int>(geteuid()));
   std::string pod = RunPod("p");
   ASSERT_FALSE(pod.empty());
-  EXPECT_EQ(host_->mounted(), 1u);  // the pod's /dev/shm
+  EXPECT_EQ(host_->mounted(), 1u);                             // the pod's /dev/shm
   EXPECT_EQ(fake_->StatusOf(pod), oci::RuncStatus::kRunning);  // the infra container
 }
 
@@ -180,7 +180,8 @@ TEST_F(EngineTest, ContainerLifecycleThroughEveryState) {
   ASSERT_TRUE(engine_->StartContainer(*id).ok());
   EXPECT_EQ(StatusOf(*id), berth::v1::CONTAINER_STATUS_RUNNING);
   fake_->Exit(*id, 3);
-  EXPECT_EQ(WaitStatus(*id, berth::v1::CONTAINER_STATUS_STOPPED), berth::v1::CONTAINER_STATUS_STOPPED);
+  EXPECT_EQ(WaitStatus(*id, berth::v1::CONTAINER_STATUS_STOPPED),
+            berth::v1::CONTAINER_STATUS_STOPPED);
   absl::StatusOr<ContainerView> v = engine_->GetContainer(*id);
   ASSERT_TRUE(v.ok());
   EXPECT_EQ((*v)->state().exit_code(), 3);
@@ -203,7 +204,8 @@ TEST_F(EngineTest, ForbiddenTransitionsAreRefusedNamingBothStates) {
   // A Created container is live: removing it without force needs a stop first.
   absl::Status st = engine_->RemoveContainer(*id, /*force=*/false);
   EXPECT_TRUE(absl::IsFailedPrecondition(st)) << st;
-  EXPECT_TRUE(absl::StrContains(st.message(), "is created: cannot remove it (that leads to being removed)"))
+  EXPECT_TRUE(
+      absl::StrContains(st.message(), "is created: cannot remove it (that leads to being removed)"))
       << st;
   st = engine_->ExecSync(*id, {"/bin/true"}, 0).status();
   EXPECT_TRUE(absl::IsFailedPrecondition(st)) << st;
@@ -224,7 +226,8 @@ TEST_F(EngineTest, ForbiddenTransitionsAreRefusedNamingBothStates) {
   ASSERT_TRUE(engine_->StopPodSandbox(pod).ok());
   st = engine_->CreateContainer(pod, Ctr("late")).status();
   EXPECT_TRUE(absl::IsFailedPrecondition(st)) << st;
-  EXPECT_TRUE(absl::StrContains(st.message(), "is not ready: cannot create a container in it")) << st;
+  EXPECT_TRUE(absl::StrContains(st.message(), "is not ready: cannot create a container in it"))
+      << st;
   // The runtime was never asked to do what the table refused.
   int starts = 0;
   for (const std::string& c : fake_->calls()) starts += c == absl::StrCat("start ", *id);
@@ -292,7 +295,9 @@ TEST_F(EngineTest, StopSendsTheStopSignalThenSigkillAfterTheTimeout) {
   EXPECT_EQ((*v)->state().status(), berth::v1::CONTAINER_STATUS_STOPPED);
   EXPECT_EQ((*v)->state().exit_code(), 128 + SIGKILL);
   std::vector<std::string> calls = fake_->calls();
-  auto at = [&](const std::string& c) { return std::find(calls.begin(), calls.end(), c) - calls.begin(); };
+  auto at = [&](const std::string& c) {
+    return std::find(calls.begin(), calls.end(), c) - calls.begin();
+  };
   EXPECT_LT(at(absl::StrCat("kill ", *id, " ", SIGUSR1)), at(absl::StrCat("kill ", *id, " 9 all")));
   EXPECT_LT(at(absl::StrCat("kill ", *id, " 9 all")), static_cast<long>(calls.size()));
 }
@@ -303,7 +308,8 @@ TEST_F(EngineTest, AnOomKillIsReported) {
   ASSERT_TRUE(id.ok());
   ASSERT_TRUE(engine_->StartContainer(*id).ok());
   fake_->Exit(*id, 137, /*oom=*/true);
-  ASSERT_EQ(WaitStatus(*id, berth::v1::CONTAINER_STATUS_STOPPED), berth::v1::CONTAINER_STATUS_STOPPED);
+  ASSERT_EQ(WaitStatus(*id, berth::v1::CONTAINER_STATUS_STOPPED),
+            berth::v1::CONTAINER_STATUS_STOPPED);
   absl::StatusOr<ContainerView> v = engine_->GetContainer(*id);
   EXPECT_EQ((*v)->state().reason(), "OOMKilled");
   EXPECT_TRUE((*v)->state().oom_killed());
@@ -326,8 +332,11 @@ TEST_F(EngineTest, ADeadInfraContainerMakesThePodNotReady) {
 TEST_F(EngineTest, RecoveryReconcilesWithExitFilesAndTheRuntime) {
   std::string pod = RunPod("p");
   std::string running, exited, paused, forgotten;
-  for (auto [name, out] : std::vector<std::pair<std::string, std::string*>>{
-           {"running", &running}, {"exited", &exited}, {"paused", &paused}, {"forgotten", &forgotten}}) {
+  for (auto [name, out] :
+       std::vector<std::pair<std::string, std::string*>>{{"running", &running},
+                                                         {"exited", &exited},
+                                                         {"paused", &paused},
+                                                         {"forgotten", &forgotten}}) {
     absl::StatusOr<std::string> id = engine_->CreateContainer(pod, Ctr(name));
     ASSERT_TRUE(id.ok()) << id.status();
     ASSERT_TRUE(engine_->StartContainer(*id).ok());
@@ -404,4 +413,4 @@ TEST_F(EngineTest, EventsFollowEveryTransitionInOrder) {
 }
 
 }  // namespace
-}  // namespace berth::runtime
+}  // namespace berth::engine

@@ -5,13 +5,14 @@
 
 #include "glog/logging.h"
 
-namespace berth::runtime {
+namespace berth::engine {
 
 EventBus::Subscription::~Subscription() { bus_->Unsubscribe(this); }
 
 EventBus::Subscription::Result EventBus::Subscription::Next(Event* event, absl::Duration timeout) {
   absl::MutexLock l(&mu_);
-  auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !queue_.empty() || overflowed_; };
+  auto ready = [this]()
+                   ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !queue_.empty() || overflowed_; };
   if (!mu_.AwaitWithTimeout(absl::Condition(&ready), timeout)) return Result::kTimeout;
   // What was queued before the overflow is still delivered: it happened, in order.
   if (queue_.empty()) return Result::kOverflowed;
@@ -67,4 +68,4 @@ uint64_t EventBus::published() const {
   return published_;
 }
 
-}  // namespace berth::runtime
+}  // namespace berth::engine

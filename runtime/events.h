@@ -16,7 +16,7 @@
 #include "absl/time/time.h"
 #include "proto/berth/v1/records.pb.h"
 
-namespace berth::runtime {
+namespace berth::engine {
 
 enum class EventType { kCreated, kStarted, kStopped, kDeleted };
 
@@ -80,6 +80,6 @@ class EventBus {
   int64_t last_ns_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
-}  // namespace berth::runtime
+}  // namespace berth::engine
 
 #endif  // BERTH_RUNTIME_EVENTS_H_

@@ -6,7 +6,7 @@
 
 #include "gtest/gtest.h"
 
-namespace berth::runtime {
+namespace berth::engine {
 namespace {
 
 using Result = EventBus::Subscription::Result;
@@ -91,4 +91,4 @@ TEST(EventBusTest, WaitingWatcherWakesOnPublishAndLeavesOnDestruction) {
 }
 
 }  // namespace
-}  // namespace berth::runtime
+}  // namespace berth::engine

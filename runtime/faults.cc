@@ -6,7 +6,7 @@
 #include "runtime/engine_internal.h"
 #include "runtime/reboot.h"
 
-namespace berth::runtime {
+namespace berth::engine {
 namespace {
 
 // What containerd reports when it cannot know how a container ended (its unknownExitCode and
@@ -30,8 +30,9 @@ absl::Status Engine::CheckBootAtStart() {
   recovery_.clean_shutdown = boot_.clean_shutdown;
   // The cgroups are runc's: with a runtime of another kind (a test's fake) there are none.
   owns_cgroups_ = dynamic_cast<oci::OciRuntime*>(oci_.get()) != nullptr;
-  LOG(INFO) << (boot_.clean_shutdown ? "starting after a clean stop of berthd"
-                                     : "starting after berthd crashed or was killed (or a first start)")
+  LOG(INFO) << (boot_.clean_shutdown
+                    ? "starting after a clean stop of berthd"
+                    : "starting after berthd crashed or was killed (or a first start)")
             << (boot_.rebooted ? absl::StrCat("; ", boot_.reason) : std::string());
   return absl::OkStatus();
 }
@@ -94,7 +95,8 @@ void Engine::ReleasePodsAfterReboot() {
       SandboxObj* s = pods[i].get();
       absl::MutexLock l(&s->mu);
       const auto status = s->rec.status();
-      if (status != berth::v1::SANDBOX_STATUS_READY && status != berth::v1::SANDBOX_STATUS_NOT_READY) {
+      if (status != berth::v1::SANDBOX_STATUS_READY &&
+          status != berth::v1::SANDBOX_STATUS_NOT_READY) {
         continue;  // being made or removed: recovery finished those already
       }
       // Its infra container is gone with the boot: NOTREADY, and CNI DEL from the cached result
@@ -109,7 +111,8 @@ void Engine::ReleasePodsAfterReboot() {
     }
   };
   std::vector<std::thread> threads;
-  for (size_t t = 0; t < std::min<size_t>(kParallelReleases, pods.size()); ++t) threads.emplace_back(work);
+  for (size_t t = 0; t < std::min<size_t>(kParallelReleases, pods.size()); ++t)
+    threads.emplace_back(work);
   for (auto& t : threads) t.join();
   recovery_.pods_not_ready += released;
 }
@@ -158,18 +161,19 @@ bool Engine::MonitorLost(ContainerObj* c) {
     absl::Status st = oci_->Delete(id, /*force=*/true);
     if (!st.ok()) LOG(ERROR) << "killing container " << id << " after its conmon died: " << st;
     runtime_forgot = st.ok();
-    message = "its conmon died while it ran, so berth killed it (nothing would have collected its "
-              "output or exit code)";
+    message =
+        "its conmon died while it ran, so berth killed it (nothing would have collected its "
+        "output or exit code)";
   } else if (rs.ok() || absl::IsNotFound(rs.status())) {
     LOG(WARNING) << "the conmon of container " << id << " is gone and so is the container";
     runtime_forgot = !rs.ok();
     message = "its conmon died (killed?) and the container ended too: its exit code is unknown";
   } else {
     // runc itself fails: the container cannot be reached through a dead monitor either way.
-    LOG(ERROR) << "the conmon of container " << id << " is gone and runc cannot tell its state: "
-               << rs.status();
-    message = absl::StrCat("its conmon died and runc cannot tell its state (", rs.status().message(),
-                           "): its exit code is unknown");
+    LOG(ERROR) << "the conmon of container " << id
+               << " is gone and runc cannot tell its state: " << rs.status();
+    message = absl::StrCat("its conmon died and runc cannot tell its state (",
+                           rs.status().message(), "): its exit code is unknown");
   }
   MarkExited(c, kUnknownExitCode, /*emit=*/!infra, kUnknownExitReason, message);
   if (runtime_forgot) LogIfFailed(Transition(c, Operation::kCleanup), id);
@@ -180,16 +184,16 @@ bool Engine::OutliveFailedRuntimeDelete(const Container& before, const absl::Sta
   // Only the undo of a creation runc never reported done (Configured): runc cleans up after its
   // own failed create, so there is most likely nothing to delete. A removal of a container runc
   // did create keeps failing instead, naming runc, so kubelet retries it.
-  if (before.state().status() != berth::v1::CONTAINER_STATUS_CONFIGURED || cgroup_janitor_ == nullptr) {
+  if (before.state().status() != berth::v1::CONTAINER_STATUS_CONFIGURED ||
+      cgroup_janitor_ == nullptr) {
     return false;
   }
   const std::string id = before.config().id();
   LOG(WARNING) << "undoing the creation of container " << id << ": " << error
                << "; removing it without runc and retrying `runc delete` in the background";
   std::shared_ptr<oci::Runtime> runtime = oci_;
-  cgroup_janitor_->RetryTask(absl::StrCat("runc delete ", id), [runtime, id] {
-    return runtime->Delete(id, /*force=*/true).ok();
-  });
+  cgroup_janitor_->RetryTask(absl::StrCat("runc delete ", id),
+                             [runtime, id] { return runtime->Delete(id, /*force=*/true).ok(); });
   return true;
 }
 
@@ -214,4 +218,4 @@ void Engine::ReleaseRuntimeLeftovers(const berth::v1::ContainerConfig& cc) {
   if (cgroup_janitor_ != nullptr) cgroup_janitor_->Retry(path.get<std::string>());
 }
 
-}  // namespace berth::runtime
+}  // namespace berth::engine

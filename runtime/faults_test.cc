@@ -16,14 +16,16 @@
 #include "test/util/temp_dir.h"
 #include "util/fs.h"
 
-namespace berth::runtime {
+namespace berth::engine {
 namespace {
 
-namespace cri = ::runtime::v1;
+namespace cri = runtime::v1;
 
 class NoMounts final : public HostOps {
  public:
-  absl::Status MountTmpfs(const std::string&, const std::string&) override { return absl::OkStatus(); }
+  absl::Status MountTmpfs(const std::string&, const std::string&) override {
+    return absl::OkStatus();
+  }
   absl::Status Unmount(const std::string&) override { return absl::OkStatus(); }
 };
 
@@ -90,7 +92,8 @@ class FaultsEngineTest : public ::testing::Test {
   void SetUp() override {
     ASSERT_TRUE(WriteFileAtomic(dir_.path() + "/pause", "#!pause\n", 0755).ok());
     ASSERT_TRUE(MakeDirs(dir_.path() + "/netns").ok());
-    absl::StatusOr<std::unique_ptr<storage::StateDB>> db = storage::StateDB::Open(dir_.path() + "/state");
+    absl::StatusOr<std::unique_ptr<storage::StateDB>> db =
+        storage::StateDB::Open(dir_.path() + "/state");
     ASSERT_TRUE(db.ok()) << db.status();
     db_ = std::move(*db);
     StartEngine();
@@ -197,7 +200,7 @@ TEST_F(FaultsEngineTest, AfterARebootContainersExitUnknownAndPodsReleaseTheirNet
 TEST_F(FaultsEngineTest, ARestartInTheSameBootIsNoRebootAndAStopIsClean) {
   auto [pod, c] = PodWithContainer("p");
   EXPECT_FALSE(engine_->recovery().clean_shutdown);  // the first start
-  engine_.reset();  // ~Engine: a clean stop
+  engine_.reset();                                   // ~Engine: a clean stop
   StartEngine();
   EXPECT_FALSE(engine_->recovery().rebooted);
   EXPECT_TRUE(engine_->recovery().clean_shutdown);
@@ -218,7 +221,9 @@ TEST_F(FaultsEngineTest, AnExitFileThatSurvivedTheRebootIsStillTheTruth) {
   fake_->Exit(c, 3);  // conmon wrote the exit file; a state dir that is no tmpfs keeps it
   fake_->ForgetAll();
   // The marker names another boot than the kernel's.
-  ASSERT_TRUE(WriteFileAtomic(BootMarkerPath({Options().root, Options().state_dir}), "another-boot\n").ok());
+  ASSERT_TRUE(
+      WriteFileAtomic(BootMarkerPath({Options().root, Options().state_dir}), "another-boot\n")
+          .ok());
   StartEngine();
   EXPECT_TRUE(engine_->recovery().rebooted);
   EXPECT_EQ(Ctr(c).state().exit_code(), 3);
@@ -226,4 +231,4 @@ TEST_F(FaultsEngineTest, AnExitFileThatSurvivedTheRebootIsStillTheTruth) {
 }
 
 }  // namespace
-}  // namespace berth::runtime
+}  // namespace berth::engine

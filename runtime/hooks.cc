@@ -12,12 +12,12 @@
 #include "util/json.h"
 #include "util/subprocess.h"
 
-namespace berth::runtime {
+namespace berth::engine {
 namespace {
 
 using json = nlohmann::json;
 
-const std::set<std::string> kRuncStages = {"prestart",        "createRuntime", "createContainer",
+const std::set<std::string> kRuncStages = {"prestart",       "createRuntime", "createContainer",
                                            "startContainer", "poststart",     "poststop"};
 
 // Patterns come from hooks.d files (root's), texts from containers (anyone's); RE2 bounds both.
@@ -33,7 +33,9 @@ std::shared_ptr<const re2::RE2> Compile(const std::string& pattern) {
   return re;
 }
 
-bool Search(const re2::RE2& re, const std::string& text) { return re2::RE2::PartialMatch(text, re); }
+bool Search(const re2::RE2& re, const std::string& text) {
+  return re2::RE2::PartialMatch(text, re);
+}
 
 }  // namespace
 
@@ -57,7 +59,8 @@ absl::StatusOr<Hook> ParseHookJson(const std::string& file, const std::string& t
   for (const char* list : {"args", "env"}) {
     if (!h.hook.contains(list)) continue;
     const json& items = h.hook[list];
-    if (!items.is_array() || !std::all_of(items.begin(), items.end(), [](const json& v) { return v.is_string(); })) {
+    if (!items.is_array() ||
+        !std::all_of(items.begin(), items.end(), [](const json& v) { return v.is_string(); })) {
       return bad(absl::StrCat("hook.", list, " must be an array of strings"));
     }
   }
@@ -73,7 +76,8 @@ absl::StatusOr<Hook> ParseHookJson(const std::string& file, const std::string& t
     for (const auto& [k, v] : when["annotations"].items()) {
       if (!v.is_string()) return bad("when.annotations values must be strings");
       std::shared_ptr<const re2::RE2> key_re = Compile(k), value_re = Compile(v.get<std::string>());
-      for (const auto& [pattern, re] : {std::pair{k, key_re}, std::pair{v.get<std::string>(), value_re}}) {
+      for (const auto& [pattern, re] :
+           {std::pair{k, key_re}, std::pair{v.get<std::string>(), value_re}}) {
         if (re == nullptr) {
           return bad(absl::StrCat("when.annotations: bad regular expression \"", pattern, "\""));
         }
@@ -88,7 +92,8 @@ absl::StatusOr<Hook> ParseHookJson(const std::string& file, const std::string& t
   }
   for (const auto& pattern : h.commands) {
     std::shared_ptr<const re2::RE2> re = Compile(pattern);
-    if (re == nullptr) return bad(absl::StrCat("when.commands: bad regular expression \"", pattern, "\""));
+    if (re == nullptr)
+      return bad(absl::StrCat("when.commands: bad regular expression \"", pattern, "\""));
     h.command_res.push_back(std::move(re));
   }
   if (!h.always && !h.has_bind_mounts && h.annotations.empty() && h.commands.empty()) {
@@ -99,7 +104,8 @@ absl::StatusOr<Hook> ParseHookJson(const std::string& file, const std::string& t
   }
   for (const auto& s : j["stages"]) {
     std::string stage = s.get<std::string>();
-    if (!kRuncStages.count(stage) && stage != "precreate") return bad(absl::StrCat("unknown stage \"", stage, "\""));
+    if (!kRuncStages.count(stage) && stage != "precreate")
+      return bad(absl::StrCat("unknown stage \"", stage, "\""));
     h.stages.push_back(stage);
   }
   return h;
@@ -145,7 +151,8 @@ bool HookMatches(const Hook& h, const json& spec) {
   if (anns.is_object()) {
     for (const auto& [kp, vp] : h.annotation_res) {
       for (const auto& [k, v] : anns.items()) {
-        if (v.is_string() && Search(*kp, k) && Search(*vp, v.get_ref<const std::string&>())) return true;
+        if (v.is_string() && Search(*kp, k) && Search(*vp, v.get_ref<const std::string&>()))
+          return true;
       }
     }
   }
@@ -189,7 +196,8 @@ absl::Status ApplyHooks(const std::vector<Hook>& hooks, json* spec) {
     absl::StatusOr<RunResult> r = RunProcess(argv, o);
     if (!r.ok()) return r.status();
     if (!r->ok()) {
-      return absl::FailedPreconditionError(absl::StrCat("precreate hook ", h.file, ": ", DescribeFailure(argv, *r)));
+      return absl::FailedPreconditionError(
+          absl::StrCat("precreate hook ", h.file, ": ", DescribeFailure(argv, *r)));
     }
     json out = json::parse(r->out, nullptr, false);
     if (out.is_discarded() || !out.is_object()) {
@@ -201,4 +209,4 @@ absl::Status ApplyHooks(const std::vector<Hook>& hooks, json* spec) {
   return absl::OkStatus();
 }
 
-}  // namespace berth::runtime
+}  // namespace berth::engine

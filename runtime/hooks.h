@@ -13,10 +13,10 @@
 #include "nlohmann/json.hpp"
 #include "re2/re2.h"
 
-namespace berth::runtime {
+namespace berth::engine {
 
 struct Hook {
-  std::string file;  // where it was defined, for logs
+  std::string file;     // where it was defined, for logs
   nlohmann::json hook;  // {path, args, env, timeout}: the OCI hook object
   bool always = false;
   std::map<std::string, std::string> annotations;  // key regex -> value regex
@@ -44,6 +44,6 @@ bool HookMatches(const Hook& hook, const nlohmann::json& spec);
 // precreate hooks (spec JSON in, spec JSON out) in order.
 absl::Status ApplyHooks(const std::vector<Hook>& hooks, nlohmann::json* spec);
 
-}  // namespace berth::runtime
+}  // namespace berth::engine
 
 #endif  // BERTH_RUNTIME_HOOKS_H_

@@ -8,11 +8,11 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string text(reinterpret_cast<const char*>(data), size);
-  auto hook = berth::runtime::ParseHook("fuzz.json", text);
+  auto hook = berth::engine::ParseHook("fuzz.json", text);
   if (!hook.ok()) return 0;
   nlohmann::json spec = {{"process", {{"args", {text}}}},
                          {"annotations", {{text.substr(0, size / 2), text.substr(size / 2)}}},
                          {"mounts", nlohmann::json::array({{{"type", "bind"}}})}};
-  (void)berth::runtime::HookMatches(*hook, spec);
+  (void)berth::engine::HookMatches(*hook, spec);
   return 0;
 }

@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "util/fs.h"
 
-namespace berth::runtime {
+namespace berth::engine {
 
 absl::Status HostOps::MountTmpfs(const std::string& target, const std::string& options) {
   if (mount("tmpfs", target.c_str(), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, options.c_str()) !=
@@ -26,4 +26,4 @@ absl::Status HostOps::Unmount(const std::string& target) {
   return absl::OkStatus();
 }
 
-}  // namespace berth::runtime
+}  // namespace berth::engine

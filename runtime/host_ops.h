@@ -7,7 +7,7 @@
 
 #include "absl/status/status.h"
 
-namespace berth::runtime {
+namespace berth::engine {
 
 class HostOps {
  public:
@@ -18,6 +18,6 @@ class HostOps {
   virtual absl::Status Unmount(const std::string& target);
 };
 
-}  // namespace berth::runtime
+}  // namespace berth::engine
 
 #endif  // BERTH_RUNTIME_HOST_OPS_H_

@@ -2,7 +2,7 @@
 #include "runtime/engine_internal.h"
 #include "util/mount.h"
 
-namespace berth::runtime {
+namespace berth::engine {
 
 absl::Status Engine::UserNamespacesUsable() {
   absl::MutexLock l(&probes_mu_);
@@ -29,4 +29,4 @@ bool Engine::RecursiveReadOnlyMounts() {
   return *rro_usable_;
 }
 
-}  // namespace berth::runtime
+}  // namespace berth::engine

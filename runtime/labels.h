@@ -6,7 +6,7 @@
 
 #include "google/protobuf/map.h"
 
-namespace berth::runtime {
+namespace berth::engine {
 
 // Every key of `selector` is in `labels` with the same value (an empty selector matches all).
 inline bool MatchesLabels(const google::protobuf::Map<std::string, std::string>& labels,
@@ -18,6 +18,6 @@ inline bool MatchesLabels(const google::protobuf::Map<std::string, std::string>&
   return true;
 }
 
-}  // namespace berth::runtime
+}  // namespace berth::engine
 
 #endif  // BERTH_RUNTIME_LABELS_H_

@@ -1,7 +1,7 @@
 // Name reservations: one creation per kubelet name; a retry of the same request shares its outcome.
 #include "runtime/engine_internal.h"
 
-namespace berth::runtime {
+namespace berth::engine {
 
 absl::StatusOr<std::shared_ptr<Engine::Reservation>> Engine::Reserve(
     absl::flat_hash_map<std::string, std::shared_ptr<Reservation>>* table, const std::string& name,
@@ -22,9 +22,10 @@ absl::StatusOr<std::shared_ptr<Engine::Reservation>> Engine::Reserve(
     // Another request holds the name: a retry of the same request waits for it and shares its
     // outcome, as kubelet retries a RunPodSandbox/CreateContainer whose deadline passed.
     if (other->request != request) {
-      return absl::AlreadyExistsError(absl::StrCat(
-          "name \"", name, "\" is in use by ", other->id.empty() ? "a request in progress" : other->id,
-          " with a different configuration"));
+      return absl::AlreadyExistsError(
+          absl::StrCat("name \"", name, "\" is in use by ",
+                       other->id.empty() ? "a request in progress" : other->id,
+                       " with a different configuration"));
     }
     other->done.WaitForNotification();
     if (other->status.ok() && !other->id.empty()) {
@@ -49,4 +50,4 @@ void Engine::Release(absl::flat_hash_map<std::string, std::shared_ptr<Reservatio
   r->done.Notify();
 }
 
-}  // namespace berth::runtime
+}  // namespace berth::engine

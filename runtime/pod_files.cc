@@ -7,7 +7,7 @@
 #include "network/pod_files.h"
 #include "util/fs.h"
 
-namespace berth::runtime {
+namespace berth::engine {
 
 absl::Status WritePodFiles(const berth::v1::Sandbox& sb, bool host_network) {
   const auto& cfg = sb.config();
@@ -30,4 +30,4 @@ absl::Status WritePodFiles(const berth::v1::Sandbox& sb, bool host_network) {
   return network::WritePodFiles(sb.dir(), files);
 }
 
-}  // namespace berth::runtime
+}  // namespace berth::engine

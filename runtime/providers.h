@@ -11,7 +11,7 @@
 #include "proto/berth/v1/records.pb.h"
 #include "proto/runtime/v1/api.pb.h"
 
-namespace berth::runtime {
+namespace berth::engine {
 
 // A rootfs for a container in a user namespace: the image's files of host ID N show as ID N in
 // the namespace (`userns_fd`), and what the container writes lands under the host IDs of the
@@ -51,7 +51,7 @@ struct PodNetworkSpec {
   std::string namespace_;
   std::string uid;
   std::string netns_path;
-  std::vector<::runtime::v1::PortMapping> port_mappings;
+  std::vector<runtime::v1::PortMapping> port_mappings;
 };
 
 struct PodNetworkStatus {
@@ -70,6 +70,6 @@ class NetworkProvider {
   virtual absl::Status Ready() = 0;  // OK while a usable CNI config and its plugins exist
 };
 
-}  // namespace berth::runtime
+}  // namespace berth::engine
 
 #endif  // BERTH_RUNTIME_PROVIDERS_H_

@@ -13,7 +13,7 @@
 #include "util/fd.h"
 #include "util/fs.h"
 
-namespace berth::runtime {
+namespace berth::engine {
 namespace {
 
 // Whether dir holds any entry but . and .. (absent: no).
@@ -71,7 +71,8 @@ absl::StatusOr<BootCheck> CheckBoot(const BootFiles& files) {
   const std::string clean = CleanShutdownPath(files);
   out.clean_shutdown = PathExists(clean);
   if (out.clean_shutdown) {
-    if (unlink(clean.c_str()) != 0 && errno != ENOENT) return Errno(absl::StrCat("removing ", clean));
+    if (unlink(clean.c_str()) != 0 && errno != ENOENT)
+      return Errno(absl::StrCat("removing ", clean));
     if (absl::Status st = SyncDir(files.root); !st.ok()) return st;
   }
   return out;
@@ -79,8 +80,8 @@ absl::StatusOr<BootCheck> CheckBoot(const BootFiles& files) {
 
 absl::Status RecordBoot(const BootFiles& files, const std::string& boot_id) {
   // Without a kernel boot id the marker still tells a state dir that survived from an empty one.
-  return WriteFileAtomic(BootMarkerPath(files), absl::StrCat(boot_id.empty() ? "unknown" : boot_id, "\n"),
-                         0644);
+  return WriteFileAtomic(BootMarkerPath(files),
+                         absl::StrCat(boot_id.empty() ? "unknown" : boot_id, "\n"), 0644);
 }
 
 absl::Status RecordCleanShutdown(const BootFiles& files) {
@@ -91,4 +92,4 @@ absl::Status RecordCleanShutdown(const BootFiles& files) {
   return SyncDir(files.root);
 }
 
-}  // namespace berth::runtime
+}  // namespace berth::engine

@@ -9,11 +9,12 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
-namespace berth::runtime {
+namespace berth::engine {
 
 struct BootFiles {
-  std::string root;       // persistent: holds the clean-shutdown marker
-  std::string state_dir;  // volatile (tmpfs): holds the boot marker; its runc root is state_dir/runc
+  std::string root;  // persistent: holds the clean-shutdown marker
+  std::string
+      state_dir;  // volatile (tmpfs): holds the boot marker; its runc root is state_dir/runc
   std::string kernel_boot_id = "/proc/sys/kernel/random/boot_id";
 };
 
@@ -39,6 +40,6 @@ absl::Status RecordCleanShutdown(const BootFiles& files);
 std::string BootMarkerPath(const BootFiles& files);
 std::string CleanShutdownPath(const BootFiles& files);
 
-}  // namespace berth::runtime
+}  // namespace berth::engine
 
 #endif  // BERTH_RUNTIME_REBOOT_H_

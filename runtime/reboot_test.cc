@@ -5,7 +5,7 @@
 #include "test/util/temp_dir.h"
 #include "util/fs.h"
 
-namespace berth::runtime {
+namespace berth::engine {
 namespace {
 
 class RebootTest : public ::testing::Test {
@@ -78,4 +78,4 @@ TEST_F(RebootTest, AnOldBerthdsStateWithRuncStateButNoMarkerIsNoReboot) {
 }
 
 }  // namespace
-}  // namespace berth::runtime
+}  // namespace berth::engine

@@ -11,7 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 
-namespace berth::runtime {
+namespace berth::engine {
 
 // `objects` maps ids to values that test false when empty (shared_ptr). `field` names the request
 // field for a missing key, `kind` the object in errors: InvalidArgument for a missing key or an
@@ -38,6 +38,6 @@ absl::StatusOr<typename Map::mapped_type> LookUpByIdOrPrefix(const Map& objects,
   return absl::NotFoundError(absl::StrCat(kind, " \"", key, "\" not found"));
 }
 
-}  // namespace berth::runtime
+}  // namespace berth::engine
 
 #endif  // BERTH_RUNTIME_RECORD_INDEX_H_

@@ -3,7 +3,7 @@
 
 #include "absl/strings/escaping.h"
 
-namespace berth::runtime {
+namespace berth::engine {
 
 absl::Status Engine::Recover() {
   const absl::Time start = absl::Now();
@@ -13,19 +13,20 @@ absl::Status Engine::Recover() {
   }
   std::vector<Sandbox> sandboxes;
   std::vector<Container> containers;
-  absl::Status st = db_->ForEach(storage::Kind::kSandboxes, [&](absl::string_view k, absl::string_view v) {
-    Sandbox s;
-    // One unreadable record must not keep every other pod of the node from being served: it is
-    // left in the database untouched (nothing is lost), reported, and skipped.
-    if (!s.ParseFromArray(v.data(), v.size()) || s.id() != k) {
-      LOG(ERROR) << "quarantined sandbox record \"" << absl::CHexEscape(k)
-                 << "\": it does not parse as a pod; left in the state DB, not served";
-      recovery_.quarantined.push_back(absl::StrCat("sandbox/", absl::CHexEscape(k)));
-      return absl::OkStatus();
-    }
-    sandboxes.push_back(std::move(s));
-    return absl::OkStatus();
-  });
+  absl::Status st =
+      db_->ForEach(storage::Kind::kSandboxes, [&](absl::string_view k, absl::string_view v) {
+        Sandbox s;
+        // One unreadable record must not keep every other pod of the node from being served: it is
+        // left in the database untouched (nothing is lost), reported, and skipped.
+        if (!s.ParseFromArray(v.data(), v.size()) || s.id() != k) {
+          LOG(ERROR) << "quarantined sandbox record \"" << absl::CHexEscape(k)
+                     << "\": it does not parse as a pod; left in the state DB, not served";
+          recovery_.quarantined.push_back(absl::StrCat("sandbox/", absl::CHexEscape(k)));
+          return absl::OkStatus();
+        }
+        sandboxes.push_back(std::move(s));
+        return absl::OkStatus();
+      });
   if (!st.ok()) return st;
   st = db_->ForEach(storage::Kind::kContainers, [&](absl::string_view k, absl::string_view v) {
     Container c;
@@ -185,7 +186,8 @@ void Engine::Reconcile(ContainerObj* c) {
   if (status == berth::v1::CONTAINER_STATUS_CREATED && rs->status != oci::RuncStatus::kCreated) {
     LogIfFailed(Transition(c, Operation::kStart), id);
   }
-  if (rs->status == oci::RuncStatus::kPaused && c->rec.state().status() == berth::v1::CONTAINER_STATUS_RUNNING) {
+  if (rs->status == oci::RuncStatus::kPaused &&
+      c->rec.state().status() == berth::v1::CONTAINER_STATUS_RUNNING) {
     LogIfFailed(Transition(c, Operation::kPause), id);
   } else if (rs->status == oci::RuncStatus::kRunning &&
              c->rec.state().status() == berth::v1::CONTAINER_STATUS_PAUSED) {
@@ -193,4 +195,4 @@ void Engine::Reconcile(ContainerObj* c) {
   }
 }
 
-}  // namespace berth::runtime
+}  // namespace berth::engine

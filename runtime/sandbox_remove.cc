@@ -1,7 +1,7 @@
 // RemovePodSandbox: the pod's containers, infra container, netns, directory and record.
 #include "runtime/engine_internal.h"
 
-namespace berth::runtime {
+namespace berth::engine {
 
 absl::Status Engine::RemovePodSandbox(const std::string& id) {
   absl::Status err;
@@ -39,4 +39,4 @@ absl::Status Engine::RemovePodSandbox(const std::string& id) {
   return absl::OkStatus();
 }
 
-}  // namespace berth::runtime
+}  // namespace berth::engine

@@ -1,7 +1,7 @@
 // RunPodSandbox: the pod's shm, namespaces, network and infra container, undone on failure.
 #include "runtime/engine_internal.h"
 
-namespace berth::runtime {
+namespace berth::engine {
 
 // ---------------------------------------------------------------------------------------------
 // Sandboxes
@@ -16,8 +16,8 @@ absl::StatusOr<std::string> Engine::RunPodSandbox(const cri::PodSandboxConfig& c
   }
   if (md.uid().empty()) return absl::InvalidArgumentError("config.metadata.uid is required");
   if (!runtime_handler.empty() && runtime_handler != "runc") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("runtime_handler \"", runtime_handler, "\" is not configured (berth has runc)"));
+    return absl::InvalidArgumentError(absl::StrCat("runtime_handler \"", runtime_handler,
+                                                   "\" is not configured (berth has runc)"));
   }
   const std::string name = SandboxName(md);
   std::string existing;
@@ -46,9 +46,9 @@ absl::StatusOr<std::string> Engine::DoRunPodSandbox(const cri::PodSandboxConfig&
   HostRoot userns_root;
   if (*pod_userns) {
     if (absl::Status st = UserNamespacesUsable(); !st.ok()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "this node cannot run pods in a user namespace (", kUsernsField, ".mode POD): ",
-          st.message()));
+      return absl::FailedPreconditionError(
+          absl::StrCat("this node cannot run pods in a user namespace (", kUsernsField,
+                       ".mode POD): ", st.message()));
     }
     absl::StatusOr<HostRoot> root =
         HostRootOf(nso.userns_options().uids(), nso.userns_options().gids());
@@ -165,10 +165,14 @@ absl::StatusOr<std::string> Engine::DoRunPodSandbox(const cri::PodSandboxConfig&
     if (cni.joinable()) cni.join();
   };
   if (!host_network && network_ != nullptr) {
-    PodNetworkSpec net{id, config.metadata().name(), config.metadata().namespace_(),
-                       config.metadata().uid(), rec.netns_path(),
+    PodNetworkSpec net{id,
+                       config.metadata().name(),
+                       config.metadata().namespace_(),
+                       config.metadata().uid(),
+                       rec.netns_path(),
                        {config.port_mappings().begin(), config.port_mappings().end()}};
-    cni = std::thread([this, net = std::move(net), &net_result] { net_result = network_->SetUp(net); });
+    cni = std::thread(
+        [this, net = std::move(net), &net_result] { net_result = network_->SetUp(net); });
   }
 
   // The infra container: berth's pause in berth's read-only rootfs.
@@ -204,8 +208,8 @@ absl::StatusOr<std::string> Engine::DoRunPodSandbox(const cri::PodSandboxConfig&
     Container running = cobj->rec;
     running.mutable_state()->set_started_at_ns(NowNs());
     // The pod's STARTED event waits until the pod is READY (below).
-    if (absl::Status st = Transition(cobj.get(), Operation::kStart, std::move(running),
-                                     {.emit = false});
+    if (absl::Status st =
+            Transition(cobj.get(), Operation::kStart, std::move(running), {.emit = false});
         !st.ok()) {
       return st;
     }
@@ -239,4 +243,4 @@ absl::StatusOr<std::string> Engine::DoRunPodSandbox(const cri::PodSandboxConfig&
   return id;
 }
 
-}  // namespace berth::runtime
+}  // namespace berth::engine

@@ -1,7 +1,7 @@
 // Pod lookups, what a pod gives its containers' specs, and UpdatePodSandboxResources.
 #include "runtime/engine_internal.h"
 
-namespace berth::runtime {
+namespace berth::engine {
 
 absl::Status Engine::UpdateSandboxResources(const std::string& id,
                                             const cri::LinuxContainerResources& resources,
@@ -37,7 +37,8 @@ PodContext PodContextOf(const Sandbox& rec) {
 absl::StatusOr<SandboxView> Engine::GetSandbox(const std::string& id_or_prefix) const {
   absl::Status err;
   absl::MutexLock l(&index_mu_);
-  SandboxView v = FindByIdOrPrefix(sandbox_views_, id_or_prefix, "pod sandbox", "pod_sandbox_id", &err);
+  SandboxView v =
+      FindByIdOrPrefix(sandbox_views_, id_or_prefix, "pod sandbox", "pod_sandbox_id", &err);
   if (!v) return err;
   return v;
 }
@@ -50,4 +51,4 @@ std::vector<SandboxView> Engine::ListSandboxes() const {
   return out;
 }
 
-}  // namespace berth::runtime
+}  // namespace berth::engine

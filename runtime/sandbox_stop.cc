@@ -1,7 +1,7 @@
 // StopPodSandbox: every container, then the infra container and the pod's network and shm.
 #include "runtime/engine_internal.h"
 
-namespace berth::runtime {
+namespace berth::engine {
 
 absl::Status Engine::StopPodSandbox(const std::string& id) {
   absl::Status err;
@@ -68,11 +68,15 @@ absl::Status Engine::TearDownSandbox(SandboxObj* s, Sandbox* rec) {
   absl::Status net_status;
   std::thread cni;
   if (cni_del) {
-    PodNetworkSpec net{rec->id(), rec->config().metadata().name(),
-                       rec->config().metadata().namespace_(), rec->config().metadata().uid(),
-                       rec->netns_path(),
-                       {rec->config().port_mappings().begin(), rec->config().port_mappings().end()}};
-    cni = std::thread([this, net = std::move(net), &net_status] { net_status = network_->TearDown(net); });
+    PodNetworkSpec net{
+        rec->id(),
+        rec->config().metadata().name(),
+        rec->config().metadata().namespace_(),
+        rec->config().metadata().uid(),
+        rec->netns_path(),
+        {rec->config().port_mappings().begin(), rec->config().port_mappings().end()}};
+    cni = std::thread(
+        [this, net = std::move(net), &net_status] { net_status = network_->TearDown(net); });
   }
   absl::Status infra_status;
   if (infra) infra_status = StopContainerObj(infra, 0);
@@ -98,4 +102,4 @@ absl::Status Engine::TearDownSandbox(SandboxObj* s, Sandbox* rec) {
   return Transition(s, PodOperation::kStop, *rec);
 }
 
-}  // namespace berth::runtime
+}  // namespace berth::engine

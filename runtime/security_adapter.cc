@@ -18,7 +18,7 @@
 #include "runtime/security/seccomp.h"
 #include "runtime/security/sysctls.h"
 
-namespace berth::runtime {
+namespace berth::engine {
 namespace {
 
 using json = nlohmann::json;
@@ -30,7 +30,8 @@ const std::set<std::string>& OwnBoundingSet() {
     std::set<std::string> out;
     std::string status = ReadFile("/proc/self/status").value_or("");
     size_t pos = status.find("CapBnd:");
-    uint64_t mask = pos == std::string::npos ? ~0ull : strtoull(status.c_str() + pos + 7, nullptr, 16);
+    uint64_t mask =
+        pos == std::string::npos ? ~0ull : strtoull(status.c_str() + pos + 7, nullptr, 16);
     const auto& known = security::KnownCapabilities();
     for (size_t i = 0; i < known.size() && i < 64; ++i) {
       if (mask & (1ull << i)) out.insert(known[i]);
@@ -42,8 +43,8 @@ const std::set<std::string>& OwnBoundingSet() {
 
 void LimitToOwnBoundingSet(security::CapabilitySets* caps) {
   const auto& own = OwnBoundingSet();
-  for (auto* set : {&caps->bounding, &caps->effective, &caps->permitted, &caps->inheritable,
-                    &caps->ambient}) {
+  for (auto* set :
+       {&caps->bounding, &caps->effective, &caps->permitted, &caps->inheritable, &caps->ambient}) {
     std::erase_if(*set, [&](const std::string& c) { return !own.count(c); });
   }
 }
@@ -61,10 +62,10 @@ absl::Status ApplySecurity(const SecurityRequest& r, json* spec) {
   json& linux = (*spec)["linux"];
 
   absl::StatusOr<security::CapabilitySets> caps =
-      r.privileged ? absl::StatusOr<security::CapabilitySets>(security::PrivilegedCapabilities())
-                   : security::ApplyCapabilityChanges(security::DefaultCapabilities(),
-                                                      r.add_capabilities, r.drop_capabilities,
-                                                      r.add_ambient);
+      r.privileged
+          ? absl::StatusOr<security::CapabilitySets>(security::PrivilegedCapabilities())
+          : security::ApplyCapabilityChanges(security::DefaultCapabilities(), r.add_capabilities,
+                                             r.drop_capabilities, r.add_ambient);
   if (!caps.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("linux.security_context.capabilities: ", caps.status().message()));
@@ -76,7 +77,8 @@ absl::Status ApplySecurity(const SecurityRequest& r, json* spec) {
   std::vector<std::string> masked = security::MaskedPathsFor(
       r.privileged, r.explicit_masked_paths ? r.masked_paths : security::DefaultMaskedPaths());
   std::vector<std::string> readonly = security::ReadonlyPathsFor(
-      r.privileged, r.explicit_readonly_paths ? r.readonly_paths : security::DefaultReadonlyPaths());
+      r.privileged,
+      r.explicit_readonly_paths ? r.readonly_paths : security::DefaultReadonlyPaths());
   if (!masked.empty()) linux["maskedPaths"] = masked;
   if (!readonly.empty()) linux["readonlyPaths"] = readonly;
 
@@ -100,8 +102,8 @@ absl::Status ApplySecurity(const SecurityRequest& r, json* spec) {
   if (linux.contains("sysctl")) {
     std::map<std::string, std::string> requested = linux["sysctl"];
     absl::StatusOr<std::map<std::string, std::string>> ok = security::ValidateSysctls(
-        requested, security::PodNamespaces{.own_network = r.pod_has_own_netns,
-                                           .own_ipc = r.pod_has_own_ipc});
+        requested,
+        security::PodNamespaces{.own_network = r.pod_has_own_netns, .own_ipc = r.pod_has_own_ipc});
     if (!ok.ok()) {
       return absl::InvalidArgumentError(absl::StrCat("linux.sysctls: ", ok.status().message()));
     }
@@ -124,18 +126,25 @@ absl::Status ApplySecurity(const SecurityRequest& r, json* spec) {
           absl::StrCat("devices.host_path \"", d.host_path, "\" is not a device"));
     }
     std::string type = S_ISCHR(st.st_mode) ? "c" : "b";
-    devices.push_back({{"path", d.container_path}, {"type", type},
-                       {"major", major(st.st_rdev)}, {"minor", minor(st.st_rdev)},
-                       {"fileMode", st.st_mode & 07777}, {"uid", 0}, {"gid", 0}});
+    devices.push_back({{"path", d.container_path},
+                       {"type", type},
+                       {"major", major(st.st_rdev)},
+                       {"minor", minor(st.st_rdev)},
+                       {"fileMode", st.st_mode & 07777},
+                       {"uid", 0},
+                       {"gid", 0}});
     linux["resources"]["devices"].push_back(
-        {{"allow", true}, {"type", type}, {"major", major(st.st_rdev)},
-         {"minor", minor(st.st_rdev)}, {"access", d.permissions.empty() ? "rwm" : d.permissions}});
+        {{"allow", true},
+         {"type", type},
+         {"major", major(st.st_rdev)},
+         {"minor", minor(st.st_rdev)},
+         {"access", d.permissions.empty() ? "rwm" : d.permissions}});
   }
   if (!devices.empty()) linux["devices"] = devices;
   return absl::OkStatus();
 }
 
-json ResourcesToOci(const ::runtime::v1::LinuxContainerResources& r) {
+json ResourcesToOci(const runtime::v1::LinuxContainerResources& r) {
   // What the host's controllers can do, read once: runc refuses a swap limit without swap
   // accounting and a hugetlb limit without the hugetlb controller.
   static const cgroups::ResourceOptions host = [] {
@@ -151,4 +160,4 @@ json ResourcesToOci(const ::runtime::v1::LinuxContainerResources& r) {
   return cgroups::ToOciResources(r, HostCgroupMode(), host);
 }
 
-}  // namespace berth::runtime
+}  // namespace berth::engine

@@ -10,7 +10,7 @@
 #include "nlohmann/json.hpp"
 #include "proto/runtime/v1/api.pb.h"
 
-namespace berth::runtime {
+namespace berth::engine {
 
 struct DeviceRequest {
   std::string host_path;
@@ -21,7 +21,7 @@ struct DeviceRequest {
 struct SecurityRequest {
   bool privileged = false;
   bool has_seccomp = false;  // the structured field was set
-  ::runtime::v1::SecurityProfile seccomp;
+  runtime::v1::SecurityProfile seccomp;
   std::string seccomp_profile_path;  // deprecated string form
   // A request naming no profile at all gets RuntimeDefault (true) or, as CRI's text says, none.
   bool seccomp_default_when_empty = true;
@@ -43,8 +43,8 @@ struct SecurityRequest {
 absl::Status ApplySecurity(const SecurityRequest& request, nlohmann::json* spec);
 
 // CRI resources to OCI linux.resources for this host's cgroup mode.
-nlohmann::json ResourcesToOci(const ::runtime::v1::LinuxContainerResources& resources);
+nlohmann::json ResourcesToOci(const runtime::v1::LinuxContainerResources& resources);
 
-}  // namespace berth::runtime
+}  // namespace berth::engine
 
 #endif  // BERTH_RUNTIME_SECURITY_ADAPTER_H_

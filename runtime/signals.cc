@@ -15,24 +15,24 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
 
-namespace berth::runtime {
+namespace berth::engine {
 namespace {
 
-namespace cri = ::runtime::v1;
+namespace cri = runtime::v1;
 
 // Docker's and containerd's numbering of the real-time range on Linux.
 constexpr int kRtMin = 34;
 constexpr int kRtMax = 64;
 
 constexpr std::pair<const char*, int> kSignals[] = {
-    {"ABRT", SIGABRT}, {"ALRM", SIGALRM},   {"BUS", SIGBUS},     {"CHLD", SIGCHLD},
-    {"CLD", SIGCHLD},  {"CONT", SIGCONT},   {"FPE", SIGFPE},     {"HUP", SIGHUP},
-    {"ILL", SIGILL},   {"INT", SIGINT},     {"IO", SIGIO},       {"IOT", SIGIOT},
-    {"KILL", SIGKILL}, {"PIPE", SIGPIPE},   {"POLL", SIGPOLL},   {"PROF", SIGPROF},
-    {"PWR", SIGPWR},   {"QUIT", SIGQUIT},   {"SEGV", SIGSEGV},   {"STKFLT", SIGSTKFLT},
-    {"STOP", SIGSTOP}, {"SYS", SIGSYS},     {"TERM", SIGTERM},   {"TRAP", SIGTRAP},
-    {"TSTP", SIGTSTP}, {"TTIN", SIGTTIN},   {"TTOU", SIGTTOU},   {"URG", SIGURG},
-    {"USR1", SIGUSR1}, {"USR2", SIGUSR2},   {"VTALRM", SIGVTALRM}, {"WINCH", SIGWINCH},
+    {"ABRT", SIGABRT}, {"ALRM", SIGALRM}, {"BUS", SIGBUS},       {"CHLD", SIGCHLD},
+    {"CLD", SIGCHLD},  {"CONT", SIGCONT}, {"FPE", SIGFPE},       {"HUP", SIGHUP},
+    {"ILL", SIGILL},   {"INT", SIGINT},   {"IO", SIGIO},         {"IOT", SIGIOT},
+    {"KILL", SIGKILL}, {"PIPE", SIGPIPE}, {"POLL", SIGPOLL},     {"PROF", SIGPROF},
+    {"PWR", SIGPWR},   {"QUIT", SIGQUIT}, {"SEGV", SIGSEGV},     {"STKFLT", SIGSTKFLT},
+    {"STOP", SIGSTOP}, {"SYS", SIGSYS},   {"TERM", SIGTERM},     {"TRAP", SIGTRAP},
+    {"TSTP", SIGTSTP}, {"TTIN", SIGTTIN}, {"TTOU", SIGTTOU},     {"URG", SIGURG},
+    {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"VTALRM", SIGVTALRM}, {"WINCH", SIGWINCH},
     {"XCPU", SIGXCPU}, {"XFSZ", SIGXFSZ},
 };
 
@@ -62,7 +62,8 @@ absl::StatusOr<int> ParseSignal(absl::string_view name_in) {
     if (rest[0] != (sign > 0 ? '+' : '-')) return Unknown(name_in);
     rest.remove_prefix(1);
     int off = 0;
-    if (!absl::SimpleAtoi(rest, &off) || off < 1 || off > kRtMax - kRtMin - 1) return Unknown(name_in);
+    if (!absl::SimpleAtoi(rest, &off) || off < 1 || off > kRtMax - kRtMin - 1)
+      return Unknown(name_in);
     return base + sign * off;
   }
   return Unknown(name_in);
@@ -99,11 +100,11 @@ cri::Signal ToCriSignal(int signal) {
   std::string name = SignalName(signal);
   absl::string_view n = name;
   if (!absl::ConsumePrefix(&n, "SIG")) return cri::SIGNAL_RUNTIME_DEFAULT;
-  std::string enum_name = absl::StrCat(
-      "SIGNAL_SIG", absl::StrReplaceAll(n, {{"+", "PLUS"}, {"-", "MINUS"}}));
+  std::string enum_name =
+      absl::StrCat("SIGNAL_SIG", absl::StrReplaceAll(n, {{"+", "PLUS"}, {"-", "MINUS"}}));
   cri::Signal out = cri::SIGNAL_RUNTIME_DEFAULT;
   if (!cri::Signal_Parse(enum_name, &out)) return cri::SIGNAL_RUNTIME_DEFAULT;
   return out;
 }
 
-}  // namespace berth::runtime
+}  // namespace berth::engine

@@ -5,10 +5,10 @@
 
 #include "gtest/gtest.h"
 
-namespace berth::runtime {
+namespace berth::engine {
 namespace {
 
-namespace cri = ::runtime::v1;
+namespace cri = runtime::v1;
 
 TEST(SignalsTest, ParsesTheFormsImagesUse) {
   EXPECT_EQ(*ParseSignal("SIGTERM"), SIGTERM);
@@ -51,4 +51,4 @@ TEST(SignalsTest, CriEnumBothWays) {
 }
 
 }  // namespace
-}  // namespace berth::runtime
+}  // namespace berth::engine

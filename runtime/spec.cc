@@ -14,11 +14,11 @@
 #include "runtime/security_adapter.h"
 #include "util/fs.h"
 
-namespace berth::runtime {
+namespace berth::engine {
 namespace {
 
 using json = nlohmann::json;
-namespace cri = ::runtime::v1;
+namespace cri = runtime::v1;
 
 constexpr const char* kDefaultPath =
     "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -32,12 +32,13 @@ json Mount(const std::string& dst, const std::string& type, const std::string& s
 std::vector<json> BaseMounts(const PodContext& pod, bool privileged, bool infra) {
   std::vector<json> m;
   m.push_back(Mount("/proc", "proc", "proc", {"nosuid", "noexec", "nodev"}));
-  m.push_back(Mount("/dev", "tmpfs", "tmpfs", {"nosuid", "strictatime", "mode=755", "size=65536k"}));
+  m.push_back(
+      Mount("/dev", "tmpfs", "tmpfs", {"nosuid", "strictatime", "mode=755", "size=65536k"}));
   m.push_back(Mount("/dev/pts", "devpts", "devpts",
                     {"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}));
   m.push_back(Mount("/dev/mqueue", "mqueue", "mqueue", {"nosuid", "noexec", "nodev"}));
-  m.push_back(Mount("/sys", "sysfs", "sysfs",
-                    {"nosuid", "noexec", "nodev", privileged ? "rw" : "ro"}));
+  m.push_back(
+      Mount("/sys", "sysfs", "sysfs", {"nosuid", "noexec", "nodev", privileged ? "rw" : "ro"}));
   m.push_back(Mount("/sys/fs/cgroup", "cgroup", "cgroup",
                     {"nosuid", "noexec", "nodev", "relatime", privileged ? "rw" : "ro"}));
   if (!pod.shm_path.empty() && !infra) {
@@ -192,8 +193,9 @@ absl::StatusOr<json> BuildInfraSpec(const PodContext& pod, const std::string& ro
                {"cwd", "/"},
                {"args", {pause_path}},
                {"env", {kDefaultPath}},
-               {"user", {{"uid", sc.has_run_as_user() ? sc.run_as_user().value() : 0},
-                         {"gid", sc.has_run_as_group() ? sc.run_as_group().value() : 0}}}};
+               {"user",
+                {{"uid", sc.has_run_as_user() ? sc.run_as_user().value() : 0},
+                 {"gid", sc.has_run_as_group() ? sc.run_as_group().value() : 0}}}};
   process["oomScoreAdj"] = ClampOomScoreAdj(-998, options.oom_score_adj_floor);
   spec["process"] = process;
   spec["mounts"] = BaseMounts(pod, sc.privileged(), true);
@@ -276,12 +278,14 @@ absl::StatusOr<json> BuildContainerSpec(const PodContext& pod, const cri::Contai
   std::vector<json> mounts = BaseMounts(pod, sc.privileged(), false);
   std::set<std::string> requested;
   for (const auto& m : config.mounts()) requested.insert(m.container_path());
-  for (const auto& [file, dst] : std::vector<std::pair<std::string, std::string>>{
-           {"hosts", "/etc/hosts"}, {"resolv.conf", "/etc/resolv.conf"},
-           {"hostname", "/etc/hostname"}}) {
+  for (const auto& [file, dst] :
+       std::vector<std::pair<std::string, std::string>>{{"hosts", "/etc/hosts"},
+                                                        {"resolv.conf", "/etc/resolv.conf"},
+                                                        {"hostname", "/etc/hostname"}}) {
     std::string src = absl::StrCat(pod.sandbox_dir, "/", file);
     if (requested.count(dst) || !PathExists(src)) continue;
-    mounts.push_back(Mount(dst, "bind", src, {"rbind", "rprivate", sc.readonly_rootfs() ? "ro" : "rw"}));
+    mounts.push_back(
+        Mount(dst, "bind", src, {"rbind", "rprivate", sc.readonly_rootfs() ? "ro" : "rw"}));
   }
   for (const auto& m : config.mounts()) {
     if (absl::Status st = CheckMountPath("mounts.container_path", m.container_path()); !st.ok()) {
@@ -311,7 +315,8 @@ absl::StatusOr<json> BuildContainerSpec(const PodContext& pod, const cri::Contai
   ns.push_back(Namespace("mount"));
   const auto& nso = sc.namespace_options();
   if (!pod.host_network) {
-    ns.push_back(Namespace("network", pod.netns_path.empty() ? InfraNs(pod, "net") : pod.netns_path));
+    ns.push_back(
+        Namespace("network", pod.netns_path.empty() ? InfraNs(pod, "net") : pod.netns_path));
   }
   if (!pod.host_ipc) ns.push_back(Namespace("ipc", InfraNs(pod, "ipc")));
   ns.push_back(Namespace("uts", InfraNs(pod, "uts")));
@@ -371,4 +376,4 @@ json ExecProcess(const json& container_spec, const std::vector<std::string>& cmd
   return p;
 }
 
-}  // namespace berth::runtime
+}  // namespace berth::engine

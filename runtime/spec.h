@@ -13,16 +13,16 @@
 #include "proto/runtime/v1/api.pb.h"
 #include "runtime/user.h"
 
-namespace berth::runtime {
+namespace berth::engine {
 
 // Where a pod's shared pieces live, known once its sandbox exists.
 struct PodContext {
-  const ::runtime::v1::PodSandboxConfig* pod = nullptr;
+  const runtime::v1::PodSandboxConfig* pod = nullptr;
   std::string sandbox_id;
-  std::string sandbox_dir;   // hostname, hosts, resolv.conf
-  std::string shm_path;      // the pod's /dev/shm (empty: private tmpfs)
-  std::string netns_path;    // persistent netns; empty: a new one (infra) or infra's (containers)
-  pid_t infra_pid = 0;       // namespaces of the infra container, joined by app containers
+  std::string sandbox_dir;  // hostname, hosts, resolv.conf
+  std::string shm_path;     // the pod's /dev/shm (empty: private tmpfs)
+  std::string netns_path;   // persistent netns; empty: a new one (infra) or infra's (containers)
+  pid_t infra_pid = 0;      // namespaces of the infra container, joined by app containers
   bool host_network = false;
   bool host_pid = false;
   bool host_ipc = false;
@@ -30,8 +30,8 @@ struct PodContext {
   // userns_path; the mappings go into config.json as well, runc 1.1 needs them to know the
   // host IDs of root. Empty: the host's user namespace.
   std::string userns_path;
-  std::vector<::runtime::v1::IDMapping> uid_mappings;
-  std::vector<::runtime::v1::IDMapping> gid_mappings;
+  std::vector<runtime::v1::IDMapping> uid_mappings;
+  std::vector<runtime::v1::IDMapping> gid_mappings;
 };
 
 struct SpecOptions {
@@ -47,18 +47,18 @@ absl::StatusOr<nlohmann::json> BuildInfraSpec(const PodContext& pod, const std::
 
 // An application container: rootfs must already be mounted (users are resolved from it).
 absl::StatusOr<nlohmann::json> BuildContainerSpec(const PodContext& pod,
-                                                  const ::runtime::v1::ContainerConfig& config,
+                                                  const runtime::v1::ContainerConfig& config,
                                                   const berth::v1::ImageConfig& image,
                                                   const std::string& container_id,
                                                   const std::string& rootfs,
                                                   const SpecOptions& options);
 
 // kubelet's rules: command replaces the entrypoint, args replace cmd.
-absl::StatusOr<std::vector<std::string>> ContainerArgs(const ::runtime::v1::ContainerConfig& config,
+absl::StatusOr<std::vector<std::string>> ContainerArgs(const runtime::v1::ContainerConfig& config,
                                                        const berth::v1::ImageConfig& image);
 
 // Environment: image env, then CRI envs (later wins), PATH and HOSTNAME defaulted.
-std::vector<std::string> ContainerEnv(const ::runtime::v1::ContainerConfig& config,
+std::vector<std::string> ContainerEnv(const runtime::v1::ContainerConfig& config,
                                       const berth::v1::ImageConfig& image,
                                       const std::string& hostname, const std::string& home);
 
@@ -69,6 +69,6 @@ nlohmann::json ExecProcess(const nlohmann::json& container_spec,
 // Clamps a requested oom_score_adj to what berthd may set, logging the first clamp.
 int ClampOomScoreAdj(int requested, int floor);
 
-}  // namespace berth::runtime
+}  // namespace berth::engine
 
 #endif  // BERTH_RUNTIME_SPEC_H_

@@ -6,10 +6,10 @@
 #include "test/util/temp_dir.h"
 #include "util/fs.h"
 
-namespace berth::runtime {
+namespace berth::engine {
 namespace {
 
-namespace cri = ::runtime::v1;
+namespace cri = runtime::v1;
 using json = nlohmann::json;
 
 class SpecTest : public ::testing::Test {
@@ -76,7 +76,9 @@ TEST_F(SpecTest, EnvironmentMergesImageAndRequest) {
   EXPECT_NE(std::find(env.begin(), env.end(), "FROM_IMAGE=1"), env.end());
   EXPECT_NE(std::find(env.begin(), env.end(), "HOSTNAME=h"), env.end());
   EXPECT_NE(std::find(env.begin(), env.end(), "HOME=/root"), env.end());
-  EXPECT_EQ(std::count_if(env.begin(), env.end(), [](const std::string& e) { return e.rfind("SHARED=", 0) == 0; }), 1);
+  EXPECT_EQ(std::count_if(env.begin(), env.end(),
+                          [](const std::string& e) { return e.rfind("SHARED=", 0) == 0; }),
+            1);
 }
 
 TEST_F(SpecTest, ContainerJoinsThePodsNamespacesAndFiles) {
@@ -90,7 +92,8 @@ TEST_F(SpecTest, ContainerJoinsThePodsNamespacesAndFiles) {
   EXPECT_EQ((*spec)["hostname"], "p-host");
   std::set<std::string> dsts;
   for (const auto& m : (*spec)["mounts"]) dsts.insert(m["destination"]);
-  for (const char* d : {"/proc", "/dev", "/dev/shm", "/sys", "/etc/hosts", "/etc/resolv.conf", "/etc/hostname"}) {
+  for (const char* d :
+       {"/proc", "/dev", "/dev/shm", "/sys", "/etc/hosts", "/etc/resolv.conf", "/etc/hostname"}) {
     EXPECT_TRUE(dsts.count(d)) << d;
   }
   EXPECT_EQ((*spec)["linux"]["cgroupsPath"], "/berth/berth-cid");
@@ -98,7 +101,8 @@ TEST_F(SpecTest, ContainerJoinsThePodsNamespacesAndFiles) {
 }
 
 TEST_F(SpecTest, ContainerPidModeGetsAPrivatePidNamespace) {
-  config_.mutable_linux()->mutable_security_context()->mutable_namespace_options()->set_pid(cri::CONTAINER);
+  config_.mutable_linux()->mutable_security_context()->mutable_namespace_options()->set_pid(
+      cri::CONTAINER);
   auto spec = Build();
   ASSERT_TRUE(spec.ok());
   EXPECT_TRUE(HasNamespace(*spec, "pid", ""));
@@ -178,8 +182,9 @@ TEST_F(SpecTest, OomScoreAdjIsClampedToTheFloor) {
 }
 
 TEST_F(SpecTest, InfraSpecRunsPauseReadOnlyWithNewNamespaces) {
-  auto spec = BuildInfraSpec(pod_, "/var/lib/berth/infra-rootfs", "/pause",
-                             SpecOptions{.cgroups_path = "/berth/berth-sb", .oom_score_adj_floor = 0});
+  auto spec =
+      BuildInfraSpec(pod_, "/var/lib/berth/infra-rootfs", "/pause",
+                     SpecOptions{.cgroups_path = "/berth/berth-sb", .oom_score_adj_floor = 0});
   ASSERT_TRUE(spec.ok()) << spec.status();
   EXPECT_EQ((*spec)["process"]["args"], json::array({"/pause"}));
   EXPECT_TRUE((*spec)["root"]["readonly"].get<bool>());
@@ -226,4 +231,4 @@ TEST_F(SpecTest, PodUserNamespaceIsJoinedByEveryContainerWithItsMappings) {
 }
 
 }  // namespace
-}  // namespace berth::runtime
+}  // namespace berth::engine

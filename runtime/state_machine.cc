@@ -6,63 +6,97 @@
 
 #include "absl/strings/str_cat.h"
 
-namespace berth::runtime {
+namespace berth::engine {
 
 using S = berth::v1::ContainerStatus;
 using P = berth::v1::SandboxStatus;
 
 const char* StatusName(S s) {
   switch (s) {
-    case berth::v1::CONTAINER_STATUS_CONFIGURED: return "configured";
-    case berth::v1::CONTAINER_STATUS_CREATED: return "created";
-    case berth::v1::CONTAINER_STATUS_RUNNING: return "running";
-    case berth::v1::CONTAINER_STATUS_STOPPED: return "stopped";
-    case berth::v1::CONTAINER_STATUS_PAUSED: return "paused";
-    case berth::v1::CONTAINER_STATUS_EXITED: return "exited";
-    case berth::v1::CONTAINER_STATUS_REMOVING: return "being removed";
-    default: return "in an unknown state";
+    case berth::v1::CONTAINER_STATUS_CONFIGURED:
+      return "configured";
+    case berth::v1::CONTAINER_STATUS_CREATED:
+      return "created";
+    case berth::v1::CONTAINER_STATUS_RUNNING:
+      return "running";
+    case berth::v1::CONTAINER_STATUS_STOPPED:
+      return "stopped";
+    case berth::v1::CONTAINER_STATUS_PAUSED:
+      return "paused";
+    case berth::v1::CONTAINER_STATUS_EXITED:
+      return "exited";
+    case berth::v1::CONTAINER_STATUS_REMOVING:
+      return "being removed";
+    default:
+      return "in an unknown state";
   }
 }
 
 const char* StatusName(P s) {
   switch (s) {
-    case berth::v1::SANDBOX_STATUS_CREATING: return "being created";
-    case berth::v1::SANDBOX_STATUS_READY: return "ready";
-    case berth::v1::SANDBOX_STATUS_NOT_READY: return "not ready";
-    case berth::v1::SANDBOX_STATUS_REMOVING: return "being removed";
-    default: return "in an unknown state";
+    case berth::v1::SANDBOX_STATUS_CREATING:
+      return "being created";
+    case berth::v1::SANDBOX_STATUS_READY:
+      return "ready";
+    case berth::v1::SANDBOX_STATUS_NOT_READY:
+      return "not ready";
+    case berth::v1::SANDBOX_STATUS_REMOVING:
+      return "being removed";
+    default:
+      return "in an unknown state";
   }
 }
 
 const char* OperationName(Operation op) {
   switch (op) {
-    case Operation::kConfigure: return "configure";
-    case Operation::kCreate: return "create";
-    case Operation::kStart: return "start";
-    case Operation::kStop: return "stop";
-    case Operation::kPause: return "pause";
-    case Operation::kResume: return "resume";
-    case Operation::kExit: return "record an exit of";
-    case Operation::kCleanup: return "clean up";
-    case Operation::kRemove: return "remove";
-    case Operation::kExec: return "exec in";
-    case Operation::kAttach: return "attach to";
-    case Operation::kCheckpoint: return "checkpoint";
-    case Operation::kReopenLog: return "reopen the log of";
-    case Operation::kUpdate: return "update the resources of";
+    case Operation::kConfigure:
+      return "configure";
+    case Operation::kCreate:
+      return "create";
+    case Operation::kStart:
+      return "start";
+    case Operation::kStop:
+      return "stop";
+    case Operation::kPause:
+      return "pause";
+    case Operation::kResume:
+      return "resume";
+    case Operation::kExit:
+      return "record an exit of";
+    case Operation::kCleanup:
+      return "clean up";
+    case Operation::kRemove:
+      return "remove";
+    case Operation::kExec:
+      return "exec in";
+    case Operation::kAttach:
+      return "attach to";
+    case Operation::kCheckpoint:
+      return "checkpoint";
+    case Operation::kReopenLog:
+      return "reopen the log of";
+    case Operation::kUpdate:
+      return "update the resources of";
   }
   return "operate on";
 }
 
 const char* OperationName(PodOperation op) {
   switch (op) {
-    case PodOperation::kCreate: return "create";
-    case PodOperation::kReady: return "finish making";
-    case PodOperation::kStop: return "stop";
-    case PodOperation::kRemove: return "remove";
-    case PodOperation::kUpdate: return "update the resources of";
-    case PodOperation::kCreateContainer: return "create a container in";
-    case PodOperation::kPortForward: return "port-forward into";
+    case PodOperation::kCreate:
+      return "create";
+    case PodOperation::kReady:
+      return "finish making";
+    case PodOperation::kStop:
+      return "stop";
+    case PodOperation::kRemove:
+      return "remove";
+    case PodOperation::kUpdate:
+      return "update the resources of";
+    case PodOperation::kCreateContainer:
+      return "create a container in";
+    case PodOperation::kPortForward:
+      return "port-forward into";
   }
   return "operate on";
 }
@@ -102,20 +136,28 @@ bool Allowed(S s, Operation op) {
 
 S Target(S from, Operation op) {
   switch (op) {
-    case Operation::kConfigure: return berth::v1::CONTAINER_STATUS_CONFIGURED;
-    case Operation::kCreate: return berth::v1::CONTAINER_STATUS_CREATED;
+    case Operation::kConfigure:
+      return berth::v1::CONTAINER_STATUS_CONFIGURED;
+    case Operation::kCreate:
+      return berth::v1::CONTAINER_STATUS_CREATED;
     case Operation::kStart:
-    case Operation::kResume: return berth::v1::CONTAINER_STATUS_RUNNING;
-    case Operation::kPause: return berth::v1::CONTAINER_STATUS_PAUSED;
-    case Operation::kExit: return berth::v1::CONTAINER_STATUS_STOPPED;
-    case Operation::kCleanup: return berth::v1::CONTAINER_STATUS_EXITED;
-    case Operation::kRemove: return berth::v1::CONTAINER_STATUS_REMOVING;
+    case Operation::kResume:
+      return berth::v1::CONTAINER_STATUS_RUNNING;
+    case Operation::kPause:
+      return berth::v1::CONTAINER_STATUS_PAUSED;
+    case Operation::kExit:
+      return berth::v1::CONTAINER_STATUS_STOPPED;
+    case Operation::kCleanup:
+      return berth::v1::CONTAINER_STATUS_EXITED;
+    case Operation::kRemove:
+      return berth::v1::CONTAINER_STATUS_REMOVING;
     case Operation::kStop:
     case Operation::kExec:
     case Operation::kAttach:
     case Operation::kCheckpoint:
     case Operation::kReopenLog:
-    case Operation::kUpdate: return from;
+    case Operation::kUpdate:
+      return from;
   }
   return from;
 }
@@ -139,18 +181,23 @@ bool Allowed(P s, PodOperation op) {
 
 P Target(P from, PodOperation op) {
   switch (op) {
-    case PodOperation::kCreate: return berth::v1::SANDBOX_STATUS_CREATING;
-    case PodOperation::kReady: return berth::v1::SANDBOX_STATUS_READY;
+    case PodOperation::kCreate:
+      return berth::v1::SANDBOX_STATUS_CREATING;
+    case PodOperation::kReady:
+      return berth::v1::SANDBOX_STATUS_READY;
     case PodOperation::kStop:
       // A pod half made (its undo) or half removed stays what it is: recovery finishes those.
-      if (from == berth::v1::SANDBOX_STATUS_CREATING || from == berth::v1::SANDBOX_STATUS_REMOVING) {
+      if (from == berth::v1::SANDBOX_STATUS_CREATING ||
+          from == berth::v1::SANDBOX_STATUS_REMOVING) {
         return from;
       }
       return berth::v1::SANDBOX_STATUS_NOT_READY;
-    case PodOperation::kRemove: return berth::v1::SANDBOX_STATUS_REMOVING;
+    case PodOperation::kRemove:
+      return berth::v1::SANDBOX_STATUS_REMOVING;
     case PodOperation::kUpdate:
     case PodOperation::kCreateContainer:
-    case PodOperation::kPortForward: return from;
+    case PodOperation::kPortForward:
+      return from;
   }
   return from;
 }
@@ -187,4 +234,4 @@ absl::Status EnsureState(const berth::v1::Sandbox& s, PodOperation op) {
   return absl::FailedPreconditionError(Refusal("pod sandbox", s.id(), s.status(), op));
 }
 
-}  // namespace berth::runtime
+}  // namespace berth::engine

@@ -8,16 +8,16 @@
 #include "absl/status/status.h"
 #include "proto/berth/v1/records.pb.h"
 
-namespace berth::runtime {
+namespace berth::engine {
 
 enum class Operation {
-  kConfigure,   // a new record: Unknown → Configured (storage and bundle not made yet)
-  kCreate,      // runc create through conmon (or a record awaiting its restore): Configured → Created
-  kStart,       // runc start or restore: Created → Running
-  kStop,        // signal and wait: needs Created/Running/Paused; the exit changes the state
-  kPause,       // runc says paused: Running → Paused
-  kResume,      // Paused → Running
-  kExit,        // the process ended (or never started): Created/Running/Paused → Stopped
+  kConfigure,  // a new record: Unknown → Configured (storage and bundle not made yet)
+  kCreate,  // runc create through conmon (or a record awaiting its restore): Configured → Created
+  kStart,   // runc start or restore: Created → Running
+  kStop,    // signal and wait: needs Created/Running/Paused; the exit changes the state
+  kPause,   // runc says paused: Running → Paused
+  kResume,  // Paused → Running
+  kExit,    // the process ended (or never started): Created/Running/Paused → Stopped
   kCleanup,     // runc no longer knows the stopped container (deleted, or gone with a reboot):
                 // Stopped → Exited
   kRemove,      // anything not live → Removing (a live one only after a stop)
@@ -58,6 +58,6 @@ absl::Status EnsureState(const berth::v1::Sandbox& sandbox, PodOperation op);
 // Whether the container's process may be alive (runc knows it and it has not exited).
 bool IsLive(berth::v1::ContainerStatus status);
 
-}  // namespace berth::runtime
+}  // namespace berth::engine
 
 #endif  // BERTH_RUNTIME_STATE_MACHINE_H_

@@ -6,14 +6,14 @@
 
 #include "gtest/gtest.h"
 
-namespace berth::runtime {
+namespace berth::engine {
 namespace {
 
 using S = berth::v1::ContainerStatus;
-constexpr S kAll[] = {berth::v1::CONTAINER_STATUS_UNKNOWN,    berth::v1::CONTAINER_STATUS_CONFIGURED,
-                      berth::v1::CONTAINER_STATUS_CREATED,    berth::v1::CONTAINER_STATUS_RUNNING,
-                      berth::v1::CONTAINER_STATUS_STOPPED,    berth::v1::CONTAINER_STATUS_PAUSED,
-                      berth::v1::CONTAINER_STATUS_EXITED,     berth::v1::CONTAINER_STATUS_REMOVING};
+constexpr S kAll[] = {berth::v1::CONTAINER_STATUS_UNKNOWN, berth::v1::CONTAINER_STATUS_CONFIGURED,
+                      berth::v1::CONTAINER_STATUS_CREATED, berth::v1::CONTAINER_STATUS_RUNNING,
+                      berth::v1::CONTAINER_STATUS_STOPPED, berth::v1::CONTAINER_STATUS_PAUSED,
+                      berth::v1::CONTAINER_STATUS_EXITED,  berth::v1::CONTAINER_STATUS_REMOVING};
 
 TEST(StateMachineTest, TransitionTableIsExactlyBerths) {
   const std::map<Operation, std::set<S>> allowed = {
@@ -23,24 +23,27 @@ TEST(StateMachineTest, TransitionTableIsExactlyBerths) {
       {Operation::kCheckpoint, {berth::v1::CONTAINER_STATUS_RUNNING}},
       {Operation::kReopenLog, {berth::v1::CONTAINER_STATUS_RUNNING}},
       {Operation::kStart, {berth::v1::CONTAINER_STATUS_CREATED}},
-      {Operation::kStop, {berth::v1::CONTAINER_STATUS_CREATED, berth::v1::CONTAINER_STATUS_RUNNING,
-                          berth::v1::CONTAINER_STATUS_PAUSED}},
-      {Operation::kExit, {berth::v1::CONTAINER_STATUS_CREATED, berth::v1::CONTAINER_STATUS_RUNNING,
-                          berth::v1::CONTAINER_STATUS_PAUSED}},
-      {Operation::kUpdate, {berth::v1::CONTAINER_STATUS_CREATED, berth::v1::CONTAINER_STATUS_RUNNING,
-                            berth::v1::CONTAINER_STATUS_PAUSED}},
+      {Operation::kStop,
+       {berth::v1::CONTAINER_STATUS_CREATED, berth::v1::CONTAINER_STATUS_RUNNING,
+        berth::v1::CONTAINER_STATUS_PAUSED}},
+      {Operation::kExit,
+       {berth::v1::CONTAINER_STATUS_CREATED, berth::v1::CONTAINER_STATUS_RUNNING,
+        berth::v1::CONTAINER_STATUS_PAUSED}},
+      {Operation::kUpdate,
+       {berth::v1::CONTAINER_STATUS_CREATED, berth::v1::CONTAINER_STATUS_RUNNING,
+        berth::v1::CONTAINER_STATUS_PAUSED}},
       {Operation::kPause, {berth::v1::CONTAINER_STATUS_RUNNING}},
       {Operation::kExec, {berth::v1::CONTAINER_STATUS_RUNNING}},
       {Operation::kResume, {berth::v1::CONTAINER_STATUS_PAUSED}},
       {Operation::kCleanup, {berth::v1::CONTAINER_STATUS_STOPPED}},
-      {Operation::kRemove, {berth::v1::CONTAINER_STATUS_UNKNOWN, berth::v1::CONTAINER_STATUS_CONFIGURED,
-                            berth::v1::CONTAINER_STATUS_STOPPED, berth::v1::CONTAINER_STATUS_EXITED,
-                            berth::v1::CONTAINER_STATUS_REMOVING}},
+      {Operation::kRemove,
+       {berth::v1::CONTAINER_STATUS_UNKNOWN, berth::v1::CONTAINER_STATUS_CONFIGURED,
+        berth::v1::CONTAINER_STATUS_STOPPED, berth::v1::CONTAINER_STATUS_EXITED,
+        berth::v1::CONTAINER_STATUS_REMOVING}},
   };
   for (const auto& [op, ok] : allowed) {
     for (S s : kAll) {
-      EXPECT_EQ(Allowed(s, op), ok.count(s) > 0)
-          << OperationName(op) << " from " << StatusName(s);
+      EXPECT_EQ(Allowed(s, op), ok.count(s) > 0) << OperationName(op) << " from " << StatusName(s);
     }
   }
 }
@@ -51,8 +54,10 @@ TEST(StateMachineTest, RefusalNamesContainerStateAndOperation) {
   c.mutable_state()->set_status(berth::v1::CONTAINER_STATUS_RUNNING);
   absl::Status st = EnsureState(c, Operation::kRemove);
   ASSERT_TRUE(absl::IsFailedPrecondition(st));
-  EXPECT_EQ(st.message(), "container \"abc123\" is running: cannot remove it (that leads to being removed): stop it "
-            "before removing it");
+  EXPECT_EQ(
+      st.message(),
+      "container \"abc123\" is running: cannot remove it (that leads to being removed): stop it "
+      "before removing it");
   c.mutable_state()->set_status(berth::v1::CONTAINER_STATUS_STOPPED);
   EXPECT_TRUE(EnsureState(c, Operation::kRemove).ok());
   EXPECT_NE(EnsureState(c, Operation::kStart).message().find("already run"), std::string::npos);
@@ -70,9 +75,9 @@ TEST(StateMachineTest, EveryOperationLeadsWhereTheDesignSays) {
       {O::kCleanup, berth::v1::CONTAINER_STATUS_EXITED},
       {O::kRemove, berth::v1::CONTAINER_STATUS_REMOVING},
   };
-  for (O op : {O::kConfigure, O::kCreate, O::kStart, O::kStop, O::kPause, O::kResume, O::kExit,
-               O::kCleanup, O::kRemove, O::kExec, O::kAttach, O::kCheckpoint, O::kReopenLog,
-               O::kUpdate}) {
+  for (O op :
+       {O::kConfigure, O::kCreate, O::kStart, O::kStop, O::kPause, O::kResume, O::kExit,
+        O::kCleanup, O::kRemove, O::kExec, O::kAttach, O::kCheckpoint, O::kReopenLog, O::kUpdate}) {
     for (S s : kAll) {
       if (!Allowed(s, op)) continue;
       auto it = changes.find(op);
@@ -119,7 +124,8 @@ TEST(StateMachineTest, PodTable) {
   for (const auto& [op, moves] : table) {
     for (P s : kPods) {
       auto it = moves.find(s);
-      EXPECT_EQ(Allowed(s, op), it != moves.end()) << OperationName(op) << " from " << StatusName(s);
+      EXPECT_EQ(Allowed(s, op), it != moves.end())
+          << OperationName(op) << " from " << StatusName(s);
       if (it != moves.end()) EXPECT_EQ(Target(s, op), it->second) << OperationName(op);
     }
   }
@@ -134,4 +140,4 @@ TEST(StateMachineTest, PodTable) {
 }
 
 }  // namespace
-}  // namespace berth::runtime
+}  // namespace berth::engine

@@ -3,7 +3,7 @@
 
 #include <tuple>
 
-namespace berth::runtime {
+namespace berth::engine {
 
 void ResizeQueue::Push(uint16_t width, uint16_t height) {
   absl::MutexLock l(&mu_);
@@ -30,4 +30,4 @@ bool ResizeQueue::Pop(uint16_t* width, uint16_t* height, absl::Duration timeout)
   return true;
 }
 
-}  // namespace berth::runtime
+}  // namespace berth::engine

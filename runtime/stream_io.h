@@ -11,7 +11,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
-namespace berth::runtime {
+namespace berth::engine {
 
 // Terminal size changes from a streaming client to a session. Thread-safe.
 class ResizeQueue {
@@ -38,6 +38,6 @@ struct StreamIO {
   std::shared_ptr<ResizeQueue> resize;  // may be null
 };
 
-}  // namespace berth::runtime
+}  // namespace berth::engine
 
 #endif  // BERTH_RUNTIME_STREAM_IO_H_

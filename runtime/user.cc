@@ -15,7 +15,7 @@
 #include "absl/strings/str_split.h"
 #include "util/fd.h"
 
-namespace berth::runtime {
+namespace berth::engine {
 namespace {
 
 // /etc/passwd and /etc/group of real images are kilobytes; a bigger one is an attack.
@@ -25,7 +25,8 @@ constexpr off_t kMaxImageFileBytes = 4 << 20;
 
 absl::StatusOr<std::string> ReadFileInRoot(const std::string& root, const std::string& path) {
   UniqueFd dir(open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-  if (!dir.valid()) return absl::NotFoundError(absl::StrCat("rootfs ", root, ": ", strerror(errno)));
+  if (!dir.valid())
+    return absl::NotFoundError(absl::StrCat("rootfs ", root, ": ", strerror(errno)));
   open_how how{};
   // O_NONBLOCK: an image's /etc/passwd may be a FIFO, and a blocking open would wait forever.
   // Links are followed, but only inside the rootfs (RESOLVE_IN_ROOT).
@@ -58,7 +59,8 @@ absl::StatusOr<std::string> ReadFileInRoot(const std::string& root, const std::s
       return absl::InvalidArgumentError(absl::StrCat(path, " in the image is too large"));
     }
   }
-  if (r < 0) return absl::InternalError(absl::StrCat("reading ", path, " in rootfs: ", strerror(errno)));
+  if (r < 0)
+    return absl::InternalError(absl::StrCat("reading ", path, " in rootfs: ", strerror(errno)));
   return out;
 }
 
@@ -181,4 +183,4 @@ absl::StatusOr<ResolvedUser> ResolveUser(const std::string& rootfs, const UserRe
   return out;
 }
 
-}  // namespace berth::runtime
+}  // namespace berth::engine

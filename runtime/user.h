@@ -8,7 +8,7 @@
 
 #include "absl/status/statusor.h"
 
-namespace berth::runtime {
+namespace berth::engine {
 
 struct ResolvedUser {
   uint32_t uid = 0;
@@ -53,6 +53,6 @@ struct GroupEntry {
 std::vector<PasswdEntry> ParsePasswd(const std::string& content);
 std::vector<GroupEntry> ParseGroup(const std::string& content);
 
-}  // namespace berth::runtime
+}  // namespace berth::engine
 
 #endif  // BERTH_RUNTIME_USER_H_

@@ -8,7 +8,7 @@
 #include "test/util/temp_dir.h"
 #include "util/fs.h"
 
-namespace berth::runtime {
+namespace berth::engine {
 namespace {
 
 class UserTest : public ::testing::Test {
@@ -59,7 +59,11 @@ TEST_F(UserTest, UserAndGroupByName) {
 }
 
 TEST_F(UserTest, CriFieldsOverrideTheImage) {
-  UserRequest r{.image_user = "www", .has_uid = true, .uid = 1000, .has_gid = true, .gid = 3000,
+  UserRequest r{.image_user = "www",
+                .has_uid = true,
+                .uid = 1000,
+                .has_gid = true,
+                .gid = 3000,
                 .supplemental_groups = {4000, 4000}};
   auto u = ResolveUser(root_.path(), r);
   ASSERT_TRUE(u.ok());
@@ -70,7 +74,8 @@ TEST_F(UserTest, CriFieldsOverrideTheImage) {
 
 TEST_F(UserTest, UnknownNameIsInvalidArgument) {
   EXPECT_TRUE(absl::IsInvalidArgument(ResolveUser(root_.path(), {.username = "ghost"}).status()));
-  EXPECT_TRUE(absl::IsInvalidArgument(ResolveUser(root_.path(), {.image_user = "www:ghosts"}).status()));
+  EXPECT_TRUE(
+      absl::IsInvalidArgument(ResolveUser(root_.path(), {.image_user = "www:ghosts"}).status()));
 }
 
 TEST_F(UserTest, SymlinkOutOfTheRootStaysInside) {
@@ -79,7 +84,8 @@ TEST_F(UserTest, SymlinkOutOfTheRootStaysInside) {
   ASSERT_TRUE(WriteFileAtomic(other.path() + "/etc/passwd", "evil:x:7:7::/:/bin/sh\n").ok());
   ASSERT_EQ(unlink((root_.path() + "/etc/passwd").c_str()), 0);
   // An absolute link resolves against the container root, not the host.
-  ASSERT_EQ(symlink((other.path() + "/etc/passwd").c_str(), (root_.path() + "/etc/passwd").c_str()), 0);
+  ASSERT_EQ(symlink((other.path() + "/etc/passwd").c_str(), (root_.path() + "/etc/passwd").c_str()),
+            0);
   EXPECT_TRUE(absl::IsNotFound(ReadFileInRoot(root_.path(), "/etc/passwd").status()));
   EXPECT_TRUE(absl::IsInvalidArgument(ResolveUser(root_.path(), {.image_user = "evil"}).status()));
 }
@@ -118,4 +124,4 @@ TEST_F(UserTest, SupplementalGroupsPolicyMergeAndStrict) {
 }
 
 }  // namespace
-}  // namespace berth::runtime
+}  // namespace berth::engine

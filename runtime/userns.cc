@@ -1,5 +1,5 @@
 // Pod user namespaces: mapping checks, namespaces made by a short-lived child and pinned by bind
-// mounts, idmapped mounts through open_tree/mount_setattr, and a probe of what the kernel allows.
+// mounts, and a probe of what the kernel allows. The idmapped volume copies are staged_mounts.cc.
 #include "runtime/userns.h"
 
 #include <dirent.h>
@@ -30,26 +30,15 @@
 #include "util/fs.h"
 #include "util/mount.h"
 
-namespace berth::runtime {
+namespace berth::engine {
 namespace {
 
-namespace cri = ::runtime::v1;
+namespace cri = runtime::v1;
 
 // The kernel takes at most this many lines in uid_map/gid_map (since Linux 4.15).
 constexpr int kMaxMappingLines = 340;
 // IDs are 32 bits and (uid_t)-1 means "no ID": a range may end at 2^32 - 2 at most.
 constexpr uint64_t kIdLimit = 0xFFFFFFFFull;
-
-bool SameMappings(const IdMappings& a, const IdMappings& b) {
-  if (a.size() != b.size()) return false;
-  for (int i = 0; i < a.size(); ++i) {
-    if (a[i].container_id() != b[i].container_id() || a[i].host_id() != b[i].host_id() ||
-        a[i].length() != b[i].length()) {
-      return false;
-    }
-  }
-  return true;
-}
 
 // The first pair of overlapping ranges in [start, start + length), as indices; -1 if none.
 std::pair<int, int> FindOverlap(const std::vector<std::pair<uint64_t, uint64_t>>& ranges) {
@@ -108,7 +97,8 @@ class NamespaceChild {
       }
       _exit(0);
     }
-    auto child = absl::WrapUnique(new NamespaceChild(pid, std::move(to_write), std::move(from_read)));
+    auto child =
+        absl::WrapUnique(new NamespaceChild(pid, std::move(to_write), std::move(from_read)));
     to_read.reset();
     from_write.reset();
     if (absl::Status st = child->Await("unshare(CLONE_NEWUSER)"); !st.ok()) return st;
@@ -168,38 +158,26 @@ absl::Status Pin(const std::string& ns_file, const std::string& path) {
   return absl::OkStatus();
 }
 
-// Detaches every mount stacked at `path`.
-absl::Status DetachAll(const std::string& path) {
-  for (int i = 0; i < 16; ++i) {
-    if (umount2(path.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW) == 0) continue;
-    if (errno == EINVAL || errno == ENOENT) return absl::OkStatus();
-    return ErrnoStatus(errno, absl::StrCat("unmounting ", path));
-  }
-  return absl::InternalError(absl::StrCat(path, " is still mounted after 16 unmounts"));
-}
-
-// Removes a (detached) mount point: one directory or file, never a tree.
-absl::Status RemoveMountPoint(const std::string& path) {
-  struct stat st;
-  if (lstat(path.c_str(), &st) != 0) {
-    if (errno == ENOENT) return absl::OkStatus();
-    return ErrnoStatus(errno, absl::StrCat("stat ", path));
-  }
-  int r = S_ISDIR(st.st_mode) ? rmdir(path.c_str()) : unlink(path.c_str());
-  if (r != 0 && errno != ENOENT) return ErrnoStatus(errno, absl::StrCat("removing ", path));
-  return absl::OkStatus();
-}
-
 }  // namespace
+
+bool SameMappings(const IdMappings& a, const IdMappings& b) {
+  if (a.size() != b.size()) return false;
+  for (int i = 0; i < a.size(); ++i) {
+    if (a[i].container_id() != b[i].container_id() || a[i].host_id() != b[i].host_id() ||
+        a[i].length() != b[i].length()) {
+      return false;
+    }
+  }
+  return true;
+}
 
 absl::Status ValidateIdMappings(const IdMappings& mappings, absl::string_view field) {
   if (mappings.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(field, " must have at least one mapping"));
   }
   if (mappings.size() > kMaxMappingLines) {
-    return absl::InvalidArgumentError(absl::StrCat(field, " has ", mappings.size(),
-                                                   " mappings; the kernel takes at most ",
-                                                   kMaxMappingLines));
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, " has ", mappings.size(), " mappings; the kernel takes at most ", kMaxMappingLines));
   }
   std::vector<std::pair<uint64_t, uint64_t>> container, host;
   bool root_mapped = false;
@@ -214,8 +192,8 @@ absl::Status ValidateIdMappings(const IdMappings& mappings, absl::string_view fi
           at, ": container IDs ", m.container_id(), " + length ", m.length(), " overflow 32 bits"));
     }
     if (uint64_t{m.host_id()} + m.length() > kIdLimit) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          at, ": host IDs ", m.host_id(), " + length ", m.length(), " overflow 32 bits"));
+      return absl::InvalidArgumentError(absl::StrCat(at, ": host IDs ", m.host_id(), " + length ",
+                                                     m.length(), " overflow 32 bits"));
     }
     if (m.host_id() == 0) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -234,8 +212,8 @@ absl::Status ValidateIdMappings(const IdMappings& mappings, absl::string_view fi
         absl::StrCat(field, "[", a, "] and ", field, "[", b, "] overlap in host IDs"));
   }
   if (!root_mapped) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        field, " must map container ID 0: the pod's processes start as its root"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, " must map container ID 0: the pod's processes start as its root"));
   }
   return absl::OkStatus();
 }
@@ -247,9 +225,9 @@ absl::StatusOr<bool> ValidatePodUserNamespace(const cri::NamespaceOption& option
   switch (u.mode()) {
     case cri::NODE:
       if (!u.uids().empty() || !u.gids().empty()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(kUsernsField,
-                         ".uids and .gids must be empty for mode NODE (the host's user namespace)"));
+        return absl::InvalidArgumentError(absl::StrCat(
+            kUsernsField,
+            ".uids and .gids must be empty for mode NODE (the host's user namespace)"));
       }
       return false;
     case cri::POD:
@@ -300,8 +278,7 @@ absl::Status ValidateContainerUserNamespace(const cri::NamespaceOption& containe
     return absl::InvalidArgumentError(
         absl::StrCat(mode_field, " ", static_cast<int>(c.mode()), " is not a namespace mode"));
   }
-  const bool pod_userns =
-      pod.has_userns_options() && pod.userns_options().mode() == cri::POD;
+  const bool pod_userns = pod.has_userns_options() && pod.userns_options().mode() == cri::POD;
   if ((c.mode() == cri::POD) != pod_userns) {
     return absl::InvalidArgumentError(absl::StrCat(
         mode_field, " ", cri::NamespaceMode_Name(c.mode()), " differs from the pod's (",
@@ -309,8 +286,8 @@ absl::Status ValidateContainerUserNamespace(const cri::NamespaceOption& containe
   }
   if (pod_userns && (!SameMappings(c.uids(), pod.userns_options().uids()) ||
                      !SameMappings(c.gids(), pod.userns_options().gids()))) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        kUsernsField, ".uids and .gids must be the pod's mappings"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(kUsernsField, ".uids and .gids must be the pod's mappings"));
   }
   if (!pod_userns && (!c.uids().empty() || !c.gids().empty())) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -366,7 +343,7 @@ absl::Status CreatePodNamespaces(const IdMappings& uids, const IdMappings& gids,
 }
 
 absl::Status RemovePinnedNamespace(const std::string& path) {
-  if (absl::Status st = DetachAll(path); !st.ok()) return st;
+  if (absl::Status st = DetachAllMounts(path); !st.ok()) return st;
   if (unlink(path.c_str()) != 0 && errno != ENOENT) {
     return ErrnoStatus(errno, absl::StrCat("removing ", path));
   }
@@ -386,186 +363,6 @@ absl::StatusOr<UniqueFd> NewUserNamespace(const IdMappings& uids, const IdMappin
   absl::StatusOr<std::unique_ptr<NamespaceChild>> child = NamespaceChild::Spawn(uids, gids, false);
   if (!child.ok()) return child.status();
   return OpenUserNamespace((*child)->NsPath("user"));
-}
-
-StagedMounts::StagedMounts(StagedMounts&& o) noexcept
-    : dir_(std::move(o.dir_)), points_(std::move(o.points_)) {
-  o.points_.clear();
-  o.dir_.clear();
-}
-
-StagedMounts& StagedMounts::operator=(StagedMounts&& o) noexcept {
-  if (this != &o) {
-    Release();
-    dir_ = std::move(o.dir_);
-    points_ = std::move(o.points_);
-    o.points_.clear();
-    o.dir_.clear();
-  }
-  return *this;
-}
-
-void StagedMounts::Release() {
-  bool clean = true;
-  for (const std::string& p : points_) {
-    absl::Status st = DetachAll(p);
-    if (st.ok()) st = RemoveMountPoint(p);
-    if (!st.ok()) {
-      LOG(ERROR) << "releasing staged idmapped mount: " << st;
-      clean = false;
-    }
-  }
-  points_.clear();
-  if (clean && !dir_.empty() && rmdir(dir_.c_str()) != 0 && errno != ENOENT) {
-    LOG(WARNING) << "removing " << dir_ << ": " << strerror(errno);
-  }
-  dir_.clear();
-}
-
-namespace {
-
-// Attaches the detached tree for mounts[i] at <staging_dir>/<i> and points the spec's bind mount
-// of it there; runc binds it like any host path, and the staging copy is detached after create.
-absl::Status AttachStaged(const UniqueFd& tree, const struct stat& st, int i, const cri::Mount& m,
-                          const std::string& staging_dir, StagedMounts* staged_out, nlohmann::json* spec) {
-  StagedMounts& staged = *staged_out;
-  const std::string at = absl::StrCat("mounts[", i, "]");
-  if (staged.size() == 0) {
-    if (absl::Status s = MakeDirs(staging_dir, 0700); !s.ok()) return s;
-  }
-  const std::string point = absl::StrCat(staging_dir, "/", i);
-  if (S_ISDIR(st.st_mode)) {
-    if (mkdir(point.c_str(), 0700) != 0) return ErrnoStatus(errno, absl::StrCat("mkdir ", point));
-  } else {
-    UniqueFd f(open(point.c_str(), O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
-    if (!f.valid()) return ErrnoStatus(errno, absl::StrCat("creating ", point));
-  }
-  staged.Add(point);
-  if (move_mount(tree.get(), "", AT_FDCWD, point.c_str(), MOVE_MOUNT_F_EMPTY_PATH) != 0) {
-    return ErrnoStatus(errno, absl::StrCat("attaching the prepared copy of ", m.host_path(),
-                                           " at ", point));
-  }
-  bool found = false;
-  for (auto& jm : (*spec)["mounts"]) {
-    if (jm.value("type", "") == "bind" && jm.value("destination", "") == m.container_path() &&
-        jm.value("source", "") == m.host_path()) {
-      jm["source"] = point;
-      found = true;
-    }
-  }
-  if (!found) {
-    return absl::InternalError(absl::StrCat(at, ": the spec has no bind mount of ",
-                                            m.host_path(), " at ", m.container_path()));
-  }
-  return absl::OkStatus();
-}
-
-}  // namespace
-
-absl::StatusOr<StagedMounts> StageIdmappedMounts(const cri::ContainerConfig& config,
-                                                 const std::string& pod_userns_path,
-                                                 const IdMappings& pod_uids,
-                                                 const IdMappings& pod_gids,
-                                                 const std::string& staging_dir,
-                                                 nlohmann::json* spec) {
-  StagedMounts staged(staging_dir);
-  for (int i = 0; i < config.mounts_size(); ++i) {
-    const cri::Mount& m = config.mounts(i);
-    const bool idmapped = !m.uidmappings().empty() || !m.gidmappings().empty();
-    if (!idmapped && !m.recursive_read_only()) continue;
-    const std::string at = absl::StrCat("mounts[", i, "]");
-    if (m.recursive_read_only()) {
-      // critest's rules (and containerd's): recursive read-only needs readonly and private
-      // propagation, since a propagated submount would appear writable.
-      if (!m.readonly()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(at, ".recursive_read_only needs ", at, ".readonly"));
-      }
-      if (m.propagation() != cri::PROPAGATION_PRIVATE) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            at, ".recursive_read_only needs private propagation, not ",
-            cri::MountPropagation_Name(m.propagation())));
-      }
-    }
-    if (!idmapped) {
-      // Recursive read-only alone: a read-only detached copy of the tree that runc binds.
-      struct stat st;
-      if (stat(m.host_path().c_str(), &st) != 0) {
-        return ErrnoStatus(errno, absl::StrCat(at, ".host_path ", m.host_path()));
-      }
-      absl::StatusOr<UniqueFd> tree = ReadOnlyClone(m.host_path());
-      if (!tree.ok()) {
-        return absl::Status(tree.status().code(), absl::StrCat(at, ": ", tree.status().message()));
-      }
-      if (absl::Status s = AttachStaged(*tree, st, i, m, staging_dir, &staged, spec); !s.ok()) return s;
-      continue;
-    }
-    if (absl::Status st = ValidateIdMappings(m.uidmappings(), at + ".uidMappings"); !st.ok()) {
-      return st;
-    }
-    if (absl::Status st = ValidateIdMappings(m.gidmappings(), at + ".gidMappings"); !st.ok()) {
-      return st;
-    }
-    if (m.propagation() == cri::PROPAGATION_BIDIRECTIONAL) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          at, ".propagation BIDIRECTIONAL cannot be combined with uidMappings: an idmapped "
-              "mount is a private copy"));
-    }
-    UniqueFd userns;
-    if (!pod_userns_path.empty() && SameMappings(m.uidmappings(), pod_uids) &&
-        SameMappings(m.gidmappings(), pod_gids)) {
-      absl::StatusOr<UniqueFd> fd = OpenUserNamespace(pod_userns_path);
-      if (!fd.ok()) return fd.status();
-      userns = std::move(*fd);
-    } else {
-      absl::StatusOr<UniqueFd> fd = NewUserNamespace(m.uidmappings(), m.gidmappings());
-      if (!fd.ok()) return fd.status();
-      userns = std::move(*fd);
-    }
-    struct stat st;
-    if (stat(m.host_path().c_str(), &st) != 0) {
-      return ErrnoStatus(errno, absl::StrCat(at, ".host_path ", m.host_path()));
-    }
-    absl::StatusOr<UniqueFd> tree = IdmappedClone(m.host_path(), userns.get(), /*recursive=*/true);
-    if (!tree.ok()) {
-      return absl::Status(tree.status().code(), absl::StrCat(at, ": ", tree.status().message()));
-    }
-    if (m.recursive_read_only()) {
-      if (absl::Status ro = MakeTreeReadOnly(tree->get(), m.host_path()); !ro.ok()) {
-        return absl::Status(ro.code(), absl::StrCat(at, ": ", ro.message()));
-      }
-    }
-    if (absl::Status s = AttachStaged(*tree, st, i, m, staging_dir, &staged, spec); !s.ok()) return s;
-  }
-  return staged;
-}
-
-absl::Status RemoveStagedMounts(const std::string& staging_root) {
-  std::unique_ptr<DIR, int (*)(DIR*)> root(opendir(staging_root.c_str()), closedir);
-  if (!root) {
-    if (errno == ENOENT) return absl::OkStatus();
-    return ErrnoStatus(errno, absl::StrCat("listing ", staging_root));
-  }
-  absl::Status result;
-  while (dirent* c = readdir(root.get())) {
-    std::string name = c->d_name;
-    if (name == "." || name == "..") continue;
-    const std::string dir = absl::StrCat(staging_root, "/", name);
-    std::unique_ptr<DIR, int (*)(DIR*)> d(opendir(dir.c_str()), closedir);
-    if (!d) continue;
-    while (dirent* e = readdir(d.get())) {
-      std::string p = e->d_name;
-      if (p == "." || p == "..") continue;
-      const std::string point = absl::StrCat(dir, "/", p);
-      absl::Status st = DetachAll(point);
-      if (st.ok()) st = RemoveMountPoint(point);
-      result.Update(st);
-    }
-    if (rmdir(dir.c_str()) != 0 && errno != ENOENT) {
-      result.Update(ErrnoStatus(errno, absl::StrCat("removing ", dir)));
-    }
-  }
-  return result;
 }
 
 absl::Status CheckReachableFromUserNamespace(const std::string& path, const HostRoot& root) {
@@ -623,8 +420,8 @@ absl::Status ProbeUserNamespaces(const std::string& dir) {
             absl::StrCat("lowerdir=lower,upperdir=", probe, "/upper,workdir=", probe, "/work"),
             merged);
         !st.ok()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "overlayfs does not take an idmapped lower layer here: ", st.message()));
+      return absl::FailedPreconditionError(
+          absl::StrCat("overlayfs does not take an idmapped lower layer here: ", st.message()));
     }
     mounted = true;
     struct stat st;
@@ -635,8 +432,7 @@ absl::Status ProbeUserNamespaces(const std::string& dir) {
     }
     return absl::OkStatus();
   }();
-  if (mounted && umount2(merged.c_str(), 0) != 0 &&
-      umount2(merged.c_str(), MNT_DETACH) != 0) {
+  if (mounted && umount2(merged.c_str(), 0) != 0 && umount2(merged.c_str(), MNT_DETACH) != 0) {
     LOG(ERROR) << "unmounting " << merged << ": " << strerror(errno) << "; leaving " << probe;
     return result;
   }
@@ -644,5 +440,4 @@ absl::Status ProbeUserNamespaces(const std::string& dir) {
   return result;
 }
 
-}  // namespace berth::runtime
-
+}  // namespace berth::engine

@@ -15,9 +15,12 @@
 #include "proto/runtime/v1/api.pb.h"
 #include "util/fd.h"
 
-namespace berth::runtime {
+namespace berth::engine {
 
-using IdMappings = google::protobuf::RepeatedPtrField<::runtime::v1::IDMapping>;
+using IdMappings = google::protobuf::RepeatedPtrField<runtime::v1::IDMapping>;
+
+// Whether two mapping lists are the same ranges in the same order.
+bool SameMappings(const IdMappings& a, const IdMappings& b);
 
 // Where the CRI carries the options, for error messages.
 inline constexpr char kUsernsField[] = "linux.security_context.namespace_options.userns_options";
@@ -32,12 +35,12 @@ absl::Status ValidateIdMappings(const IdMappings& mappings, absl::string_view fi
 // userns_options is absent or mode NODE (the host's), true for mode POD with valid mappings.
 // InvalidArgument for CONTAINER and TARGET, for mappings with NODE, for invalid mappings, and
 // for POD together with the host's network, PID or IPC namespace.
-absl::StatusOr<bool> ValidatePodUserNamespace(const ::runtime::v1::NamespaceOption& options);
+absl::StatusOr<bool> ValidatePodUserNamespace(const runtime::v1::NamespaceOption& options);
 
 // A container joins its pod's user namespace (or the host's) whatever it asks; when it does ask,
 // the request must agree with the pod's. InvalidArgument naming the field otherwise.
-absl::Status ValidateContainerUserNamespace(const ::runtime::v1::NamespaceOption& container,
-                                            const ::runtime::v1::NamespaceOption& pod);
+absl::Status ValidateContainerUserNamespace(const runtime::v1::NamespaceOption& container,
+                                            const runtime::v1::NamespaceOption& pod);
 
 // The host ID that container ID `id` maps to; InvalidArgument when it is unmapped.
 absl::StatusOr<uint32_t> HostIdOf(const IdMappings& mappings, uint32_t id);
@@ -98,7 +101,7 @@ class StagedMounts {
 // be empty) is reused when the mappings are the pod's own. Mounts with recursive_read_only
 // (KEP-3857; runc 1.1 has no "rro") get a detached copy with every submount read-only, staged
 // the same way, idmapped too when they have mappings. InvalidArgument naming mounts[i].
-absl::StatusOr<StagedMounts> StageIdmappedMounts(const ::runtime::v1::ContainerConfig& config,
+absl::StatusOr<StagedMounts> StageIdmappedMounts(const runtime::v1::ContainerConfig& config,
                                                  const std::string& pod_userns_path,
                                                  const IdMappings& pod_uids,
                                                  const IdMappings& pod_gids,
@@ -118,6 +121,6 @@ absl::Status CheckReachableFromUserNamespace(const std::string& path, const Host
 // filesystem the image layers live on). Uncached.
 absl::Status ProbeUserNamespaces(const std::string& dir);
 
-}  // namespace berth::runtime
+}  // namespace berth::engine
 
 #endif  // BERTH_RUNTIME_USERNS_H_

@@ -18,10 +18,10 @@
 #include "test/util/temp_dir.h"
 #include "util/fs.h"
 
-namespace berth::runtime {
+namespace berth::engine {
 namespace {
 
-namespace cri = ::runtime::v1;
+namespace cri = runtime::v1;
 using json = nlohmann::json;
 
 constexpr long kNsfsMagic = 0x6e736673;
@@ -148,7 +148,8 @@ TEST(UsernsValidationTest, ContainersFollowTheirPod) {
   EXPECT_TRUE(ValidateContainerUserNamespace(node, host).ok());
   EXPECT_TRUE(NamesField(ValidateContainerUserNamespace(node, pod), "userns_options.mode"));
   EXPECT_TRUE(NamesField(ValidateContainerUserNamespace(pod, host), "userns_options.mode"));
-  EXPECT_TRUE(NamesField(ValidateContainerUserNamespace(PodUserns(300000), pod), "userns_options.uids"));
+  EXPECT_TRUE(
+      NamesField(ValidateContainerUserNamespace(PodUserns(300000), pod), "userns_options.uids"));
   cri::NamespaceOption container = pod;
   container.mutable_userns_options()->set_mode(cri::CONTAINER);
   EXPECT_TRUE(NamesField(ValidateContainerUserNamespace(container, pod), "userns_options.mode"));
@@ -213,8 +214,7 @@ TEST_F(UsernsKernelTest, PodNamespacesArePinnedAndTheNetnsBelongsToTheUserns) {
   ASSERT_TRUE(CreatePodNamespaces(PodRange(), PodRange(), user, net).ok());
   EXPECT_TRUE(IsNsfs(user));
   EXPECT_TRUE(IsNsfs(net));
-  EXPECT_EQ(UidMapSeenInside(user), absl::StrCat(
-      "         0     200000      65536\n"));
+  EXPECT_EQ(UidMapSeenInside(user), absl::StrCat("         0     200000      65536\n"));
   absl::StatusOr<UniqueFd> userns = OpenUserNamespace(user);
   ASSERT_TRUE(userns.ok()) << userns.status();
   UniqueFd netns(open(net.c_str(), O_RDONLY | O_CLOEXEC));
@@ -248,7 +248,8 @@ TEST_F(UsernsKernelTest, IdmappedTreeShowsHostRootAsTheNamespacesRoot) {
   ASSERT_EQ(fstatat(tree->get(), "f", &st, 0), 0);
   EXPECT_EQ(st.st_uid, 201000u);
   EXPECT_EQ(st.st_gid, 201000u);
-  EXPECT_TRUE(absl::IsNotFound(IdmappedClone(dir_.path() + "/absent", userns->get(), true).status()));
+  EXPECT_TRUE(
+      absl::IsNotFound(IdmappedClone(dir_.path() + "/absent", userns->get(), true).status()));
 }
 
 TEST_F(UsernsKernelTest, StagedVolumesAreIdmappedUntilReleased) {
@@ -267,14 +268,16 @@ TEST_F(UsernsKernelTest, StagedVolumesAreIdmappedUntilReleased) {
     *m->mutable_uidmappings() = PodRange(host_id);
     *m->mutable_gidmappings() = PodRange(host_id);
   };
-  add(vol, "/data", 200000);   // the pod's mappings: its pinned namespace
-  add(file, "/etc/hosts", 300000);  // others: a namespace of its own
+  add(vol, "/data", 200000);                        // the pod's mappings: its pinned namespace
+  add(file, "/etc/hosts", 300000);                  // others: a namespace of its own
   config.add_mounts()->set_host_path(dir_.path());  // no mappings: left alone
   config.mutable_mounts(2)->set_container_path("/plain");
   json spec = {{"mounts", json::array()}};
   for (const auto& m : config.mounts()) {
-    spec["mounts"].push_back({{"destination", m.container_path()}, {"type", "bind"},
-                              {"source", m.host_path()}, {"options", {"rbind"}}});
+    spec["mounts"].push_back({{"destination", m.container_path()},
+                              {"type", "bind"},
+                              {"source", m.host_path()},
+                              {"options", {"rbind"}}});
   }
   const std::string staging = dir_.path() + "/staging/ctr";
   {
@@ -353,4 +356,4 @@ TEST(UsernsPathTest, RootfsMustBeReachableByOthers) {
 }
 
 }  // namespace
-}  // namespace berth::runtime
+}  // namespace berth::engine

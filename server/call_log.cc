@@ -94,7 +94,8 @@ std::string DescribeRequest(const google::protobuf::Message& request) {
             img != nullptr && img->type() == FieldDescriptor::TYPE_MESSAGE &&
             sub.GetReflection()->HasField(sub, img)) {
           const auto& spec = sub.GetReflection()->GetMessage(sub, img);
-          if (const FieldDescriptor* s = spec.GetDescriptor()->FindFieldByName("image"); s != nullptr) {
+          if (const FieldDescriptor* s = spec.GetDescriptor()->FindFieldByName("image");
+              s != nullptr) {
             AppendField(&out, "image", spec.GetReflection()->GetString(spec, s));
           }
         }

@@ -7,7 +7,7 @@
 namespace berth::server {
 namespace {
 
-namespace cri = ::runtime::v1;
+namespace cri = runtime::v1;
 
 TEST(CallLogTest, NamesIdsImagesAndPodNames) {
   cri::StopContainerRequest stop;

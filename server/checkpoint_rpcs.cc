@@ -9,9 +9,8 @@ grpc::Status RuntimeServiceImpl::CheckpointContainer(grpc::ServerContext*,
                                                      const cri::CheckpointContainerRequest* req,
                                                      cri::CheckpointContainerResponse*) {
   if (req->container_id().empty()) return InvalidArgument("container_id is required");
-  // The engine says what a location must be (an absolute path).
+  // The engine says what a location must be (an absolute path) and what a timeout may be.
   if (req->location().empty()) return InvalidArgument("location is required");
-  if (req->timeout() < 0) return InvalidArgument("timeout must not be negative");
   return ToGrpc(engine_->CheckpointContainer(req->container_id(), req->location(), req->timeout()));
 }
 

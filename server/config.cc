@@ -123,63 +123,68 @@ absl::StatusOr<Config> ParseConfig(const std::string& toml_text, const std::stri
   auto& rt = c.runtime;
   auto& im = c.images;
   auto& net = c.network;
-  absl::Status st = r.Walk(
-      root, "",
-      {
-          {"listen", r.String(&c.listen)},
-          {"root", r.String(&c.root)},
-          {"state_dir", r.String(&c.state_dir)},
-          {"log_level", r.String(&c.log_level)},
-          {"runtime", r.Table({
-               {"runtime_path", r.String(&rt.runtime_path)},
-               {"conmon_path", r.String(&rt.conmon_path)},
-               {"criu_path", r.String(&rt.criu_path)},
-               {"pause_binary", r.String(&rt.pause_binary)},
-               {"cgroup_driver", r.Driver(&rt.cgroup_driver)},
-               {"default_cgroup_parent", r.String(&rt.default_cgroup_parent)},
-               {"exec_sync_max_output_bytes", r.Integer(&rt.exec_sync_max_output_bytes)},
-               {"log_size_max_bytes", r.Integer(&rt.log_size_max_bytes)},
-               {"sync_writes", r.Bool(&rt.sync_writes)},
-               {"seccomp_default_when_empty", r.Bool(&rt.seccomp_default_when_empty)},
-               {"hooks_dirs", r.Strings(&rt.hooks_dirs)},
-               {"cdi_spec_dirs", r.Strings(&rt.cdi_spec_dirs)},
-          })},
-          {"images", r.Table({
-               {"max_parallel_downloads", r.Integer(&im.max_parallel_downloads)},
-               {"stall_timeout_seconds", r.Integer(&im.stall_timeout_seconds)},
-               {"max_layers", r.Integer(&im.max_layers)},
-               {"max_manifest_bytes", r.Integer(&im.max_manifest_bytes)},
-               {"max_config_bytes", r.Integer(&im.max_config_bytes)},
-               {"max_layer_bytes", r.Integer(&im.max_layer_bytes)},
-               {"max_image_bytes", r.Integer(&im.max_image_bytes)},
-               {"max_layer_entries", r.Integer(&im.max_layer_entries)},
-               {"min_free_bytes", r.Integer(&im.min_free_bytes)},
-          })},
-          {"registries",
-           [&](const toml::value& v, const std::string& key) -> absl::Status {
-             if (!v.is_table()) return r.Error(key, "must be a table of registries");
-             for (const auto& [host, hv] : v.as_table()) {
-               RegistryHostConfig& h = im.registries[host];
-               absl::Status s = r.Walk(hv, absl::StrCat(key, ".\"", host, "\""),
-                                       {
-                                           {"mirrors", r.Strings(&h.mirrors)},
-                                           {"insecure", r.Bool(&h.insecure)},
-                                       });
-               if (!s.ok()) return s;
-             }
-             return absl::OkStatus();
-           }},
-          {"network", r.Table({
-               {"cni_conf_dir", r.String(&net.cni_conf_dir)},
-               {"cni_bin_dirs", r.Strings(&net.cni_bin_dirs)},
-               {"plugin_timeout_seconds", r.Integer(&net.plugin_timeout_seconds)},
-          })},
-          {"streaming", r.Table({
-               {"address", r.String(&c.streaming.address)},
-               {"port", r.Integer(&c.streaming.port)},
-          })},
-          {"metrics", r.Table({{"address", r.String(&c.metrics.address)}})},
-      });
+  absl::Status st =
+      r
+          .Walk(root, "",
+                {
+                    {"listen", r.String(&c.listen)},
+                    {"root", r.String(&c.root)},
+                    {"state_dir", r.String(&c.state_dir)},
+                    {"log_level", r.String(&c.log_level)},
+                    {"runtime",
+                     r.Table({
+                         {"runtime_path", r.String(&rt.runtime_path)},
+                         {"conmon_path", r.String(&rt.conmon_path)},
+                         {"criu_path", r.String(&rt.criu_path)},
+                         {"pause_binary", r.String(&rt.pause_binary)},
+                         {"cgroup_driver", r.Driver(&rt.cgroup_driver)},
+                         {"default_cgroup_parent", r.String(&rt.default_cgroup_parent)},
+                         {"exec_sync_max_output_bytes", r.Integer(&rt.exec_sync_max_output_bytes)},
+                         {"log_size_max_bytes", r.Integer(&rt.log_size_max_bytes)},
+                         {"sync_writes", r.Bool(&rt.sync_writes)},
+                         {"seccomp_default_when_empty", r.Bool(&rt.seccomp_default_when_empty)},
+                         {"hooks_dirs", r.Strings(&rt.hooks_dirs)},
+                         {"cdi_spec_dirs", r.Strings(&rt.cdi_spec_dirs)},
+                     })},
+                    {"images", r.Table({
+                                   {"max_parallel_downloads",
+                                    r.Integer(&im.max_parallel_downloads)},
+                                   {"stall_timeout_seconds", r.Integer(&im.stall_timeout_seconds)},
+                                   {"max_layers", r.Integer(&im.max_layers)},
+                                   {"max_manifest_bytes", r.Integer(&im.max_manifest_bytes)},
+                                   {"max_config_bytes", r.Integer(&im.max_config_bytes)},
+                                   {"max_layer_bytes", r.Integer(&im.max_layer_bytes)},
+                                   {"max_image_bytes", r.Integer(&im.max_image_bytes)},
+                                   {"max_layer_entries", r.Integer(&im.max_layer_entries)},
+                                   {"min_free_bytes", r.Integer(&im.min_free_bytes)},
+                                   {"containers_dir", r.String(&im.containers_dir)},
+                               })},
+                    {"registries",
+                     [&](const toml::value& v, const std::string& key) -> absl::Status {
+                       if (!v.is_table()) return r.Error(key, "must be a table of registries");
+                       for (const auto& [host, hv] : v.as_table()) {
+                         RegistryHostConfig& h = im.registries[host];
+                         absl::Status s = r.Walk(hv, absl::StrCat(key, ".\"", host, "\""),
+                                                 {
+                                                     {"mirrors", r.Strings(&h.mirrors)},
+                                                     {"insecure", r.Bool(&h.insecure)},
+                                                 });
+                         if (!s.ok()) return s;
+                       }
+                       return absl::OkStatus();
+                     }},
+                    {"network",
+                     r.Table({
+                         {"cni_conf_dir", r.String(&net.cni_conf_dir)},
+                         {"cni_bin_dirs", r.Strings(&net.cni_bin_dirs)},
+                         {"plugin_timeout_seconds", r.Integer(&net.plugin_timeout_seconds)},
+                     })},
+                    {"streaming", r.Table({
+                                      {"address", r.String(&c.streaming.address)},
+                                      {"port", r.Integer(&c.streaming.port)},
+                                  })},
+                    {"metrics", r.Table({{"address", r.String(&c.metrics.address)}})},
+                });
   if (!st.ok()) return st;
   return c;
 }
@@ -202,14 +207,17 @@ absl::Status ValidateConfig(const Config& c) {
   if (!absl::StartsWith(c.listen, "unix:///")) {
     return bad("listen", absl::StrCat("\"", c.listen, "\" is not a unix:///absolute/path address"));
   }
-  for (const auto& [key, path] : std::map<std::string, std::string>{
-           {"root", c.root}, {"state_dir", c.state_dir},
-           {"network.cni_conf_dir", c.network.cni_conf_dir}}) {
-    if (path.empty() || path[0] != '/') return bad(key, absl::StrCat("\"", path, "\" is not absolute"));
+  for (const auto& [key, path] :
+       std::map<std::string, std::string>{{"root", c.root},
+                                          {"state_dir", c.state_dir},
+                                          {"network.cni_conf_dir", c.network.cni_conf_dir}}) {
+    if (path.empty() || path[0] != '/')
+      return bad(key, absl::StrCat("\"", path, "\" is not absolute"));
   }
   if (c.log_level != "debug" && c.log_level != "info" && c.log_level != "warning" &&
       c.log_level != "error") {
-    return bad("log_level", absl::StrCat("\"", c.log_level, "\" is not debug, info, warning or error"));
+    return bad("log_level",
+               absl::StrCat("\"", c.log_level, "\" is not debug, info, warning or error"));
   }
   if (c.runtime.criu_path.empty()) return bad("runtime.criu_path", "must name the criu binary");
   if (c.runtime.exec_sync_max_output_bytes <= 0) {
@@ -218,21 +226,26 @@ absl::Status ValidateConfig(const Config& c) {
   if (c.images.max_parallel_downloads < 1 || c.images.max_parallel_downloads > 64) {
     return bad("images.max_parallel_downloads", "must be between 1 and 64");
   }
-  if (c.images.stall_timeout_seconds < 1) return bad("images.stall_timeout_seconds", "must be positive");
-  for (const auto& [key, v] : std::map<std::string, int64_t>{
-           {"images.max_layers", c.images.max_layers},
-           {"images.max_manifest_bytes", c.images.max_manifest_bytes},
-           {"images.max_config_bytes", c.images.max_config_bytes},
-           {"images.max_layer_bytes", c.images.max_layer_bytes},
-           {"images.max_image_bytes", c.images.max_image_bytes},
-           {"images.max_layer_entries", c.images.max_layer_entries}}) {
+  if (c.images.stall_timeout_seconds < 1)
+    return bad("images.stall_timeout_seconds", "must be positive");
+  for (const auto& [key, v] :
+       std::map<std::string, int64_t>{{"images.max_layers", c.images.max_layers},
+                                      {"images.max_manifest_bytes", c.images.max_manifest_bytes},
+                                      {"images.max_config_bytes", c.images.max_config_bytes},
+                                      {"images.max_layer_bytes", c.images.max_layer_bytes},
+                                      {"images.max_image_bytes", c.images.max_image_bytes},
+                                      {"images.max_layer_entries", c.images.max_layer_entries}}) {
     if (v < 1) return bad(key, "must be positive");
   }
   if (c.images.min_free_bytes < 0) return bad("images.min_free_bytes", "must not be negative");
+  if (!c.images.containers_dir.empty() && c.images.containers_dir[0] != '/') {
+    return bad("images.containers_dir", "must be an absolute path");
+  }
   if (c.network.plugin_timeout_seconds < 1) {
     return bad("network.plugin_timeout_seconds", "must be positive");
   }
-  if (c.streaming.port < 0 || c.streaming.port > 65535) return bad("streaming.port", "out of range");
+  if (c.streaming.port < 0 || c.streaming.port > 65535)
+    return bad("streaming.port", "out of range");
   for (const auto& [host, h] : c.images.registries) {
     for (const auto& m : h.mirrors) {
       if (!absl::StartsWith(m, "http://") && !absl::StartsWith(m, "https://")) {
@@ -246,31 +259,32 @@ absl::Status ValidateConfig(const Config& c) {
 
 std::string ConfigToToml(const Config& c) {
   std::string out;
-  absl::StrAppend(&out, "listen = ", Quote(c.listen), "\n", "root = ", Quote(c.root), "\n",
-                  "state_dir = ", Quote(c.state_dir), "\n", "log_level = ", Quote(c.log_level),
-                  "\n\n[runtime]\n", "runtime_path = ", Quote(c.runtime.runtime_path), "\n",
-                  "conmon_path = ", Quote(c.runtime.conmon_path), "\n",
-                  "criu_path = ", Quote(c.runtime.criu_path), "\n",
-                  "pause_binary = ", Quote(c.runtime.pause_binary), "\n",
-                  "cgroup_driver = ", Quote(std::string(cgroups::CgroupDriverName(c.runtime.cgroup_driver))), "\n",
-                  "default_cgroup_parent = ", Quote(c.runtime.default_cgroup_parent), "\n",
-                  "exec_sync_max_output_bytes = ", c.runtime.exec_sync_max_output_bytes, "\n",
-                  "log_size_max_bytes = ", c.runtime.log_size_max_bytes, "\n",
-                  "sync_writes = ", c.runtime.sync_writes ? "true" : "false", "\n",
-                  "seccomp_default_when_empty = ",
-                  c.runtime.seccomp_default_when_empty ? "true" : "false", "\n",
-                  "hooks_dirs = ", QuoteList(c.runtime.hooks_dirs), "\n",
-                  "cdi_spec_dirs = ", QuoteList(c.runtime.cdi_spec_dirs), "\n");
-  absl::StrAppend(&out, "\n[images]\n", "max_parallel_downloads = ",
-                  c.images.max_parallel_downloads, "\n", "stall_timeout_seconds = ",
-                  c.images.stall_timeout_seconds, "\n");
+  absl::StrAppend(
+      &out, "listen = ", Quote(c.listen), "\n", "root = ", Quote(c.root), "\n",
+      "state_dir = ", Quote(c.state_dir), "\n", "log_level = ", Quote(c.log_level),
+      "\n\n[runtime]\n", "runtime_path = ", Quote(c.runtime.runtime_path), "\n",
+      "conmon_path = ", Quote(c.runtime.conmon_path), "\n",
+      "criu_path = ", Quote(c.runtime.criu_path), "\n",
+      "pause_binary = ", Quote(c.runtime.pause_binary), "\n",
+      "cgroup_driver = ", Quote(std::string(cgroups::CgroupDriverName(c.runtime.cgroup_driver))),
+      "\n", "default_cgroup_parent = ", Quote(c.runtime.default_cgroup_parent), "\n",
+      "exec_sync_max_output_bytes = ", c.runtime.exec_sync_max_output_bytes, "\n",
+      "log_size_max_bytes = ", c.runtime.log_size_max_bytes, "\n",
+      "sync_writes = ", c.runtime.sync_writes ? "true" : "false", "\n",
+      "seccomp_default_when_empty = ", c.runtime.seccomp_default_when_empty ? "true" : "false",
+      "\n", "hooks_dirs = ", QuoteList(c.runtime.hooks_dirs), "\n",
+      "cdi_spec_dirs = ", QuoteList(c.runtime.cdi_spec_dirs), "\n");
+  absl::StrAppend(&out, "\n[images]\n",
+                  "max_parallel_downloads = ", c.images.max_parallel_downloads, "\n",
+                  "stall_timeout_seconds = ", c.images.stall_timeout_seconds, "\n");
   absl::StrAppend(&out, "max_layers = ", c.images.max_layers, "\n",
                   "max_manifest_bytes = ", c.images.max_manifest_bytes, "\n",
                   "max_config_bytes = ", c.images.max_config_bytes, "\n",
                   "max_layer_bytes = ", c.images.max_layer_bytes, "\n",
                   "max_image_bytes = ", c.images.max_image_bytes, "\n",
                   "max_layer_entries = ", c.images.max_layer_entries, "\n",
-                  "min_free_bytes = ", c.images.min_free_bytes, "\n");
+                  "min_free_bytes = ", c.images.min_free_bytes, "\n",
+                  "containers_dir = ", Quote(c.images.containers_dir), "\n");
   absl::StrAppend(&out, "\n[network]\n", "cni_conf_dir = ", Quote(c.network.cni_conf_dir), "\n",
                   "cni_bin_dirs = ", QuoteList(c.network.cni_bin_dirs), "\n",
                   "plugin_timeout_seconds = ", c.network.plugin_timeout_seconds, "\n");
@@ -316,7 +330,8 @@ nlohmann::json ConfigToJson(const Config& c) {
         {"max_layer_bytes", c.images.max_layer_bytes},
         {"max_image_bytes", c.images.max_image_bytes},
         {"max_layer_entries", c.images.max_layer_entries},
-        {"min_free_bytes", c.images.min_free_bytes}}},
+        {"min_free_bytes", c.images.min_free_bytes},
+        {"containers_dir", c.images.containers_dir}}},
       {"registries", registries},
       {"network",
        {{"cni_conf_dir", c.network.cni_conf_dir},

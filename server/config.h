@@ -59,6 +59,9 @@ struct Config {
     int64_t max_image_bytes = int64_t{64} << 30;
     int64_t max_layer_entries = 1'000'000;
     int64_t min_free_bytes = int64_t{1} << 30;
+    // Where the containers' writable layers live; empty: <root>/images/containers. Elsewhere
+    // (another disk) it is a separate container filesystem in ImageFsInfo (KEP-4191).
+    std::string containers_dir;
     std::map<std::string, RegistryHostConfig> registries;
   } images;
 

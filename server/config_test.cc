@@ -82,6 +82,9 @@ TEST(ConfigTest, ValidationRejectsBadValues) {
   c = Config{};
   c.runtime.criu_path = "";
   EXPECT_NE(ValidateConfig(c).message().find("runtime.criu_path"), std::string::npos);
+  c = Config{};
+  c.images.containers_dir = "containers";
+  EXPECT_NE(ValidateConfig(c).message().find("images.containers_dir"), std::string::npos);
 }
 
 TEST(ConfigTest, PrintedConfigParsesBackToTheSameValues) {
@@ -89,11 +92,14 @@ TEST(ConfigTest, PrintedConfigParsesBackToTheSameValues) {
   c.root = "/tmp/x \"quoted\"";
   c.images.registries["docker.io"].mirrors = {"http://127.0.0.1:5000"};
   c.network.plugin_timeout_seconds = 7;
+  c.images.containers_dir = "/mnt/disk2/berth";
   auto back = ParseConfig(ConfigToToml(c), "printed");
   ASSERT_TRUE(back.ok()) << back.status() << "\n" << ConfigToToml(c);
   EXPECT_EQ(back->root, c.root);
   EXPECT_EQ(back->network.plugin_timeout_seconds, 7);
-  EXPECT_EQ(back->images.registries.at("docker.io").mirrors, c.images.registries["docker.io"].mirrors);
+  EXPECT_EQ(back->images.containers_dir, "/mnt/disk2/berth");
+  EXPECT_EQ(back->images.registries.at("docker.io").mirrors,
+            c.images.registries["docker.io"].mirrors);
   EXPECT_EQ(ConfigToToml(*back), ConfigToToml(c));
 }
 

@@ -10,11 +10,12 @@ namespace {
 
 bool ContainerMatches(const berth::v1::Container& c, const cri::ContainerFilter& f) {
   if (!f.id().empty() && !absl::StartsWith(c.config().id(), f.id())) return false;
-  if (!f.pod_sandbox_id().empty() && !absl::StartsWith(c.config().sandbox_id(), f.pod_sandbox_id())) {
+  if (!f.pod_sandbox_id().empty() &&
+      !absl::StartsWith(c.config().sandbox_id(), f.pod_sandbox_id())) {
     return false;
   }
   if (f.has_state() && ToCriState(c.state().status()) != f.state().state()) return false;
-  return runtime::MatchesLabels(c.config().cri().labels(), f.label_selector());
+  return engine::MatchesLabels(c.config().cri().labels(), f.label_selector());
 }
 
 bool Listable(const berth::v1::Container& c) {
@@ -35,16 +36,17 @@ grpc::Status RuntimeServiceImpl::CreateContainer(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status RuntimeServiceImpl::StartContainer(grpc::ServerContext*, const cri::StartContainerRequest* req,
+grpc::Status RuntimeServiceImpl::StartContainer(grpc::ServerContext*,
+                                                const cri::StartContainerRequest* req,
                                                 cri::StartContainerResponse*) {
   if (req->container_id().empty()) return InvalidArgument("container_id is required");
   return ToGrpc(engine_->StartContainer(req->container_id()));
 }
 
-grpc::Status RuntimeServiceImpl::StopContainer(grpc::ServerContext*, const cri::StopContainerRequest* req,
+grpc::Status RuntimeServiceImpl::StopContainer(grpc::ServerContext*,
+                                               const cri::StopContainerRequest* req,
                                                cri::StopContainerResponse*) {
   if (req->container_id().empty()) return InvalidArgument("container_id is required");
-  if (req->timeout() < 0) return InvalidArgument("timeout must not be negative");
   return ToGrpc(engine_->StopContainer(req->container_id(), req->timeout()));
 }
 
@@ -56,7 +58,8 @@ grpc::Status RuntimeServiceImpl::RemoveContainer(grpc::ServerContext*,
   return ToGrpc(engine_->RemoveContainer(req->container_id(), /*force=*/true));
 }
 
-grpc::Status RuntimeServiceImpl::ListContainers(grpc::ServerContext*, const cri::ListContainersRequest* req,
+grpc::Status RuntimeServiceImpl::ListContainers(grpc::ServerContext*,
+                                                const cri::ListContainersRequest* req,
                                                 cri::ListContainersResponse* resp) {
   container_list_cache_.Append(
       engine_->ListContainers(), cri::ListContainersResponse::kContainersFieldNumber,
@@ -67,24 +70,25 @@ grpc::Status RuntimeServiceImpl::ListContainers(grpc::ServerContext*, const cri:
   return grpc::Status::OK;
 }
 
-grpc::Status RuntimeServiceImpl::StreamContainers(grpc::ServerContext*,
-                                                  const cri::StreamContainersRequest* req,
-                                                  grpc::ServerWriter<cri::StreamContainersResponse>* writer) {
-  return WriteInBatches(engine_->ListContainers(), writer,
-                        [req](const runtime::ContainerView& c, cri::StreamContainersResponse* batch)
-                            -> const cri::Container* {
-                          if (!Listable(*c) || (req->has_filter() && !ContainerMatches(*c, req->filter()))) {
-                            return nullptr;
-                          }
-                          return &(*batch->add_containers() = ToCriContainer(*c));
-                        });
+grpc::Status RuntimeServiceImpl::StreamContainers(
+    grpc::ServerContext*, const cri::StreamContainersRequest* req,
+    grpc::ServerWriter<cri::StreamContainersResponse>* writer) {
+  return WriteInBatches(
+      engine_->ListContainers(), writer,
+      [req](const engine::ContainerView& c,
+            cri::StreamContainersResponse* batch) -> const cri::Container* {
+        if (!Listable(*c) || (req->has_filter() && !ContainerMatches(*c, req->filter()))) {
+          return nullptr;
+        }
+        return &(*batch->add_containers() = ToCriContainer(*c));
+      });
 }
 
 grpc::Status RuntimeServiceImpl::ContainerStatus(grpc::ServerContext*,
                                                  const cri::ContainerStatusRequest* req,
                                                  cri::ContainerStatusResponse* resp) {
   if (req->container_id().empty()) return InvalidArgument("container_id is required");
-  absl::StatusOr<runtime::ContainerView> c = engine_->GetContainer(req->container_id());
+  absl::StatusOr<engine::ContainerView> c = engine_->GetContainer(req->container_id());
   if (!c.ok()) return ToGrpc(c.status());
   *resp->mutable_status() = ToCriContainerStatus(**c);
   if (req->verbose()) {
@@ -117,9 +121,8 @@ grpc::Status RuntimeServiceImpl::ReopenContainerLog(grpc::ServerContext*,
 grpc::Status RuntimeServiceImpl::ExecSync(grpc::ServerContext*, const cri::ExecSyncRequest* req,
                                           cri::ExecSyncResponse* resp) {
   if (req->container_id().empty()) return InvalidArgument("container_id is required");
-  if (req->timeout() < 0) return InvalidArgument("timeout must not be negative");
   // An empty cmd is the engine's INVALID_ARGUMENT ("cmd is required"), as for streamed exec.
-  absl::StatusOr<runtime::ExecSyncResult> r = engine_->ExecSync(
+  absl::StatusOr<engine::ExecSyncResult> r = engine_->ExecSync(
       req->container_id(), {req->cmd().begin(), req->cmd().end()}, req->timeout());
   if (!r.ok()) return ToGrpc(r.status());
   if (r->timed_out) {

@@ -56,7 +56,7 @@ std::string SelfDir() {
 }
 
 // Gauges read at scrape time from the engine's in-memory index (no disk, no runc).
-void DeclareEngineGauges(metrics::Registry* r, runtime::Engine* engine, images::ImageStore* store) {
+void DeclareEngineGauges(metrics::Registry* r, engine::Engine* engine, images::ImageStore* store) {
   r->DeclareGauge("berth_containers", "Containers by state.", {"state"}, [engine] {
     // Stopped (runc still knows it) and Exited (it does not) are both CRI's exited.
     const auto count = [engine](berth::v1::ContainerStatus s) {
@@ -66,16 +66,17 @@ void DeclareEngineGauges(metrics::Registry* r, runtime::Engine* engine, images::
         {{"created"}, count(berth::v1::CONTAINER_STATUS_CREATED)},
         {{"running"}, count(berth::v1::CONTAINER_STATUS_RUNNING)},
         {{"paused"}, count(berth::v1::CONTAINER_STATUS_PAUSED)},
-        {{"exited"}, count(berth::v1::CONTAINER_STATUS_STOPPED) +
-                         count(berth::v1::CONTAINER_STATUS_EXITED)}};
+        {{"exited"},
+         count(berth::v1::CONTAINER_STATUS_STOPPED) + count(berth::v1::CONTAINER_STATUS_EXITED)}};
   });
   r->DeclareGauge("berth_pods", "Pod sandboxes by state.", {"state"}, [engine] {
     return std::vector<std::pair<metrics::LabelValues, double>>{
         {{"ready"}, static_cast<double>(engine->CountSandboxes(berth::v1::SANDBOX_STATUS_READY))},
-        {{"notready"}, static_cast<double>(engine->CountSandboxes(berth::v1::SANDBOX_STATUS_NOT_READY))}};
+        {{"notready"},
+         static_cast<double>(engine->CountSandboxes(berth::v1::SANDBOX_STATUS_NOT_READY))}};
   });
   r->DeclareGauge("berth_recovery", "What the last start recovered.", {"figure"}, [engine] {
-    runtime::RecoveryReport rep = engine->recovery();
+    engine::RecoveryReport rep = engine->recovery();
     return std::vector<std::pair<metrics::LabelValues, double>>{
         {{"pods"}, static_cast<double>(rep.sandboxes)},
         {{"containers"}, static_cast<double>(rep.containers)},
@@ -106,8 +107,8 @@ void DeclareEngineGauges(metrics::Registry* r, runtime::Engine* engine, images::
 absl::StatusOr<std::string> FindPauseBinary(const Config& config) {
   if (!config.runtime.pause_binary.empty()) {
     if (access(config.runtime.pause_binary.c_str(), X_OK) != 0) {
-      return absl::NotFoundError(absl::StrCat("runtime.pause_binary \"", config.runtime.pause_binary,
-                                              "\" is not executable"));
+      return absl::NotFoundError(absl::StrCat("runtime.pause_binary \"",
+                                              config.runtime.pause_binary, "\" is not executable"));
     }
     return config.runtime.pause_binary;
   }
@@ -142,19 +143,23 @@ absl::Status RunDaemon(const Config& config) {
   }
   if (absl::Status st = PrepareSocketPath(*socket_path); !st.ok()) return st;
 
-  absl::StatusOr<std::unique_ptr<storage::StateDB>> db = storage::StateDB::Open(
-      absl::StrCat(config.root, "/state"),
-      storage::StateDBOptions{.sync_writes = config.runtime.sync_writes});
+  absl::StatusOr<std::unique_ptr<storage::StateDB>> db =
+      storage::StateDB::Open(absl::StrCat(config.root, "/state"),
+                             storage::StateDBOptions{.sync_writes = config.runtime.sync_writes});
   if (!db.ok()) return db.status();
 
   absl::StatusOr<std::string> pause = FindPauseBinary(config);
   if (!pause.ok()) return pause.status();
   absl::StatusOr<std::string> runc = FindProgram(config.runtime.runtime_path);
-  if (!runc.ok()) return absl::FailedPreconditionError(absl::StrCat("runtime.runtime_path: ", runc.status().message()));
+  if (!runc.ok())
+    return absl::FailedPreconditionError(
+        absl::StrCat("runtime.runtime_path: ", runc.status().message()));
   absl::StatusOr<std::string> conmon = FindProgram(config.runtime.conmon_path);
-  if (!conmon.ok()) return absl::FailedPreconditionError(absl::StrCat("runtime.conmon_path: ", conmon.status().message()));
+  if (!conmon.ok())
+    return absl::FailedPreconditionError(
+        absl::StrCat("runtime.conmon_path: ", conmon.status().message()));
 
-  runtime::EngineOptions eo;
+  engine::EngineOptions eo;
   eo.root = config.root;
   eo.state_dir = config.state_dir;
   eo.runtime_path = *runc;
@@ -182,28 +187,30 @@ absl::Status RunDaemon(const Config& config) {
   pull_limits.max_image_bytes = config.images.max_image_bytes;
   pull_limits.max_layer_entries = config.images.max_layer_entries;
   pull_limits.min_free_bytes = config.images.min_free_bytes;
-  absl::StatusOr<std::unique_ptr<images::ImageStore>> image_store = images::ImageStore::Open(
-      absl::StrCat(config.root, "/images"), db->get(), registry_config, pull_limits);
+  absl::StatusOr<std::unique_ptr<images::ImageStore>> image_store =
+      images::ImageStore::Open(absl::StrCat(config.root, "/images"), db->get(), registry_config,
+                               pull_limits, config.images.containers_dir);
   if (!image_store.ok()) return image_store.status();
-  runtime::ImageStoreAdapter image_provider(image_store->get());
+  engine::ImageStoreAdapter image_provider(image_store->get());
 
   network::CniOptions cni_options;
   cni_options.conf_dir = config.network.cni_conf_dir;
   cni_options.bin_dirs = config.network.cni_bin_dirs;
   cni_options.cache_dir = absl::StrCat(config.root, "/cni-cache");
   cni_options.plugin_timeout = absl::Seconds(config.network.plugin_timeout_seconds);
-  absl::StatusOr<std::unique_ptr<network::CniManager>> cni = network::CniManager::Create(cni_options);
+  absl::StatusOr<std::unique_ptr<network::CniManager>> cni =
+      network::CniManager::Create(cni_options);
   if (!cni.ok()) return cni.status();
   metrics::Registry registry;
   registry.DeclareHistogram("berth_cni_duration_seconds", "Time a CNI ADD or DEL took.",
                             {"operation"}, {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30});
-  runtime::CniNetwork pod_network(absl::StrCat(config.state_dir, "/netns"), std::move(*cni),
-                                  [&registry](const std::string& op, double secs) {
-                                    registry.Observe("berth_cni_duration_seconds", {op}, secs);
-                                  });
+  engine::CniNetwork pod_network(absl::StrCat(config.state_dir, "/netns"), std::move(*cni),
+                                 [&registry](const std::string& op, double secs) {
+                                   registry.Observe("berth_cni_duration_seconds", {op}, secs);
+                                 });
 
-  absl::StatusOr<std::unique_ptr<runtime::Engine>> engine =
-      runtime::Engine::Create(eo, db->get(), &image_provider, &pod_network);
+  absl::StatusOr<std::unique_ptr<engine::Engine>> engine =
+      engine::Engine::Create(eo, db->get(), &image_provider, &pod_network);
   if (!engine.ok()) return engine.status();
 
   // Exec, attach and port-forward sessions run on the engine through the streaming server.
@@ -214,14 +221,13 @@ absl::Status RunDaemon(const Config& config) {
   if (!stream_server.ok()) return stream_server.status();
   LOG(INFO) << "streaming server on " << (*stream_server)->base_url();
 
-  absl::StatusOr<images::FsUsage> fs = image_store->get()->ImageFsUsage();
   images::ImageStore* store = image_store->get();
-  runtime::stats::StatsCollector stats(
+  engine::stats::StatsCollector stats(
       engine->get(),
-      runtime::stats::StatsOptions{
+      engine::stats::StatsOptions{
           .upper_dir_of =
               [store](const std::string& id) { return store->WritableLayerDir(id).value_or(""); },
-          .layer_mountpoint = fs.ok() ? fs->mountpoint : config.root,
+          .layer_mountpoint = store->ContainersRoot(),
       });
 
   RuntimeServiceImpl runtime_service(config, engine->get(), stream_server->get(), &stats);
@@ -234,8 +240,9 @@ absl::Status RunDaemon(const Config& config) {
         metrics::HttpServer::Start(config.metrics.address, &registry);
     if (!m.ok()) return m.status();
     metrics_server = std::move(*m);
-    LOG(INFO) << "metrics on http://" << config.metrics.address.substr(0, config.metrics.address.rfind(':'))
-              << ":" << metrics_server->port() << "/metrics";
+    LOG(INFO) << "metrics on http://"
+              << config.metrics.address.substr(0, config.metrics.address.rfind(':')) << ":"
+              << metrics_server->port() << "/metrics";
   }
 
   grpc::ServerBuilder builder;
@@ -341,13 +348,14 @@ bool CheckHost(const Config& config) {
     if (!good) std::cout << " — " << why;
     std::cout << "\n";
   };
-  absl::StatusOr<std::string> criu = runtime::CriuProbe(config.runtime.criu_path).Find();
-  optional(criu.ok(),
-           absl::StrCat("checkpoint/restore (CRIU: ", criu.ok() ? *criu : config.runtime.criu_path, ")"),
-           absl::StrCat(criu.status().message(),
-                        "; CheckpointContainer and restores answer FAILED_PRECONDITION"));
+  absl::StatusOr<std::string> criu = engine::CriuProbe(config.runtime.criu_path).Find();
+  optional(
+      criu.ok(),
+      absl::StrCat("checkpoint/restore (CRIU: ", criu.ok() ? *criu : config.runtime.criu_path, ")"),
+      absl::StrCat(criu.status().message(),
+                   "; CheckpointContainer and restores answer FAILED_PRECONDITION"));
   if (std::filesystem::is_directory(config.root, ec)) {
-    absl::Status userns = runtime::ProbeUserNamespaces(config.root);
+    absl::Status userns = engine::ProbeUserNamespaces(config.root);
     optional(userns.ok(), "pods in user namespaces (hostUsers: false)",
              absl::StrCat(userns.message(), "; such pods are refused"));
   } else {
@@ -358,7 +366,8 @@ bool CheckHost(const Config& config) {
   if (mode.ok()) {
     std::vector<std::string> sizes = cgroups::HugetlbPageSizes(*mode);
     optional(!sizes.empty(),
-             sizes.empty() ? "hugetlb limits" : absl::StrCat("hugetlb limits (", absl::StrJoin(sizes, ", "), ")"),
+             sizes.empty() ? "hugetlb limits"
+                           : absl::StrCat("hugetlb limits (", absl::StrJoin(sizes, ", "), ")"),
              "no hugetlb controller; kubelet's hugepage limits are left out");
     optional(cgroups::SwapControllerAvailable(*mode), "swap limits",
              "no swap accounting (swapaccount=1 on cgroup v1); swap limits are left out");

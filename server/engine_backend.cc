@@ -3,11 +3,11 @@
 namespace berth::server {
 
 absl::StatusOr<int> EngineBackend::Exec(const std::string& id, const std::vector<std::string>& cmd,
-                                        const runtime::StreamIO& io) {
+                                        const engine::StreamIO& io) {
   return engine_->Exec(id, cmd, io);
 }
 
-absl::Status EngineBackend::Attach(const std::string& id, const runtime::StreamIO& io) {
+absl::Status EngineBackend::Attach(const std::string& id, const engine::StreamIO& io) {
   return engine_->Attach(id, io);
 }
 

@@ -14,15 +14,15 @@ namespace berth::server {
 
 class EngineBackend final : public streaming::Backend {
  public:
-  explicit EngineBackend(runtime::Engine* engine) : engine_(engine) {}
+  explicit EngineBackend(engine::Engine* engine) : engine_(engine) {}
 
   absl::StatusOr<int> Exec(const std::string& id, const std::vector<std::string>& cmd,
-                           const runtime::StreamIO& io) override;
-  absl::Status Attach(const std::string& id, const runtime::StreamIO& io) override;
+                           const engine::StreamIO& io) override;
+  absl::Status Attach(const std::string& id, const engine::StreamIO& io) override;
   absl::Status PortForward(const std::string& pod, int32_t port, int fd) override;
 
  private:
-  runtime::Engine* engine_;
+  engine::Engine* engine_;
 };
 
 }  // namespace berth::server

@@ -5,12 +5,16 @@
 namespace berth::server {
 namespace {
 
-cri::ContainerEventType ToCriEventType(runtime::EventType t) {
+cri::ContainerEventType ToCriEventType(engine::EventType t) {
   switch (t) {
-    case runtime::EventType::kCreated: return cri::CONTAINER_CREATED_EVENT;
-    case runtime::EventType::kStarted: return cri::CONTAINER_STARTED_EVENT;
-    case runtime::EventType::kStopped: return cri::CONTAINER_STOPPED_EVENT;
-    case runtime::EventType::kDeleted: return cri::CONTAINER_DELETED_EVENT;
+    case engine::EventType::kCreated:
+      return cri::CONTAINER_CREATED_EVENT;
+    case engine::EventType::kStarted:
+      return cri::CONTAINER_STARTED_EVENT;
+    case engine::EventType::kStopped:
+      return cri::CONTAINER_STOPPED_EVENT;
+    case engine::EventType::kDeleted:
+      return cri::CONTAINER_DELETED_EVENT;
   }
   return cri::CONTAINER_CREATED_EVENT;
 }
@@ -20,10 +24,10 @@ cri::ContainerEventType ToCriEventType(runtime::EventType t) {
 grpc::Status RuntimeServiceImpl::GetContainerEvents(
     grpc::ServerContext* context, const cri::GetEventsRequest*,
     grpc::ServerWriter<cri::ContainerEventResponse>* writer) {
-  using Result = runtime::EventBus::Subscription::Result;
-  std::unique_ptr<runtime::EventBus::Subscription> sub = engine_->events().Subscribe();
+  using Result = engine::EventBus::Subscription::Result;
+  std::unique_ptr<engine::EventBus::Subscription> sub = engine_->events().Subscribe();
   while (!context->IsCancelled()) {
-    runtime::Event e;
+    engine::Event e;
     Result r = sub->Next(&e, absl::Milliseconds(500));
     if (r == Result::kTimeout) continue;
     if (r == Result::kOverflowed) {

@@ -12,7 +12,7 @@
 namespace berth::server {
 namespace {
 
-namespace cri = ::runtime::v1;
+namespace cri = runtime::v1;
 
 // Records what is written; fails every write from the `fail_from`th on (0-based).
 class FakeWriter final : public grpc::ServerWriterInterface<cri::StreamContainersResponse> {
@@ -75,7 +75,8 @@ TEST(GrpcStatusTest, LargeEntriesMakeSmallerBatches) {
 
 TEST(GrpcStatusTest, FilteredItemsAreLeftOut) {
   FakeWriter w;
-  auto odd = [](const std::string& id, cri::StreamContainersResponse* batch) -> const cri::Container* {
+  auto odd = [](const std::string& id,
+                cri::StreamContainersResponse* batch) -> const cri::Container* {
     if ((id.back() - '0') % 2 == 0) return nullptr;
     cri::Container* c = batch->add_containers();
     c->set_id(id);
@@ -90,7 +91,7 @@ TEST(GrpcStatusTest, AFailedWriteEndsTheCall) {
   grpc::Status st = WriteInBatches(Ids(3 * kStreamBatchEntries), &first, AddAll());
   EXPECT_EQ(st.error_code(), grpc::StatusCode::CANCELLED);
   EXPECT_EQ(first.attempts, 1);  // nothing after the failed write
-  FakeWriter last(1);  // the final, partial batch fails
+  FakeWriter last(1);            // the final, partial batch fails
   st = WriteInBatches(Ids(kStreamBatchEntries + 1), &last, AddAll());
   EXPECT_EQ(st.error_code(), grpc::StatusCode::CANCELLED);
   EXPECT_EQ(last.attempts, 2);

@@ -15,7 +15,7 @@
 namespace berth::server {
 namespace {
 
-std::vector<v1::Image> Filtered(images::ImageStore* store, const ::runtime::v1::ImageFilter& filter,
+std::vector<v1::Image> Filtered(images::ImageStore* store, const runtime::v1::ImageFilter& filter,
                                 absl::Status* status) {
   if (!filter.has_image() || filter.image().image().empty()) return store->List();
   // Only a list filter takes an id prefix (crictl images <id prefix>); it must be long enough
@@ -28,8 +28,8 @@ std::vector<v1::Image> Filtered(images::ImageStore* store, const ::runtime::v1::
 
 }  // namespace
 
-::runtime::v1::Image ToCriImage(const v1::Image& image) {
-  ::runtime::v1::Image out;
+runtime::v1::Image ToCriImage(const v1::Image& image) {
+  runtime::v1::Image out;
   out.set_id(image.id());
   for (const auto& t : image.repo_tags()) out.add_repo_tags(t);
   for (const auto& d : image.repo_digests()) out.add_repo_digests(d);
@@ -48,38 +48,39 @@ std::vector<v1::Image> Filtered(images::ImageStore* store, const ::runtime::v1::
 }
 
 grpc::Status ImageServiceImpl::ListImages(grpc::ServerContext*,
-                                          const ::runtime::v1::ListImagesRequest* req,
-                                          ::runtime::v1::ListImagesResponse* resp) {
+                                          const runtime::v1::ListImagesRequest* req,
+                                          runtime::v1::ListImagesResponse* resp) {
   absl::Status st;
-  for (const auto& img : Filtered(store_, req->filter(), &st)) *resp->add_images() = ToCriImage(img);
+  for (const auto& img : Filtered(store_, req->filter(), &st))
+    *resp->add_images() = ToCriImage(img);
   return ToGrpc(st);
 }
 
 grpc::Status ImageServiceImpl::StreamImages(
-    grpc::ServerContext*, const ::runtime::v1::StreamImagesRequest* req,
-    grpc::ServerWriter<::runtime::v1::StreamImagesResponse>* writer) {
+    grpc::ServerContext*, const runtime::v1::StreamImagesRequest* req,
+    grpc::ServerWriter<runtime::v1::StreamImagesResponse>* writer) {
   absl::Status st;
   std::vector<v1::Image> list = Filtered(store_, req->filter(), &st);
   if (!st.ok()) return ToGrpc(st);
   return WriteInBatches(list, writer,
-                        [](const v1::Image& img, ::runtime::v1::StreamImagesResponse* batch) {
+                        [](const v1::Image& img, runtime::v1::StreamImagesResponse* batch) {
                           return &(*batch->add_images() = ToCriImage(img));
                         });
 }
 
 grpc::Status ImageServiceImpl::ImageStatus(grpc::ServerContext*,
-                                           const ::runtime::v1::ImageStatusRequest* req,
-                                           ::runtime::v1::ImageStatusResponse* resp) {
+                                           const runtime::v1::ImageStatusRequest* req,
+                                           runtime::v1::ImageStatusResponse* resp) {
   if (req->image().image().empty()) return InvalidArgument("image.image is required");
   auto img = store_->Get(req->image().image());
   if (absl::IsNotFound(img.status())) return grpc::Status::OK;
   if (!img.ok()) return ToGrpc(img.status());
   *resp->mutable_image() = ToCriImage(*img);
   if (req->verbose()) {
-    nlohmann::json info = {{"id", img->id()},
-                           {"manifestDigest", img->manifest_digest()},
-                           {"chainIDs", std::vector<std::string>(img->chain_ids().begin(),
-                                                                 img->chain_ids().end())}};
+    nlohmann::json info = {
+        {"id", img->id()},
+        {"manifestDigest", img->manifest_digest()},
+        {"chainIDs", std::vector<std::string>(img->chain_ids().begin(), img->chain_ids().end())}};
     // Bounded: dump() recurses per level, and a record pulled before pulls checked the depth may
     // name a config nested deep enough to overflow the stack. Moved in, never copied.
     auto config = store_->ConfigJson(img->id());
@@ -91,17 +92,18 @@ grpc::Status ImageServiceImpl::ImageStatus(grpc::ServerContext*,
         LOG(WARNING) << "ImageStatus " << img->id() << ": " << parsed.status();
       }
     }
-    (*resp->mutable_info())["info"] = info.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    (*resp->mutable_info())["info"] =
+        info.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   }
   return grpc::Status::OK;
 }
 
 grpc::Status ImageServiceImpl::PullImage(grpc::ServerContext*,
-                                         const ::runtime::v1::PullImageRequest* req,
-                                         ::runtime::v1::PullImageResponse* resp) {
+                                         const runtime::v1::PullImageRequest* req,
+                                         runtime::v1::PullImageResponse* resp) {
   if (req->image().image().empty()) return InvalidArgument("image.image is required");
   registry::Credentials creds;
-  const ::runtime::v1::AuthConfig& a = req->auth();
+  const runtime::v1::AuthConfig& a = req->auth();
   creds.username = a.username();
   creds.password = a.password();
   creds.identity_token = a.identity_token();
@@ -119,22 +121,28 @@ grpc::Status ImageServiceImpl::PullImage(grpc::ServerContext*,
 }
 
 grpc::Status ImageServiceImpl::RemoveImage(grpc::ServerContext*,
-                                           const ::runtime::v1::RemoveImageRequest* req,
-                                           ::runtime::v1::RemoveImageResponse*) {
+                                           const runtime::v1::RemoveImageRequest* req,
+                                           runtime::v1::RemoveImageResponse*) {
   if (req->image().image().empty()) return InvalidArgument("image.image is required");
   return ToGrpc(store_->Remove(req->image().image()));
 }
 
 grpc::Status ImageServiceImpl::ImageFsInfo(grpc::ServerContext*,
-                                           const ::runtime::v1::ImageFsInfoRequest*,
-                                           ::runtime::v1::ImageFsInfoResponse* resp) {
-  auto usage = store_->ImageFsUsage();
-  if (!usage.ok()) return ToGrpc(usage.status());
-  ::runtime::v1::FilesystemUsage* fs = resp->add_image_filesystems();
-  fs->set_timestamp(absl::ToUnixNanos(absl::Now()));
-  fs->mutable_fs_id()->set_mountpoint(usage->mountpoint);
-  fs->mutable_used_bytes()->set_value(usage->usage.bytes);
-  fs->mutable_inodes_used()->set_value(usage->usage.inodes);
+                                           const runtime::v1::ImageFsInfoRequest*,
+                                           runtime::v1::ImageFsInfoResponse* resp) {
+  absl::StatusOr<images::FsUsage> image_fs = store_->ImageFsUsage();
+  if (!image_fs.ok()) return ToGrpc(image_fs.status());
+  absl::StatusOr<images::FsUsage> container_fs = store_->ContainerFsUsage();
+  if (!container_fs.ok()) return ToGrpc(container_fs.status());
+  const int64_t now = absl::ToUnixNanos(absl::Now());
+  auto fill = [now](const images::FsUsage& u, runtime::v1::FilesystemUsage* fs) {
+    fs->set_timestamp(now);
+    fs->mutable_fs_id()->set_mountpoint(u.mountpoint);
+    fs->mutable_used_bytes()->set_value(u.usage.bytes);
+    fs->mutable_inodes_used()->set_value(u.usage.inodes);
+  };
+  fill(*image_fs, resp->add_image_filesystems());
+  fill(*container_fs, resp->add_container_filesystems());
   return grpc::Status::OK;
 }
 

@@ -8,35 +8,35 @@
 
 namespace berth::server {
 
-class ImageServiceImpl final : public ::runtime::v1::ImageService::Service {
+class ImageServiceImpl final : public runtime::v1::ImageService::Service {
  public:
   // `store` must outlive the service.
   explicit ImageServiceImpl(images::ImageStore* store) : store_(store) {}
 
-  grpc::Status ListImages(grpc::ServerContext* ctx, const ::runtime::v1::ListImagesRequest* req,
-                          ::runtime::v1::ListImagesResponse* resp) override;
+  grpc::Status ListImages(grpc::ServerContext* ctx, const runtime::v1::ListImagesRequest* req,
+                          runtime::v1::ListImagesResponse* resp) override;
   // The same list as ListImages, sent in chunks.
-  grpc::Status StreamImages(grpc::ServerContext* ctx, const ::runtime::v1::StreamImagesRequest* req,
-                            grpc::ServerWriter<::runtime::v1::StreamImagesResponse>* writer) override;
+  grpc::Status StreamImages(grpc::ServerContext* ctx, const runtime::v1::StreamImagesRequest* req,
+                            grpc::ServerWriter<runtime::v1::StreamImagesResponse>* writer) override;
   // An absent image is OK with no image set, as CRI requires; verbose adds info["info"] (JSON with
   // the image config under "imageSpec").
-  grpc::Status ImageStatus(grpc::ServerContext* ctx, const ::runtime::v1::ImageStatusRequest* req,
-                           ::runtime::v1::ImageStatusResponse* resp) override;
+  grpc::Status ImageStatus(grpc::ServerContext* ctx, const runtime::v1::ImageStatusRequest* req,
+                           runtime::v1::ImageStatusResponse* resp) override;
   // Returns the image id as image_ref.
-  grpc::Status PullImage(grpc::ServerContext* ctx, const ::runtime::v1::PullImageRequest* req,
-                         ::runtime::v1::PullImageResponse* resp) override;
+  grpc::Status PullImage(grpc::ServerContext* ctx, const runtime::v1::PullImageRequest* req,
+                         runtime::v1::PullImageResponse* resp) override;
   // Absent is OK.
-  grpc::Status RemoveImage(grpc::ServerContext* ctx, const ::runtime::v1::RemoveImageRequest* req,
-                           ::runtime::v1::RemoveImageResponse* resp) override;
-  grpc::Status ImageFsInfo(grpc::ServerContext* ctx, const ::runtime::v1::ImageFsInfoRequest* req,
-                           ::runtime::v1::ImageFsInfoResponse* resp) override;
+  grpc::Status RemoveImage(grpc::ServerContext* ctx, const runtime::v1::RemoveImageRequest* req,
+                           runtime::v1::RemoveImageResponse* resp) override;
+  grpc::Status ImageFsInfo(grpc::ServerContext* ctx, const runtime::v1::ImageFsInfoRequest* req,
+                           runtime::v1::ImageFsInfoResponse* resp) override;
 
  private:
   images::ImageStore* const store_;
 };
 
 // CRI's view of a stored image: uid when the image user is numeric, username otherwise.
-::runtime::v1::Image ToCriImage(const v1::Image& image);
+runtime::v1::Image ToCriImage(const v1::Image& image);
 
 }  // namespace berth::server
 

@@ -90,9 +90,16 @@ TEST_F(ImageServiceTest, PullWithAuthFieldThenStatusListFsInfoAndRemove) {
   ImageFsInfoResponse fresp;
   ASSERT_TRUE(service_->ImageFsInfo(nullptr, &freq, &fresp).ok());
   ASSERT_EQ(fresp.image_filesystems_size(), 1);
-  EXPECT_FALSE(fresp.image_filesystems(0).fs_id().mountpoint().empty());
+  // The store's own directory, as containerd names its snapshotter's root: kubelet finds the
+  // device and its capacity from it ("/" made it read the root filesystem's).
+  EXPECT_EQ(fresp.image_filesystems(0).fs_id().mountpoint(), tmp_.path() + "/store");
   EXPECT_GT(fresp.image_filesystems(0).used_bytes().value(), 0u);
+  EXPECT_GT(fresp.image_filesystems(0).inodes_used().value(), 0u);
   EXPECT_GT(fresp.image_filesystems(0).timestamp(), 0);
+  // The writable layers (KEP-4191's container filesystem), where container stats say they are.
+  ASSERT_EQ(fresp.container_filesystems_size(), 1);
+  EXPECT_EQ(fresp.container_filesystems(0).fs_id().mountpoint(), tmp_.path() + "/store/containers");
+  EXPECT_GT(fresp.container_filesystems(0).timestamp(), 0);
 
   RemoveImageRequest rreq;
   rreq.mutable_image()->set_image(image_id_);
@@ -156,7 +163,8 @@ TEST_F(ImageServiceTest, OnlyListFiltersTakeIdPrefixesAndOnlyLongOnes) {
   PullImageResponse pulled;
   ASSERT_TRUE(service_->PullImage(nullptr, &pull, &pulled).ok());
   const std::string hex = image_id_.substr(7);
-  for (const std::string& prefix : {hex.substr(0, 2), "sha256:" + hex.substr(0, 2), hex.substr(0, 12)}) {
+  for (const std::string& prefix :
+       {hex.substr(0, 2), "sha256:" + hex.substr(0, 2), hex.substr(0, 12)}) {
     ImageStatusRequest sreq;
     sreq.mutable_image()->set_image(prefix);
     ImageStatusResponse sresp;
@@ -176,6 +184,24 @@ TEST_F(ImageServiceTest, OnlyListFiltersTakeIdPrefixesAndOnlyLongOnes) {
   ASSERT_TRUE(service_->ListImages(nullptr, &lreq, &lresp).ok());
   ASSERT_EQ(lresp.images_size(), 1);
   EXPECT_EQ(lresp.images(0).id(), image_id_);
+}
+
+// Writable layers elsewhere (images.containers_dir): the container filesystem is that
+// directory, beside the image filesystem (KEP-4191's split image filesystem).
+TEST_F(ImageServiceTest, WritableLayersElsewhereAreASeparateContainerFilesystem) {
+  auto store = images::ImageStore::Open(tmp_.path() + "/store2", db_.get(), {}, {},
+                                        tmp_.path() + "/disk2/containers");
+  ASSERT_TRUE(store.ok()) << store.status();
+  ImageServiceImpl service(store->get());
+  ImageFsInfoRequest req;
+  ImageFsInfoResponse resp;
+  ASSERT_TRUE(service.ImageFsInfo(nullptr, &req, &resp).ok());
+  ASSERT_EQ(resp.image_filesystems_size(), 1);
+  EXPECT_EQ(resp.image_filesystems(0).fs_id().mountpoint(), tmp_.path() + "/store2");
+  ASSERT_EQ(resp.container_filesystems_size(), 1);
+  EXPECT_EQ(resp.container_filesystems(0).fs_id().mountpoint(), tmp_.path() + "/disk2/containers");
+  EXPECT_EQ((*store)->WritableLayerDir("c1").value_or(""),
+            tmp_.path() + "/disk2/containers/c1/upper");
 }
 
 }  // namespace

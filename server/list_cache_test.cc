@@ -11,7 +11,7 @@
 namespace berth::server {
 namespace {
 
-namespace cri = ::runtime::v1;
+namespace cri = runtime::v1;
 using View = std::shared_ptr<const berth::v1::Container>;
 
 View MakeView(int i, const std::string& state_label) {
@@ -42,16 +42,18 @@ TEST(EncodedListCacheTest, ResponseParsesAsTheTypedListInOrder) {
   for (int i = 0; i < 5; ++i) views.push_back(MakeView(i, "up"));
   int calls = 0;
   cri::ListContainersResponse resp;
-  cache.Append(views, cri::ListContainersResponse::kContainersFieldNumber,
-               [](const berth::v1::Container&) { return true; },
-               [&](const berth::v1::Container& c) { return Encode(c, &calls); }, &resp);
+  cache.Append(
+      views, cri::ListContainersResponse::kContainersFieldNumber,
+      [](const berth::v1::Container&) { return true; },
+      [&](const berth::v1::Container& c) { return Encode(c, &calls); }, &resp);
   cri::ListContainersResponse parsed = Reparse(resp);
   ASSERT_EQ(parsed.containers_size(), 5);
   for (int i = 0; i < 5; ++i) {
     EXPECT_EQ(parsed.containers(i).id(), absl::StrCat("id-", i));
     EXPECT_EQ(parsed.containers(i).labels().at("n"), absl::StrCat(i));
   }
-  EXPECT_EQ(parsed.GetReflection()->GetUnknownFields(parsed).field_count(), 0) << "nothing but containers on the wire";
+  EXPECT_EQ(parsed.GetReflection()->GetUnknownFields(parsed).field_count(), 0)
+      << "nothing but containers on the wire";
 }
 
 TEST(EncodedListCacheTest, EncodesEachViewOnceAndAgainWhenReplaced) {
@@ -60,8 +62,9 @@ TEST(EncodedListCacheTest, EncodesEachViewOnceAndAgainWhenReplaced) {
   int calls = 0;
   auto list = [&](const std::vector<View>& vs) {
     cri::ListContainersResponse resp;
-    cache.Append(vs, 1, [](const berth::v1::Container&) { return true; },
-                 [&](const berth::v1::Container& c) { return Encode(c, &calls); }, &resp);
+    cache.Append(
+        vs, 1, [](const berth::v1::Container&) { return true; },
+        [&](const berth::v1::Container& c) { return Encode(c, &calls); }, &resp);
     return Reparse(resp);
   };
   list(views);
@@ -79,9 +82,10 @@ TEST(EncodedListCacheTest, FilterSkipsWithoutEncoding) {
   std::vector<View> views = {MakeView(0, "up"), MakeView(1, "down"), MakeView(2, "up")};
   int calls = 0;
   cri::ListContainersResponse resp;
-  cache.Append(views, 1,
-               [](const berth::v1::Container& c) { return c.config().cri().labels().at("state") == "up"; },
-               [&](const berth::v1::Container& c) { return Encode(c, &calls); }, &resp);
+  cache.Append(
+      views, 1,
+      [](const berth::v1::Container& c) { return c.config().cri().labels().at("state") == "up"; },
+      [&](const berth::v1::Container& c) { return Encode(c, &calls); }, &resp);
   cri::ListContainersResponse parsed = Reparse(resp);
   ASSERT_EQ(parsed.containers_size(), 2);
   EXPECT_EQ(parsed.containers(0).id(), "id-0");
@@ -96,8 +100,9 @@ TEST(EncodedListCacheTest, DropsEntriesOfViewsNoLongerPublished) {
   for (int round = 0; round < 500; ++round) {
     views[0] = MakeView(0, absl::StrCat("s", round));
     cri::ListContainersResponse resp;
-    cache.Append(views, 1, [](const berth::v1::Container&) { return true; },
-                 [&](const berth::v1::Container& c) { return Encode(c, &calls); }, &resp);
+    cache.Append(
+        views, 1, [](const berth::v1::Container&) { return true; },
+        [&](const berth::v1::Container& c) { return Encode(c, &calls); }, &resp);
   }
   EXPECT_EQ(calls, 500);
   EXPECT_LE(cache.size(), 1u + 64u + 1u) << "replaced snapshots are not kept forever";

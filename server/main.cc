@@ -23,12 +23,14 @@
 
 ABSL_FLAG(std::string, config, "/etc/berth/berth.toml",
           "Configuration file (TOML). A missing file at the default path means built-in defaults.");
-ABSL_FLAG(std::string, listen, "", "CRI socket address, e.g. unix:///run/berth/berth.sock "
-                                   "(overrides `listen` in the config file)");
+ABSL_FLAG(std::string, listen, "",
+          "CRI socket address, e.g. unix:///run/berth/berth.sock "
+          "(overrides `listen` in the config file)");
 ABSL_FLAG(std::string, root, "", "Persistent state directory (default /var/lib/berth)");
 ABSL_FLAG(std::string, state_dir, "", "Volatile state directory on tmpfs (default /run/berth)");
 ABSL_FLAG(std::string, log_level, "", "debug, info, warning or error (default info)");
-ABSL_FLAG(std::string, pause_binary, "", "Path of berth-pause (default: next to berthd, then PATH)");
+ABSL_FLAG(std::string, pause_binary, "",
+          "Path of berth-pause (default: next to berthd, then PATH)");
 ABSL_FLAG(bool, version, false, "Print berthd's version and exit");
 
 namespace {

@@ -45,7 +45,8 @@ cri::PodSandboxStatus ToCriSandboxStatus(const berth::v1::Sandbox& s) {
   out.set_created_at(s.created_at_ns());
   if (s.ips_size() > 0) {
     out.mutable_network()->set_ip(s.ips(0));
-    for (int i = 1; i < s.ips_size(); ++i) out.mutable_network()->add_additional_ips()->set_ip(s.ips(i));
+    for (int i = 1; i < s.ips_size(); ++i)
+      out.mutable_network()->add_additional_ips()->set_ip(s.ips(i));
   }
   const auto& nso = s.config().linux().security_context().namespace_options();
   *out.mutable_linux()->mutable_namespaces()->mutable_options() = nso;
@@ -95,8 +96,8 @@ cri::ContainerStatus ToCriContainerStatus(const berth::v1::Container& c) {
   out.set_log_path(cc.log_path());
   if (cc.has_user()) *out.mutable_user()->mutable_linux() = cc.user();
   // KEP-4960: the signal StopContainer sends, whichever of request, image or default chose it.
-  if (absl::StatusOr<int> sig = runtime::ParseSignal(cc.stop_signal()); sig.ok()) {
-    out.set_stop_signal(runtime::ToCriSignal(*sig));
+  if (absl::StatusOr<int> sig = engine::ParseSignal(cc.stop_signal()); sig.ok()) {
+    out.set_stop_signal(engine::ToCriSignal(*sig));
   }
   if (st.has_resources()) {
     *out.mutable_resources()->mutable_linux() = st.resources();

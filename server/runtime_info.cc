@@ -20,16 +20,18 @@ nlohmann::json HostSecurityJson() {
   bool apparmor = lsms.find("apparmor") != std::string::npos &&
                   ReadFile("/sys/module/apparmor/parameters/enabled").value_or("N")[0] == 'Y';
   bool selinux = PathExists("/sys/fs/selinux/enforce");
-  return {{"apparmor", apparmor ? "enabled" : "not available on this host: AppArmor fields are ignored"},
-          {"selinux", selinux ? "enabled" : "not available on this host: SELinux options are ignored"},
-          {"seccomp", security::SeccompSupport().ToJson()}};
+  return {
+      {"apparmor",
+       apparmor ? "enabled" : "not available on this host: AppArmor fields are ignored"},
+      {"selinux", selinux ? "enabled" : "not available on this host: SELinux options are ignored"},
+      {"seccomp", security::SeccompSupport().ToJson()}};
 }
 
 }  // namespace
 
-RuntimeServiceImpl::RuntimeServiceImpl(const Config& config, runtime::Engine* engine,
+RuntimeServiceImpl::RuntimeServiceImpl(const Config& config, engine::Engine* engine,
                                        streaming::Server* streaming,
-                                       runtime::stats::StatsCollector* stats)
+                                       engine::stats::StatsCollector* stats)
     : config_(config), engine_(engine), streaming_(streaming), stats_(stats) {
   // Probed at start, so the first Status answers at once: kubelet only sends pods with
   // hostUsers: false to handlers that say so.
@@ -107,11 +109,12 @@ grpc::Status RuntimeServiceImpl::UpdateRuntimeConfig(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status RuntimeServiceImpl::RuntimeConfig(grpc::ServerContext*, const cri::RuntimeConfigRequest*,
+grpc::Status RuntimeServiceImpl::RuntimeConfig(grpc::ServerContext*,
+                                               const cri::RuntimeConfigRequest*,
                                                cri::RuntimeConfigResponse* resp) {
-  resp->mutable_linux()->set_cgroup_driver(config_.runtime.cgroup_driver == cgroups::CgroupDriver::kSystemd
-                                               ? cri::SYSTEMD
-                                               : cri::CGROUPFS);
+  resp->mutable_linux()->set_cgroup_driver(
+      config_.runtime.cgroup_driver == cgroups::CgroupDriver::kSystemd ? cri::SYSTEMD
+                                                                       : cri::CGROUPFS);
   return grpc::Status::OK;
 }
 

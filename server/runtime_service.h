@@ -16,17 +16,19 @@
 
 namespace berth::server {
 
-namespace cri = ::runtime::v1;
+namespace cri = runtime::v1;
 
 class RuntimeServiceImpl final : public cri::RuntimeService::Service {
  public:
   // Every optional part may be absent; calls that need it answer FAILED_PRECONDITION.
-  RuntimeServiceImpl(const Config& config, runtime::Engine* engine,
-                     streaming::Server* streaming, runtime::stats::StatsCollector* stats);
+  RuntimeServiceImpl(const Config& config, engine::Engine* engine, streaming::Server* streaming,
+                     engine::stats::StatsCollector* stats);
 
   // Version and runtime status (runtime_info.cc).
-  grpc::Status Version(grpc::ServerContext*, const cri::VersionRequest*, cri::VersionResponse*) override;
-  grpc::Status Status(grpc::ServerContext*, const cri::StatusRequest*, cri::StatusResponse*) override;
+  grpc::Status Version(grpc::ServerContext*, const cri::VersionRequest*,
+                       cri::VersionResponse*) override;
+  grpc::Status Status(grpc::ServerContext*, const cri::StatusRequest*,
+                      cri::StatusResponse*) override;
   grpc::Status UpdateRuntimeConfig(grpc::ServerContext*, const cri::UpdateRuntimeConfigRequest*,
                                    cri::UpdateRuntimeConfigResponse*) override;
   grpc::Status RuntimeConfig(grpc::ServerContext*, const cri::RuntimeConfigRequest*,
@@ -74,7 +76,8 @@ class RuntimeServiceImpl final : public cri::RuntimeService::Service {
 
   // Streaming URLs (streaming_rpcs.cc).
   grpc::Status Exec(grpc::ServerContext*, const cri::ExecRequest*, cri::ExecResponse*) override;
-  grpc::Status Attach(grpc::ServerContext*, const cri::AttachRequest*, cri::AttachResponse*) override;
+  grpc::Status Attach(grpc::ServerContext*, const cri::AttachRequest*,
+                      cri::AttachResponse*) override;
   grpc::Status PortForward(grpc::ServerContext*, const cri::PortForwardRequest*,
                            cri::PortForwardResponse*) override;
 
@@ -83,14 +86,16 @@ class RuntimeServiceImpl final : public cri::RuntimeService::Service {
                               cri::ContainerStatsResponse*) override;
   grpc::Status ListContainerStats(grpc::ServerContext*, const cri::ListContainerStatsRequest*,
                                   cri::ListContainerStatsResponse*) override;
-  grpc::Status StreamContainerStats(grpc::ServerContext*, const cri::StreamContainerStatsRequest*,
-                                    grpc::ServerWriter<cri::StreamContainerStatsResponse>*) override;
+  grpc::Status StreamContainerStats(
+      grpc::ServerContext*, const cri::StreamContainerStatsRequest*,
+      grpc::ServerWriter<cri::StreamContainerStatsResponse>*) override;
   grpc::Status PodSandboxStats(grpc::ServerContext*, const cri::PodSandboxStatsRequest*,
                                cri::PodSandboxStatsResponse*) override;
   grpc::Status ListPodSandboxStats(grpc::ServerContext*, const cri::ListPodSandboxStatsRequest*,
                                    cri::ListPodSandboxStatsResponse*) override;
-  grpc::Status StreamPodSandboxStats(grpc::ServerContext*, const cri::StreamPodSandboxStatsRequest*,
-                                     grpc::ServerWriter<cri::StreamPodSandboxStatsResponse>*) override;
+  grpc::Status StreamPodSandboxStats(
+      grpc::ServerContext*, const cri::StreamPodSandboxStatsRequest*,
+      grpc::ServerWriter<cri::StreamPodSandboxStatsResponse>*) override;
 
   // Runtime metrics (stats_rpcs.cc) and checkpoints (checkpoint_rpcs.cc).
   grpc::Status ListMetricDescriptors(grpc::ServerContext*, const cri::ListMetricDescriptorsRequest*,
@@ -106,9 +111,9 @@ class RuntimeServiceImpl final : public cri::RuntimeService::Service {
 
  private:
   const Config& config_;
-  runtime::Engine* engine_;
+  engine::Engine* engine_;
   streaming::Server* streaming_;
-  runtime::stats::StatsCollector* stats_;
+  engine::stats::StatsCollector* stats_;
   EncodedListCache<berth::v1::Container> container_list_cache_;
   EncodedListCache<berth::v1::Sandbox> sandbox_list_cache_;
 };

@@ -14,12 +14,13 @@ bool SandboxMatches(const berth::v1::Sandbox& s, const cri::PodSandboxFilter& f)
     bool ready = s.status() == berth::v1::SANDBOX_STATUS_READY;
     if ((f.state().state() == cri::SANDBOX_READY) != ready) return false;
   }
-  return runtime::MatchesLabels(s.config().labels(), f.label_selector());
+  return engine::MatchesLabels(s.config().labels(), f.label_selector());
 }
 
 }  // namespace
 
-grpc::Status RuntimeServiceImpl::RunPodSandbox(grpc::ServerContext*, const cri::RunPodSandboxRequest* req,
+grpc::Status RuntimeServiceImpl::RunPodSandbox(grpc::ServerContext*,
+                                               const cri::RunPodSandboxRequest* req,
                                                cri::RunPodSandboxResponse* resp) {
   if (!req->has_config()) return InvalidArgument("config is required");
   absl::StatusOr<std::string> id = engine_->RunPodSandbox(req->config(), req->runtime_handler());
@@ -28,7 +29,8 @@ grpc::Status RuntimeServiceImpl::RunPodSandbox(grpc::ServerContext*, const cri::
   return grpc::Status::OK;
 }
 
-grpc::Status RuntimeServiceImpl::StopPodSandbox(grpc::ServerContext*, const cri::StopPodSandboxRequest* req,
+grpc::Status RuntimeServiceImpl::StopPodSandbox(grpc::ServerContext*,
+                                                const cri::StopPodSandboxRequest* req,
                                                 cri::StopPodSandboxResponse*) {
   if (req->pod_sandbox_id().empty()) return InvalidArgument("pod_sandbox_id is required");
   return ToGrpc(engine_->StopPodSandbox(req->pod_sandbox_id()));
@@ -48,7 +50,7 @@ grpc::Status RuntimeServiceImpl::PodSandboxStatus(grpc::ServerContext*,
   // Read before the state: an event kubelet gets later for a change this answer missed then
   // carries a later timestamp, so kubelet's cache takes it (kubelet keeps the newest by time).
   const int64_t timestamp = absl::ToUnixNanos(absl::Now());
-  absl::StatusOr<runtime::SandboxView> s = engine_->GetSandbox(req->pod_sandbox_id());
+  absl::StatusOr<engine::SandboxView> s = engine_->GetSandbox(req->pod_sandbox_id());
   if (!s.ok()) return ToGrpc(s.status());
   *resp->mutable_status() = ToCriSandboxStatus(**s);
   // With evented PLEG kubelet takes the pod's containers from here alone when timestamp is set.
@@ -78,10 +80,12 @@ grpc::Status RuntimeServiceImpl::UpdatePodSandboxResources(
     cri::UpdatePodSandboxResourcesResponse*) {
   if (req->pod_sandbox_id().empty()) return InvalidArgument("pod_sandbox_id is required");
   // kubelet has already resized the pod cgroup; berth records what it now is.
-  return ToGrpc(engine_->UpdateSandboxResources(req->pod_sandbox_id(), req->resources(), req->overhead()));
+  return ToGrpc(
+      engine_->UpdateSandboxResources(req->pod_sandbox_id(), req->resources(), req->overhead()));
 }
 
-grpc::Status RuntimeServiceImpl::ListPodSandbox(grpc::ServerContext*, const cri::ListPodSandboxRequest* req,
+grpc::Status RuntimeServiceImpl::ListPodSandbox(grpc::ServerContext*,
+                                                const cri::ListPodSandboxRequest* req,
                                                 cri::ListPodSandboxResponse* resp) {
   sandbox_list_cache_.Append(
       engine_->ListSandboxes(), cri::ListPodSandboxResponse::kItemsFieldNumber,
@@ -97,8 +101,8 @@ grpc::Status RuntimeServiceImpl::StreamPodSandboxes(
     grpc::ServerContext*, const cri::StreamPodSandboxesRequest* req,
     grpc::ServerWriter<cri::StreamPodSandboxesResponse>* writer) {
   return WriteInBatches(engine_->ListSandboxes(), writer,
-                        [req](const runtime::SandboxView& s, cri::StreamPodSandboxesResponse* batch)
-                            -> const cri::PodSandbox* {
+                        [req](const engine::SandboxView& s,
+                              cri::StreamPodSandboxesResponse* batch) -> const cri::PodSandbox* {
                           if (s->status() == berth::v1::SANDBOX_STATUS_CREATING ||
                               (req->has_filter() && !SandboxMatches(*s, req->filter()))) {
                             return nullptr;

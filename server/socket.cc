@@ -46,8 +46,8 @@ absl::Status PrepareSocketPath(const std::string& path) {
   addr.sun_family = AF_UNIX;
   strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
   if (connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "another process is serving on ", path, " (is berthd already running?)"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("another process is serving on ", path, " (is berthd already running?)"));
   }
   if (unlink(path.c_str()) != 0 && errno != ENOENT) {
     return absl::InternalError(absl::StrCat("removing stale socket ", path, ": ", strerror(errno)));

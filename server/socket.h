@@ -1,4 +1,5 @@
-// The CRI Unix socket: parent directory, stale-socket replacement, refusal if a live berthd owns it.
+// The CRI Unix socket: parent directory, stale-socket replacement, refusal if a live berthd owns
+// it.
 #ifndef BERTH_SERVER_SOCKET_H_
 #define BERTH_SERVER_SOCKET_H_
 

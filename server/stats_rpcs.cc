@@ -21,7 +21,8 @@ auto MoveInto(google::protobuf::RepeatedPtrField<Item>* (Batch::*field)()) {
 
 }  // namespace
 
-grpc::Status RuntimeServiceImpl::ContainerStats(grpc::ServerContext*, const cri::ContainerStatsRequest* req,
+grpc::Status RuntimeServiceImpl::ContainerStats(grpc::ServerContext*,
+                                                const cri::ContainerStatsRequest* req,
                                                 cri::ContainerStatsResponse* resp) {
   absl::StatusOr<cri::ContainerStats> s = stats_->ContainerStats(req->container_id());
   if (!s.ok()) return ToGrpc(s.status());
@@ -73,15 +74,16 @@ grpc::Status RuntimeServiceImpl::StreamPodSandboxStats(
 grpc::Status RuntimeServiceImpl::ListMetricDescriptors(grpc::ServerContext*,
                                                        const cri::ListMetricDescriptorsRequest*,
                                                        cri::ListMetricDescriptorsResponse* resp) {
-  for (cri::MetricDescriptor& d : runtime::stats::MetricDescriptors()) *resp->add_descriptors() = std::move(d);
+  for (cri::MetricDescriptor& d : engine::stats::MetricDescriptors())
+    *resp->add_descriptors() = std::move(d);
   return grpc::Status::OK;
 }
 
 grpc::Status RuntimeServiceImpl::ListPodSandboxMetrics(grpc::ServerContext*,
                                                        const cri::ListPodSandboxMetricsRequest*,
                                                        cri::ListPodSandboxMetricsResponse* resp) {
-  for (const runtime::stats::PodSample& pod : stats_->ListPodSamples()) {
-    *resp->add_pod_metrics() = runtime::stats::ToPodSandboxMetrics(pod);
+  for (const engine::stats::PodSample& pod : stats_->ListPodSamples()) {
+    *resp->add_pod_metrics() = engine::stats::ToPodSandboxMetrics(pod);
   }
   return grpc::Status::OK;
 }

@@ -22,7 +22,7 @@
 namespace berth::server {
 namespace {
 
-namespace cri = ::runtime::v1;
+namespace cri = runtime::v1;
 
 // The absolute path of `name` on PATH (conmon wants absolute paths, as berthd resolves them).
 std::string OnPath(const std::string& name) {
@@ -57,14 +57,15 @@ class StatsRpcsTest : public ::testing::Test {
     absl::StatusOr<cgroups::CgroupMode> mode = cgroups::DetectCgroupMode();
     ASSERT_TRUE(mode.ok()) << mode.status();
     if (*mode == cgroups::CgroupMode::kUnified) GTEST_SKIP() << "pod cgroup set up for v1 here";
-    pod_parent_ = "/berth-stats-e2e-" + runtime::stats::testing::RandomSuffix();
-    pod_cg_ = std::make_unique<runtime::stats::testing::ScratchCgroup>(pod_parent_);
+    pod_parent_ = "/berth-stats-e2e-" + engine::stats::testing::RandomSuffix();
+    pod_cg_ = std::make_unique<engine::stats::testing::ScratchCgroup>(pod_parent_);
     ASSERT_EQ(pod_cg_->error(), "");
 
-    absl::StatusOr<std::unique_ptr<storage::StateDB>> db = storage::StateDB::Open(dir_.path() + "/state");
+    absl::StatusOr<std::unique_ptr<storage::StateDB>> db =
+        storage::StateDB::Open(dir_.path() + "/state");
     ASSERT_TRUE(db.ok()) << db.status();
     db_ = std::move(*db);
-    runtime::EngineOptions eo;
+    engine::EngineOptions eo;
     eo.root = dir_.path() + "/root";
     eo.state_dir = dir_.path() + "/run";
     char cwd[4096];
@@ -72,14 +73,14 @@ class StatsRpcsTest : public ::testing::Test {
     eo.pause_binary = std::string(cwd) + "/runtime/pause/berth-pause";
     eo.runtime_path = OnPath("runc");
     eo.conmon_path = OnPath("conmon");
-    absl::StatusOr<std::unique_ptr<runtime::Engine>> engine =
-        runtime::Engine::Create(eo, db_.get(), nullptr, nullptr);
+    absl::StatusOr<std::unique_ptr<engine::Engine>> engine =
+        engine::Engine::Create(eo, db_.get(), nullptr, nullptr);
     ASSERT_TRUE(engine.ok()) << engine.status();
     engine_ = std::move(*engine);
 
-    runtime::stats::StatsOptions so;
+    engine::stats::StatsOptions so;
     so.refresh_interval = absl::ZeroDuration();
-    stats_ = std::make_unique<runtime::stats::StatsCollector>(engine_.get(), so);
+    stats_ = std::make_unique<engine::stats::StatsCollector>(engine_.get(), so);
     config_.root = eo.root;
     config_.state_dir = eo.state_dir;
     service_ = std::make_unique<RuntimeServiceImpl>(config_, engine_.get(), nullptr, stats_.get());
@@ -89,7 +90,8 @@ class StatsRpcsTest : public ::testing::Test {
     builder.RegisterService(service_.get());
     server_ = builder.BuildAndStart();
     ASSERT_NE(server_, nullptr);
-    stub_ = cri::RuntimeService::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+    stub_ = cri::RuntimeService::NewStub(
+        grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
   }
 
   void TearDown() override {
@@ -111,7 +113,8 @@ class StatsRpcsTest : public ::testing::Test {
     config.mutable_metadata()->set_uid("uid-stats-pod");
     (*config.mutable_labels())["app"] = "stats";
     config.mutable_linux()->set_cgroup_parent(pod_parent_);
-    config.mutable_linux()->mutable_security_context()->mutable_namespace_options()->set_network(cri::NODE);
+    config.mutable_linux()->mutable_security_context()->mutable_namespace_options()->set_network(
+        cri::NODE);
     absl::StatusOr<std::string> id = engine_->RunPodSandbox(config, "");
     EXPECT_TRUE(id.ok()) << id.status();
     pod_id_ = id.value_or("");
@@ -120,10 +123,10 @@ class StatsRpcsTest : public ::testing::Test {
 
   test::TempDir dir_;
   std::string pod_parent_, pod_id_;
-  std::unique_ptr<runtime::stats::testing::ScratchCgroup> pod_cg_;
+  std::unique_ptr<engine::stats::testing::ScratchCgroup> pod_cg_;
   std::unique_ptr<storage::StateDB> db_;
-  std::unique_ptr<runtime::Engine> engine_;
-  std::unique_ptr<runtime::stats::StatsCollector> stats_;
+  std::unique_ptr<engine::Engine> engine_;
+  std::unique_ptr<engine::stats::StatsCollector> stats_;
   Config config_;
   std::unique_ptr<RuntimeServiceImpl> service_;
   std::unique_ptr<grpc::Server> server_;
@@ -167,7 +170,8 @@ TEST_F(StatsRpcsTest, RunningPodReportsItsCgroupThroughGrpc) {
 
   grpc::ClientContext m_ctx;
   cri::ListPodSandboxMetricsResponse metrics;
-  ASSERT_TRUE(stub_->ListPodSandboxMetrics(&m_ctx, cri::ListPodSandboxMetricsRequest(), &metrics).ok());
+  ASSERT_TRUE(
+      stub_->ListPodSandboxMetrics(&m_ctx, cri::ListPodSandboxMetricsRequest(), &metrics).ok());
   ASSERT_EQ(metrics.pod_metrics_size(), 1);
   EXPECT_EQ(metrics.pod_metrics(0).pod_sandbox_id(), id);
 }

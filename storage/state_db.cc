@@ -21,8 +21,9 @@ absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
   if (s.IsNotFound()) return absl::NotFoundError(absl::StrCat(what, ": not found"));
   if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) {
     return absl::FailedPreconditionError(
-        absl::StrCat(what, ": the state database is locked by another process (is another berthd "
-                           "running on the same root?): ",
+        absl::StrCat(what,
+                     ": the state database is locked by another process (is another berthd "
+                     "running on the same root?): ",
                      s.ToString()));
   }
   if (s.IsCorruption()) return absl::DataLossError(absl::StrCat(what, ": ", s.ToString()));
@@ -194,8 +195,8 @@ absl::Status StateDB::Get(Kind kind, absl::string_view key,
   absl::StatusOr<std::string> raw = GetRaw(kind, key);
   if (!raw.ok()) return raw.status();
   if (!value->ParseFromString(*raw)) {
-    return absl::DataLossError(absl::StrCat(kFamilyNames[static_cast<int>(kind)], " record \"",
-                                            key, "\" does not parse"));
+    return absl::DataLossError(
+        absl::StrCat(kFamilyNames[static_cast<int>(kind)], " record \"", key, "\" does not parse"));
   }
   return absl::OkStatus();
 }
@@ -206,8 +207,7 @@ absl::StatusOr<std::string> StateDB::LookupName(absl::string_view space,
 }
 
 absl::Status StateDB::ForEach(
-    Kind kind,
-    const std::function<absl::Status(absl::string_view, absl::string_view)>& fn) const {
+    Kind kind, const std::function<absl::Status(absl::string_view, absl::string_view)>& fn) const {
   std::unique_ptr<rocksdb::Iterator> it(
       db_->NewIterator(rocksdb::ReadOptions(), handles_[static_cast<int>(kind)].get()));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {

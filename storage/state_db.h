@@ -91,9 +91,9 @@ class StateDB {
   absl::StatusOr<std::string> LookupName(absl::string_view space, absl::string_view name) const;
 
   // Calls fn for every record of a kind in key order; stops at the first error fn returns.
-  absl::Status ForEach(Kind kind,
-                       const std::function<absl::Status(absl::string_view key,
-                                                        absl::string_view value)>& fn) const;
+  absl::Status ForEach(
+      Kind kind,
+      const std::function<absl::Status(absl::string_view key, absl::string_view value)>& fn) const;
 
   const std::string& dir() const { return dir_; }
 

@@ -29,7 +29,10 @@ TEST(StateDBTest, PutGetDeleteList) {
   auto db = StateDB::Open(dir.path() + "/db");
   ASSERT_TRUE(db.ok()) << db.status();
   for (int i = 0; i < 5; ++i) {
-    ASSERT_TRUE((*db)->Put(Kind::kContainers, absl::StrCat("c", i), MakeContainer(absl::StrCat("c", i))).ok());
+    ASSERT_TRUE(
+        (*db)
+            ->Put(Kind::kContainers, absl::StrCat("c", i), MakeContainer(absl::StrCat("c", i)))
+            .ok());
   }
   berth::v1::Container got;
   ASSERT_TRUE((*db)->Get(Kind::kContainers, "c3", &got).ok());
@@ -40,10 +43,13 @@ TEST(StateDBTest, PutGetDeleteList) {
   EXPECT_TRUE(absl::IsNotFound((*db)->Get(Kind::kContainers, "c3", &got)));
 
   std::vector<std::string> keys;
-  ASSERT_TRUE((*db)->ForEach(Kind::kContainers, [&](absl::string_view k, absl::string_view) {
-                      keys.emplace_back(k);
-                      return absl::OkStatus();
-                    }).ok());
+  ASSERT_TRUE((*db)
+                  ->ForEach(Kind::kContainers,
+                            [&](absl::string_view k, absl::string_view) {
+                              keys.emplace_back(k);
+                              return absl::OkStatus();
+                            })
+                  .ok());
   EXPECT_EQ(keys, (std::vector<std::string>{"c0", "c1", "c2", "c4"}));
   // Kinds are separate column families.
   EXPECT_TRUE(absl::IsNotFound((*db)->Get(Kind::kSandboxes, "c0", &got)));

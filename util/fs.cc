@@ -26,7 +26,8 @@ absl::Status WriteFileAtomic(const std::string& path, const std::string& content
                              bool sync) {
   std::string tmp = absl::StrCat(path, ".tmp-", getpid(), "-", gettid());
   UniqueFd fd(open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
-  if (!fd.valid()) return absl::InternalError(absl::StrCat("creating ", tmp, ": ", strerror(errno)));
+  if (!fd.valid())
+    return absl::InternalError(absl::StrCat("creating ", tmp, ": ", strerror(errno)));
   size_t off = 0;
   while (off < content.size()) {
     ssize_t w = write(fd.get(), content.data() + off, content.size() - off);
@@ -89,8 +90,8 @@ absl::Status MakeDirs(const std::string& path_in, int mode) {
     if (errno != EEXIST) return Errno(absl::StrCat("creating directory ", cur));
     struct stat st;
     if (stat(cur.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-      return absl::FailedPreconditionError(absl::StrCat("creating directory ", path, ": ", cur,
-                                                        " exists and is not a directory"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("creating directory ", path, ": ", cur, " exists and is not a directory"));
     }
   }
   return absl::OkStatus();
@@ -103,7 +104,8 @@ constexpr int kMaxRemoveDepth = 4096;
 
 // Removes the entries of the open directory `dir` (at `path`, on device `dev`) and then
 // `name` itself from `parent`. Never follows a link; never enters another filesystem.
-absl::Status RemoveDirAt(int parent, const char* name, const std::string& path, dev_t dev, int depth) {
+absl::Status RemoveDirAt(int parent, const char* name, const std::string& path, dev_t dev,
+                         int depth) {
   if (depth > kMaxRemoveDepth) {
     return absl::FailedPreconditionError(absl::StrCat("removing ", path, ": nested too deeply"));
   }
@@ -156,7 +158,8 @@ absl::Status RemoveDirAt(int parent, const char* name, const std::string& path, 
   if (!result.ok()) return result;
   if (unlinkat(parent, name, AT_REMOVEDIR) != 0 && errno != ENOENT) {
     if (errno == EBUSY) {
-      return absl::FailedPreconditionError(absl::StrCat("removing ", path, ": it is a mount point"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("removing ", path, ": it is a mount point"));
     }
     return Errno(absl::StrCat("removing ", path));
   }
@@ -178,7 +181,8 @@ absl::Status RemoveAll(const std::string& path) {
   // The tree may hold a container's files: everything below is reached by descriptor from here.
   const std::string parent_path = std::filesystem::path(path).parent_path().string();
   const std::string base = std::filesystem::path(path).filename().string();
-  int parent = open(parent_path.empty() ? "." : parent_path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  int parent =
+      open(parent_path.empty() ? "." : parent_path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (parent < 0) return Errno(absl::StrCat("opening ", parent_path));
   // The top may itself be a mount (an emptied shm, say): its own device is the one to stay on.
   absl::Status result = RemoveDirAt(parent, base.c_str(), path, st.st_dev, 0);
@@ -211,7 +215,9 @@ absl::Status WaitForPath(const std::string& path, int timeout_ms) {
   while (!PathExists(path)) {
     const int64_t left = absl::ToInt64Milliseconds(deadline - absl::Now());
     if (left <= 0) return absl::DeadlineExceededError(absl::StrCat(path, " did not appear"));
-    struct pollfd p{in.get(), POLLIN, 0};
+    struct pollfd p {
+      in.get(), POLLIN, 0
+    };
     if (poll(&p, 1, static_cast<int>(left)) < 0 && errno != EINTR) {
       return absl::InternalError(absl::StrCat("waiting for ", path, ": ", strerror(errno)));
     }

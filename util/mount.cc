@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -23,8 +24,7 @@ int MountOverlayErrno(const std::string& base_dir, int base_fd, const std::strin
                       const std::string& target) {
   int err = 0;
   std::thread mounter([&] {
-    if (unshare(CLONE_FS) != 0 ||
-        (base_fd >= 0 ? fchdir(base_fd) : chdir(base_dir.c_str())) != 0 ||
+    if (unshare(CLONE_FS) != 0 || (base_fd >= 0 ? fchdir(base_fd) : chdir(base_dir.c_str())) != 0 ||
         mount("overlay", target.c_str(), "overlay", 0, options.c_str()) != 0) {
       err = errno ? errno : EIO;
     }
@@ -35,22 +35,23 @@ int MountOverlayErrno(const std::string& base_dir, int base_fd, const std::strin
 
 }  // namespace
 
-absl::Status MountOverlayRelative(const std::string& base_dir, int base_fd, const std::string& options,
-                                  const std::string& target) {
+absl::Status MountOverlayRelative(const std::string& base_dir, int base_fd,
+                                  const std::string& options, const std::string& target) {
   if (options.size() >= static_cast<size_t>(getpagesize()) - 1) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "overlay options for ", target, " are ", options.size(), " bytes, over the page size"));
+    return absl::ResourceExhaustedError(absl::StrCat("overlay options for ", target, " are ",
+                                                     options.size(), " bytes, over the page size"));
   }
   int err = MountOverlayErrno(base_dir, base_fd, options, target);
-  if (err != 0) return ErrnoStatus(err, absl::StrCat("mount overlay at ", target, " (", options, ")"));
+  if (err != 0)
+    return ErrnoStatus(err, absl::StrCat("mount overlay at ", target, " (", options, ")"));
   return absl::OkStatus();
 }
 
 absl::Status MountOverlayThroughTree(int tree_fd, const std::string& attach_parent,
                                      const std::string& options, const std::string& target) {
   if (options.size() >= static_cast<size_t>(getpagesize()) - 1) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "overlay options for ", target, " are ", options.size(), " bytes, over the page size"));
+    return absl::ResourceExhaustedError(absl::StrCat("overlay options for ", target, " are ",
+                                                     options.size(), " bytes, over the page size"));
   }
   int err = MountOverlayErrno("", tree_fd, options, target);
   if (err != EINVAL) {
@@ -78,7 +79,8 @@ absl::Status MountOverlayThroughTree(int tree_fd, const std::string& attach_pare
   }
   err = MountOverlayErrno(point, -1, options, target);
   if (umount2(point.c_str(), MNT_DETACH) == 0) rmdir(point.c_str());
-  if (err != 0) return ErrnoStatus(err, absl::StrCat("mount overlay at ", target, " (", options, ")"));
+  if (err != 0)
+    return ErrnoStatus(err, absl::StrCat("mount overlay at ", target, " (", options, ")"));
   return absl::OkStatus();
 }
 
@@ -92,9 +94,11 @@ absl::StatusOr<UniqueFd> IdmappedClone(const std::string& source, int userns_fd,
   if (mount_setattr(tree.get(), "", AT_EMPTY_PATH | rec, &attr, sizeof(attr)) != 0) {
     int err = errno;
     if (err == EINVAL || err == EPERM || err == EOPNOTSUPP) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "an idmapped mount of ", source, " is not possible (its filesystem or this kernel "
-          "does not support it): mount_setattr(MOUNT_ATTR_IDMAP): ", strerror(err)));
+      return absl::FailedPreconditionError(
+          absl::StrCat("an idmapped mount of ", source,
+                       " is not possible (its filesystem or this kernel "
+                       "does not support it): mount_setattr(MOUNT_ATTR_IDMAP): ",
+                       strerror(err)));
     }
     return ErrnoStatus(err, absl::StrCat("mount_setattr(MOUNT_ATTR_IDMAP) on ", source));
   }
@@ -107,8 +111,9 @@ absl::Status MakeTreeReadOnly(int tree_fd, const std::string& what) {
   if (mount_setattr(tree_fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) != 0) {
     int err = errno;
     if (err == ENOSYS || err == EINVAL || err == EPERM) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "this kernel cannot make ", what, " read-only recursively: mount_setattr: ", strerror(err)));
+      return absl::FailedPreconditionError(
+          absl::StrCat("this kernel cannot make ", what,
+                       " read-only recursively: mount_setattr: ", strerror(err)));
     }
     return ErrnoStatus(err, absl::StrCat("mount_setattr(MOUNT_ATTR_RDONLY) on ", what));
   }
@@ -116,10 +121,12 @@ absl::Status MakeTreeReadOnly(int tree_fd, const std::string& what) {
 }
 
 absl::StatusOr<UniqueFd> ReadOnlyClone(const std::string& source) {
-  UniqueFd tree(open_tree(AT_FDCWD, source.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE));
+  UniqueFd tree(
+      open_tree(AT_FDCWD, source.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE));
   if (!tree.valid()) {
     if (errno == ENOSYS) {
-      return absl::FailedPreconditionError("this kernel has no open_tree: no recursive read-only mounts");
+      return absl::FailedPreconditionError(
+          "this kernel has no open_tree: no recursive read-only mounts");
     }
     return ErrnoStatus(errno, absl::StrCat("open_tree ", source));
   }
@@ -133,6 +140,28 @@ absl::Status ProbeRecursiveReadOnly(const std::string& dir) {
   absl::StatusOr<UniqueFd> tree = ReadOnlyClone(probe);
   rmdir(probe.c_str());
   return tree.status();
+}
+
+// Detaches every mount stacked at `path`.
+absl::Status DetachAllMounts(const std::string& path) {
+  for (int i = 0; i < 16; ++i) {
+    if (umount2(path.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW) == 0) continue;
+    if (errno == EINVAL || errno == ENOENT) return absl::OkStatus();
+    return ErrnoStatus(errno, absl::StrCat("unmounting ", path));
+  }
+  return absl::InternalError(absl::StrCat(path, " is still mounted after 16 unmounts"));
+}
+
+// Removes a (detached) mount point: one directory or file, never a tree.
+absl::Status RemoveMountPoint(const std::string& path) {
+  struct stat st;
+  if (lstat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return absl::OkStatus();
+    return ErrnoStatus(errno, absl::StrCat("stat ", path));
+  }
+  int r = S_ISDIR(st.st_mode) ? rmdir(path.c_str()) : unlink(path.c_str());
+  if (r != 0 && errno != ENOENT) return ErrnoStatus(errno, absl::StrCat("removing ", path));
+  return absl::OkStatus();
 }
 
 }  // namespace berth

@@ -15,8 +15,8 @@ namespace berth {
 // valid (a directory or a detached mount), otherwise in `base_dir`. Runs in a short-lived thread
 // that unshares its filesystem context, so berthd's own cwd never moves and no process is forked.
 // ResourceExhausted when the options do not fit the kernel's page-sized option buffer.
-absl::Status MountOverlayRelative(const std::string& base_dir, int base_fd, const std::string& options,
-                                  const std::string& target);
+absl::Status MountOverlayRelative(const std::string& base_dir, int base_fd,
+                                  const std::string& options, const std::string& target);
 
 // MountOverlayRelative with the relative paths resolved in the detached tree `tree_fd` (an
 // IdmappedClone). Where the kernel takes no layer from a detached mount (EINVAL, as on 6.1),
@@ -39,6 +39,12 @@ absl::Status MakeTreeReadOnly(int tree_fd, const std::string& what);
 absl::StatusOr<UniqueFd> ReadOnlyClone(const std::string& source);
 // Whether ReadOnlyClone works here (tried on a fresh directory in `dir`).
 absl::Status ProbeRecursiveReadOnly(const std::string& dir);
+
+// Detaches every mount stacked at `path` (at most 16); nothing mounted there is fine.
+absl::Status DetachAllMounts(const std::string& path);
+
+// Removes a (detached) mount point: one directory or file, never a tree; an absent one is fine.
+absl::Status RemoveMountPoint(const std::string& path);
 
 }  // namespace berth
 

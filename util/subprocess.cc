@@ -56,7 +56,8 @@ absl::StatusOr<std::string> FindProgram(const std::string& name) {
   for (absl::string_view dir : absl::StrSplit(dirs, ':', absl::SkipEmpty())) {
     std::string candidate = absl::StrCat(dir, "/", name);
     struct stat st;
-    if (stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(candidate.c_str(), X_OK) == 0) {
+    if (stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+        access(candidate.c_str(), X_OK) == 0) {
       return candidate;
     }
   }
@@ -198,7 +199,8 @@ absl::StatusOr<RunResult> RunProcess(const std::vector<std::string>& argv,
       }
       std::string& dst = is_out ? result.out : result.err;
       bool& trunc = is_out ? result.out_truncated : result.err_truncated;
-      size_t keep = std::min<size_t>(r, options.max_output - std::min(options.max_output, dst.size()));
+      size_t keep =
+          std::min<size_t>(r, options.max_output - std::min(options.max_output, dst.size()));
       dst.append(buf, keep);
       if (keep < static_cast<size_t>(r)) trunc = true;
     }
@@ -234,9 +236,9 @@ absl::StatusOr<RunResult> RunProcess(const std::vector<std::string>& argv,
 std::string DescribeFailure(const std::vector<std::string>& argv, const RunResult& r) {
   std::string what = absl::StrJoin(argv, " ");
   if (what.size() > 200) what = what.substr(0, 200) + "...";
-  std::string how = r.timed_out      ? "timed out"
-                    : r.term_signal  ? absl::StrCat("killed by signal ", r.term_signal)
-                                     : absl::StrCat("exited with ", r.exit_code);
+  std::string how = r.timed_out     ? "timed out"
+                    : r.term_signal ? absl::StrCat("killed by signal ", r.term_signal)
+                                    : absl::StrCat("exited with ", r.exit_code);
   std::string err = r.err.empty() ? r.out : r.err;
   while (!err.empty() && (err.back() == '\n' || err.back() == ' ')) err.pop_back();
   return absl::StrCat("`", what, "` ", how, err.empty() ? "" : ": ", err);

@@ -1,4 +1,5 @@
-// Running helper programs (runc, conmon, CNI plugins) without a shell, with bounded time and output.
+// Running helper programs (runc, conmon, CNI plugins) without a shell, with bounded time and
+// output.
 #ifndef BERTH_UTIL_SUBPROCESS_H_
 #define BERTH_UTIL_SUBPROCESS_H_
 
@@ -23,15 +24,15 @@ struct RunOptions {
   // Called when the timeout passes, before the child is killed; the child then gets a short
   // grace to exit by itself (e.g. runc reaping the command this callback killed).
   std::function<void()> on_timeout;
-  size_t max_output = 16 << 20;                       // bytes kept of stdout and of stderr
+  size_t max_output = 16 << 20;  // bytes kept of stdout and of stderr
   // Descriptors the child inherits: {parent fd, child fd number}.
   std::vector<std::pair<int, int>> inherit_fds;
   std::string working_dir;
 };
 
 struct RunResult {
-  int exit_code = -1;    // valid when exited
-  int term_signal = 0;   // non-zero when killed by a signal
+  int exit_code = -1;   // valid when exited
+  int term_signal = 0;  // non-zero when killed by a signal
   bool timed_out = false;
   std::string out;
   std::string err;

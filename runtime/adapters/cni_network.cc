@@ -5,7 +5,7 @@
 #include "absl/time/clock.h"
 #include "network/netns.h"
 
-namespace berth::runtime {
+namespace berth::engine {
 namespace {
 
 network::PodNetworkRequest ToRequest(const PodNetworkSpec& spec) {
@@ -20,7 +20,7 @@ network::PodNetworkRequest ToRequest(const PodNetworkSpec& spec) {
     network::PortMapping m;
     m.host_port = pm.host_port();
     m.container_port = pm.container_port();
-    m.protocol = ::runtime::v1::Protocol_Name(pm.protocol());
+    m.protocol = runtime::v1::Protocol_Name(pm.protocol());
     m.protocol = absl::AsciiStrToLower(m.protocol);
     m.host_ip = pm.host_ip();
     r.port_mappings.push_back(m);
@@ -61,4 +61,4 @@ absl::Status CniNetwork::TearDown(const PodNetworkSpec& spec) {
 
 absl::Status CniNetwork::Ready() { return cni_->Ready(); }
 
-}  // namespace berth::runtime
+}  // namespace berth::engine

@@ -9,7 +9,7 @@
 #include "network/cni_manager.h"
 #include "runtime/providers.h"
 
-namespace berth::runtime {
+namespace berth::engine {
 
 class CniNetwork final : public NetworkProvider {
  public:
@@ -29,6 +29,6 @@ class CniNetwork final : public NetworkProvider {
   std::function<void(const std::string&, double)> observe_;
 };
 
-}  // namespace berth::runtime
+}  // namespace berth::engine
 
 #endif  // BERTH_RUNTIME_ADAPTERS_CNI_NETWORK_H_

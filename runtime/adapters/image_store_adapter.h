@@ -5,7 +5,7 @@
 #include "runtime/providers.h"
 #include "storage/images/image_store.h"
 
-namespace berth::runtime {
+namespace berth::engine {
 
 class ImageStoreAdapter final : public ImageProvider {
  public:
@@ -35,6 +35,6 @@ class ImageStoreAdapter final : public ImageProvider {
   images::ImageStore* store_;
 };
 
-}  // namespace berth::runtime
+}  // namespace berth::engine
 
 #endif  // BERTH_RUNTIME_ADAPTERS_IMAGE_STORE_ADAPTER_H_

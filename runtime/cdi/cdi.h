@@ -28,10 +28,10 @@ inline constexpr size_t kMaxSpecFilesPerDir = 1024;
 inline constexpr size_t kMaxDevicesPerSpec = 4096;
 inline constexpr size_t kMaxEditsPerList = 4096;  // entries of any one list (env, mounts, ...)
 inline constexpr size_t kMaxStringBytes = 32 * 1024;
-inline constexpr size_t kMaxNestingDepth = 32;        // the schema itself needs 7
-inline constexpr size_t kMaxYamlNodes = 1 << 20;      // counts alias expansions too
+inline constexpr size_t kMaxNestingDepth = 32;          // the schema itself needs 7
+inline constexpr size_t kMaxYamlNodes = 1 << 20;        // counts alias expansions too
 inline constexpr size_t kMaxYamlScalarBytes = 4 << 20;  // likewise
-inline constexpr size_t kMaxRequestedDevices = 256;   // per container
+inline constexpr size_t kMaxRequestedDevices = 256;     // per container
 
 // "cdi.k8s.io/<key>": container annotations that request devices (device plugins use these).
 inline constexpr absl::string_view kAnnotationPrefix = "cdi.k8s.io/";
@@ -86,7 +86,8 @@ struct Mount {
 };
 
 struct Hook {
-  std::string hook_name;  // prestart, createRuntime, createContainer, startContainer, poststart, poststop
+  std::string
+      hook_name;  // prestart, createRuntime, createContainer, startContainer, poststart, poststop
   std::string path;
   std::vector<std::string> args;
   std::vector<std::string> env;
@@ -116,8 +117,8 @@ struct Device {
 };
 
 struct Spec {
-  std::string path;   // the file it came from (or what the caller called it)
-  int priority = 0;   // index of its directory; higher wins
+  std::string path;     // the file it came from (or what the caller called it)
+  int priority = 0;     // index of its directory; higher wins
   std::string version;  // cdiVersion as written
   std::string kind;     // vendor/class
   std::string vendor;
@@ -158,8 +159,9 @@ struct ResolvedDevice {
 // `oci_spec` is left as it was.
 //  - process.env: KEY=VALUE replaces the entry with the same key in place, else is appended.
 //  - linux.devices: replaces any entry with the same path; type/major/minor/fileMode missing from
-//    the spec are read by lstat of hostPath (a node that is missing or not a device → InvalidArgument
-//    unless type and major are given); uid/gid default to process.user's when those are > 0.
+//    the spec are read by lstat of hostPath (a node that is missing or not a device →
+//    InvalidArgument unless type and major are given); uid/gid default to process.user's when those
+//    are > 0.
 //  - linux.resources.devices: an allow rule per b/c/u node with its permissions ("rwm" default,
 //    none for "none").
 //  - mounts: replace a mount at the same destination, then all mounts are sorted stably by
@@ -241,7 +243,7 @@ class Registry {
   std::vector<FileEntry> files_ ABSL_GUARDED_BY(mu_);  // scan order: directory, then name
   std::vector<SpecFileError> dir_errors_ ABSL_GUARDED_BY(mu_);
   std::vector<SpecFileError> conflict_errors_ ABSL_GUARDED_BY(mu_);
-  std::map<std::string, DeviceRef> devices_ ABSL_GUARDED_BY(mu_);  // qualified name → device
+  std::map<std::string, DeviceRef> devices_ ABSL_GUARDED_BY(mu_);      // qualified name → device
   std::map<std::string, std::string> conflicts_ ABSL_GUARDED_BY(mu_);  // qualified name → why
 };
 

@@ -29,10 +29,10 @@ inline bool Mentions(const absl::Status& st, absl::string_view text) {
   return st.message().find(text) != absl::string_view::npos;
 }
 
-#define EXPECT_INVALID(expr, text)                                          \
-  do {                                                                      \
-    absl::Status st_ = (expr);                                              \
-    EXPECT_TRUE(absl::IsInvalidArgument(st_)) << st_;                       \
+#define EXPECT_INVALID(expr, text)                                              \
+  do {                                                                          \
+    absl::Status st_ = (expr);                                                  \
+    EXPECT_TRUE(absl::IsInvalidArgument(st_)) << st_;                           \
     EXPECT_TRUE(Mentions(st_, text)) << "want \"" << (text) << "\" in " << st_; \
   } while (0)
 

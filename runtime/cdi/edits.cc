@@ -164,7 +164,8 @@ absl::Status ApplyEdits(const std::vector<EditSource>& sources, json& spec) {
           if (user == proc->end() || !user->is_object()) return {};
           auto v = user->find(k);
           if (v == user->end() || !v->is_number_integer()) return {};
-          int64_t i = v->is_number_unsigned() && v->get<uint64_t>() > kU32Max ? 0 : v->get<int64_t>();
+          int64_t i =
+              v->is_number_unsigned() && v->get<uint64_t>() > kU32Max ? 0 : v->get<int64_t>();
           if (i <= 0 || i > kU32Max) return {};
           return static_cast<uint32_t>(i);
         };
@@ -179,8 +180,7 @@ absl::Status ApplyEdits(const std::vector<EditSource>& sources, json& spec) {
       if (d.file_mode) node["fileMode"] = *d.file_mode;
       if (d.uid) node["uid"] = *d.uid;
       if (d.gid) node["gid"] = *d.gid;
-      absl::StatusOr<json*> devices =
-          Member(*lx, "devices", json::value_t::array, "linux.devices");
+      absl::StatusOr<json*> devices = Member(*lx, "devices", json::value_t::array, "linux.devices");
       if (!devices.ok()) return devices.status();
       json kept = json::array();
       for (json& existing : **devices) {
@@ -231,9 +231,8 @@ absl::Status ApplyEdits(const std::vector<EditSource>& sources, json& spec) {
     json& mounts = spec["mounts"];
     std::vector<json> sorted(std::make_move_iterator(mounts.begin()),
                              std::make_move_iterator(mounts.end()));
-    std::stable_sort(sorted.begin(), sorted.end(), [](const json& a, const json& b) {
-      return MountDepth(a) < MountDepth(b);
-    });
+    std::stable_sort(sorted.begin(), sorted.end(),
+                     [](const json& a, const json& b) { return MountDepth(a) < MountDepth(b); });
     mounts = json(std::move(sorted));
   }
 

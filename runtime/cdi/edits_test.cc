@@ -63,8 +63,7 @@ TEST(CdiApply, EditsEnvMountsDevicesHooksAndGroups) {
   json oci = BaseSpec();
   ASSERT_TRUE(ApplyDevices(Pick(spec, {"a", "b"}), &oci).ok());
 
-  EXPECT_EQ(oci["process"]["env"],
-            json({"PATH=/usr/bin", "A=new", "B=keep", "SPEC=1", "C=added"}));
+  EXPECT_EQ(oci["process"]["env"], json({"PATH=/usr/bin", "A=new", "B=keep", "SPEC=1", "C=added"}));
   EXPECT_EQ(oci["process"]["user"]["additionalGids"], json({5, 44, 45}));
 
   const json& devices = oci["linux"]["devices"];
@@ -88,8 +87,11 @@ TEST(CdiApply, EditsEnvMountsDevicesHooksAndGroups) {
   const json& rules = oci["linux"]["resources"]["devices"];
   ASSERT_EQ(rules.size(), 3u);  // deny-all, vendor0, vendor1; "none" gets no rule
   EXPECT_EQ(rules[0]["allow"], false);
-  EXPECT_EQ(rules[1], (json{{"allow", true}, {"type", "c"}, {"major", major(null_st.st_rdev)},
-                            {"minor", minor(null_st.st_rdev)}, {"access", "rwm"}}));
+  EXPECT_EQ(rules[1], (json{{"allow", true},
+                            {"type", "c"},
+                            {"major", major(null_st.st_rdev)},
+                            {"minor", minor(null_st.st_rdev)},
+                            {"access", "rwm"}}));
   EXPECT_EQ(rules[2]["access"], "rw");
 
   std::vector<std::string> dests;
@@ -101,8 +103,9 @@ TEST(CdiApply, EditsEnvMountsDevicesHooksAndGroups) {
   EXPECT_EQ(oci["mounts"][5], json::parse(R"({"destination":"/usr/lib/x.so","source":"/lib/x.so",
                                              "options":["ro","bind"]})"));
 
-  EXPECT_EQ(oci["hooks"]["createContainer"],
-            json::parse(R"([{"path":"/usr/bin/hook","args":["hook","a"],"env":["H=1"],"timeout":10}])"));
+  EXPECT_EQ(
+      oci["hooks"]["createContainer"],
+      json::parse(R"([{"path":"/usr/bin/hook","args":["hook","a"],"env":["H=1"],"timeout":10}])"));
   EXPECT_EQ(oci["hooks"]["poststop"], json::parse(R"([{"path":"/usr/bin/cleanup"}])"));
 }
 
@@ -115,7 +118,8 @@ TEST(CdiApply, SpecEditsOnceAndDeviceNodesReplacedByPath) {
                 {"name": "b", "containerEdits": {"deviceNodes": [{"path": "/dev/ctl", "type": "c", "major": 10, "minor": 2}]}}]
   })");
   ASSERT_NE(spec, nullptr);
-  json oci = {{"linux", {{"devices", {{{"path", "/dev/ctl"}, {"type", "c"}, {"major", 1}, {"minor", 1}}}}}}};
+  json oci = {{"linux",
+               {{"devices", {{{"path", "/dev/ctl"}, {"type", "c"}, {"major", 1}, {"minor", 1}}}}}}};
   ASSERT_TRUE(ApplyDevices(Pick(spec, {"a", "b"}), &oci).ok());
   EXPECT_EQ(oci["hooks"]["prestart"].size(), 1u);
   ASSERT_EQ(oci["linux"]["devices"].size(), 1u);
@@ -131,7 +135,8 @@ TEST(CdiApply, RefusesNodesThatAreNotDevicesAndLeavesTheSpecAlone) {
        {absl::StrCat(R"({"path":"/dev/x","hostPath":")", file, R"("})"),
         absl::StrCat(R"({"path":"/dev/x","hostPath":")", dir.path(), R"(/missing"})"),
         std::string(R"({"path":"/dev/x","hostPath":"/dev/null","type":"b"})")}) {
-    auto spec = MustParse(OneDevice("0.5.0", absl::StrCat(R"({"env":["A=1"],"deviceNodes":[)", node, "]}")));
+    auto spec = MustParse(
+        OneDevice("0.5.0", absl::StrCat(R"({"env":["A=1"],"deviceNodes":[)", node, "]}")));
     ASSERT_NE(spec, nullptr);
     json oci = BaseSpec();
     absl::Status st = ApplyDevices(Pick(spec, {"dev"}), &oci);
@@ -143,7 +148,8 @@ TEST(CdiApply, RefusesNodesThatAreNotDevicesAndLeavesTheSpecAlone) {
 
 TEST(CdiApply, RefusesIntelRdtAndNetDevicesExplicitly) {
   auto rdt = MustParse(OneDevice("0.7.0", R"({"intelRdt":{"closID":"gold"}})"));
-  auto net = MustParse(OneDevice("1.1.0", R"({"netDevices":[{"hostInterfaceName":"eth1","name":"net1"}]})"));
+  auto net = MustParse(
+      OneDevice("1.1.0", R"({"netDevices":[{"hostInterfaceName":"eth1","name":"net1"}]})"));
   ASSERT_TRUE(rdt && net);
   json oci = BaseSpec();
   absl::Status st = ApplyDevices(Pick(rdt, {"dev"}), &oci);
@@ -156,7 +162,8 @@ TEST(CdiApply, RefusesIntelRdtAndNetDevicesExplicitly) {
 }
 
 TEST(CdiApply, WrongShapedOciSpecIsAnErrorNotAThrow) {
-  auto spec = MustParse(OneDevice("0.3.0", R"({"env":["A=1"],"mounts":[{"hostPath":"/a","containerPath":"/b"}]})"));
+  auto spec = MustParse(
+      OneDevice("0.3.0", R"({"env":["A=1"],"mounts":[{"hostPath":"/a","containerPath":"/b"}]})"));
   ASSERT_NE(spec, nullptr);
   for (json oci : {json::parse(R"({"process":[]})"), json::parse(R"({"process":{"env":{}}})"),
                    json::parse(R"({"mounts":{}})"), json::parse("[]")}) {

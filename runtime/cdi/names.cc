@@ -33,8 +33,8 @@ absl::Status CheckVendorOrClass(absl::string_view what, absl::string_view name, 
   for (size_t i = 1; i + 1 < name.size(); ++i) {
     char c = name[i];
     if (!IsAlnum(c) && c != '_' && c != '-' && c != '.') {
-      return absl::InvalidArgumentError(
-          absl::StrCat(what, " ", Quote(name), " has an invalid character ", Quote(name.substr(i, 1))));
+      return absl::InvalidArgumentError(absl::StrCat(
+          what, " ", Quote(name), " has an invalid character ", Quote(name.substr(i, 1))));
     }
   }
   if (!IsAlnum(name.back())) {
@@ -69,9 +69,8 @@ absl::Status ValidateDeviceName(absl::string_view name) {
   for (size_t i = 1; i + 1 < name.size(); ++i) {
     char c = name[i];
     if (!IsAlnum(c) && c != '_' && c != '-' && c != '.' && c != ':') {
-      return absl::InvalidArgumentError(absl::StrCat("device name ", Quote(name),
-                                                     " has an invalid character ",
-                                                     Quote(name.substr(i, 1))));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "device name ", Quote(name), " has an invalid character ", Quote(name.substr(i, 1))));
     }
   }
   if (!IsAlnum(name.back())) {

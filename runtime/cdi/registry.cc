@@ -63,8 +63,9 @@ std::vector<Registry::FileSig> Registry::ScanLocked() {
     }
     std::sort(names.begin(), names.end());
     if (names.size() > kMaxSpecFilesPerDir) {
-      dir_errors.push_back({dir, "", absl::StrCat("more than ", kMaxSpecFilesPerDir,
-                                                  " spec files; the rest are ignored")});
+      dir_errors.push_back(
+          {dir, "",
+           absl::StrCat("more than ", kMaxSpecFilesPerDir, " spec files; the rest are ignored")});
       names.resize(kMaxSpecFilesPerDir);
     }
     for (const std::string& name : names) {

@@ -38,8 +38,7 @@ TEST_F(CdiRegistryTest, ResolvesFromBothDirectoriesAndFormats) {
   ASSERT_TRUE(MakeDirs(run_ + "/sub.json").ok());  // a directory is not a spec
   Registry reg({etc_, run_, root_.path() + "/absent"});
   EXPECT_EQ(reg.ListDevices(),
-            (std::vector<std::string>{"example.com/net.accel=claim-3f1c6a1e-0",
-                                      "nvidia.com/gpu=0",
+            (std::vector<std::string>{"example.com/net.accel=claim-3f1c6a1e-0", "nvidia.com/gpu=0",
                                       "nvidia.com/gpu=GPU-4cf8db2d-06c0-7d70-1a51-e59b25b2c16c",
                                       "nvidia.com/gpu=all", "vendor.com/fpga=fpga0",
                                       "vendor.com/fpga=fpga1"}));
@@ -165,7 +164,9 @@ TEST_F(CdiRegistryTest, RereadsWhenFilesChangeAppearOrGo) {
   Registry late({dir});
   EXPECT_TRUE(late.ListDevices().empty());
   ASSERT_TRUE(MakeDirs(dir).ok());
-  Write(dir, "v.yaml", "cdiVersion: 0.3.0\nkind: vendor.com/class\ndevices:\n- name: dev\n  containerEdits:\n    env: [L=1]\n");
+  Write(dir, "v.yaml",
+        "cdiVersion: 0.3.0\nkind: vendor.com/class\ndevices:\n- name: dev\n  containerEdits:\n    "
+        "env: [L=1]\n");
   EXPECT_EQ(late.ListDevices(), (std::vector<std::string>{"vendor.com/class=dev"}));
 }
 

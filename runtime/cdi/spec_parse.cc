@@ -244,8 +244,8 @@ absl::Status CheckAnnotations(const Ctx& ctx, const json* v, const std::string& 
   return absl::OkStatus();
 }
 
-const std::set<absl::string_view> kHookNames = {"prestart",       "createRuntime", "createContainer",
-                                               "startContainer", "poststart",     "poststop"};
+const std::set<absl::string_view> kHookNames = {
+    "prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"};
 
 bool IsBindMount(const Mount& m) {
   if (m.type.empty() || m.type == "bind" || m.type == "rbind" || m.type == "none") return true;
@@ -285,8 +285,10 @@ absl::Status ParseDeviceNode(Ctx& ctx, const json& v, const std::string& where, 
   if (!d->type.empty() && d->type != "b" && d->type != "c" && d->type != "u" && d->type != "p") {
     return Bad(Join(where, "type"), absl::StrCat(Quote(d->type), " is not one of b, c, u, p"));
   }
-  if (st = GetInt(f->Get("major"), Join(where, "major"), 0, kU32Max, &d->major); !st.ok()) return st;
-  if (st = GetInt(f->Get("minor"), Join(where, "minor"), 0, kU32Max, &d->minor); !st.ok()) return st;
+  if (st = GetInt(f->Get("major"), Join(where, "major"), 0, kU32Max, &d->major); !st.ok())
+    return st;
+  if (st = GetInt(f->Get("minor"), Join(where, "minor"), 0, kU32Max, &d->minor); !st.ok())
+    return st;
   if (const json* m = f->Get("fileMode")) {
     int64_t mode = 0;
     if (st = GetInt(m, Join(where, "fileMode"), 0, 07777, &mode); !st.ok()) return st;
@@ -296,8 +298,7 @@ absl::Status ParseDeviceNode(Ctx& ctx, const json& v, const std::string& where, 
       !st.ok()) {
     return st;
   }
-  if (d->permissions != "none" &&
-      d->permissions.find_first_not_of("rwm") != std::string::npos) {
+  if (d->permissions != "none" && d->permissions.find_first_not_of("rwm") != std::string::npos) {
     return Bad(Join(where, "permissions"),
                absl::StrCat(Quote(d->permissions), " is not made of r, w, m (or \"none\")"));
   }
@@ -306,15 +307,14 @@ absl::Status ParseDeviceNode(Ctx& ctx, const json& v, const std::string& where, 
 }
 
 absl::Status ParseMount(Ctx& ctx, const json& v, const std::string& where, Mount* m) {
-  absl::StatusOr<Fields> f =
-      Fields::Of(v, {"hostPath", "containerPath", "type", "options"}, where);
+  absl::StatusOr<Fields> f = Fields::Of(v, {"hostPath", "containerPath", "type", "options"}, where);
   if (!f.ok()) return f.status();
   absl::Status st;
   if (st = GetString(ctx, f->Get("hostPath"), Join(where, "hostPath"), &m->host_path); !st.ok()) {
     return st;
   }
-  if (st = GetString(ctx, f->Get("containerPath"), Join(where, "containerPath"),
-                     &m->container_path);
+  if (st =
+          GetString(ctx, f->Get("containerPath"), Join(where, "containerPath"), &m->container_path);
       !st.ok()) {
     return st;
   }
@@ -368,7 +368,8 @@ absl::Status ParseIntelRdt(Ctx& ctx, const json& v, const std::string& where) {
   absl::Status st;
   if (st = GetString(ctx, f->Get("closID"), Join(where, "closID"), &clos); !st.ok()) return st;
   // The CLOS is a resctrl directory: a file name, or "/" for the root group.
-  if (clos != "/" && (clos == "." || clos == ".." || clos.find_first_of("/\n") != std::string::npos)) {
+  if (clos != "/" &&
+      (clos == "." || clos == ".." || clos.find_first_of("/\n") != std::string::npos)) {
     return Bad(Join(where, "closID"), absl::StrCat(Quote(clos), " is not a valid CLOS name"));
   }
   if (st = GetString(ctx, f->Get("l3CacheSchema"), Join(where, "l3CacheSchema"), &l3); !st.ok()) {
@@ -415,10 +416,9 @@ absl::Status ParseNetDevices(Ctx& ctx, const json& list, const std::string& wher
 }
 
 absl::Status ParseEdits(Ctx& ctx, const json& v, const std::string& where, ContainerEdits* e) {
-  absl::StatusOr<Fields> f = Fields::Of(v,
-                                        {"env", "deviceNodes", "netDevices", "hooks", "mounts",
-                                         "intelRdt", "additionalGids"},
-                                        where);
+  absl::StatusOr<Fields> f = Fields::Of(
+      v, {"env", "deviceNodes", "netDevices", "hooks", "mounts", "intelRdt", "additionalGids"},
+      where);
   if (!f.ok()) return f.status();
   absl::Status st;
   if (st = GetStringList(ctx, f->Get("env"), Join(where, "env"), &e->env); !st.ok()) return st;
@@ -484,8 +484,9 @@ absl::StatusOr<Spec> SpecFromJson(const json& root, bool from_yaml) {
   if (spec.version.empty()) return Bad("cdiVersion", "is required");
   int version = FindVersion(spec.version);
   if (version < 0) {
-    return Bad("cdiVersion", absl::StrCat(Quote(spec.version), " is not a CDI version berth reads (",
-                                          kVersions.front(), " to ", kVersions.back(), ")"));
+    return Bad("cdiVersion",
+               absl::StrCat(Quote(spec.version), " is not a CDI version berth reads (",
+                            kVersions.front(), " to ", kVersions.back(), ")"));
   }
   if (st = GetString(ctx, f->Get("kind"), "kind", &spec.kind); !st.ok()) return st;
   if (spec.kind.empty()) return Bad("kind", "is required");
@@ -558,16 +559,16 @@ const Device* Spec::FindDevice(absl::string_view name) const {
   return nullptr;
 }
 
-absl::StatusOr<Spec> ParseSpec(absl::string_view text, SpecFormat format, absl::string_view origin) {
+absl::StatusOr<Spec> ParseSpec(absl::string_view text, SpecFormat format,
+                               absl::string_view origin) {
   auto fail = [&](const absl::Status& st) {
     return absl::InvalidArgumentError(absl::StrCat("CDI spec ", origin, ": ", st.message()));
   };
   if (text.size() > kMaxSpecFileBytes) {
-    return fail(absl::InvalidArgumentError(
-        absl::StrCat("larger than ", kMaxSpecFileBytes, " bytes")));
+    return fail(
+        absl::InvalidArgumentError(absl::StrCat("larger than ", kMaxSpecFileBytes, " bytes")));
   }
-  absl::StatusOr<json> root =
-      format == SpecFormat::kJson ? ParseJsonText(text) : YamlToJson(text);
+  absl::StatusOr<json> root = format == SpecFormat::kJson ? ParseJsonText(text) : YamlToJson(text);
   if (!root.ok()) return fail(root.status());
   try {
     absl::StatusOr<Spec> spec = SpecFromJson(*root, format == SpecFormat::kYaml);

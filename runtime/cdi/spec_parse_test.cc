@@ -41,15 +41,13 @@ TEST(CdiNames, QualifiedNamesFollowTheSpecRules) {
 
 TEST(CdiNames, CollectsCriDevicesThenAnnotationsOnce) {
   absl::StatusOr<std::vector<std::string>> names = CollectDeviceNames(
-      {"b.com/x=1", "a.com/x=0", "b.com/x=1"},
-      {{"cdi.k8s.io/plugin_b", "c.com/y=2,a.com/x=0"},
-       {"cdi.k8s.io/plugin_a", "d.com/z=3"},
-       {"io.kubernetes.container.hash", "not a device"}});
+      {"b.com/x=1", "a.com/x=0", "b.com/x=1"}, {{"cdi.k8s.io/plugin_b", "c.com/y=2,a.com/x=0"},
+                                                {"cdi.k8s.io/plugin_a", "d.com/z=3"},
+                                                {"io.kubernetes.container.hash", "not a device"}});
   ASSERT_TRUE(names.ok()) << names.status();
   EXPECT_EQ(*names, (std::vector<std::string>{"b.com/x=1", "a.com/x=0", "d.com/z=3", "c.com/y=2"}));
   EXPECT_INVALID(CollectDeviceNames({"gpu0"}, {}).status(), "CDI_devices");
-  EXPECT_INVALID(CollectDeviceNames({}, {{"cdi.k8s.io/p", "a.com/x=0,"}}).status(),
-                 "cdi.k8s.io/p");
+  EXPECT_INVALID(CollectDeviceNames({}, {{"cdi.k8s.io/p", "a.com/x=0,"}}).status(), "cdi.k8s.io/p");
   std::vector<std::string> many;
   for (int i = 0; i <= static_cast<int>(kMaxRequestedDevices); ++i) {
     many.push_back(absl::StrCat("a.com/x=", i));
@@ -100,15 +98,16 @@ TEST(CdiParse, ReadsTheSampleSpecsOfSeveralVersions) {
 }
 
 TEST(CdiParse, AcceptsEveryReleasedVersionFrom030) {
-  for (const char* v : {"0.3.0", "0.4.0", "0.5.0", "0.6.0", "0.7.0", "0.8.0", "1.0.0", "1.1.0",
-                        "v0.6.0"}) {
+  for (const char* v :
+       {"0.3.0", "0.4.0", "0.5.0", "0.6.0", "0.7.0", "0.8.0", "1.0.0", "1.1.0", "v0.6.0"}) {
     EXPECT_TRUE(ParseJson(OneDevice(v, R"({"env":["A=1"]})")).ok()) << v;
   }
   for (const char* v : {"0.1.0", "0.2.0", "0.9.0", "2.0.0", "0.3", "latest"}) {
     EXPECT_INVALID(ParseJson(OneDevice(v, R"({"env":["A=1"]})")), "cdiVersion");
   }
-  EXPECT_INVALID(ParseJson(R"({"kind":"a.com/b","devices":[{"name":"d","containerEdits":{"env":["A=1"]}}]})"),
-                 "cdiVersion: is required");
+  EXPECT_INVALID(
+      ParseJson(R"({"kind":"a.com/b","devices":[{"name":"d","containerEdits":{"env":["A=1"]}}]})"),
+      "cdiVersion: is required");
 }
 
 TEST(CdiParse, FieldsNeedTheVersionThatIntroducedThem) {
@@ -185,15 +184,16 @@ TEST(CdiParse, RefusesBadSpecsNamingTheFileAndField) {
       {OneDevice("0.3.0", R"({"mounts":[{"containerPath":"/b"}]})"), "hostPath: is required"},
       {OneDevice("0.3.0", R"({"hooks":[{"hookName":"prestop","path":"/bin/true"}]})"),
        "\"prestop\" is not an OCI hook"},
-      {OneDevice("0.3.0", R"({"hooks":[{"hookName":"poststop","path":"true"}]})"),
-       "hooks[0].path"},
+      {OneDevice("0.3.0", R"({"hooks":[{"hookName":"poststop","path":"true"}]})"), "hooks[0].path"},
       {OneDevice("0.3.0", R"({"hooks":[{"hookName":"poststop","path":"/bin/true","timeout":0}]})"),
        "timeout"},
       {OneDevice("0.3.0", R"({"hooks":[{"hookName":"poststop","path":"/bin/true","env":["X"]}]})"),
        "hooks[0].env[0]"},
       {OneDevice("0.7.0", R"({"additionalGids":[-1]})"), "additionalGids[0]"},
       {OneDevice("0.7.0", R"({"intelRdt":{"closID":"../x"}})"), "closID"},
-      {OneDevice("1.1.0", R"({"netDevices":[{"hostInterfaceName":"eth1","name":"a"},{"hostInterfaceName":"eth1","name":"b"}]})"),
+      {OneDevice(
+           "1.1.0",
+           R"({"netDevices":[{"hostInterfaceName":"eth1","name":"a"},{"hostInterfaceName":"eth1","name":"b"}]})"),
        "listed twice"},
       {OneDevice("0.3.0", R"({"deviceNodes":[{"path":"/dev/x\u0000y"}]})"), "NUL"},
       {OneDevice("0.6.0", R"({"env":["A=1"]},"annotations":{"bad key!":"v"})"), "annotations"},
@@ -209,8 +209,8 @@ TEST(CdiParse, RefusesBadSpecsNamingTheFileAndField) {
 
 TEST(CdiParse, FieldNamesMatchCaseInsensitivelyAsGoDoes) {
   // SPEC.md itself spells "additionalGIDs"; Go's encoding/json takes it.
-  absl::StatusOr<Spec> s = ParseSpec(
-      OneDevice("0.7.0", R"({"additionalGIDs":[7],"Env":["A=1"]})"), SpecFormat::kJson, "x");
+  absl::StatusOr<Spec> s = ParseSpec(OneDevice("0.7.0", R"({"additionalGIDs":[7],"Env":["A=1"]})"),
+                                     SpecFormat::kJson, "x");
   ASSERT_TRUE(s.ok()) << s.status();
   EXPECT_EQ(s->devices[0].edits.additional_gids, (std::vector<uint32_t>{7}));
   EXPECT_EQ(s->devices[0].edits.env, (std::vector<std::string>{"A=1"}));
@@ -256,8 +256,10 @@ devices:
   ASSERT_TRUE(j.ok()) << j.status();
   EXPECT_EQ(*j, json::parse(R"({"a":null,"b":true,"c":"true","d":-12,"e":"1.5","f":["x","y"]})"));
   // JSON is strict about types: a number is not a string there.
-  EXPECT_INVALID(ParseJson(R"({"cdiVersion":"0.5.0","kind":"vendor.com/class","devices":[{"name":0,"containerEdits":{"env":["A=1"]}}]})"),
-                 "must be a string");
+  EXPECT_INVALID(
+      ParseJson(
+          R"({"cdiVersion":"0.5.0","kind":"vendor.com/class","devices":[{"name":0,"containerEdits":{"env":["A=1"]}}]})"),
+      "must be a string");
 }
 
 TEST(CdiParse, YamlAnchorsWorkButCannotExplode) {
@@ -300,12 +302,13 @@ TEST(CdiParse, BoundsDepthSizeAndDuplicates) {
   for (int i = 0; i < 60; ++i) block += "- ";
   block += "x\n";
   EXPECT_INVALID(ParseYaml(block), "nested deeper");
-  std::string big = OneDevice("0.3.0", absl::StrCat(R"({"env":["A=)", std::string(kMaxSpecFileBytes, 'x'), R"("]})"));
+  std::string big = OneDevice(
+      "0.3.0", absl::StrCat(R"({"env":["A=)", std::string(kMaxSpecFileBytes, 'x'), R"("]})"));
   EXPECT_INVALID(ParseJson(big), "larger than");
-  EXPECT_INVALID(ParseJson(OneDevice("0.3.0", absl::StrCat(R"({"env":["A=)",
-                                                          std::string(kMaxStringBytes, 'x'),
-                                                          R"("]})"))),
-                 "longer than");
+  EXPECT_INVALID(
+      ParseJson(OneDevice(
+          "0.3.0", absl::StrCat(R"({"env":["A=)", std::string(kMaxStringBytes, 'x'), R"("]})"))),
+      "longer than");
   EXPECT_INVALID(ParseYaml("cdiVersion: 0.3.0\ncdiVersion: 0.4.0\n"), "repeated");
   EXPECT_INVALID(ParseYaml("[a: b]: c\n"), "key");
   EXPECT_INVALID(ParseYaml("key: [unclosed\n"), "not YAML");

@@ -44,8 +44,7 @@ std::optional<uint64_t> KeyedValue(absl::string_view text, absl::string_view key
     size_t eol = text.find('\n', pos);
     if (eol == absl::string_view::npos) eol = text.size();
     absl::string_view line = text.substr(pos, eol - pos);
-    if (line.size() > key.size() && line.substr(0, key.size()) == key &&
-        line[key.size()] == ' ') {
+    if (line.size() > key.size() && line.substr(0, key.size()) == key && line[key.size()] == ' ') {
       return ParseUint(line.substr(key.size() + 1));
     }
     pos = eol + 1;

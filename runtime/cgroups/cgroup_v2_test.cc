@@ -21,6 +21,7 @@
 #include "runtime/cgroups/mode.h"
 #include "runtime/cgroups/oom.h"
 #include "runtime/cgroups/stats.h"
+#include "runtime/cgroups/stats_test_util.h"
 #include "test/util/busy_child.h"
 
 namespace berth::cgroups {
@@ -57,7 +58,8 @@ class TestCgroupV2 {
       }
     }
     dir_ = absl::StrCat(kCgroupRoot, "/", name_);
-    if (mkdir(dir_.c_str(), 0755) != 0) error_ = absl::StrCat("mkdir ", dir_, ": ", strerror(errno));
+    if (mkdir(dir_.c_str(), 0755) != 0)
+      error_ = absl::StrCat("mkdir ", dir_, ": ", strerror(errno));
   }
   ~TestCgroupV2() {
     if (!error_.empty() && dir_.empty()) return;
@@ -84,8 +86,6 @@ class TestCgroupV2 {
   std::string dir_;
   std::string error_;
 };
-
-using test::BusyChild;
 
 class CgroupV2Test : public ::testing::Test {
  protected:
@@ -120,46 +120,20 @@ TEST_F(CgroupV2Test, HostOffersTheControllersBerthLimits) {
 TEST_F(CgroupV2Test, BusyChildShowsGrowingCpuMemoryAndOnePid) {
   TestCgroupV2 cg;
   ASSERT_EQ(cg.error(), "");
-  constexpr size_t kTouch = 8 << 20;
-  BusyChild child(kTouch);
-  ASSERT_GT(child.pid(), 0);
-  ASSERT_TRUE(cg.Add(child.pid()));
-  child.Go();
-
-  absl::StatusOr<CgroupStats> first = ReadStats(cg.path(), CgroupMode::kUnified);
-  ASSERT_TRUE(first.ok()) << first.status();
-  EXPECT_TRUE(first->has_cpu);
-  EXPECT_TRUE(first->has_memory);
-  EXPECT_TRUE(first->has_pids);
-  EXPECT_EQ(first->pids_current, 1u);
-  EXPECT_EQ(first->memory_limit_bytes, 0u);  // memory.max is "max"
-
-  // The deadline only bounds a hang; nothing here asserts a duration.
-  absl::StatusOr<CgroupStats> later;
-  for (int i = 0; i < 1500; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    later = ReadStats(cg.path(), CgroupMode::kUnified);
-    ASSERT_TRUE(later.ok()) << later.status();
-    if (later->cpu_usage_ns > first->cpu_usage_ns && later->rss_bytes >= kTouch) break;
-  }
-  EXPECT_GT(later->cpu_usage_ns, first->cpu_usage_ns);
-  EXPECT_GE(later->rss_bytes, kTouch);  // memory.stat anon
-  EXPECT_GE(later->memory_usage_bytes, later->working_set_bytes);
-  EXPECT_GE(later->working_set_bytes, kTouch);
-  EXPECT_GT(later->page_faults, 0u);
+  CgroupStats first, later;
+  ReadBusyChild([&](pid_t pid) { return cg.Add(pid); },
+                [&] { return ReadStats(cg.path(), CgroupMode::kUnified); }, &first, &later);
+  if (HasFatalFailure()) return;
 
   // The figures are the kernel's: cpu.stat usage_usec and memory.current read directly agree.
   uint64_t usec = 0;
   for (absl::string_view line : absl::StrSplit(cg.Read("cpu.stat"), '\n')) {
-    if (absl::ConsumePrefix(&line, "usage_usec ")) usec = std::strtoull(std::string(line).c_str(), nullptr, 10);
+    if (absl::ConsumePrefix(&line, "usage_usec "))
+      usec = std::strtoull(std::string(line).c_str(), nullptr, 10);
   }
-  EXPECT_GE(usec * 1000, later->cpu_usage_ns);
+  EXPECT_GE(usec * 1000, later.cpu_usage_ns);
 
-  CpuRateTracker rate;
-  EXPECT_FALSE(rate.Update("c", first->cpu_usage_ns, first->timestamp_ns).has_value());
-  std::optional<uint64_t> nano_cores = rate.Update("c", later->cpu_usage_ns, later->timestamp_ns);
-  ASSERT_TRUE(nano_cores.has_value());
-  EXPECT_GT(*nano_cores, 0u);
+  ExpectCpuRate(first, later);
 }
 
 TEST_F(CgroupV2Test, MemoryMaxIsTheReportedLimit) {
@@ -183,13 +157,7 @@ TEST_F(CgroupV2Test, OomKillIsCountedFromMemoryEvents) {
   ASSERT_TRUE(before.ok()) << before.status();
   EXPECT_EQ(*before, 0u);
 
-  BusyChild child(256 << 20);
-  ASSERT_GT(child.pid(), 0);
-  ASSERT_TRUE(cg.Add(child.pid()));
-  child.Go();
-  int status = child.WaitForExit();
-  ASSERT_TRUE(WIFSIGNALED(status)) << status;
-  EXPECT_EQ(WTERMSIG(status), SIGKILL);
+  ASSERT_EQ(test::RunIntoOomKill([&](pid_t pid) { return cg.Add(pid); }), "");
 
   absl::StatusOr<uint64_t> after = ReadOomKillCount(cg.path(), CgroupMode::kUnified);
   ASSERT_TRUE(after.ok()) << after.status();

@@ -30,8 +30,9 @@ bool SwapControllerAvailable(CgroupMode mode, const std::string& root = kCgroupR
 // The huge page sizes a container's hugetlb limits can name, in runc's notation ("2MB", "1GB"):
 // those the kernel offers under `hugepages_dir`, or none when the hugetlb controller is missing
 // (v1: no <root>/hugetlb hierarchy; v2: "hugetlb" not in <root>/cgroup.controllers).
-std::vector<std::string> HugetlbPageSizes(CgroupMode mode, const std::string& root = kCgroupRoot,
-                                          const std::string& hugepages_dir = "/sys/kernel/mm/hugepages");
+std::vector<std::string> HugetlbPageSizes(
+    CgroupMode mode, const std::string& root = kCgroupRoot,
+    const std::string& hugepages_dir = "/sys/kernel/mm/hugepages");
 
 // "hugepages-2048kB" (a directory under /sys/kernel/mm/hugepages) -> "2MB"; "" if malformed.
 std::string PageSizeName(const std::string& sysfs_dir_name);

@@ -75,8 +75,8 @@ absl::StatusOr<std::string> CgroupRelativeDir(absl::string_view cgroups_path) {
   if (absl::StartsWith(cgroups_path, "/")) return std::string(cgroups_path);
   std::vector<absl::string_view> parts = absl::StrSplit(cgroups_path, ':');
   if (parts.size() != 3) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "cgroups path \"", cgroups_path, "\" is neither absolute nor slice:prefix:name"));
+    return absl::InvalidArgumentError(absl::StrCat("cgroups path \"", cgroups_path,
+                                                   "\" is neither absolute nor slice:prefix:name"));
   }
   absl::StatusOr<std::string> slice = ExpandSlice(parts[0].empty() ? "system.slice" : parts[0]);
   if (!slice.ok()) return slice.status();

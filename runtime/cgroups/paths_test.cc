@@ -48,8 +48,9 @@ TEST(CgroupPathsTest, RelativeDirExpandsSystemdSlices) {
   EXPECT_EQ(*d, "/kubepods/burstable/pod1/berth-abc");
   d = CgroupRelativeDir("kubepods-burstable-pod1.slice:berth:abc");
   ASSERT_TRUE(d.ok()) << d.status();
-  EXPECT_EQ(*d, "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1.slice/"
-                "berth-abc.scope");
+  EXPECT_EQ(*d,
+            "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1.slice/"
+            "berth-abc.scope");
   d = CgroupRelativeDir("system.slice:berth:abc");
   ASSERT_TRUE(d.ok());
   EXPECT_EQ(*d, "/system.slice/berth-abc.scope");

@@ -8,8 +8,8 @@
 
 namespace berth::cgroups {
 
-nlohmann::json ToOciResources(const ::runtime::v1::LinuxContainerResources& r,
-                              CgroupMode mode, const ResourceOptions& options) {
+nlohmann::json ToOciResources(const runtime::v1::LinuxContainerResources& r, CgroupMode mode,
+                              const ResourceOptions& options) {
   nlohmann::json out = nlohmann::json::object();
 
   nlohmann::json cpu = nlohmann::json::object();
@@ -54,8 +54,8 @@ nlohmann::json ToOciResources(const ::runtime::v1::LinuxContainerResources& r,
       out["unified"] = std::move(unified);
     } else {
       LOG(WARNING) << "ignoring " << r.unified().size()
-                   << " unified (cgroup v2) resource settings on a cgroup "
-                   << CgroupModeName(mode) << " host";
+                   << " unified (cgroup v2) resource settings on a cgroup " << CgroupModeName(mode)
+                   << " host";
     }
   }
   return out;

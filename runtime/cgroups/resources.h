@@ -34,7 +34,7 @@ struct ResourceOptions {
 // container does not swap), hugepageLimits, pids, and unified (cgroup v2 only: runc refuses it on
 // v1). Zero / empty CRI fields are left out so runc keeps its defaults. oom_score_adj is not a
 // resource in OCI: it goes to process.oomScoreAdj (the spec generator's job).
-nlohmann::json ToOciResources(const ::runtime::v1::LinuxContainerResources& resources,
+nlohmann::json ToOciResources(const runtime::v1::LinuxContainerResources& resources,
                               CgroupMode mode, const ResourceOptions& options = {});
 
 }  // namespace berth::cgroups

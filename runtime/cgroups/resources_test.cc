@@ -9,8 +9,8 @@ namespace {
 
 using nlohmann::json;
 
-::runtime::v1::LinuxContainerResources Full() {
-  ::runtime::v1::LinuxContainerResources r;
+runtime::v1::LinuxContainerResources Full() {
+  runtime::v1::LinuxContainerResources r;
   r.set_cpu_shares(512);
   r.set_cpu_quota(50000);
   r.set_cpu_period(100000);
@@ -55,7 +55,7 @@ TEST(OciResourcesTest, UnifiedIsPassedOnV2Only) {
 }
 
 TEST(OciResourcesTest, MemoryLimitAloneMeansNoSwap) {
-  ::runtime::v1::LinuxContainerResources r;
+  runtime::v1::LinuxContainerResources r;
   r.set_memory_limit_in_bytes(64 << 20);
   json j = ToOciResources(r, CgroupMode::kLegacy);
   EXPECT_EQ(j["memory"]["limit"], 64 << 20);
@@ -65,14 +65,14 @@ TEST(OciResourcesTest, MemoryLimitAloneMeansNoSwap) {
 }
 
 TEST(OciResourcesTest, EmptyResourcesGiveEmptyObjectAndPidsComeFromOptions) {
-  ::runtime::v1::LinuxContainerResources r;
+  runtime::v1::LinuxContainerResources r;
   EXPECT_EQ(ToOciResources(r, CgroupMode::kHybrid), json::object());
   json j = ToOciResources(r, CgroupMode::kHybrid, {.pids_limit = 1024});
   EXPECT_EQ(j["pids"]["limit"], 1024);
 }
 
 TEST(ToOciResourcesTest, HugetlbLimitsOnlyForSizesTheHostCanLimit) {
-  ::runtime::v1::LinuxContainerResources r;
+  runtime::v1::LinuxContainerResources r;
   auto* two = r.add_hugepage_limits();
   two->set_page_size("2MB");
   two->set_limit(0);

@@ -25,10 +25,10 @@ constexpr size_t kBufSize = 16384;
 long ReadCgroupFile(const std::string& root, const char* controller, const std::string& rel,
                     const char* file, char* buf) {
   char path[PATH_MAX];
-  int n = controller[0] != '\0'
-              ? snprintf(path, sizeof(path), "%s/%s%s/%s", root.c_str(), controller, rel.c_str(),
-                         file)
-              : snprintf(path, sizeof(path), "%s%s/%s", root.c_str(), rel.c_str(), file);
+  int n =
+      controller[0] != '\0'
+          ? snprintf(path, sizeof(path), "%s/%s%s/%s", root.c_str(), controller, rel.c_str(), file)
+          : snprintf(path, sizeof(path), "%s%s/%s", root.c_str(), rel.c_str(), file);
   if (n < 0 || static_cast<size_t>(n) >= sizeof(path)) return -ENAMETOOLONG;
   return ReadSmallFile(path, buf, kBufSize);
 }
@@ -40,31 +40,59 @@ std::optional<uint64_t> ReadUint(const std::string& root, const char* controller
   return ParseUint(absl::string_view(buf, n));
 }
 
+// Where one hierarchy keeps the memory figures: its usage file and memory.stat's keys.
+struct MemoryFiles {
+  const char* controller;  // "" on v2
+  const char* usage;
+  const char* inactive_file;
+  const char* rss;
+  const char* page_faults;
+  const char* major_page_faults;
+};
+constexpr MemoryFiles kV1Memory{"memory",    "memory.usage_in_bytes", "total_inactive_file",
+                                "total_rss", "total_pgfault",         "total_pgmajfault"};
+constexpr MemoryFiles kV2Memory{"",     "memory.current", "inactive_file",
+                                "anon", "pgfault",        "pgmajfault"};
+
+// Usage, working set (usage less inactive file pages, as kubelet's eviction counts it), RSS and
+// faults; false when the usage file cannot be read.
+bool ReadMemory(const std::string& root, const MemoryFiles& f, const std::string& rel, char* buf,
+                CgroupStats& s) {
+  auto usage = ReadUint(root, f.controller, rel, f.usage, buf);
+  if (!usage) return false;
+  s.has_memory = true;
+  s.memory_usage_bytes = *usage;
+  long n = ReadCgroupFile(root, f.controller, rel, "memory.stat", buf);
+  if (n > 0) {
+    absl::string_view stat(buf, n);
+    uint64_t inactive = KeyedValue(stat, f.inactive_file).value_or(0);
+    s.working_set_bytes = s.memory_usage_bytes > inactive ? s.memory_usage_bytes - inactive : 0;
+    s.rss_bytes = KeyedValue(stat, f.rss).value_or(0);
+    s.page_faults = KeyedValue(stat, f.page_faults).value_or(0);
+    s.major_page_faults = KeyedValue(stat, f.major_page_faults).value_or(0);
+  }
+  return true;
+}
+
+void ReadPids(const std::string& root, const char* controller, const std::string& rel, char* buf,
+              CgroupStats& s) {
+  if (auto pids = ReadUint(root, controller, rel, "pids.current", buf)) {
+    s.has_pids = true;
+    s.pids_current = *pids;
+  }
+}
+
 void ReadV1(const std::string& root, const std::string& rel, char* buf, CgroupStats& s) {
   if (auto usage = ReadUint(root, "cpuacct", rel, "cpuacct.usage", buf)) {
     s.has_cpu = true;
     s.cpu_usage_ns = *usage;
   }
-  if (auto usage = ReadUint(root, "memory", rel, "memory.usage_in_bytes", buf)) {
-    s.has_memory = true;
-    s.memory_usage_bytes = *usage;
-    long n = ReadCgroupFile(root, "memory", rel, "memory.stat", buf);
-    if (n > 0) {
-      absl::string_view stat(buf, n);
-      uint64_t inactive = KeyedValue(stat, "total_inactive_file").value_or(0);
-      s.working_set_bytes = s.memory_usage_bytes > inactive ? s.memory_usage_bytes - inactive : 0;
-      s.rss_bytes = KeyedValue(stat, "total_rss").value_or(0);
-      s.page_faults = KeyedValue(stat, "total_pgfault").value_or(0);
-      s.major_page_faults = KeyedValue(stat, "total_pgmajfault").value_or(0);
-    }
+  if (ReadMemory(root, kV1Memory, rel, buf, s)) {
     auto limit = ReadUint(root, "memory", rel, "memory.limit_in_bytes", buf);
     // v1 reports "no limit" as the largest page-aligned value it can hold.
     if (limit && *limit < (uint64_t{1} << 62)) s.memory_limit_bytes = *limit;
   }
-  if (auto pids = ReadUint(root, "pids", rel, "pids.current", buf)) {
-    s.has_pids = true;
-    s.pids_current = *pids;
-  }
+  ReadPids(root, "pids", rel, buf, s);
 }
 
 void ReadV2(const std::string& root, const std::string& rel, char* buf, CgroupStats& s) {
@@ -75,25 +103,11 @@ void ReadV2(const std::string& root, const std::string& rel, char* buf, CgroupSt
       s.cpu_usage_ns = *usec * 1000;
     }
   }
-  if (auto usage = ReadUint(root, "", rel, "memory.current", buf)) {
-    s.has_memory = true;
-    s.memory_usage_bytes = *usage;
-    n = ReadCgroupFile(root, "", rel, "memory.stat", buf);
-    if (n > 0) {
-      absl::string_view stat(buf, n);
-      uint64_t inactive = KeyedValue(stat, "inactive_file").value_or(0);
-      s.working_set_bytes = s.memory_usage_bytes > inactive ? s.memory_usage_bytes - inactive : 0;
-      s.rss_bytes = KeyedValue(stat, "anon").value_or(0);
-      s.page_faults = KeyedValue(stat, "pgfault").value_or(0);
-      s.major_page_faults = KeyedValue(stat, "pgmajfault").value_or(0);
-    }
+  if (ReadMemory(root, kV2Memory, rel, buf, s)) {
     // "max" does not parse: unlimited stays 0.
     s.memory_limit_bytes = ReadUint(root, "", rel, "memory.max", buf).value_or(0);
   }
-  if (auto pids = ReadUint(root, "", rel, "pids.current", buf)) {
-    s.has_pids = true;
-    s.pids_current = *pids;
-  }
+  ReadPids(root, "", rel, buf, s);
 }
 
 }  // namespace

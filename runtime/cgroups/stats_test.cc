@@ -1,5 +1,6 @@
 // Stats and OOM readers against real v1 cgroups that the test creates, fills and removes.
 #include "runtime/cgroups/stats.h"
+#include "runtime/cgroups/stats_test_util.h"
 
 #include <signal.h>
 #include <sys/mman.h>
@@ -100,42 +101,13 @@ class CgroupStatsTest : public ::testing::Test {
 TEST_F(CgroupStatsTest, BusyChildShowsGrowingCpuMemoryAndOnePid) {
   TestCgroup cg;
   ASSERT_EQ(cg.error(), "");
-  constexpr size_t kTouch = 8 << 20;
-  BusyChild child(kTouch);
-  ASSERT_GT(child.pid(), 0);
-  ASSERT_TRUE(cg.Add(child.pid()));
-  child.Go();
+  CgroupStats first, later;
+  ReadBusyChild([&](pid_t pid) { return cg.Add(pid); }, [&] { return ReadStats(cg.path(), mode_); },
+                &first, &later);
+  if (HasFatalFailure()) return;
+  EXPECT_GT(later.timestamp_ns, first.timestamp_ns);
 
-  absl::StatusOr<CgroupStats> first = ReadStats(cg.path(), mode_);
-  ASSERT_TRUE(first.ok()) << first.status();
-  EXPECT_TRUE(first->has_cpu);
-  EXPECT_TRUE(first->has_memory);
-  EXPECT_TRUE(first->has_pids);
-  EXPECT_EQ(first->pids_current, 1u);
-  EXPECT_EQ(first->memory_limit_bytes, 0u);  // unlimited
-
-  // Wait (not a timing assertion: the deadline only bounds a hang) for the spinning child's CPU
-  // time to grow and its touched memory to be charged.
-  absl::StatusOr<CgroupStats> later;
-  for (int i = 0; i < 1000; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    later = ReadStats(cg.path(), mode_);
-    ASSERT_TRUE(later.ok()) << later.status();
-    if (later->cpu_usage_ns > first->cpu_usage_ns && later->rss_bytes >= kTouch) break;
-  }
-  EXPECT_GT(later->cpu_usage_ns, first->cpu_usage_ns);
-  EXPECT_GE(later->rss_bytes, kTouch);
-  EXPECT_GE(later->memory_usage_bytes, later->working_set_bytes);
-  EXPECT_GE(later->working_set_bytes, kTouch);
-  EXPECT_GT(later->page_faults, 0u);
-  EXPECT_GT(later->timestamp_ns, first->timestamp_ns);
-
-  CpuRateTracker rate;
-  EXPECT_FALSE(rate.Update("c", first->cpu_usage_ns, first->timestamp_ns).has_value());
-  std::optional<uint64_t> nano_cores =
-      rate.Update("c", later->cpu_usage_ns, later->timestamp_ns);
-  ASSERT_TRUE(nano_cores.has_value());
-  EXPECT_GT(*nano_cores, 0u);
+  ExpectCpuRate(first, later);
 }
 
 TEST_F(CgroupStatsTest, MemoryLimitIsReported) {
@@ -161,13 +133,7 @@ TEST_F(CgroupStatsTest, OomKillIsCounted) {
   ASSERT_TRUE(before.ok()) << before.status();
   EXPECT_EQ(*before, 0u);
 
-  BusyChild child(256 << 20);
-  ASSERT_GT(child.pid(), 0);
-  ASSERT_TRUE(cg.Add(child.pid()));
-  child.Go();
-  int status = child.WaitForExit();
-  ASSERT_TRUE(WIFSIGNALED(status)) << status;
-  EXPECT_EQ(WTERMSIG(status), SIGKILL);
+  ASSERT_EQ(test::RunIntoOomKill([&](pid_t pid) { return cg.Add(pid); }), "");
 
   absl::StatusOr<uint64_t> after = ReadOomKillCount(cg.path(), mode_);
   ASSERT_TRUE(after.ok()) << after.status();

@@ -50,7 +50,8 @@ std::vector<std::string> SubDirs(const std::string& dir) {
   UniqueDir d(opendir(dir.c_str()));
   if (!d) return out;
   while (dirent* e = readdir(d.get())) {
-    if (e->d_type != DT_DIR || strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+    if (e->d_type != DT_DIR || strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+      continue;
     out.push_back(absl::StrCat(dir, "/", e->d_name));
   }
   return out;
@@ -94,8 +95,9 @@ bool RemovePass(const std::vector<std::string>& dirs, bool kill, std::string* le
       ThawIfFrozen(d);
       for (pid_t p : procs) ::kill(p, SIGKILL);
     }
-    *left = procs.empty() ? absl::StrCat(d, ": ", strerror(e))
-                          : absl::StrCat(d, " still holds process(es) ", absl::StrJoin(procs, ", "));
+    *left = procs.empty()
+                ? absl::StrCat(d, ": ", strerror(e))
+                : absl::StrCat(d, " still holds process(es) ", absl::StrJoin(procs, ", "));
   }
   return all_gone;
 }
@@ -147,9 +149,9 @@ absl::Status RemoveContainerCgroup(const std::string& cgroups_path, absl::Durati
   std::string left;
   while (!RemovePass(dirs, /*kill=*/true, &left)) {
     if (absl::Now() >= deadline) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "the cgroup ", cgroups_path, " of a removed container would not go within ",
-          absl::FormatDuration(wait), ": ", left));
+      return absl::FailedPreconditionError(
+          absl::StrCat("the cgroup ", cgroups_path, " of a removed container would not go within ",
+                       absl::FormatDuration(wait), ": ", left));
     }
     absl::SleepFor(absl::Milliseconds(20));
   }

@@ -77,7 +77,7 @@ class CgroupJanitor {
   // Any other leftover (a `runc delete` that failed): `attempt` runs every retry_interval, on the
   // janitor's thread, until it returns true. A second task under the same key replaces the first.
   void RetryTask(const std::string& key, std::function<bool()> attempt);
-  int swept() const;   // orphaned directories removed so far
+  int swept() const;    // orphaned directories removed so far
   int pending() const;  // failed removals and tasks still being retried
   int sweeps() const;   // sweeps finished
 

@@ -156,7 +156,8 @@ TEST_F(SweepTest, TheSweepRemovesOldEmptyOrphansOnly) {
   EXPECT_GE(r.removed, 1);
   for (const std::string& kept : {owned, young, busy, other}) EXPECT_TRUE(AnyLeft(kept)) << kept;
   bool busy_reported = false;
-  for (const std::string& b : r.busy) busy_reported = busy_reported || b.find(busy) != std::string::npos;
+  for (const std::string& b : r.busy)
+    busy_reported = busy_reported || b.find(busy) != std::string::npos;
   EXPECT_TRUE(busy_reported);
   // The sweep never kills: the process in the orphan it left is alive.
   EXPECT_EQ(kill(child.pid(), 0), 0);

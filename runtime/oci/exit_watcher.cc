@@ -104,7 +104,8 @@ void ExitWatcher::WatchMonitor(const std::string& id, pid_t pid) {
   // Checked after the pidfd is open: if the pid still names id's monitor now, the pidfd is it.
   if (!pidfd.valid() || !IsMonitorOf(pid, id)) {
     LOG(WARNING) << "the monitor (conmon) of container " << id << ", pid " << pid << " is gone"
-                 << (pidfd.valid() ? "" : absl::StrCat(" (pidfd_open: ", strerror(open_errno), ")"));
+                 << (pidfd.valid() ? ""
+                                   : absl::StrCat(" (pidfd_open: ", strerror(open_errno), ")"));
     gone_.push_back(id);
     uint64_t one = 1;
     if (write(wake_.get(), &one, sizeof(one)) < 0) PLOG(WARNING) << "waking exit watcher";

@@ -75,6 +75,23 @@ class FakeMonitor {
   pid_t pid_ = -1;
 };
 
+// A watcher over <dir>/exits that reports the monitors it sees die into `gone_` (exit files are
+// not looked at).
+class MonitorWatchTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto w = ExitWatcher::Start(
+        dir_.path() + "/exits", [](const std::string&) {},
+        [this](const std::string& id) { gone_.Add(id); });
+    ASSERT_TRUE(w.ok()) << w.status();
+    w_ = std::move(*w);
+  }
+
+  TempDir dir_;
+  Seen gone_;
+  std::unique_ptr<ExitWatcher> w_;
+};
+
 TEST(ExitWatcherTest, ExitFilesAreReported) {
   TempDir dir;
   Seen exits;
@@ -93,19 +110,14 @@ TEST(ExitWatcherTest, IsMonitorOfLooksForTheIdAmongTheArguments) {
   EXPECT_FALSE(IsMonitorOf(0, kId));
 }
 
-TEST(ExitWatcherTest, AMonitorThatDiesIsReportedOnce) {
-  TempDir dir;
-  Seen gone;
-  auto w = ExitWatcher::Start(dir.path() + "/exits", [](const std::string&) {},
-                              [&](const std::string& id) { gone.Add(id); });
-  ASSERT_TRUE(w.ok()) << w.status();
+TEST_F(MonitorWatchTest, AMonitorThatDiesIsReportedOnce) {
   FakeMonitor m(kId);
-  (*w)->WatchMonitor(kId, m.pid());
-  EXPECT_EQ((*w)->monitors(), 1u);
-  EXPECT_EQ(gone.size(), 0u);
+  w_->WatchMonitor(kId, m.pid());
+  EXPECT_EQ(w_->monitors(), 1u);
+  EXPECT_EQ(gone_.size(), 0u);
   m.Kill();
-  EXPECT_EQ(gone.Wait(1), std::vector<std::string>{kId});
-  EXPECT_EQ((*w)->monitors(), 0u);
+  EXPECT_EQ(gone_.Wait(1), std::vector<std::string>{kId});
+  EXPECT_EQ(w_->monitors(), 0u);
 }
 
 TEST(ExitWatcherTest, AMonitorAlreadyGoneOrAnotherProcessIsReportedFromTheWatcherThread) {
@@ -113,16 +125,17 @@ TEST(ExitWatcherTest, AMonitorAlreadyGoneOrAnotherProcessIsReportedFromTheWatche
   Seen gone;
   const std::thread::id caller = std::this_thread::get_id();
   std::atomic<bool> from_caller = false;
-  auto w = ExitWatcher::Start(dir.path() + "/exits", [](const std::string&) {},
-                              [&](const std::string& id) {
-                                if (std::this_thread::get_id() == caller) from_caller = true;
-                                gone.Add(id);
-                              });
+  auto w = ExitWatcher::Start(
+      dir.path() + "/exits", [](const std::string&) {},
+      [&](const std::string& id) {
+        if (std::this_thread::get_id() == caller) from_caller = true;
+        gone.Add(id);
+      });
   ASSERT_TRUE(w.ok()) << w.status();
   FakeMonitor m(kId);
   const pid_t dead = m.pid();
   m.Kill();
-  (*w)->WatchMonitor(kId, dead);                // no such process any more
+  (*w)->WatchMonitor(kId, dead);                    // no such process any more
   (*w)->WatchMonitor("other-container", getpid());  // alive, but not that container's monitor
   std::vector<std::string> seen = gone.Wait(2);
   EXPECT_EQ(seen, (std::vector<std::string>{kId, "other-container"}));
@@ -130,30 +143,20 @@ TEST(ExitWatcherTest, AMonitorAlreadyGoneOrAnotherProcessIsReportedFromTheWatche
   EXPECT_EQ((*w)->monitors(), 0u);
 }
 
-TEST(ExitWatcherTest, AForgottenMonitorIsNotReported) {
-  TempDir dir;
-  Seen gone;
-  auto w = ExitWatcher::Start(dir.path() + "/exits", [](const std::string&) {},
-                              [&](const std::string& id) { gone.Add(id); });
-  ASSERT_TRUE(w.ok()) << w.status();
+TEST_F(MonitorWatchTest, AForgottenMonitorIsNotReported) {
   FakeMonitor forgotten(kId);
   FakeMonitor watched("second-container");
-  (*w)->WatchMonitor(kId, forgotten.pid());
-  (*w)->WatchMonitor("second-container", watched.pid());
-  (*w)->ForgetMonitor(kId);
+  w_->WatchMonitor(kId, forgotten.pid());
+  w_->WatchMonitor("second-container", watched.pid());
+  w_->ForgetMonitor(kId);
   forgotten.Kill();
   watched.Kill();
   // The second report proves the loop ran past the first death.
-  EXPECT_EQ(gone.Wait(1), std::vector<std::string>{"second-container"});
-  EXPECT_EQ((*w)->monitors(), 0u);
+  EXPECT_EQ(gone_.Wait(1), std::vector<std::string>{"second-container"});
+  EXPECT_EQ(w_->monitors(), 0u);
 }
 
-TEST(ExitWatcherTest, AMonitorThatCannotBeWatchedForWantOfDescriptorsIsNotReportedGone) {
-  TempDir dir;
-  Seen gone;
-  auto w = ExitWatcher::Start(dir.path() + "/exits", [](const std::string&) {},
-                              [&](const std::string& id) { gone.Add(id); });
-  ASSERT_TRUE(w.ok()) << w.status();
+TEST_F(MonitorWatchTest, AMonitorThatCannotBeWatchedForWantOfDescriptorsIsNotReportedGone) {
   FakeMonitor alive(kId);
   FakeMonitor second("second-container");
   {
@@ -169,32 +172,27 @@ TEST(ExitWatcherTest, AMonitorThatCannotBeWatchedForWantOfDescriptorsIsNotReport
       if (!fd.valid()) break;
       fillers.push_back(std::move(fd));
     }
-    (*w)->WatchMonitor(kId, alive.pid());
+    w_->WatchMonitor(kId, alive.pid());
     fillers.clear();
     ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &old), 0);
   }
-  EXPECT_EQ((*w)->monitors(), 0u);
+  EXPECT_EQ(w_->monitors(), 0u);
   // Reports come in order: had the first been taken for dead, it would come before this one.
-  (*w)->WatchMonitor("second-container", second.pid());
+  w_->WatchMonitor("second-container", second.pid());
   second.Kill();
-  EXPECT_EQ(gone.Wait(1), std::vector<std::string>{"second-container"});
+  EXPECT_EQ(gone_.Wait(1), std::vector<std::string>{"second-container"});
 }
 
-TEST(ExitWatcherTest, ManyMonitorsAreWatchedTogether) {
-  TempDir dir;
-  Seen gone;
-  auto w = ExitWatcher::Start(dir.path() + "/exits", [](const std::string&) {},
-                              [&](const std::string& id) { gone.Add(id); });
-  ASSERT_TRUE(w.ok()) << w.status();
+TEST_F(MonitorWatchTest, ManyMonitorsAreWatchedTogether) {
   std::vector<std::unique_ptr<FakeMonitor>> ms;
   for (int i = 0; i < 50; ++i) {
     ms.push_back(std::make_unique<FakeMonitor>(absl::StrCat("container-", i)));
-    (*w)->WatchMonitor(absl::StrCat("container-", i), ms.back()->pid());
+    w_->WatchMonitor(absl::StrCat("container-", i), ms.back()->pid());
   }
-  EXPECT_EQ((*w)->monitors(), 50u);
+  EXPECT_EQ(w_->monitors(), 50u);
   for (auto& m : ms) m->Kill();
-  EXPECT_EQ(gone.Wait(50).size(), 50u);
-  EXPECT_EQ((*w)->monitors(), 0u);
+  EXPECT_EQ(gone_.Wait(50).size(), 50u);
+  EXPECT_EQ(w_->monitors(), 0u);
 }
 
 }  // namespace

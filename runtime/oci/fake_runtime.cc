@@ -91,7 +91,8 @@ absl::Status FakeRuntime::Start(const std::string& id) const {
     return absl::NotFoundError(absl::StrCat("container ", id, " does not exist"));
   }
   if (it->second.status != RuncStatus::kCreated) {
-    return absl::FailedPreconditionError(absl::StrCat("container ", id, " is ", RuncStatusName(it->second.status)));
+    return absl::FailedPreconditionError(
+        absl::StrCat("container ", id, " is ", RuncStatusName(it->second.status)));
   }
   it->second.status = RuncStatus::kRunning;
   return absl::OkStatus();
@@ -117,7 +118,8 @@ absl::Status FakeRuntime::Delete(const std::string& id, bool force) const {
   if (absl::Status st = Fail("delete"); !st.ok()) return st;
   auto it = ctrs_.find(id);
   if (it == ctrs_.end()) return absl::OkStatus();
-  if (it->second.status != RuncStatus::kStopped && it->second.status != RuncStatus::kCreated && !force) {
+  if (it->second.status != RuncStatus::kStopped && it->second.status != RuncStatus::kCreated &&
+      !force) {
     return absl::FailedPreconditionError(absl::StrCat("container ", id, " is running"));
   }
   ctrs_.erase(it);
@@ -149,7 +151,8 @@ absl::Status FakeRuntime::Update(const std::string& id, const std::string& resou
   Record(absl::StrCat("update ", id));
   if (absl::Status st = Fail("update"); !st.ok()) return st;
   auto it = ctrs_.find(id);
-  if (it == ctrs_.end() || it->second.status == RuncStatus::kStopped || it->second.status == RuncStatus::kUnknown) {
+  if (it == ctrs_.end() || it->second.status == RuncStatus::kStopped ||
+      it->second.status == RuncStatus::kUnknown) {
     return absl::FailedPreconditionError(absl::StrCat("container ", id, " is not running"));
   }
   return absl::OkStatus();
@@ -177,7 +180,8 @@ bool FakeRuntime::OomKilled(const std::string& bundle) const {
   return oom_bundles_.count(bundle) > 0;
 }
 
-absl::Status FakeRuntime::WriteControl(const std::string& bundle, const std::string& message) const {
+absl::Status FakeRuntime::WriteControl(const std::string& bundle,
+                                       const std::string& message) const {
   absl::MutexLock l(&mu_);
   Record(absl::StrCat("control ", message));
   return absl::OkStatus();

@@ -29,8 +29,7 @@ constexpr absl::Duration kCriuTimeout = absl::Minutes(10);
 
 bool NotExist(const RunResult& r) {
   const std::string& e = r.err.empty() ? r.out : r.err;
-  return e.find("does not exist") != std::string::npos ||
-         e.find("not found") != std::string::npos;
+  return e.find("does not exist") != std::string::npos || e.find("not found") != std::string::npos;
 }
 
 // Reads conmon's sync pipe until one JSON line arrives: {"data": pid} or {"data": -1, "message"}.
@@ -94,7 +93,6 @@ std::string Runtime::ExitFile(const std::string& id) const {
   return absl::StrCat(options_.exits_dir, "/", id);
 }
 
-
 absl::StatusOr<CreateResult> OciRuntime::Create(const CreateRequest& req) const {
   // conmon only says it failed when the runtime it is to run is missing: name the part here.
   if (absl::StatusOr<std::string> runc = FindProgram(options_.runtime_path); !runc.ok()) {
@@ -107,13 +105,37 @@ absl::StatusOr<CreateResult> OciRuntime::Create(const CreateRequest& req) const 
   unlink(ExitFile(req.id).c_str());
   unlink(absl::StrCat(persist, "/oom").c_str());
 
-  std::vector<std::string> argv = {
-      options_.conmon_path, "--api-version", "1", "-c", req.id, "-u", req.id, "-n", req.name,
-      "-r", options_.runtime_path, "-b", req.bundle, "-p", absl::StrCat(req.bundle, "/pidfile"),
-      "-P", absl::StrCat(req.bundle, "/conmon.pid"), "--exit-dir", options_.exits_dir,
-      "--persist-dir", persist, "--socket-dir-path", options_.attach_dir, "--full-attach",
-      "--runtime-arg", "--root", "--runtime-arg", options_.runc_root, "--log-level", "error",
-      "--syslog"};
+  std::vector<std::string> argv = {options_.conmon_path,
+                                   "--api-version",
+                                   "1",
+                                   "-c",
+                                   req.id,
+                                   "-u",
+                                   req.id,
+                                   "-n",
+                                   req.name,
+                                   "-r",
+                                   options_.runtime_path,
+                                   "-b",
+                                   req.bundle,
+                                   "-p",
+                                   absl::StrCat(req.bundle, "/pidfile"),
+                                   "-P",
+                                   absl::StrCat(req.bundle, "/conmon.pid"),
+                                   "--exit-dir",
+                                   options_.exits_dir,
+                                   "--persist-dir",
+                                   persist,
+                                   "--socket-dir-path",
+                                   options_.attach_dir,
+                                   "--full-attach",
+                                   "--runtime-arg",
+                                   "--root",
+                                   "--runtime-arg",
+                                   options_.runc_root,
+                                   "--log-level",
+                                   "error",
+                                   "--syslog"};
   if (options_.systemd_cgroup) argv.insert(argv.end(), {"--runtime-arg", "--systemd-cgroup"});
   if (req.log_path.empty()) {
     argv.insert(argv.end(), {"-l", "none:"});
@@ -168,8 +190,8 @@ absl::StatusOr<CreateResult> OciRuntime::Create(const CreateRequest& req) const 
   if (data < 0) {
     std::string message = msg->value("message", "");
     while (!message.empty() && message.back() == '\n') message.pop_back();
-    return absl::InternalError(
-        absl::StrCat(restore ? "restoring container " : "creating container ", req.id, ": ", message));
+    return absl::InternalError(absl::StrCat(
+        restore ? "restoring container " : "creating container ", req.id, ": ", message));
   }
   CreateResult result;
   result.pid = data;
@@ -188,8 +210,8 @@ absl::Status OciRuntime::Start(const std::string& id) const {
 absl::Status OciRuntime::Checkpoint(const CheckpointRequest& req) const {
   std::vector<std::string> args;
   if (!req.criu_path.empty()) args = {"--criu", req.criu_path};
-  args.insert(args.end(), {"checkpoint", "--image-path", req.image_path, "--tcp-established",
-                           "--file-locks"});
+  args.insert(args.end(),
+              {"checkpoint", "--image-path", req.image_path, "--tcp-established", "--file-locks"});
   if (req.leave_running) args.push_back("--leave-running");
   args.push_back(req.id);
   return RunRunc(args, req.timeout > absl::ZeroDuration() ? req.timeout : kCriuTimeout);
@@ -238,12 +260,18 @@ RuncStatus ParseRuncStatus(std::string_view name) {
 
 const char* RuncStatusName(RuncStatus status) {
   switch (status) {
-    case RuncStatus::kCreating: return "creating";
-    case RuncStatus::kCreated: return "created";
-    case RuncStatus::kRunning: return "running";
-    case RuncStatus::kPaused: return "paused";
-    case RuncStatus::kStopped: return "stopped";
-    case RuncStatus::kUnknown: break;
+    case RuncStatus::kCreating:
+      return "creating";
+    case RuncStatus::kCreated:
+      return "created";
+    case RuncStatus::kRunning:
+      return "running";
+    case RuncStatus::kPaused:
+      return "paused";
+    case RuncStatus::kStopped:
+      return "stopped";
+    case RuncStatus::kUnknown:
+      break;
   }
   return "unknown";
 }
@@ -284,7 +312,8 @@ absl::StatusOr<ExecResult> OciRuntime::ExecSync(const std::string& id,
   // /tmp, any local user could pre-create the pid file and fail every exec probe.
   std::string scratch = absl::StrCat(options_.exec_dir, "/sync-XXXXXX");
   if (mkdtemp(scratch.data()) == nullptr) {
-    return absl::InternalError(absl::StrCat("mkdtemp in ", options_.exec_dir, ": ", strerror(errno)));
+    return absl::InternalError(
+        absl::StrCat("mkdtemp in ", options_.exec_dir, ": ", strerror(errno)));
   }
   absl::Cleanup remove_scratch = [&scratch] { RemoveAll(scratch).IgnoreError(); };
   const std::string path = scratch + "/process.json";
@@ -299,7 +328,8 @@ absl::StatusOr<ExecResult> OciRuntime::ExecSync(const std::string& id,
   o.on_timeout = [&pid_file] {
     absl::StatusOr<std::string> pid = ReadFile(pid_file);
     int p = 0;
-    if (pid.ok() && absl::SimpleAtoi(absl::StripAsciiWhitespace(*pid), &p) && p > 1) kill(p, SIGKILL);
+    if (pid.ok() && absl::SimpleAtoi(absl::StripAsciiWhitespace(*pid), &p) && p > 1)
+      kill(p, SIGKILL);
   };
   absl::StatusOr<RunResult> r = RunProcess(argv, o);
   if (!r.ok()) return CannotRun("the OCI runtime", options_.runtime_path, r.status());
@@ -317,12 +347,12 @@ absl::StatusOr<ExecResult> OciRuntime::ExecSync(const std::string& id,
 
 absl::StatusOr<pid_t> OciRuntime::SpawnExec(const std::string& id,
                                             const std::string& process_json_path, bool tty,
-                                            int stdin_fd,
-                                            int stdout_fd, int stderr_fd) const {
+                                            int stdin_fd, int stdout_fd, int stderr_fd) const {
   std::vector<std::string> args = {"exec", "--process", process_json_path};
   if (tty) args.push_back("--tty");
   args.push_back(id);
-  absl::StatusOr<pid_t> pid = SpawnProcess(Runc(args), RunOptions{}, stdin_fd, stdout_fd, stderr_fd);
+  absl::StatusOr<pid_t> pid =
+      SpawnProcess(Runc(args), RunOptions{}, stdin_fd, stdout_fd, stderr_fd);
   if (!pid.ok()) return CannotRun("the OCI runtime", options_.runtime_path, pid.status());
   return pid;
 }
@@ -341,8 +371,7 @@ bool OciRuntime::OomKilled(const std::string& bundle) const {
   return PathExists(absl::StrCat(bundle, "/persist/oom"));
 }
 
-absl::Status OciRuntime::WriteControl(const std::string& bundle,
-                                      const std::string& message) const {
+absl::Status OciRuntime::WriteControl(const std::string& bundle, const std::string& message) const {
   std::string path = absl::StrCat(bundle, "/ctl");
   UniqueFd fd(open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));
   if (!fd.valid()) {

@@ -17,8 +17,8 @@ namespace berth::oci {
 struct OciRuntimeOptions {
   std::string runtime_path;  // runc
   std::string conmon_path;
-  std::string runc_root;     // runc --root: runc's own state (tmpfs)
-  std::string exits_dir;     // conmon writes <exits_dir>/<id> with the exit code
+  std::string runc_root;  // runc --root: runc's own state (tmpfs)
+  std::string exits_dir;  // conmon writes <exits_dir>/<id> with the exit code
   // conmon's --socket-dir-path; with --full-attach the attach socket is <bundle>/attach instead.
   std::string attach_dir;
   // Private (0700) scratch for exec process specs and pid files: never a world-writable /tmp.
@@ -32,8 +32,8 @@ struct OciRuntimeOptions {
 struct CreateRequest {
   std::string id;
   std::string name;
-  std::string bundle;     // holds config.json; conmon's pid files and persist dir go here too
-  std::string log_path;   // CRI-format log file; empty: no log
+  std::string bundle;    // holds config.json; conmon's pid files and persist dir go here too
+  std::string log_path;  // CRI-format log file; empty: no log
   bool terminal = false;
   bool open_stdin = false;
   bool stdin_once = false;
@@ -53,7 +53,7 @@ struct CheckpointRequest {
 };
 
 struct CreateResult {
-  pid_t pid = 0;         // the container's init process
+  pid_t pid = 0;  // the container's init process
   pid_t conmon_pid = 0;
 };
 
@@ -113,7 +113,8 @@ class Runtime {
   // The monitor marked an OOM kill of the container whose bundle this is.
   virtual bool OomKilled(const std::string& bundle) const = 0;
   // The monitor's control channel: resize and log-reopen messages.
-  virtual absl::Status WriteControl(const std::string& bundle, const std::string& message) const = 0;
+  virtual absl::Status WriteControl(const std::string& bundle,
+                                    const std::string& message) const = 0;
 
   // Where exit files appear (watched by the engine's ExitWatcher) and the other directories.
   const OciRuntimeOptions& options() const { return options_; }

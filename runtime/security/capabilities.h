@@ -40,10 +40,9 @@ struct CapabilitySets {
 // but CAP_CHOWN and {drop: ALL, add: CHOWN} is CAP_CHOWN alone. Bounding, effective and permitted
 // get the result; `add_ambient` (CRI's add_ambient_capabilities) go into inheritable and ambient,
 // and into the other three so the kernel keeps them. Every set is in capability-number order.
-absl::StatusOr<CapabilitySets> ApplyCapabilityChanges(const std::vector<std::string>& defaults,
-                                                      const std::vector<std::string>& add,
-                                                      const std::vector<std::string>& drop,
-                                                      const std::vector<std::string>& add_ambient = {});
+absl::StatusOr<CapabilitySets> ApplyCapabilityChanges(
+    const std::vector<std::string>& defaults, const std::vector<std::string>& add,
+    const std::vector<std::string>& drop, const std::vector<std::string>& add_ambient = {});
 
 // A privileged container: every capability the host knows in bounding, effective and permitted.
 CapabilitySets PrivilegedCapabilities();

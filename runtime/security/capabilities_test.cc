@@ -42,7 +42,8 @@ TEST(CapabilitiesTest, BothSpellingsNormaliseToCapPrefix) {
 }
 
 TEST(CapabilitiesTest, UnknownCapabilityIsInvalidArgumentNamingIt) {
-  absl::StatusOr<CapabilitySets> s = ApplyCapabilityChanges(DefaultCapabilities(), {"NET_WIZARD"}, {});
+  absl::StatusOr<CapabilitySets> s =
+      ApplyCapabilityChanges(DefaultCapabilities(), {"NET_WIZARD"}, {});
   EXPECT_TRUE(absl::IsInvalidArgument(s.status()));
   EXPECT_TRUE(absl::StrContains(s.status().message(), "NET_WIZARD"));
   s = ApplyCapabilityChanges(DefaultCapabilities(), {}, {"CAP_NOPE"});
@@ -51,8 +52,8 @@ TEST(CapabilitiesTest, UnknownCapabilityIsInvalidArgumentNamingIt) {
 }
 
 TEST(CapabilitiesTest, AddAndDropNamedCapabilities) {
-  absl::StatusOr<CapabilitySets> s =
-      ApplyCapabilityChanges(DefaultCapabilities(), {"NET_ADMIN", "CAP_SYS_TIME"}, {"chown", "KILL"});
+  absl::StatusOr<CapabilitySets> s = ApplyCapabilityChanges(
+      DefaultCapabilities(), {"NET_ADMIN", "CAP_SYS_TIME"}, {"chown", "KILL"});
   ASSERT_TRUE(s.ok()) << s.status();
   const Caps& b = s->bounding;
   EXPECT_NE(std::find(b.begin(), b.end(), "CAP_NET_ADMIN"), b.end());
@@ -69,7 +70,8 @@ TEST(CapabilitiesTest, AddAndDropNamedCapabilities) {
 }
 
 TEST(CapabilitiesTest, AddAllThenDropOneLeavesEverythingElse) {
-  absl::StatusOr<CapabilitySets> s = ApplyCapabilityChanges(DefaultCapabilities(), {"ALL"}, {"CHOWN"});
+  absl::StatusOr<CapabilitySets> s =
+      ApplyCapabilityChanges(DefaultCapabilities(), {"ALL"}, {"CHOWN"});
   ASSERT_TRUE(s.ok());
   EXPECT_EQ(s->bounding.size(), HostCapabilities().size() - 1);
   EXPECT_EQ(std::find(s->bounding.begin(), s->bounding.end(), "CAP_CHOWN"), s->bounding.end());

@@ -7,9 +7,17 @@ const std::vector<std::string>& DefaultMaskedPaths() {
   // Kernel memory, keyrings, timing and scheduler internals, firmware and power-capping
   // interfaces: information leaks and side channels about the host.
   static const auto* paths = new std::vector<std::string>{
-      "/proc/acpi",          "/proc/asound",       "/proc/kcore",       "/proc/keys",
-      "/proc/latency_stats", "/proc/timer_list",   "/proc/timer_stats", "/proc/sched_debug",
-      "/proc/scsi",          "/sys/firmware",      "/sys/devices/virtual/powercap",
+      "/proc/acpi",
+      "/proc/asound",
+      "/proc/kcore",
+      "/proc/keys",
+      "/proc/latency_stats",
+      "/proc/timer_list",
+      "/proc/timer_stats",
+      "/proc/sched_debug",
+      "/proc/scsi",
+      "/sys/firmware",
+      "/sys/devices/virtual/powercap",
   };
   return *paths;
 }
@@ -22,7 +30,8 @@ const std::vector<std::string>& DefaultReadonlyPaths() {
   return *paths;
 }
 
-std::vector<std::string> MaskedPathsFor(bool privileged, const std::vector<std::string>& requested) {
+std::vector<std::string> MaskedPathsFor(bool privileged,
+                                        const std::vector<std::string>& requested) {
   if (privileged) return {};
   if (!requested.empty()) return requested;
   return DefaultMaskedPaths();

@@ -110,9 +110,9 @@ std::pair<int, int> HostKernelVersion() {
 
 const absl::flat_hash_set<absl::string_view>& ValidActions() {
   static const auto* actions = new absl::flat_hash_set<absl::string_view>{
-      "SCMP_ACT_KILL",  "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_TRAP",
-      "SCMP_ACT_ERRNO", "SCMP_ACT_TRACE",        "SCMP_ACT_ALLOW",       "SCMP_ACT_LOG",
-      "SCMP_ACT_NOTIFY"};
+      "SCMP_ACT_KILL",  "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD",
+      "SCMP_ACT_TRAP",  "SCMP_ACT_ERRNO",        "SCMP_ACT_TRACE",
+      "SCMP_ACT_ALLOW", "SCMP_ACT_LOG",          "SCMP_ACT_NOTIFY"};
   return *actions;
 }
 
@@ -190,7 +190,8 @@ class ProfileReader {
     std::string text = parent["minKernel"].get<std::string>();
     if (text.empty()) return std::optional<std::pair<int, int>>();
     std::pair<int, int> v = ParseKernelVersion(text);
-    if (v.first == 0) return Error(absl::StrCat("minKernel \"", text, "\" is not a kernel version"));
+    if (v.first == 0)
+      return Error(absl::StrCat("minKernel \"", text, "\" is not a kernel version"));
     return std::optional<std::pair<int, int>>(v);
   }
 
@@ -362,8 +363,7 @@ absl::StatusOr<json> ConvertLocalhost(const json& doc, ProfileReader& reader) {
       if (rule.contains("includes") && rule["includes"].is_object()) {
         cond.caps = reader.Strings(rule["includes"], "caps");
         cond.arches = reader.Strings(rule["includes"], "arches");
-        absl::StatusOr<std::optional<std::pair<int, int>>> min =
-            reader.MinKernel(rule["includes"]);
+        absl::StatusOr<std::optional<std::pair<int, int>>> min = reader.MinKernel(rule["includes"]);
         if (!min.ok()) return min.status();
         cond.min_kernel = *min;
       }
@@ -438,16 +438,16 @@ absl::StatusOr<SeccompProfile> ParseSeccompProfileName(absl::string_view name,
       "\" is unknown: use runtime/default, docker/default, unconfined or localhost/<path>"));
 }
 
-absl::StatusOr<SeccompProfile> SeccompProfileFromCri(const ::runtime::v1::SecurityProfile* profile,
+absl::StatusOr<SeccompProfile> SeccompProfileFromCri(const runtime::v1::SecurityProfile* profile,
                                                      absl::string_view deprecated_name,
                                                      SeccompProfileType when_empty) {
   if (profile == nullptr) return ParseSeccompProfileName(deprecated_name, when_empty);
   switch (profile->profile_type()) {
-    case ::runtime::v1::SecurityProfile::RuntimeDefault:
+    case runtime::v1::SecurityProfile::RuntimeDefault:
       return SeccompProfile{SeccompProfileType::kRuntimeDefault, ""};
-    case ::runtime::v1::SecurityProfile::Unconfined:
+    case runtime::v1::SecurityProfile::Unconfined:
       return SeccompProfile{SeccompProfileType::kUnconfined, ""};
-    case ::runtime::v1::SecurityProfile::Localhost:
+    case runtime::v1::SecurityProfile::Localhost:
       if (profile->localhost_ref().empty() || profile->localhost_ref()[0] != '/') {
         return absl::InvalidArgumentError(
             absl::StrCat("seccomp profile \"", profile->localhost_ref(),

@@ -50,15 +50,15 @@ absl::StatusOr<SeccompProfile> ParseSeccompProfileName(
 // The profile a CRI security context asks for: the structured field when it is set (pass
 // nullptr when has_seccomp() is false), else the deprecated string.
 absl::StatusOr<SeccompProfile> SeccompProfileFromCri(
-    const ::runtime::v1::SecurityProfile* profile, absl::string_view deprecated_name,
+    const runtime::v1::SecurityProfile* profile, absl::string_view deprecated_name,
     SeccompProfileType when_empty = SeccompProfileType::kUnconfined);
 
 // The seccomp architectures berth targets on this host: native first, then its compat arches.
 std::vector<std::string> SeccompArchitectures();
 
 struct SeccompSupportInfo {
-  bool kernel_seccomp = false;   // CONFIG_SECCOMP: /proc/self/status has a Seccomp field
-  bool kernel_filter = false;    // SECCOMP_MODE_FILTER is available (what runc needs)
+  bool kernel_seccomp = false;     // CONFIG_SECCOMP: /proc/self/status has a Seccomp field
+  bool kernel_filter = false;      // SECCOMP_MODE_FILTER is available (what runc needs)
   std::string libseccomp_version;  // "2.5.4"
   unsigned libseccomp_api_level = 0;
   nlohmann::json ToJson() const;  // for CRI Status verbose info

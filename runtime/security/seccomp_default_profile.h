@@ -1,4 +1,5 @@
-// The text of seccomp_default_profile.json, compiled into the binary by a genrule (no runtime file).
+// The text of seccomp_default_profile.json, compiled into the binary by a genrule (no runtime
+// file).
 #ifndef BERTH_RUNTIME_SECURITY_SECCOMP_DEFAULT_PROFILE_H_
 #define BERTH_RUNTIME_SECURITY_SECCOMP_DEFAULT_PROFILE_H_
 

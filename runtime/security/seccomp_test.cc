@@ -20,16 +20,16 @@ using nlohmann::json;
 // Field names of the OCI runtime-spec (config-linux.md, "Seccomp") and the values runc accepts.
 void ExpectOciSeccompShape(const json& s) {
   static const std::set<std::string> kTop = {"defaultAction", "defaultErrnoRet", "architectures",
-                                             "flags", "listenerPath", "listenerMetadata",
+                                             "flags",         "listenerPath",    "listenerMetadata",
                                              "syscalls"};
   static const std::set<std::string> kSyscall = {"names", "action", "errnoRet", "args"};
   static const std::set<std::string> kArg = {"index", "value", "valueTwo", "op"};
   static const std::set<std::string> kActions = {
-      "SCMP_ACT_KILL",  "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_TRAP",
-      "SCMP_ACT_ERRNO", "SCMP_ACT_TRACE",        "SCMP_ACT_ALLOW",       "SCMP_ACT_LOG",
-      "SCMP_ACT_NOTIFY"};
-  static const std::set<std::string> kOps = {"SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE",
-                                             "SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT",
+      "SCMP_ACT_KILL",  "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD",
+      "SCMP_ACT_TRAP",  "SCMP_ACT_ERRNO",        "SCMP_ACT_TRACE",
+      "SCMP_ACT_ALLOW", "SCMP_ACT_LOG",          "SCMP_ACT_NOTIFY"};
+  static const std::set<std::string> kOps = {"SCMP_CMP_NE",       "SCMP_CMP_LT", "SCMP_CMP_LE",
+                                             "SCMP_CMP_EQ",       "SCMP_CMP_GE", "SCMP_CMP_GT",
                                              "SCMP_CMP_MASKED_EQ"};
   ASSERT_TRUE(s.is_object());
   for (const auto& [k, v] : s.items()) EXPECT_TRUE(kTop.count(k)) << "unexpected field " << k;
@@ -115,8 +115,9 @@ TEST(SeccompDefaultTest, DeniesWithEpermAndAllowsCommonSyscalls) {
                            "chroot" /* CAP_SYS_CHROOT is a default capability */}) {
     EXPECT_TRUE(allowed.count(name)) << name;
   }
-  for (const char* name : {"kexec_load", "reboot", "mount", "unshare", "setns", "bpf",
-                           "init_module", "ptrace_unknown", "add_key", "keyctl", "io_uring_setup"}) {
+  for (const char* name :
+       {"kexec_load", "reboot", "mount", "unshare", "setns", "bpf", "init_module", "ptrace_unknown",
+        "add_key", "keyctl", "io_uring_setup"}) {
     EXPECT_FALSE(allowed.count(name)) << name;
   }
 }
@@ -126,7 +127,8 @@ TEST(SeccompDefaultTest, ArchitecturesAreHostPlusCompat) {
   std::vector<std::string> arches = s["architectures"].get<std::vector<std::string>>();
   EXPECT_EQ(arches, SeccompArchitectures());
 #if defined(__x86_64__)
-  EXPECT_EQ(arches, (std::vector<std::string>{"SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"}));
+  EXPECT_EQ(arches,
+            (std::vector<std::string>{"SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"}));
   EXPECT_TRUE(PlainAllowed(s).count("arch_prctl"));
   EXPECT_TRUE(PlainAllowed(s).count("modify_ldt"));
   EXPECT_FALSE(PlainAllowed(s).count("cacheflush"));
@@ -142,8 +144,8 @@ TEST(SeccompDefaultTest, CapabilitiesEnableTheirGroups) {
   EXPECT_FALSE(plain.count("kcmp"));
 
   std::vector<std::string> caps = DefaultCapabilities();
-  for (const char* c : {"CAP_SYS_BOOT", "CAP_SYS_TIME", "CAP_SYSLOG", "CAP_SYS_MODULE",
-                        "CAP_SYS_PTRACE"}) {
+  for (const char* c :
+       {"CAP_SYS_BOOT", "CAP_SYS_TIME", "CAP_SYSLOG", "CAP_SYS_MODULE", "CAP_SYS_PTRACE"}) {
     caps.push_back(c);
   }
   std::set<std::string> more = PlainAllowed(Build(caps));
@@ -210,9 +212,8 @@ TEST(SeccompDefaultTest, LibseccompAcceptsEveryRule) {
     scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ERRNO(1));
     ASSERT_NE(ctx, nullptr);
     for (const auto& sc : s["syscalls"]) {
-      uint32_t action = sc["action"] == "SCMP_ACT_ALLOW"
-                            ? SCMP_ACT_ALLOW
-                            : SCMP_ACT_ERRNO(sc.value("errnoRet", 1u));
+      uint32_t action = sc["action"] == "SCMP_ACT_ALLOW" ? SCMP_ACT_ALLOW
+                                                         : SCMP_ACT_ERRNO(sc.value("errnoRet", 1u));
       std::vector<scmp_arg_cmp> args;
       for (const auto& a : sc.value("args", json::array())) {
         std::string op = a["op"];
@@ -378,8 +379,8 @@ TEST(SeccompProfileNameTest, DeprecatedStringForms) {
 }
 
 TEST(SeccompProfileNameTest, StructuredCriFieldWinsOverDeprecatedString) {
-  ::runtime::v1::SecurityProfile profile;
-  profile.set_profile_type(::runtime::v1::SecurityProfile::Localhost);
+  runtime::v1::SecurityProfile profile;
+  profile.set_profile_type(runtime::v1::SecurityProfile::Localhost);
   profile.set_localhost_ref("/etc/berth/seccomp/strict.json");
   auto p = SeccompProfileFromCri(&profile, "unconfined");
   ASSERT_TRUE(p.ok());
@@ -389,7 +390,7 @@ TEST(SeccompProfileNameTest, StructuredCriFieldWinsOverDeprecatedString) {
   profile.set_localhost_ref("");
   EXPECT_TRUE(absl::IsInvalidArgument(SeccompProfileFromCri(&profile, "").status()));
 
-  profile.set_profile_type(::runtime::v1::SecurityProfile::Unconfined);
+  profile.set_profile_type(runtime::v1::SecurityProfile::Unconfined);
   p = SeccompProfileFromCri(&profile, "runtime/default");
   ASSERT_TRUE(p.ok());
   EXPECT_EQ(p->type, SeccompProfileType::kUnconfined);

@@ -24,8 +24,8 @@ std::string NormalizeSysctlName(absl::string_view name) {
 
 absl::Status CheckSysctl(absl::string_view name, PodNamespaces namespaces) {
   static constexpr std::array<absl::string_view, 8> kIpcNames = {
-      "kernel.sem",    "kernel.shmall", "kernel.shmmax", "kernel.shmmni",
-      "kernel.shm_rmid_forced", "kernel.msgmax", "kernel.msgmnb", "kernel.msgmni"};
+      "kernel.sem",    "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced",
+      "kernel.msgmax", "kernel.msgmnb", "kernel.msgmni"};
   bool ipc = absl::StartsWith(name, "fs.mqueue.");
   for (absl::string_view n : kIpcNames) ipc = ipc || name == n;
   if (ipc) {
@@ -35,8 +35,9 @@ absl::Status CheckSysctl(absl::string_view name, PodNamespaces namespaces) {
   }
   if (absl::StartsWith(name, "net.")) {
     if (namespaces.own_network) return absl::OkStatus();
-    return absl::InvalidArgumentError(absl::StrCat(
-        "sysctl \"", name, "\" lives in the network namespace, which this pod shares with the host"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("sysctl \"", name,
+                     "\" lives in the network namespace, which this pod shares with the host"));
   }
   return absl::InvalidArgumentError(
       absl::StrCat("sysctl \"", name, "\" is not namespaced: a pod cannot set it"));

@@ -8,10 +8,10 @@ namespace berth::security {
 namespace {
 
 TEST(SysctlsTest, IpcAndNetworkSysctlsAreAllowedInOwnNamespaces) {
-  for (const char* key : {"kernel.shm_rmid_forced", "kernel.shmmax", "kernel.shmall",
-                          "kernel.shmmni", "kernel.msgmax", "kernel.msgmnb", "kernel.msgmni",
-                          "kernel.sem", "fs.mqueue.msg_max", "net.ipv4.ip_local_port_range",
-                          "net.core.somaxconn"}) {
+  for (const char* key :
+       {"kernel.shm_rmid_forced", "kernel.shmmax", "kernel.shmall", "kernel.shmmni",
+        "kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "fs.mqueue.msg_max",
+        "net.ipv4.ip_local_port_range", "net.core.somaxconn"}) {
     EXPECT_TRUE(CheckSysctl(key, {}).ok()) << key;
   }
 }

@@ -19,10 +19,10 @@
 #include "runtime/stats/layer_walk.h"
 #include "runtime/stats/net_dev.h"
 
-namespace berth::runtime::stats {
+namespace berth::engine::stats {
 namespace {
 
-namespace cri = ::runtime::v1;
+namespace cri = runtime::v1;
 using berth::v1::Container;
 using berth::v1::Sandbox;
 
@@ -55,8 +55,9 @@ void FillCpuMemory(const cgroups::CgroupStats& s, std::optional<uint64_t> nano_c
     mem->mutable_major_page_faults()->set_value(s.major_page_faults);
     // As kubelet's eviction manager reads it: room left before the limit, 0 past it.
     if (s.memory_limit_bytes > 0) {
-      mem->mutable_available_bytes()->set_value(
-          s.memory_limit_bytes > s.working_set_bytes ? s.memory_limit_bytes - s.working_set_bytes : 0);
+      mem->mutable_available_bytes()->set_value(s.memory_limit_bytes > s.working_set_bytes
+                                                    ? s.memory_limit_bytes - s.working_set_bytes
+                                                    : 0);
     }
   }
 }
@@ -197,7 +198,8 @@ std::shared_ptr<const StatsCollector::CgroupRef> StatsCollector::RefOf(const Con
   }
   auto ref = std::make_shared<CgroupRef>();
   nlohmann::json spec = nlohmann::json::parse(c.config().oci_spec(), nullptr, false);
-  if (!spec.is_discarded() && spec.is_object() && spec.contains("linux") && spec["linux"].is_object()) {
+  if (!spec.is_discarded() && spec.is_object() && spec.contains("linux") &&
+      spec["linux"].is_object()) {
     const nlohmann::json& linux = spec["linux"];
     auto p = linux.find("cgroupsPath");
     if (p != linux.end() && p->is_string()) {
@@ -257,7 +259,8 @@ StatsCollector::ContainerSample StatsCollector::SampleOf(const Container& c, int
   std::shared_ptr<const CgroupRef> ref = RefOf(c);
   if (ref->known) out.extras.cgroup_dir = ref->rel_dir;
   if (HasCgroup(c.state().status()) && ref->known) {
-    absl::StatusOr<cgroups::CgroupStats> cg = cgroups::ReadStats(ref->rel_dir, mode_, options_.cgroup_root);
+    absl::StatusOr<cgroups::CgroupStats> cg =
+        cgroups::ReadStats(ref->rel_dir, mode_, options_.cgroup_root);
     if (cg.ok()) {
       std::optional<uint64_t> rate;
       if (cg->has_cpu) rate = cpu_rates_.Update(id, cg->cpu_usage_ns, cg->timestamp_ns);
@@ -286,7 +289,8 @@ StatsCollector::ContainerSample StatsCollector::SampleOf(const Container& c, int
   return out;
 }
 
-absl::StatusOr<cri::ContainerStats> StatsCollector::ContainerStats(const std::string& container_id) {
+absl::StatusOr<cri::ContainerStats> StatsCollector::ContainerStats(
+    const std::string& container_id) {
   if (container_id.empty()) return absl::InvalidArgumentError("container_id is required");
   absl::StatusOr<ContainerView> c = source_.get_container(container_id);
   if (!c.ok()) return c.status();
@@ -297,13 +301,15 @@ absl::StatusOr<cri::ContainerStats> StatsCollector::ContainerStats(const std::st
   return std::move(SampleOf(**c, NowNs()).stats);
 }
 
-std::vector<cri::ContainerStats> StatsCollector::ListContainerStats(const cri::ContainerStatsFilter& f) {
+std::vector<cri::ContainerStats> StatsCollector::ListContainerStats(
+    const cri::ContainerStatsFilter& f) {
   std::vector<cri::ContainerStats> out;
   const int64_t now = NowNs();
   for (const ContainerView& c : source_.list_containers()) {
     if (c->state().status() == berth::v1::CONTAINER_STATUS_CONFIGURED) continue;
     if (!f.id().empty() && !absl::StartsWith(c->config().id(), f.id())) continue;
-    if (!f.pod_sandbox_id().empty() && !absl::StartsWith(c->config().sandbox_id(), f.pod_sandbox_id())) {
+    if (!f.pod_sandbox_id().empty() &&
+        !absl::StartsWith(c->config().sandbox_id(), f.pod_sandbox_id())) {
       continue;
     }
     if (!MatchesLabels(c->config().cri().labels(), f.label_selector())) continue;
@@ -312,7 +318,8 @@ std::vector<cri::ContainerStats> StatsCollector::ListContainerStats(const cri::C
   return out;
 }
 
-PodSample StatsCollector::PodSampleOf(const Sandbox& sb, const std::vector<ContainerView>& containers,
+PodSample StatsCollector::PodSampleOf(const Sandbox& sb,
+                                      const std::vector<ContainerView>& containers,
                                       int64_t now_ns) {
   PodSample out;
   cri::PodSandboxAttributes* attrs = out.stats.mutable_attributes();
@@ -347,7 +354,8 @@ PodSample StatsCollector::PodSampleOf(const Sandbox& sb, const std::vector<Conta
     std::shared_ptr<const CgroupRef> ref = RefOf(**infra);
     std::string pod_dir = ref->known ? ParentDir(ref->rel_dir) : "";
     if (!pod_dir.empty()) {
-      absl::StatusOr<cgroups::CgroupStats> cg = cgroups::ReadStats(pod_dir, mode_, options_.cgroup_root);
+      absl::StatusOr<cgroups::CgroupStats> cg =
+          cgroups::ReadStats(pod_dir, mode_, options_.cgroup_root);
       if (cg.ok()) {
         have_pod_cgroup = true;
         std::optional<uint64_t> rate;
@@ -387,7 +395,8 @@ PodSample StatsCollector::PodSampleOf(const Sandbox& sb, const std::vector<Conta
 
   // The infra (pause) process lives in the pod's netns for the pod's whole life.
   if (infra_running && !sb.netns_path().empty() && (*infra)->state().pid() > 0) {
-    absl::StatusOr<std::vector<cri::NetworkInterfaceUsage>> ifaces = ReadNetDev((*infra)->state().pid());
+    absl::StatusOr<std::vector<cri::NetworkInterfaceUsage>> ifaces =
+        ReadNetDev((*infra)->state().pid());
     if (ifaces.ok()) {
       *linux->mutable_network() = ToNetworkUsage(std::move(*ifaces), now_ns);
     } else {
@@ -397,7 +406,8 @@ PodSample StatsCollector::PodSampleOf(const Sandbox& sb, const std::vector<Conta
   return out;
 }
 
-absl::StatusOr<cri::PodSandboxStats> StatsCollector::PodSandboxStats(const std::string& pod_sandbox_id) {
+absl::StatusOr<cri::PodSandboxStats> StatsCollector::PodSandboxStats(
+    const std::string& pod_sandbox_id) {
   if (pod_sandbox_id.empty()) return absl::InvalidArgumentError("pod_sandbox_id is required");
   absl::StatusOr<SandboxView> sb = source_.get_sandbox(pod_sandbox_id);
   if (!sb.ok()) return sb.status();
@@ -432,7 +442,8 @@ std::vector<PodSample> StatsCollector::ReadyPods(const std::function<bool(const 
   return out;
 }
 
-std::vector<cri::PodSandboxStats> StatsCollector::ListPodSandboxStats(const cri::PodSandboxStatsFilter& f) {
+std::vector<cri::PodSandboxStats> StatsCollector::ListPodSandboxStats(
+    const cri::PodSandboxStatsFilter& f) {
   std::vector<PodSample> pods = ReadyPods([&f](const Sandbox& s) {
     return (f.id().empty() || absl::StartsWith(s.id(), f.id())) &&
            MatchesLabels(s.config().labels(), f.label_selector());
@@ -447,4 +458,4 @@ std::vector<PodSample> StatsCollector::ListPodSamples() {
   return ReadyPods([](const Sandbox&) { return true; });
 }
 
-}  // namespace berth::runtime::stats
+}  // namespace berth::engine::stats

@@ -26,13 +26,14 @@
 #include "runtime/engine.h"
 #include "runtime/stats/record_source.h"
 
-namespace berth::runtime::stats {
+namespace berth::engine::stats {
 
 struct StatsOptions {
   // The overlay upper directory of a container ("" when it has none); berthd asks its image
   // store (ImageStore::WritableLayerDir). Unset: writable layers report zero usage.
   std::function<std::string(const std::string& container_id)> upper_dir_of;
-  // FilesystemIdentifier.mountpoint reported for writable layers (the store's filesystem).
+  // FilesystemIdentifier.mountpoint reported for writable layers: the container filesystem
+  // ImageFsInfo reports (ImageStore::ContainersRoot).
   std::string layer_mountpoint;
   // How often writable layers are measured and caches of removed containers dropped.
   // Zero: never in the background (tests call RefreshNow).
@@ -43,14 +44,14 @@ struct StatsOptions {
 
 // What CRI's ContainerStats has no field for, kept beside it for the cAdvisor-style metrics.
 struct ContainerExtras {
-  std::string image;       // as the CRI request named it
-  std::string cgroup_dir;  // relative to each hierarchy's root; "" when unknown
+  std::string image;                // as the CRI request named it
+  std::string cgroup_dir;           // relative to each hierarchy's root; "" when unknown
   uint64_t memory_limit_bytes = 0;  // 0 = unlimited or unknown
   std::optional<uint64_t> processes;
 };
 
 struct PodSample {
-  ::runtime::v1::PodSandboxStats stats;
+  runtime::v1::PodSandboxStats stats;
   std::vector<ContainerExtras> containers;  // parallel to stats.linux().containers()
 };
 
@@ -65,17 +66,17 @@ class StatsCollector {
 
   // One container by id or unique prefix. InvalidArgument for an empty id, NotFound naming it for
   // an unknown (or infra) container.
-  absl::StatusOr<::runtime::v1::ContainerStats> ContainerStats(const std::string& container_id);
+  absl::StatusOr<runtime::v1::ContainerStats> ContainerStats(const std::string& container_id);
   // Every created container (not those only Configured) matching the filter: id and pod id are
   // prefixes, every label_selector pair must be among the labels.
-  std::vector<::runtime::v1::ContainerStats> ListContainerStats(
-      const ::runtime::v1::ContainerStatsFilter& filter);
+  std::vector<runtime::v1::ContainerStats> ListContainerStats(
+      const runtime::v1::ContainerStatsFilter& filter);
 
   // One pod by id or unique prefix, whatever its state (a stopped pod has attributes only).
-  absl::StatusOr<::runtime::v1::PodSandboxStats> PodSandboxStats(const std::string& pod_sandbox_id);
+  absl::StatusOr<runtime::v1::PodSandboxStats> PodSandboxStats(const std::string& pod_sandbox_id);
   // Every ready pod matching the filter (id prefix, label selector).
-  std::vector<::runtime::v1::PodSandboxStats> ListPodSandboxStats(
-      const ::runtime::v1::PodSandboxStatsFilter& filter);
+  std::vector<runtime::v1::PodSandboxStats> ListPodSandboxStats(
+      const runtime::v1::PodSandboxStatsFilter& filter);
   // Every ready pod with the figures CRI stats have no field for (ListPodSandboxMetrics).
   std::vector<PodSample> ListPodSamples();
 
@@ -89,8 +90,8 @@ class StatsCollector {
  private:
   // Per container, computed once from its OCI spec.
   struct CgroupRef {
-    bool known = false;    // the spec named a cgroup
-    std::string rel_dir;   // relative to each hierarchy's root, e.g. "/berth/berth-<id>"
+    bool known = false;   // the spec named a cgroup
+    std::string rel_dir;  // relative to each hierarchy's root, e.g. "/berth/berth-<id>"
   };
   struct LayerCache {
     uint64_t bytes = 0;
@@ -98,7 +99,7 @@ class StatsCollector {
     int64_t measured_ns = 0;
   };
   struct ContainerSample {
-    ::runtime::v1::ContainerStats stats;
+    runtime::v1::ContainerStats stats;
     ContainerExtras extras;
   };
 
@@ -109,7 +110,8 @@ class StatsCollector {
   // PodSample for every ready sandbox matching `keep`, containers grouped in one pass.
   std::vector<PodSample> ReadyPods(const std::function<bool(const berth::v1::Sandbox&)>& keep);
   // Swap beside what ReadStats read: v1 needs memory.memsw.* on top, v2 memory.swap.*.
-  void FillSwap(const std::string& rel_dir, const cgroups::CgroupStats& cg, ::runtime::v1::SwapUsage* swap);
+  void FillSwap(const std::string& rel_dir, const cgroups::CgroupStats& cg,
+                runtime::v1::SwapUsage* swap);
   void RefreshLoop();
 
   RecordSource source_;
@@ -128,6 +130,6 @@ class StatsCollector {
   std::thread refresher_;
 };
 
-}  // namespace berth::runtime::stats
+}  // namespace berth::engine::stats
 
 #endif  // BERTH_RUNTIME_STATS_COLLECTOR_H_

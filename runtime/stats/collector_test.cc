@@ -27,10 +27,10 @@
 #include "runtime/stats/scratch_netns.h"
 #include "test/util/temp_dir.h"
 
-namespace berth::runtime::stats {
+namespace berth::engine::stats {
 namespace {
 
-namespace cri = ::runtime::v1;
+namespace cri = runtime::v1;
 using testing::ProcessInNetns;
 using testing::ScratchCgroup;
 using testing::ScratchNetns;
@@ -41,8 +41,9 @@ std::string SpecWithCgroup(const std::string& cgroups_path) {
   return nlohmann::json{{"ociVersion", "1.0.2"}, {"linux", {{"cgroupsPath", cgroups_path}}}}.dump();
 }
 
-berth::v1::Container MakeContainer(const std::string& id, const std::string& pod, const std::string& cgroup,
-                                   berth::v1::ContainerStatus status, pid_t pid) {
+berth::v1::Container MakeContainer(const std::string& id, const std::string& pod,
+                                   const std::string& cgroup, berth::v1::ContainerStatus status,
+                                   pid_t pid) {
   berth::v1::Container c;
   c.mutable_config()->set_id(id);
   c.mutable_config()->set_sandbox_id(pod);
@@ -110,9 +111,11 @@ class StatsCollectorTest : public ::testing::Test {
 
     auto running = berth::v1::CONTAINER_STATUS_RUNNING;
     std::vector<berth::v1::Container> containers;
-    containers.push_back(MakeContainer("pod1aaaa", "pod1aaaa", infra_cg_->rel(), running, infra_->pid()));
+    containers.push_back(
+        MakeContainer("pod1aaaa", "pod1aaaa", infra_cg_->rel(), running, infra_->pid()));
     containers.back().mutable_config()->set_infra(true);
-    containers.push_back(MakeContainer("c1aaaa", "pod1aaaa", ctr_cg_->rel(), running, busy_->pid()));
+    containers.push_back(
+        MakeContainer("c1aaaa", "pod1aaaa", ctr_cg_->rel(), running, busy_->pid()));
     (*containers.back().mutable_config()->mutable_cri()->mutable_labels())["tier"] = "web";
     containers.push_back(MakeContainer("pod2bbbb", "pod2bbbb", other_infra_cg_->rel(), running, 0));
     containers.back().mutable_config()->set_infra(true);
@@ -130,8 +133,8 @@ class StatsCollectorTest : public ::testing::Test {
     };
     options.layer_mountpoint = "/var/lib/berth";
     options.refresh_interval = absl::ZeroDuration();  // the test refreshes by hand
-    collector_ = std::make_unique<StatsCollector>(FixedRecords(std::move(containers), std::move(sandboxes)),
-                                                  std::move(options));
+    collector_ = std::make_unique<StatsCollector>(
+        FixedRecords(std::move(containers), std::move(sandboxes)), std::move(options));
   }
 
   void TearDown() override {
@@ -191,9 +194,12 @@ TEST_F(StatsCollectorTest, ContainerStatsCarryAttributesCpuMemoryAndLimitHeadroo
   for (int i = 0; i < 1000; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
     later = *collector_->ContainerStats("c1");  // a unique prefix finds it too
-    if (later.cpu().usage_core_nano_seconds().value() > first.cpu().usage_core_nano_seconds().value()) break;
+    if (later.cpu().usage_core_nano_seconds().value() >
+        first.cpu().usage_core_nano_seconds().value())
+      break;
   }
-  EXPECT_GT(later.cpu().usage_core_nano_seconds().value(), first.cpu().usage_core_nano_seconds().value());
+  EXPECT_GT(later.cpu().usage_core_nano_seconds().value(),
+            first.cpu().usage_core_nano_seconds().value());
   ASSERT_TRUE(later.cpu().has_usage_nano_cores());
   EXPECT_GT(later.cpu().usage_nano_cores().value(), 0u);
 }
@@ -249,7 +255,8 @@ TEST_F(StatsCollectorTest, PodStatsReadThePodCgroupAndItsNetworkNamespace) {
   EXPECT_FALSE(l.memory().has_available_bytes());  // the pod cgroup itself is unlimited
   ASSERT_TRUE(l.has_network());
   EXPECT_EQ(l.network().default_interface().name(), "eth0");
-  EXPECT_GE(l.network().default_interface().tx_bytes().value(), uint64_t{kDatagrams} * (kPayload + 28));
+  EXPECT_GE(l.network().default_interface().tx_bytes().value(),
+            uint64_t{kDatagrams} * (kPayload + 28));
   EXPECT_EQ(l.network().interfaces_size(), 2);  // eth0 and peer0
 }
 
@@ -296,9 +303,9 @@ TEST_F(StatsCollectorTest, PodMetricsUseOnlyDescribedNamesWithMatchingLabels) {
   absl::flat_hash_map<std::string, int> keys;  // name -> label key count
   for (const cri::MetricDescriptor& d : MetricDescriptors()) keys[d.name()] = d.label_keys_size();
   for (const char* required :
-       {"container_cpu_usage_seconds_total", "container_memory_working_set_bytes", "container_memory_usage_bytes",
-        "container_memory_rss", "container_spec_memory_limit_bytes", "container_network_receive_bytes_total",
-        "container_network_transmit_bytes_total"}) {
+       {"container_cpu_usage_seconds_total", "container_memory_working_set_bytes",
+        "container_memory_usage_bytes", "container_memory_rss", "container_spec_memory_limit_bytes",
+        "container_network_receive_bytes_total", "container_network_transmit_bytes_total"}) {
     EXPECT_TRUE(keys.contains(required)) << required;
   }
   std::set<std::string> seen;
@@ -354,4 +361,4 @@ TEST(StatsCollectorRefreshTest, BackgroundRefreshRunsAtIdlePriority) {
   EXPECT_NE(sched_getscheduler(0), SCHED_IDLE) << "the caller's own policy is untouched";
 }
 
-}  // namespace berth::runtime::stats
+}  // namespace berth::engine::stats

@@ -16,7 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "util/fd.h"
 
-namespace berth::runtime::stats {
+namespace berth::engine::stats {
 namespace {
 
 // fdopendir takes ownership of the fd only when it succeeds.
@@ -38,7 +38,8 @@ absl::StatusOr<TreeUsage> MeasureTree(const std::string& dir) {
     return errno == ENOENT ? absl::NotFoundError(msg) : absl::UnavailableError(msg);
   }
   if (!S_ISDIR(root.st_mode)) {
-    return absl::FailedPreconditionError(absl::StrCat("writable layer \"", dir, "\" is not a directory"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("writable layer \"", dir, "\" is not a directory"));
   }
   TreeUsage usage;
   usage.bytes = static_cast<uint64_t>(root.st_blocks) * 512;
@@ -48,7 +49,8 @@ absl::StatusOr<TreeUsage> MeasureTree(const std::string& dir) {
   if (UniqueDir d = OpenDirAt(AT_FDCWD, dir.c_str())) {
     stack.push_back(std::move(d));
   } else {
-    return absl::UnavailableError(absl::StrCat("opening writable layer \"", dir, "\": ", strerror(errno)));
+    return absl::UnavailableError(
+        absl::StrCat("opening writable layer \"", dir, "\": ", strerror(errno)));
   }
   while (!stack.empty()) {
     DIR* d = stack.back().get();
@@ -72,4 +74,4 @@ absl::StatusOr<TreeUsage> MeasureTree(const std::string& dir) {
   return usage;
 }
 
-}  // namespace berth::runtime::stats
+}  // namespace berth::engine::stats

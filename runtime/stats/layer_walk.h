@@ -7,7 +7,7 @@
 
 #include "absl/status/statusor.h"
 
-namespace berth::runtime::stats {
+namespace berth::engine::stats {
 
 struct TreeUsage {
   uint64_t bytes = 0;   // allocated blocks (st_blocks * 512), each hard-linked inode once
@@ -20,6 +20,6 @@ struct TreeUsage {
 // from a background thread, never on a request path.
 absl::StatusOr<TreeUsage> MeasureTree(const std::string& dir);
 
-}  // namespace berth::runtime::stats
+}  // namespace berth::engine::stats
 
 #endif  // BERTH_RUNTIME_STATS_LAYER_WALK_H_

@@ -10,7 +10,7 @@
 #include "gtest/gtest.h"
 #include "test/util/temp_dir.h"
 
-namespace berth::runtime::stats {
+namespace berth::engine::stats {
 namespace {
 
 void WriteBytes(const std::string& path, size_t n) {
@@ -56,4 +56,4 @@ TEST(MeasureTreeTest, RegularFileIsRefused) {
 }
 
 }  // namespace
-}  // namespace berth::runtime::stats
+}  // namespace berth::engine::stats

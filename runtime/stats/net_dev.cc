@@ -1,4 +1,5 @@
-// /proc/<pid>/net/dev parsing: "  name: rx_bytes rx_packets rx_errs ... tx_bytes tx_packets tx_errs ...".
+// /proc/<pid>/net/dev parsing: "  name: rx_bytes rx_packets rx_errs ... tx_bytes tx_packets tx_errs
+// ...".
 #include "runtime/stats/net_dev.h"
 
 #include <errno.h>
@@ -14,10 +15,10 @@
 #include "absl/strings/strip.h"
 #include "util/fd.h"
 
-namespace berth::runtime::stats {
+namespace berth::engine::stats {
 namespace {
 
-namespace cri = ::runtime::v1;
+namespace cri = runtime::v1;
 
 // Field positions after the colon (see the kernel's dev_seq_printf_stats).
 constexpr size_t kRxBytes = 0, kRxErrors = 2, kTxBytes = 8, kTxErrors = 10, kFields = 16;
@@ -54,7 +55,8 @@ absl::StatusOr<std::vector<cri::NetworkInterfaceUsage>> ReadNetDev(pid_t pid) {
   UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.valid()) {
     int err = errno;
-    std::string msg = absl::StrCat("network counters of process ", pid, " (", path, "): ", strerror(err));
+    std::string msg =
+        absl::StrCat("network counters of process ", pid, " (", path, "): ", strerror(err));
     return err == ENOENT || err == ESRCH ? absl::NotFoundError(msg) : absl::UnavailableError(msg);
   }
   // procfs hands the file out in page-sized pieces: read until EOF.
@@ -86,4 +88,4 @@ cri::NetworkUsage ToNetworkUsage(std::vector<cri::NetworkInterfaceUsage> interfa
   return net;
 }
 
-}  // namespace berth::runtime::stats
+}  // namespace berth::engine::stats

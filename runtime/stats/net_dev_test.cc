@@ -6,16 +6,19 @@
 #include "gtest/gtest.h"
 #include "runtime/stats/scratch_netns.h"
 
-namespace berth::runtime::stats {
+namespace berth::engine::stats {
 namespace {
 
-namespace cri = ::runtime::v1;
+namespace cri = runtime::v1;
 
 constexpr char kText[] =
     "Inter-|   Receive                                                |  Transmit\n"
-    " face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n"
-    "    lo:     100       1    0    0    0     0          0         0      100       1    0    0    0     0       0          0\n"
-    "  eth0:    5000      40    2    0    0     0          0         0     7000      50    3    0    0     0       0          0\n"
+    " face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop "
+    "fifo colls carrier compressed\n"
+    "    lo:     100       1    0    0    0     0          0         0      100       1    0    0  "
+    "  0     0       0          0\n"
+    "  eth0:    5000      40    2    0    0     0          0         0     7000      50    3    0  "
+    "  0     0       0          0\n"
     "  net1:12345678901 9 1 0 0 0 0 0 42 1 0 0 0 0 0 0\n"
     "  bad0: 1 2 3\n";
 
@@ -67,8 +70,8 @@ TEST(ReadNetDevTest, SeesTrafficSentInsideARealNetworkNamespace) {
   // Each datagram is the payload plus UDP, IP and Ethernet headers; what eth0 sends, peer0 gets.
   EXPECT_GE(eth0.tx_bytes().value(), uint64_t{kDatagrams} * (kPayload + 28));
   EXPECT_EQ(eth0.tx_errors().value(), 0u);
-  const cri::NetworkInterfaceUsage& peer = usage.interfaces(0).name() == "peer0" ? usage.interfaces(0)
-                                                                                   : usage.interfaces(1);
+  const cri::NetworkInterfaceUsage& peer =
+      usage.interfaces(0).name() == "peer0" ? usage.interfaces(0) : usage.interfaces(1);
   EXPECT_EQ(peer.name(), "peer0");
   EXPECT_GE(peer.rx_bytes().value(), uint64_t{kDatagrams} * (kPayload + 28));
 }
@@ -79,4 +82,4 @@ TEST(ReadNetDevTest, GoneProcessIsNotFound) {
 }
 
 }  // namespace
-}  // namespace berth::runtime::stats
+}  // namespace berth::engine::stats

@@ -6,7 +6,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "runtime/record_index.h"
 
-namespace berth::runtime::stats {
+namespace berth::engine::stats {
 
 RecordSource EngineRecords(Engine* engine) {
   return RecordSource{
@@ -50,4 +50,4 @@ RecordSource FixedRecords(std::vector<berth::v1::Container> containers,
   };
 }
 
-}  // namespace berth::runtime::stats
+}  // namespace berth::engine::stats

@@ -11,7 +11,7 @@
 #include "proto/berth/v1/records.pb.h"
 #include "runtime/engine.h"
 
-namespace berth::runtime::stats {
+namespace berth::engine::stats {
 
 // All four must be set. They are called from request threads and the refresh thread at once.
 struct RecordSource {
@@ -30,6 +30,6 @@ RecordSource EngineRecords(Engine* engine);
 RecordSource FixedRecords(std::vector<berth::v1::Container> containers,
                           std::vector<berth::v1::Sandbox> sandboxes);
 
-}  // namespace berth::runtime::stats
+}  // namespace berth::engine::stats
 
 #endif  // BERTH_RUNTIME_STATS_RECORD_SOURCE_H_

@@ -18,7 +18,7 @@
 
 #include "absl/strings/str_cat.h"
 
-namespace berth::runtime::stats::testing {
+namespace berth::engine::stats::testing {
 namespace {
 
 constexpr const char* kControllers[] = {"cpu", "cpuacct", "memory", "pids"};
@@ -36,7 +36,8 @@ std::string RandomSuffix() {
   return absl::StrCat(absl::Hex(rd(), absl::kZeroPad8));
 }
 
-ScratchCgroup::ScratchCgroup(std::string rel, std::string root) : rel_(std::move(rel)), root_(std::move(root)) {
+ScratchCgroup::ScratchCgroup(std::string rel, std::string root)
+    : rel_(std::move(rel)), root_(std::move(root)) {
   std::vector<std::string> seen;
   for (const char* c : kControllers) {
     std::string mount = absl::StrCat(root_, "/", c);
@@ -66,7 +67,8 @@ ScratchCgroup::~ScratchCgroup() {
   }
 }
 
-bool ScratchCgroup::Write(const char* controller, const char* file, const std::string& value) const {
+bool ScratchCgroup::Write(const char* controller, const char* file,
+                          const std::string& value) const {
   std::ofstream out(absl::StrCat(root_, "/", controller, rel_, "/", file));
   out << value;
   out.flush();
@@ -83,4 +85,4 @@ bool ScratchCgroup::Add(pid_t pid) const {
   return true;
 }
 
-}  // namespace berth::runtime::stats::testing
+}  // namespace berth::engine::stats::testing

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-namespace berth::runtime::stats::testing {
+namespace berth::engine::stats::testing {
 
 class ScratchCgroup {
  public:
@@ -34,6 +34,6 @@ class ScratchCgroup {
 // A random suffix for scratch names, so parallel runs never collide.
 std::string RandomSuffix();
 
-}  // namespace berth::runtime::stats::testing
+}  // namespace berth::engine::stats::testing
 
 #endif  // BERTH_RUNTIME_STATS_SCRATCH_CGROUP_H_

@@ -17,7 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "runtime/stats/scratch_cgroup.h"
 
-namespace berth::runtime::stats::testing {
+namespace berth::engine::stats::testing {
 namespace {
 
 bool Run(const std::string& cmd, std::string* error) {
@@ -34,9 +34,10 @@ ScratchNetns::ScratchNetns() : name_("berth-stats-" + RandomSuffix()) {
   added_ = true;
   const std::string ip = "ip -n " + name_ + " ";
   // Both veth ends stay inside; a static neighbour lets datagrams leave eth0 without ARP.
-  for (const char* step : {"link set lo up", "link add eth0 type veth peer name peer0",
-                           "addr add 10.213.7.1/24 dev eth0", "link set peer0 up", "link set eth0 up",
-                           "neigh add 10.213.7.2 lladdr 02:00:00:00:07:02 dev eth0"}) {
+  for (const char* step :
+       {"link set lo up", "link add eth0 type veth peer name peer0",
+        "addr add 10.213.7.1/24 dev eth0", "link set peer0 up", "link set eth0 up",
+        "neigh add 10.213.7.2 lladdr 02:00:00:00:07:02 dev eth0"}) {
     if (!Run(ip + step, &error_)) return;
   }
 }
@@ -63,7 +64,8 @@ ProcessInNetns::ProcessInNetns(const std::string& netns_path, int datagrams, int
     to.sin_addr.s_addr = htonl(0x0AD50702);  // 10.213.7.2
     char buf[2048] = {};
     for (int i = 0; i < datagrams; ++i) {
-      if (sendto(s, buf, payload, 0, reinterpret_cast<sockaddr*>(&to), sizeof(to)) != payload) _exit(1);
+      if (sendto(s, buf, payload, 0, reinterpret_cast<sockaddr*>(&to), sizeof(to)) != payload)
+        _exit(1);
     }
     (void)!write(fds[1], "r", 1);
     for (;;) pause();
@@ -84,4 +86,4 @@ ProcessInNetns::~ProcessInNetns() {
   }
 }
 
-}  // namespace berth::runtime::stats::testing
+}  // namespace berth::engine::stats::testing

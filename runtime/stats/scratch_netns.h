@@ -7,7 +7,7 @@
 
 #include <string>
 
-namespace berth::runtime::stats::testing {
+namespace berth::engine::stats::testing {
 
 // `ip netns add berth-stats-<random>`; eth0 (10.213.7.1/24) is one end of a veth pair whose
 // other end, peer0, is in the same namespace.
@@ -45,6 +45,6 @@ class ProcessInNetns {
   bool ready_ = false;
 };
 
-}  // namespace berth::runtime::stats::testing
+}  // namespace berth::engine::stats::testing
 
 #endif  // BERTH_RUNTIME_STATS_SCRATCH_NETNS_H_

@@ -117,16 +117,20 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string&
   int port = 0;
   if (colon == std::string::npos || !absl::SimpleAtoi(address.substr(colon + 1), &port) ||
       port < 0 || port > 65535) {
-    return absl::InvalidArgumentError(absl::StrCat("metrics.address \"", address, "\" is not host:port"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("metrics.address \"", address, "\" is not host:port"));
   }
   std::string host = address.substr(0, colon);
   // "[::1]:9464": the brackets only separate an IPv6 address from the port.
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
   auto impl = std::make_unique<Impl>();
   impl->registry = registry;
   boost::system::error_code ec;
   auto ip = asio::ip::make_address(host, ec);
-  if (ec) return absl::InvalidArgumentError(absl::StrCat("metrics.address \"", address, "\": ", ec.message()));
+  if (ec)
+    return absl::InvalidArgumentError(
+        absl::StrCat("metrics.address \"", address, "\": ", ec.message()));
   tcp::endpoint ep(ip, static_cast<uint16_t>(port));
   impl->acceptor.open(ep.protocol(), ec);
   if (!ec) impl->acceptor.set_option(asio::socket_base::reuse_address(true), ec);

@@ -32,9 +32,12 @@ std::string Num(double v) {
 std::string EscapeHelp(const std::string& v) {
   std::string out;
   for (char c : v) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '\n') out += "\\n";
-    else out += c;
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
   }
   return out;
 }
@@ -44,16 +47,21 @@ std::string EscapeHelp(const std::string& v) {
 std::string EscapeLabel(const std::string& v) {
   std::string out;
   for (char c : v) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '"') out += "\\\"";
-    else if (c == '\n') out += "\\n";
-    else out += c;
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '"')
+      out += "\\\"";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
   }
   return out;
 }
 
 Registry::Family& Registry::DeclareLocked(const std::string& name, const char* type,
-                                          const std::string& help, std::vector<std::string> labels) {
+                                          const std::string& help,
+                                          std::vector<std::string> labels) {
   Family& f = families_[name];
   f.type = type;
   f.help = help;
@@ -113,18 +121,23 @@ std::string Registry::Render() const {
   }
   std::string out;
   for (const auto& [name, f] : snapshot) {
-    absl::StrAppend(&out, "# HELP ", name, " ", EscapeHelp(f.help), "\n# TYPE ", name, " ", f.type, "\n");
+    absl::StrAppend(&out, "# HELP ", name, " ", EscapeHelp(f.help), "\n# TYPE ", name, " ", f.type,
+                    "\n");
     if (f.type == "counter") {
-      for (const auto& [lv, v] : f.values) absl::StrAppend(&out, name, Labels(f.labels, lv), " ", Num(v), "\n");
+      for (const auto& [lv, v] : f.values)
+        absl::StrAppend(&out, name, Labels(f.labels, lv), " ", Num(v), "\n");
     } else if (f.type == "gauge") {
-      for (const auto& [lv, v] : gauges[name]) absl::StrAppend(&out, name, Labels(f.labels, lv), " ", Num(v), "\n");
+      for (const auto& [lv, v] : gauges[name])
+        absl::StrAppend(&out, name, Labels(f.labels, lv), " ", Num(v), "\n");
     } else {
       for (const auto& [lv, counts] : f.counts) {
         for (size_t i = 0; i < f.buckets.size(); ++i) {
-          absl::StrAppend(&out, name, "_bucket", Labels(f.labels, lv, absl::StrCat("le=\"", Num(f.buckets[i]), "\"")),
-                          " ", counts[i], "\n");
+          absl::StrAppend(&out, name, "_bucket",
+                          Labels(f.labels, lv, absl::StrCat("le=\"", Num(f.buckets[i]), "\"")), " ",
+                          counts[i], "\n");
         }
-        absl::StrAppend(&out, name, "_bucket", Labels(f.labels, lv, "le=\"+Inf\""), " ", counts.back(), "\n");
+        absl::StrAppend(&out, name, "_bucket", Labels(f.labels, lv, "le=\"+Inf\""), " ",
+                        counts.back(), "\n");
         absl::StrAppend(&out, name, "_sum", Labels(f.labels, lv), " ", Num(f.sums.at(lv)), "\n");
         absl::StrAppend(&out, name, "_count", Labels(f.labels, lv), " ", counts.back(), "\n");
       }

@@ -37,8 +37,8 @@ class Registry {
     std::vector<std::string> labels;
     std::vector<double> buckets;
     GaugeFn gauge;
-    std::map<LabelValues, double> values;                   // counters
-    std::map<LabelValues, std::vector<uint64_t>> counts;    // histogram buckets (+Inf last)
+    std::map<LabelValues, double> values;                 // counters
+    std::map<LabelValues, std::vector<uint64_t>> counts;  // histogram buckets (+Inf last)
     std::map<LabelValues, double> sums;
   };
   mutable absl::Mutex mu_;

@@ -29,7 +29,8 @@ TEST(RegistryTest, RendersEveryKind) {
   r.Observe("h_seconds", {"Run"}, 0.5);
   r.Observe("h_seconds", {"Run"}, 5);
   std::string out = r.Render();
-  EXPECT_TRUE(absl::StrContains(out, "# TYPE c_total counter\nc_total{method=\"Version\"} 3\n")) << out;
+  EXPECT_TRUE(absl::StrContains(out, "# TYPE c_total counter\nc_total{method=\"Version\"} 3\n"))
+      << out;
   EXPECT_TRUE(absl::StrContains(out, "h_seconds_bucket{method=\"Run\",le=\"0.1\"} 1\n")) << out;
   EXPECT_TRUE(absl::StrContains(out, "h_seconds_bucket{method=\"Run\",le=\"1\"} 2\n")) << out;
   EXPECT_TRUE(absl::StrContains(out, "h_seconds_bucket{method=\"Run\",le=\"+Inf\"} 3\n")) << out;
@@ -48,7 +49,8 @@ TEST(RegistryTest, LabelValuesAreEscaped) {
 TEST(RegistryTest, HelpTextIsEscaped) {
   Registry r;
   r.DeclareCounter("c_total", "Line one\nback\\slash \"quoted\".", {});
-  EXPECT_TRUE(absl::StrContains(r.Render(), "# HELP c_total Line one\\nback\\\\slash \"quoted\".\n"))
+  EXPECT_TRUE(
+      absl::StrContains(r.Render(), "# HELP c_total Line one\\nback\\\\slash \"quoted\".\n"))
       << r.Render();
 }
 
@@ -108,7 +110,8 @@ TEST(HttpServerTest, KeepAliveHeadAndWrongMethod) {
   auto first = c.Send(http::verb::get, "/metrics");
   EXPECT_EQ(first.result(), http::status::ok);
   EXPECT_TRUE(absl::StrContains(first.body(), "scrapes_total 1\n")) << first.body();
-  EXPECT_TRUE(absl::StartsWith(std::string(first[http::field::content_type]), "text/plain; version=0.0.4"));
+  EXPECT_TRUE(
+      absl::StartsWith(std::string(first[http::field::content_type]), "text/plain; version=0.0.4"));
   r.Add("scrapes_total", {});
   // The same connection serves the next scrape, with fresh values.
   auto second = c.Send(http::verb::get, "/metrics?from=test");
@@ -160,10 +163,12 @@ TEST(HttpServerTest, ServesMetricsOnLoopback) {
   r.Add("scrapes_total", {});
   auto server = HttpServer::Start("127.0.0.1:0", &r);
   ASSERT_TRUE(server.ok()) << server.status();
-  auto res = RunProcess({"wget", "-qO-", absl::StrCat("http://127.0.0.1:", (*server)->port(), "/metrics")});
+  auto res = RunProcess(
+      {"wget", "-qO-", absl::StrCat("http://127.0.0.1:", (*server)->port(), "/metrics")});
   ASSERT_TRUE(res.ok());
   EXPECT_TRUE(absl::StrContains(res->out, "scrapes_total 1")) << res->out << res->err;
-  auto missing = RunProcess({"wget", "-qO-", absl::StrCat("http://127.0.0.1:", (*server)->port(), "/other")});
+  auto missing =
+      RunProcess({"wget", "-qO-", absl::StrCat("http://127.0.0.1:", (*server)->port(), "/other")});
   ASSERT_TRUE(missing.ok());
   EXPECT_NE(missing->exit_code, 0);
   EXPECT_FALSE(HttpServer::Start("not an address", &r).ok());

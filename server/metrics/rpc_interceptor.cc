@@ -17,24 +17,42 @@ std::string ShortMethod(const char* full) {
 // The names grpc-go's codes.Code.String() gives, so dashboards built for other runtimes match.
 const char* CodeName(grpc::StatusCode c) {
   switch (c) {
-    case grpc::OK: return "OK";
-    case grpc::CANCELLED: return "Canceled";
-    case grpc::UNKNOWN: return "Unknown";
-    case grpc::INVALID_ARGUMENT: return "InvalidArgument";
-    case grpc::DEADLINE_EXCEEDED: return "DeadlineExceeded";
-    case grpc::NOT_FOUND: return "NotFound";
-    case grpc::ALREADY_EXISTS: return "AlreadyExists";
-    case grpc::PERMISSION_DENIED: return "PermissionDenied";
-    case grpc::RESOURCE_EXHAUSTED: return "ResourceExhausted";
-    case grpc::FAILED_PRECONDITION: return "FailedPrecondition";
-    case grpc::ABORTED: return "Aborted";
-    case grpc::OUT_OF_RANGE: return "OutOfRange";
-    case grpc::UNIMPLEMENTED: return "Unimplemented";
-    case grpc::INTERNAL: return "Internal";
-    case grpc::UNAVAILABLE: return "Unavailable";
-    case grpc::DATA_LOSS: return "DataLoss";
-    case grpc::UNAUTHENTICATED: return "Unauthenticated";
-    default: return "Unknown";
+    case grpc::OK:
+      return "OK";
+    case grpc::CANCELLED:
+      return "Canceled";
+    case grpc::UNKNOWN:
+      return "Unknown";
+    case grpc::INVALID_ARGUMENT:
+      return "InvalidArgument";
+    case grpc::DEADLINE_EXCEEDED:
+      return "DeadlineExceeded";
+    case grpc::NOT_FOUND:
+      return "NotFound";
+    case grpc::ALREADY_EXISTS:
+      return "AlreadyExists";
+    case grpc::PERMISSION_DENIED:
+      return "PermissionDenied";
+    case grpc::RESOURCE_EXHAUSTED:
+      return "ResourceExhausted";
+    case grpc::FAILED_PRECONDITION:
+      return "FailedPrecondition";
+    case grpc::ABORTED:
+      return "Aborted";
+    case grpc::OUT_OF_RANGE:
+      return "OutOfRange";
+    case grpc::UNIMPLEMENTED:
+      return "Unimplemented";
+    case grpc::INTERNAL:
+      return "Internal";
+    case grpc::UNAVAILABLE:
+      return "Unavailable";
+    case grpc::DATA_LOSS:
+      return "DataLoss";
+    case grpc::UNAUTHENTICATED:
+      return "Unauthenticated";
+    default:
+      return "Unknown";
   }
 }
 
@@ -49,7 +67,8 @@ class RpcMetrics final : public grpc::experimental::Interceptor {
     }
     if (m->QueryInterceptionHookPoint(H::PRE_SEND_STATUS)) {
       grpc::Status st = m->GetSendStatus();
-      double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+      double secs =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
       registry_->Add(kRpcTotal, {method_, CodeName(st.error_code())});
       registry_->Observe(kRpcSeconds, {method_}, secs);
     }
@@ -81,9 +100,9 @@ std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> RpcMetric
     Registry* registry) {
   registry->DeclareCounter(kRpcTotal, "CRI calls served, by method and gRPC code.",
                            {"method", "code"});
-  registry->DeclareHistogram(kRpcSeconds, "Time to serve a CRI call, by method.", {"method"},
-                             {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
-                              2.5, 5, 10, 30, 60});
+  registry->DeclareHistogram(
+      kRpcSeconds, "Time to serve a CRI call, by method.", {"method"},
+      {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60});
   return std::make_unique<Factory>(registry);
 }
 

@@ -17,7 +17,7 @@
 namespace berth::metrics {
 namespace {
 
-namespace cri = ::runtime::v1;
+namespace cri = runtime::v1;
 
 // Answers Version (OK, or InvalidArgument for a version it does not speak); every other method
 // keeps the generated base class's UNIMPLEMENTED.
@@ -44,7 +44,8 @@ class RpcInterceptorTest : public ::testing::Test {
     b.experimental().SetInterceptorCreators(std::move(creators));
     server_ = b.BuildAndStart();
     ASSERT_NE(server_, nullptr);
-    stub_ = cri::RuntimeService::NewStub(grpc::CreateChannel(addr, grpc::InsecureChannelCredentials()));
+    stub_ =
+        cri::RuntimeService::NewStub(grpc::CreateChannel(addr, grpc::InsecureChannelCredentials()));
   }
   void TearDown() override {
     if (server_) server_->Shutdown();
@@ -71,19 +72,29 @@ TEST_F(RpcInterceptorTest, CountsEachCallByMethodAndCode) {
   ASSERT_EQ(CallVersion("v1alpha2"), grpc::INVALID_ARGUMENT);
   grpc::ClientContext ctx;
   cri::StatusResponse status_resp;
-  ASSERT_EQ(stub_->Status(&ctx, cri::StatusRequest(), &status_resp).error_code(), grpc::UNIMPLEMENTED);
+  ASSERT_EQ(stub_->Status(&ctx, cri::StatusRequest(), &status_resp).error_code(),
+            grpc::UNIMPLEMENTED);
 
   std::string out = registry_.Render();
-  EXPECT_TRUE(absl::StrContains(out, "berth_cri_requests_total{method=\"Version\",code=\"OK\"} 2\n")) << out;
+  EXPECT_TRUE(
+      absl::StrContains(out, "berth_cri_requests_total{method=\"Version\",code=\"OK\"} 2\n"))
+      << out;
   EXPECT_TRUE(absl::StrContains(
-      out, "berth_cri_requests_total{method=\"Version\",code=\"InvalidArgument\"} 1\n")) << out;
+      out, "berth_cri_requests_total{method=\"Version\",code=\"InvalidArgument\"} 1\n"))
+      << out;
   EXPECT_TRUE(absl::StrContains(
-      out, "berth_cri_requests_total{method=\"Status\",code=\"Unimplemented\"} 1\n")) << out;
+      out, "berth_cri_requests_total{method=\"Status\",code=\"Unimplemented\"} 1\n"))
+      << out;
   // Latency is recorded whatever the outcome, once per call.
-  EXPECT_TRUE(absl::StrContains(out, "berth_cri_request_duration_seconds_count{method=\"Version\"} 3\n")) << out;
-  EXPECT_TRUE(absl::StrContains(out, "berth_cri_request_duration_seconds_count{method=\"Status\"} 1\n")) << out;
+  EXPECT_TRUE(
+      absl::StrContains(out, "berth_cri_request_duration_seconds_count{method=\"Version\"} 3\n"))
+      << out;
+  EXPECT_TRUE(
+      absl::StrContains(out, "berth_cri_request_duration_seconds_count{method=\"Status\"} 1\n"))
+      << out;
   EXPECT_TRUE(absl::StrContains(
-      out, "berth_cri_request_duration_seconds_bucket{method=\"Version\",le=\"+Inf\"} 3\n")) << out;
+      out, "berth_cri_request_duration_seconds_bucket{method=\"Version\",le=\"+Inf\"} 3\n"))
+      << out;
   // Methods nobody called have no series at all.
   EXPECT_FALSE(absl::StrContains(out, "RunPodSandbox")) << out;
 }

@@ -29,9 +29,9 @@ class Backend {
   // the command could not be run at all.
   virtual absl::StatusOr<int> Exec(const std::string& container_id,
                                    const std::vector<std::string>& cmd,
-                                   const runtime::StreamIO& io) = 0;
+                                   const engine::StreamIO& io) = 0;
   // Joins the container's main process's stdio until the client or the process goes away.
-  virtual absl::Status Attach(const std::string& container_id, const runtime::StreamIO& io) = 0;
+  virtual absl::Status Attach(const std::string& container_id, const engine::StreamIO& io) = 0;
   // Copies bytes both ways between `fd` (a connected stream socket the server owns) and `port`
   // in the pod's network namespace until both directions end. A shutdown(SHUT_WR) seen on `fd`
   // is the client's half-close; the backend half-closes `fd` when the port's side ends.

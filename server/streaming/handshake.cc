@@ -89,8 +89,8 @@ std::vector<std::string> HeaderValues(const HttpRequest& req, absl::string_view 
                                 name)) {
       continue;
     }
-    for (absl::string_view v : absl::StrSplit(
-             absl::string_view(f.value().data(), f.value().size()), ',', absl::SkipEmpty())) {
+    for (absl::string_view v : absl::StrSplit(absl::string_view(f.value().data(), f.value().size()),
+                                              ',', absl::SkipEmpty())) {
       v = absl::StripAsciiWhitespace(v);
       if (!v.empty()) out.emplace_back(v);
     }
@@ -100,7 +100,8 @@ std::vector<std::string> HeaderValues(const HttpRequest& req, absl::string_view 
 
 std::string NegotiateSpdy(Request::Kind kind, const std::vector<std::string>& offered) {
   // Clients from before negotiation: the first protocol of each kind.
-  if (offered.empty()) return kind == Request::kPortForward ? kPortForwardProtocol : "channel.k8s.io";
+  if (offered.empty())
+    return kind == Request::kPortForward ? kPortForwardProtocol : "channel.k8s.io";
   for (const std::string& o : offered) {
     if (kind == Request::kPortForward) {
       if (o == kPortForwardProtocol) return o;

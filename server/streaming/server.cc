@@ -275,7 +275,8 @@ void Server::Impl::HandleConnection(tcp::socket sock, ConnectionRef self) {
 void Server::Impl::Serve(tcp::socket sock, HandshakeParser& parser) {
   const int fd = sock.native_handle();
   HttpRequest& req = parser.request();
-  std::optional<Route> route = RouteTarget(absl::string_view(req.target().data(), req.target().size()));
+  std::optional<Route> route =
+      RouteTarget(absl::string_view(req.target().data(), req.target().size()));
   if (!route) {
     Refuse(fd, http::status::not_found, "not found\n");
     return;
@@ -302,7 +303,7 @@ void Server::Impl::Serve(tcp::socket sock, HandshakeParser& parser) {
   }
   if (!admitted) {
     Refuse(fd, http::status::too_many_requests,
-            absl::StrCat("too many streaming sessions for ", target, "\n"));
+           absl::StrCat("too many streaming sessions for ", target, "\n"));
     return;
   }
   auto release = absl::MakeCleanup([this, &target] {
@@ -325,17 +326,17 @@ void Server::Impl::Serve(tcp::socket sock, HandshakeParser& parser) {
                                                : ws::NegotiateRemoteCommand(offered);
     if (!protocol) {
       Refuse(fd, http::status::bad_request,
-              absl::StrCat("none of the offered subprotocols (", absl::StrJoin(offered, ", "),
-                           ") is supported\n"));
+             absl::StrCat("none of the offered subprotocols (", absl::StrJoin(offered, ", "),
+                          ") is supported\n"));
       return;
     }
     // The parser holds only the handshake: a WebSocket client waits for 101 to send more.
     internal::ServeWebSocket(std::move(sock), req, *r, *protocol, session);
     return;
   }
-  if (!absl::EqualsIgnoreCase(absl::string_view(req[http::field::upgrade].data(),
-                                                req[http::field::upgrade].size()),
-                              "SPDY/3.1")) {
+  if (!absl::EqualsIgnoreCase(
+          absl::string_view(req[http::field::upgrade].data(), req[http::field::upgrade].size()),
+          "SPDY/3.1")) {
     Refuse(fd, http::status::bad_request, "an upgrade to SPDY/3.1 or WebSocket is required\n");
     return;
   }
@@ -343,8 +344,8 @@ void Server::Impl::Serve(tcp::socket sock, HandshakeParser& parser) {
   std::string protocol = NegotiateSpdy(r->kind, offered);
   if (protocol.empty()) {
     Refuse(fd, http::status::forbidden,
-            absl::StrCat("none of the offered protocols (", absl::StrJoin(offered, ", "),
-                         ") is supported\n"));
+           absl::StrCat("none of the offered protocols (", absl::StrJoin(offered, ", "),
+                        ") is supported\n"));
     return;
   }
   http::response<http::empty_body> res{http::status::switching_protocols, 11};
@@ -421,7 +422,8 @@ std::string Server::UrlFor(const Request& request) {
 
 namespace {
 
-Request StdioRequest(Request::Kind kind, const std::string& id, bool tty, bool in, bool out, bool err) {
+Request StdioRequest(Request::Kind kind, const std::string& id, bool tty, bool in, bool out,
+                     bool err) {
   Request r;
   r.kind = kind;
   r.container_id = id;

@@ -80,8 +80,8 @@ TEST_F(StreamingServerTest, DuplicateAndUnknownRemoteCommandStreamsAreReset) {
 
 TEST(StreamingServerLimitsTest, PortForwardFloodsAreRefusedAndHalfOpenPairsReleasedOnTimeout) {
   test::ProcessBackend backend;
-  std::unique_ptr<Server> server = *Server::Start(
-      ServerOptions{.stream_creation_timeout = absl::Seconds(3)}, &backend);
+  std::unique_ptr<Server> server =
+      *Server::Start(ServerOptions{.stream_creation_timeout = absl::Seconds(3)}, &backend);
   // The idle server's own: its accept thread, the listening socket and asio's reactor.
   const size_t threads0 = Threads(), fds0 = Fds();
   SpdyClient c;
@@ -94,7 +94,8 @@ TEST(StreamingServerLimitsTest, PortForwardFloodsAreRefusedAndHalfOpenPairsRelea
     std::string batch;
     for (int end = i + 250; i < end; ++i) {
       uint32_t id = 0;
-      batch += *c.SynStream({{"streamtype", "error"}, {"port", "80"}, {"requestid", std::to_string(i)}}, &id);
+      batch += *c.SynStream(
+          {{"streamtype", "error"}, {"port", "80"}, {"requestid", std::to_string(i)}}, &id);
       if (i == 0) first = id;
     }
     ASSERT_TRUE(c.SendRaw(batch));
@@ -118,13 +119,16 @@ TEST(StreamingServerLimitsTest, PortForwardFloodsAreRefusedAndHalfOpenPairsRelea
   EXPECT_TRUE(Eventually([&] {
     c.ReadAvailable();
     return Fds() <= fds0 + 3;
-  })) << Fds() << " descriptors, " << fds0 << " before";
+  })) << Fds()
+      << " descriptors, " << fds0 << " before";
   EXPECT_TRUE(absl::StrContains(c.stream(first).bytes, "timed out")) << c.stream(first).bytes;
   // With the pairs gone the connection takes new ones.
   EchoListener echo;
   const std::string port = std::to_string(echo.port());
-  absl::StatusOr<uint32_t> err = c.Open({{"streamtype", "error"}, {"port", port}, {"requestid", "x"}});
-  absl::StatusOr<uint32_t> data = c.Open({{"streamtype", "data"}, {"port", port}, {"requestid", "x"}});
+  absl::StatusOr<uint32_t> err =
+      c.Open({{"streamtype", "error"}, {"port", port}, {"requestid", "x"}});
+  absl::StatusOr<uint32_t> data =
+      c.Open({{"streamtype", "data"}, {"port", port}, {"requestid", "x"}});
   ASSERT_TRUE(err.ok() && data.ok());
   ASSERT_TRUE(c.Send(*data, "after the flood", true));
   ASSERT_TRUE(c.ReadUntilFin({*data, *err}));
@@ -156,12 +160,12 @@ TEST(StreamingServerLimitsTest, StreamsBeyondTheConnectionLimitAreResetWithoutAR
 
 TEST(StreamingServerLimitsTest, TheServerWidePortForwardLimitSpansConnections) {
   test::ProcessBackend backend;
-  std::unique_ptr<Server> server =
-      *Server::Start(ServerOptions{.max_port_forwards = 3}, &backend);
+  std::unique_ptr<Server> server = *Server::Start(ServerOptions{.max_port_forwards = 3}, &backend);
   SpdyClient a, b;
   ASSERT_EQ(*a.Connect(server->GetPortForwardURL({"pod", {}}), "portforward.k8s.io"), 101);
   ASSERT_EQ(*b.Connect(server->GetPortForwardURL({"pod", {}}), "portforward.k8s.io"), 101);
-  for (const char* rid : {"1", "2"}) ASSERT_TRUE(a.Open({{"streamtype", "error"}, {"requestid", rid}}).ok());
+  for (const char* rid : {"1", "2"})
+    ASSERT_TRUE(a.Open({{"streamtype", "error"}, {"requestid", rid}}).ok());
   // The reply to a stream goes out before the server takes its slot: wait until it has.
   ASSERT_TRUE(a.Ping());
   uint32_t held = 0, refused = 0;
@@ -176,10 +180,11 @@ TEST(StreamingServerLimitsTest, TheServerWidePortForwardLimitSpansConnections) {
   std::string path;
   absl::StatusOr<UniqueFd> fd = test::ConnectToUrl(server->GetPortForwardURL({"pod", {80}}), &path);
   ASSERT_TRUE(fd.ok());
-  ASSERT_TRUE(SendAll(fd->get(), absl::StrCat(
-      "GET ", path, " HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\n",
-      "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n",
-      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")));
+  ASSERT_TRUE(
+      SendAll(fd->get(),
+              absl::StrCat("GET ", path, " HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\n",
+                           "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n",
+                           "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")));
   std::string response;
   ASSERT_TRUE(ReadUntilEof(fd->get(), absl::Seconds(10), &response));
   EXPECT_TRUE(absl::StartsWith(response, "HTTP/1.1 503")) << response;
@@ -267,8 +272,10 @@ TEST(StreamingServerLimitsTest, SessionsForOneContainerAreCapped) {
   held_client.reset();  // disconnect
   EXPECT_TRUE(Eventually([&] {
     SpdyClient again;
-    return again.Connect(server->GetExecURL({"c1", {"/bin/true"}, false, false, true, false}),
-                         "v4.channel.k8s.io").value_or(0) == 101;
+    return again
+               .Connect(server->GetExecURL({"c1", {"/bin/true"}, false, false, true, false}),
+                        "v4.channel.k8s.io")
+               .value_or(0) == 101;
   }));
 }
 
@@ -282,10 +289,12 @@ TEST_F(StreamingServerTest, NoThreadForAConnectionOrAForwardIsARefusalNotAnAbort
   const std::string port = std::to_string(echo.port());
   SpdyClient c;
   ASSERT_EQ(*c.Connect(server_->GetPortForwardURL({"pod", {}}), "portforward.k8s.io"), 101);
-  absl::StatusOr<uint32_t> err = c.Open({{"streamtype", "error"}, {"port", port}, {"requestid", "1"}});
+  absl::StatusOr<uint32_t> err =
+      c.Open({{"streamtype", "error"}, {"port", port}, {"requestid", "1"}});
   ASSERT_TRUE(err.ok());
   FailThreadStartsForTest(1);  // the pair's worker
-  absl::StatusOr<uint32_t> data = c.Open({{"streamtype", "data"}, {"port", port}, {"requestid", "1"}});
+  absl::StatusOr<uint32_t> data =
+      c.Open({{"streamtype", "data"}, {"port", port}, {"requestid", "1"}});
   ASSERT_TRUE(data.ok());
   ASSERT_TRUE(c.ReadUntilFin({*err, *data}));
   EXPECT_TRUE(absl::StrContains(c.stream(*err).bytes, "no thread")) << c.stream(*err).bytes;
@@ -315,7 +324,8 @@ TEST(StreamingServerLimitsTest, WebSocketMessagesOverTheLimitEndTheConnection) {
   std::unique_ptr<Server> server =
       *Server::Start(ServerOptions{.max_message_bytes = 1024}, &backend);
   WsClient c;
-  c.Connect(server->GetExecURL({"c1", {"/bin/cat"}, false, true, true, false}), "v4.channel.k8s.io");
+  c.Connect(server->GetExecURL({"c1", {"/bin/cat"}, false, true, true, false}),
+            "v4.channel.k8s.io");
   c.Send(ws::Codec::kBinary, ws::kStdin, std::string(1000, 'a'));
   c.Send(ws::Codec::kBinary, ws::kStdin, std::string(2000, 'b'));
   std::vector<ws::Message> msgs = c.ReadAll(ws::Codec::kBinary);
@@ -327,11 +337,11 @@ TEST(StreamingServerLimitsTest, WebSocketMessagesOverTheLimitEndTheConnection) {
 // descriptors stay bounded and come back once the hostile connections are gone.
 TEST(StreamingServerLimitsTest, HostileClientsLeaveTheServerServingWithBoundedThreadsAndFds) {
   test::ProcessBackend backend;
-  std::unique_ptr<Server> server = *Server::Start(
-      ServerOptions{.stream_creation_timeout = absl::Seconds(1),
-                    .handshake_timeout = absl::Seconds(2),
-                    .max_handshakes_per_address = 8},
-      &backend);
+  std::unique_ptr<Server> server =
+      *Server::Start(ServerOptions{.stream_creation_timeout = absl::Seconds(1),
+                                   .handshake_timeout = absl::Seconds(2),
+                                   .max_handshakes_per_address = 8},
+                     &backend);
   const size_t threads0 = Threads(), fds0 = Fds();  // the idle server's own included
   size_t max_threads = 0, max_fds = 0;
   auto sample = [&] {
@@ -362,8 +372,10 @@ TEST(StreamingServerLimitsTest, HostileClientsLeaveTheServerServingWithBoundedTh
     std::string batch;
     for (int end = i + 500; i < end; ++i) {
       uint32_t id = 0;
-      batch += *flood.SynStream({{"streamtype", i % 2 ? "data" : "error"}, {"port", "1"},
-                                 {"requestid", std::to_string(i)}}, &id);
+      batch += *flood.SynStream({{"streamtype", i % 2 ? "data" : "error"},
+                                 {"port", "1"},
+                                 {"requestid", std::to_string(i)}},
+                                &id);
     }
     ASSERT_TRUE(flood.SendRaw(batch));
     flood.ReadAvailable();

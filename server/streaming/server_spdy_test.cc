@@ -91,8 +91,8 @@ TEST_F(StreamingServerTest, ProtocolsBeforeV4ReportAFailedExitAsTextAndSuccessAs
 
 TEST_F(StreamingServerTest, TtyExecSeesTheClientsTerminalSizeAndItsResizes) {
   SpdyClient c;
-  ASSERT_EQ(*c.Connect(Exec({"/bin/sh", "-c", "stty size; while read l; do stty size; done"},
-                            true, true, false, /*tty=*/true),
+  ASSERT_EQ(*c.Connect(Exec({"/bin/sh", "-c", "stty size; while read l; do stty size; done"}, true,
+                            true, false, /*tty=*/true),
                        "v4.channel.k8s.io"),
             101);
   Streams s = OpenStreams(c, true, true, false, true);
@@ -113,9 +113,9 @@ TEST_F(StreamingServerTest, TtyExecSeesTheClientsTerminalSizeAndItsResizes) {
 
 TEST_F(StreamingServerTest, AttachJoinsTheMainProcessesStdio) {
   SpdyClient c;
-  ASSERT_EQ(*c.Connect(server_->GetAttachURL({"c1", false, true, true, false}),
-                       "v4.channel.k8s.io"),
-            101);
+  ASSERT_EQ(
+      *c.Connect(server_->GetAttachURL({"c1", false, true, true, false}), "v4.channel.k8s.io"),
+      101);
   Streams s = OpenStreams(c, true, true, false, false);
   ASSERT_TRUE(c.Send(s.in, "attached\n", true));
   ASSERT_TRUE(c.ReadUntilFin({s.error, s.out}));
@@ -163,9 +163,9 @@ TEST_F(StreamingServerTest, SpdyPortForwardToAPortNotRequestedReportsOnTheErrorS
 
 TEST_F(StreamingServerTest, UnknownUsedAndMisroutedTokensAre404) {
   SpdyClient unknown;
-  EXPECT_EQ(*unknown.Connect(absl::StrCat(server_->base_url(), "/exec/nosuchtoken"),
-                             "v4.channel.k8s.io"),
-            404);
+  EXPECT_EQ(
+      *unknown.Connect(absl::StrCat(server_->base_url(), "/exec/nosuchtoken"), "v4.channel.k8s.io"),
+      404);
   std::string url = Exec({"true"}, false, true, false);
   {
     SpdyClient first;
@@ -201,8 +201,8 @@ TEST_F(StreamingServerTest, UnsupportedProtocolsAreRefusedBeforeTheUpgrade) {
 
 TEST(StreamingServerTimeoutTest, ClientsThatNeverOpenTheirStreamsAreDisconnected) {
   test::ProcessBackend backend;
-  absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(
-      ServerOptions{.stream_creation_timeout = absl::Milliseconds(200)}, &backend);
+  absl::StatusOr<std::unique_ptr<Server>> server =
+      Server::Start(ServerOptions{.stream_creation_timeout = absl::Milliseconds(200)}, &backend);
   ASSERT_TRUE(server.ok());
   SpdyClient c;
   ASSERT_EQ(*c.Connect((*server)->GetExecURL({"c1", {"/bin/echo", "x"}, false, false, true, false}),

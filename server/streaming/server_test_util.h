@@ -167,8 +167,8 @@ inline std::string Channel(const std::vector<ws::Message>& msgs, uint8_t channel
 // What the process holds: the server's threads and descriptors are most of it in these tests.
 inline size_t CountEntries(const char* dir) {
   size_t n = 0;
-  for (auto it = std::filesystem::directory_iterator(dir); it != std::filesystem::directory_iterator();
-       ++it) {
+  for (auto it = std::filesystem::directory_iterator(dir);
+       it != std::filesystem::directory_iterator(); ++it) {
     ++n;
   }
   return n;

@@ -87,11 +87,11 @@ TEST_F(StreamingServerTest, WebSocketWithOnlyUnknownSubprotocolsIsRefused) {
   std::string path;
   absl::StatusOr<UniqueFd> fd = test::ConnectToUrl(Exec({"true"}, false, true, false), &path);
   ASSERT_TRUE(fd.ok());
-  std::string req = absl::StrCat(
-      "GET ", path, " HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\n",
-      "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n",
-      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n",
-      "Sec-WebSocket-Protocol: v9.channel.k8s.io\r\n\r\n");
+  std::string req =
+      absl::StrCat("GET ", path, " HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\n",
+                   "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n",
+                   "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n",
+                   "Sec-WebSocket-Protocol: v9.channel.k8s.io\r\n\r\n");
   ASSERT_EQ(write(fd->get(), req.data(), req.size()), static_cast<ssize_t>(req.size()));
   std::string response;
   char buf[4096];

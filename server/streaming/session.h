@@ -58,20 +58,20 @@ void Pump(int fd, const std::function<bool(const char*, size_t)>& send);
 struct Pipes {
   UniqueFd in_r, in_w, out_r, out_w, err_r, err_w;
   static absl::StatusOr<Pipes> Make(bool in, bool out, bool err);
-  runtime::StreamIO BackendIO(bool tty, std::shared_ptr<runtime::ResizeQueue> resize) const;
+  engine::StreamIO BackendIO(bool tty, std::shared_ptr<engine::ResizeQueue> resize) const;
   // The backend returned: drop its ends so the pumps see EOF.
   void CloseBackendEnds();
 };
 
 // Runs the session's exec or attach; attach has no exit code of its own (0 once it ends).
-absl::StatusOr<int> RunBackend(Backend* backend, const Request& r, const runtime::StreamIO& io);
+absl::StatusOr<int> RunBackend(Backend* backend, const Request& r, const engine::StreamIO& io);
 
 // Runs the session's backend call while a thread per output pipe pumps it to `send_out` and
 // `send_err` (a pump drops its pipe when its send fails, so a backend still writing gets EPIPE
 // instead of blocking forever); returns once the backend and both pumps are done. No thread to
 // pump with: ResourceExhausted, and the backend is not called.
 absl::StatusOr<int> RunWithOutputPumps(Backend* backend, const Request& r, Pipes* pipes,
-                                       std::shared_ptr<runtime::ResizeQueue> resize,
+                                       std::shared_ptr<engine::ResizeQueue> resize,
                                        const std::function<bool(const char*, size_t)>& send_out,
                                        const std::function<bool(const char*, size_t)>& send_err);
 
@@ -82,11 +82,11 @@ std::string ErrorStreamMessage(const absl::StatusOr<int>& result, const Request&
 // Pulls whole JSON objects ({"Width":..,"Height":..}) out of a byte stream into a ResizeQueue.
 class ResizeDecoder {
  public:
-  explicit ResizeDecoder(std::shared_ptr<runtime::ResizeQueue> q) : q_(std::move(q)) {}
+  explicit ResizeDecoder(std::shared_ptr<engine::ResizeQueue> q) : q_(std::move(q)) {}
   void Feed(const char* data, size_t n);
 
  private:
-  std::shared_ptr<runtime::ResizeQueue> q_;
+  std::shared_ptr<engine::ResizeQueue> q_;
   std::string buf_;
 };
 

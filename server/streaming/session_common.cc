@@ -44,8 +44,8 @@ absl::StatusOr<Pipes> Pipes::Make(bool in, bool out, bool err) {
   return p;
 }
 
-runtime::StreamIO Pipes::BackendIO(bool tty, std::shared_ptr<runtime::ResizeQueue> resize) const {
-  runtime::StreamIO io;
+engine::StreamIO Pipes::BackendIO(bool tty, std::shared_ptr<engine::ResizeQueue> resize) const {
+  engine::StreamIO io;
   io.in = in_r.valid() ? in_r.get() : -1;
   io.out = out_w.valid() ? out_w.get() : -1;
   io.err = err_w.valid() ? err_w.get() : -1;
@@ -60,7 +60,7 @@ void Pipes::CloseBackendEnds() {
   err_w.reset();
 }
 
-absl::StatusOr<int> RunBackend(Backend* backend, const Request& r, const runtime::StreamIO& io) {
+absl::StatusOr<int> RunBackend(Backend* backend, const Request& r, const engine::StreamIO& io) {
   if (r.kind == Request::kExec) return backend->Exec(r.container_id, r.cmd, io);
   absl::Status st = backend->Attach(r.container_id, io);
   if (!st.ok()) return st;
@@ -68,7 +68,7 @@ absl::StatusOr<int> RunBackend(Backend* backend, const Request& r, const runtime
 }
 
 absl::StatusOr<int> RunWithOutputPumps(Backend* backend, const Request& r, Pipes* pipes,
-                                       std::shared_ptr<runtime::ResizeQueue> resize,
+                                       std::shared_ptr<engine::ResizeQueue> resize,
                                        const std::function<bool(const char*, size_t)>& send_out,
                                        const std::function<bool(const char*, size_t)>& send_err) {
   auto pump = [](UniqueFd& from, const std::function<bool(const char*, size_t)>& send) {
@@ -107,18 +107,18 @@ std::string ErrorStreamMessage(const absl::StatusOr<int>& result, const Request&
   }
   if (!result.ok()) {
     return dump(json{{"metadata", json::object()},
-                {"status", "Failure"},
-                {"message", message},
-                {"reason", "InternalError"},
-                {"details", {{"causes", {{{"message", message}}}}}},
-                {"code", 500}});
+                     {"status", "Failure"},
+                     {"message", message},
+                     {"reason", "InternalError"},
+                     {"details", {{"causes", {{{"message", message}}}}}},
+                     {"code", 500}});
   }
-  return dump(json{{"metadata", json::object()},
-              {"status", "Failure"},
-              {"message", message},
-              {"reason", "NonZeroExitCode"},
-              {"details",
-               {{"causes", {{{"reason", "ExitCode"}, {"message", std::to_string(*result)}}}}}}});
+  return dump(json{
+      {"metadata", json::object()},
+      {"status", "Failure"},
+      {"message", message},
+      {"reason", "NonZeroExitCode"},
+      {"details", {{"causes", {{{"reason", "ExitCode"}, {"message", std::to_string(*result)}}}}}}});
 }
 
 void ResizeDecoder::Feed(const char* data, size_t n) {

@@ -55,7 +55,7 @@ struct Frame {
   uint16_t type = 0;       // control frames
   uint32_t stream_id = 0;  // data frames, and the stream-bearing control frames
   uint8_t flags = 0;
-  std::string payload;     // raw payload after the 8-byte frame header
+  std::string payload;  // raw payload after the 8-byte frame header
 };
 
 // Parses one frame header+payload from the front of `buf`; returns the bytes consumed, 0 when

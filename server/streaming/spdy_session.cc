@@ -111,7 +111,8 @@ class SpdyConnection {
       pos += *used;
       if (!f.control) {
         const bool fin = f.flags & spdy::kFlagFin;
-        if (PeerSent(f.stream_id, fin)) on_data(f.stream_id, f.payload.data(), f.payload.size(), fin);
+        if (PeerSent(f.stream_id, fin))
+          on_data(f.stream_id, f.payload.data(), f.payload.size(), fin);
         continue;
       }
       switch (f.type) {
@@ -171,8 +172,9 @@ class SpdyConnection {
         case spdy::kGoAway:
           return;
         case spdy::kHeaders: {
-          absl::Status st = f.payload.size() < 4 ? absl::InvalidArgumentError("short HEADERS")
-                                                 : inflate_.Decompress(f.payload.substr(4)).status();
+          absl::Status st = f.payload.size() < 4
+                                ? absl::InvalidArgumentError("short HEADERS")
+                                : inflate_.Decompress(f.payload.substr(4)).status();
           if (!st.ok()) {
             LOG(WARNING) << "streaming: HEADERS: " << st;
             GoAway();
@@ -258,9 +260,9 @@ void ServePortForward(int fd, SpdyConnection& conn, const Request& r, const Sess
   std::map<uint32_t, std::shared_ptr<Forward>> by_data_stream;
   std::list<Worker> workers;
   bool stopping = false;
-  bool added = false;    // a pair the reaper has not seen yet
-  size_t finished = 0;   // workers done and not yet joined
-  size_t refused = 0;  // streams refused, counted on the reading thread for one log line
+  bool added = false;   // a pair the reaper has not seen yet
+  size_t finished = 0;  // workers done and not yet joined
+  size_t refused = 0;   // streams refused, counted on the reading thread for one log line
 
   // Drops the session's hold on a forward and its place in the limits.
   auto forget = [&](const std::shared_ptr<Forward>& fwd) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
@@ -293,14 +295,14 @@ void ServePortForward(int fd, SpdyConnection& conn, const Request& r, const Sess
       if (client_gone) shutdown(fwd->local.get(), SHUT_RDWR);
       conn.Fin(fwd->data_stream);
     });
-    const bool allowed = r.ports.empty() ||
-                         std::find(r.ports.begin(), r.ports.end(), fwd->port) != r.ports.end();
-    absl::Status st =
-        !pumping      ? absl::ResourceExhaustedError("no thread to forward with")
-        : !fwd->port_ok ? absl::InvalidArgumentError("invalid port in the stream headers")
-        : !allowed      ? absl::PermissionDeniedError(
-                         absl::StrCat("port ", fwd->port, " was not in the port-forward request"))
-                        : opt.backend->PortForward(r.pod_id, fwd->port, fwd->remote.get());
+    const bool allowed =
+        r.ports.empty() || std::find(r.ports.begin(), r.ports.end(), fwd->port) != r.ports.end();
+    absl::Status st = !pumping ? absl::ResourceExhaustedError("no thread to forward with")
+                      : !fwd->port_ok
+                          ? absl::InvalidArgumentError("invalid port in the stream headers")
+                      : !allowed ? absl::PermissionDeniedError(absl::StrCat(
+                                       "port ", fwd->port, " was not in the port-forward request"))
+                                 : opt.backend->PortForward(r.pod_id, fwd->port, fwd->remote.get());
     fwd->remote.reset();  // the pump sees EOF once the backend is done; the reader's writes fail
     if (!st.ok()) {
       std::string msg = absl::StrCat("error forwarding port ", fwd->port, " to pod ", r.pod_id,
@@ -474,7 +476,7 @@ void ServeRemoteCommand(int fd, SpdyConnection& conn, const Request& r, int vers
     LOG(WARNING) << "streaming: " << pipes.status();
     return;
   }
-  auto resize = std::make_shared<runtime::ResizeQueue>();
+  auto resize = std::make_shared<engine::ResizeQueue>();
   ResizeDecoder resize_decoder(resize);
   absl::Mutex mu;
   std::map<std::string, uint32_t> streams ABSL_GUARDED_BY(mu);
@@ -491,9 +493,8 @@ void ServeRemoteCommand(int fd, SpdyConnection& conn, const Request& r, int vers
     uint32_t in_id = 0, out_id = 0, err_id = 0, error_id = 0;
     {
       absl::MutexLock l(&mu);
-      auto ready_or_gone = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-        return client_gone || ready();
-      };
+      auto ready_or_gone = [&]()
+                               ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return client_gone || ready(); };
       mu.AwaitWithTimeout(absl::Condition(&ready_or_gone), opt.stream_creation_timeout);
       if (!ready()) {
         if (!client_gone) LOG(WARNING) << "streaming: the client did not open its streams in time";
@@ -526,7 +527,8 @@ void ServeRemoteCommand(int fd, SpdyConnection& conn, const Request& r, int vers
     if (s.type != "error" && s.type != "stdin" && s.type != "stdout" && s.type != "stderr" &&
         s.type != "resize") {
       // Once per connection: a client opening thousands must not flood the log.
-      if (unexpected++ == 0) LOG(WARNING) << "streaming: unexpected stream type \"" << s.type << "\"";
+      if (unexpected++ == 0)
+        LOG(WARNING) << "streaming: unexpected stream type \"" << s.type << "\"";
       return false;
     }
     if (streams.count(s.type)) return false;  // the session reads and writes the first one only

@@ -114,7 +114,6 @@ TEST(SpdyTest, WrongVersionAndGarbageAreErrors) {
   EXPECT_FALSE(d.Decompress("not zlib at all").ok());
 }
 
-
 TEST(SpdyTest, HeaderBlocksUseTheSpdy3Dictionary) {
   // The dictionary starts with the length-prefixed "options" and is 1423 bytes long (SPDY/3 spec).
   ASSERT_EQ(kHeaderDictionarySize, 1423u);

@@ -57,9 +57,9 @@ TEST(TokenCacheTest, TokensAreDistinctAndUrlSafe) {
   for (int i = 0; i < 500; ++i) {
     std::string t = cache.Insert(ExecOf("c"));
     EXPECT_GE(t.size(), 11u);  // at least 8 random bytes
-    EXPECT_EQ(t.find_first_not_of(
-                  "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
-              std::string::npos)
+    EXPECT_EQ(
+        t.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
+        std::string::npos)
         << t;
     EXPECT_TRUE(seen.insert(t).second);
   }

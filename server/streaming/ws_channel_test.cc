@@ -9,7 +9,9 @@ namespace {
 
 TEST(WsChannelTest, BinaryMessagesStartWithTheChannelByte) {
   std::string m = Encode(Codec::kBinary, kStderr, std::string("a\0b", 3));
-  EXPECT_EQ(m, std::string("\x02" "a\0b", 4));
+  EXPECT_EQ(m, std::string("\x02"
+                           "a\0b",
+                           4));
   absl::StatusOr<Message> back = Decode(Codec::kBinary, m);
   ASSERT_TRUE(back.ok());
   EXPECT_EQ(back->channel, kStderr);

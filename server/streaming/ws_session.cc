@@ -172,18 +172,18 @@ void ServePortForward(tcp::socket sock, const http::request<http::string_body>& 
     ws.Send(data_ch, prefix.data(), prefix.size());
     ws.Send(err_ch, prefix.data(), prefix.size());
     Port* raw = p.get();
-    const bool allowed = r.ports.empty() ||
-                         std::find(r.ports.begin(), r.ports.end(), raw->port) != r.ports.end();
+    const bool allowed =
+        r.ports.empty() || std::find(r.ports.begin(), r.ports.end(), raw->port) != r.ports.end();
     const bool started = StartThread(&p->worker, [&ws, &r, &opt, raw, data_ch, err_ch, allowed] {
       std::thread pump;
       const bool pumping = StartThread(&pump, [&ws, raw, data_ch] {
         Pump(raw->local.get(), [&](const char* d, size_t n) { return ws.Send(data_ch, d, n); });
       });
-      absl::Status st =
-          !pumping  ? absl::ResourceExhaustedError("no thread to forward with")
-          : allowed ? opt.backend->PortForward(r.pod_id, raw->port, raw->remote.get())
-                    : absl::PermissionDeniedError(
-                          absl::StrCat("port ", raw->port, " was not in the port-forward request"));
+      absl::Status st = !pumping ? absl::ResourceExhaustedError("no thread to forward with")
+                        : allowed
+                            ? opt.backend->PortForward(r.pod_id, raw->port, raw->remote.get())
+                            : absl::PermissionDeniedError(absl::StrCat(
+                                  "port ", raw->port, " was not in the port-forward request"));
       raw->remote.reset();
       if (!st.ok()) {
         std::string msg = absl::StrCat("error forwarding port ", raw->port, " to pod ", r.pod_id,
@@ -237,7 +237,7 @@ void ServeRemoteCommand(tcp::socket sock, const http::request<http::string_body>
   }
   // kubelet's first message, empty, on the lowest channel the client reads: "connected".
   ws.Send(r.stdout ? ws::kStdout : want_stderr ? ws::kStderr : ws::kError, "", 0);
-  auto resize = std::make_shared<runtime::ResizeQueue>();
+  auto resize = std::make_shared<engine::ResizeQueue>();
   ResizeDecoder resize_decoder(resize);
   std::thread session;
   const bool started = StartThread(&session, [&] {
@@ -261,7 +261,8 @@ void ServeRemoteCommand(tcp::socket sock, const http::request<http::string_body>
   ws::Message m;
   while (ws.Read(&m)) {
     if (m.channel == ws::kStdin) {
-      if (pipes->in_w.valid() && !m.data.empty()) WriteAll(pipes->in_w.get(), m.data.data(), m.data.size());
+      if (pipes->in_w.valid() && !m.data.empty())
+        WriteAll(pipes->in_w.get(), m.data.data(), m.data.size());
     } else if (m.channel == ws::kResize) {
       resize_decoder.Feed(m.data.data(), m.data.size());
     } else if (m.channel == ws::kClose && protocol.version >= 5) {
@@ -278,8 +279,8 @@ void ServeRemoteCommand(tcp::socket sock, const http::request<http::string_body>
 
 }  // namespace
 
-void ServeWebSocket(tcp::socket sock, const http::request<http::string_body>& req,
-                    const Request& r, const ws::Protocol& protocol, const SessionOptions& options) {
+void ServeWebSocket(tcp::socket sock, const http::request<http::string_body>& req, const Request& r,
+                    const ws::Protocol& protocol, const SessionOptions& options) {
   if (r.kind == Request::kPortForward) {
     ServePortForward(std::move(sock), req, r, protocol, options);
   } else {

@@ -40,7 +40,8 @@ absl::Status ParseImageConfig(absl::string_view body, absl::string_view what,
   absl::StatusOr<nlohmann::json> parsed = registry::ParseBoundedJson(body, what);
   if (!parsed.ok()) return parsed.status();
   const nlohmann::json& j = *parsed;
-  if (!j.is_object()) return absl::InvalidArgumentError(absl::StrCat(what, " is not a JSON object"));
+  if (!j.is_object())
+    return absl::InvalidArgumentError(absl::StrCat(what, " is not a JSON object"));
   config->set_architecture(Str(j, "architecture"));
   config->set_os(Str(j, "os"));
   if (auto c = j.find("config"); c != j.end() && c->is_object()) {
@@ -64,8 +65,9 @@ absl::Status ParseImageConfig(absl::string_view body, absl::string_view what,
   }
   for (auto& d : JsonStrings(*rootfs, "diff_ids")) {
     if (!registry::IsValidDigest(d)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          what, ": diff_id \"", absl::CHexEscape(absl::string_view(d).substr(0, 80)), "\" is invalid"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, ": diff_id \"", absl::CHexEscape(absl::string_view(d).substr(0, 80)),
+                       "\" is invalid"));
     }
     diff_ids->push_back(d);
   }

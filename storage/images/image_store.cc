@@ -13,7 +13,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <functional>
 #include <set>
 #include <thread>
@@ -88,22 +87,6 @@ absl::StatusOr<DiskUsage> UsageOf(const std::string& path) {
   return u;
 }
 
-// The mount point of the filesystem holding `path`, from /proc/self/mountinfo.
-std::string MountPointOf(const std::string& path) {
-  char real[PATH_MAX];
-  std::string p = realpath(path.c_str(), real) ? real : path;
-  std::ifstream in("/proc/self/mountinfo");
-  std::string line, best = "/";
-  while (std::getline(in, line)) {
-    std::vector<std::string> f = absl::StrSplit(line, ' ');
-    if (f.size() < 5) continue;
-    const std::string& mp = f[4];
-    bool under = p == mp || (absl::StartsWith(p, mp) && (mp == "/" || p[mp.size()] == '/'));
-    if (under && mp.size() >= best.size()) best = mp;
-  }
-  return best;
-}
-
 bool IsMounted(const std::string& path) {
   struct stat a, b;
   if (stat(path.c_str(), &a) != 0 || stat((path + "/..").c_str(), &b) != 0) return false;
@@ -143,9 +126,10 @@ struct ImageStore::Flight {
   absl::Status status ABSL_GUARDED_BY(mu);
 };
 
-ImageStore::ImageStore(PrivateKey, std::string root, storage::StateDB* db,
-                       registry::RegistryConfig config, PullLimits limits)
+ImageStore::ImageStore(PrivateKey, std::string root, std::string containers_root,
+                       storage::StateDB* db, registry::RegistryConfig config, PullLimits limits)
     : root_(std::move(root)),
+      containers_root_(std::move(containers_root)),
       db_(db),
       client_(config),
       max_parallel_downloads_(std::max(1, config.max_parallel_downloads)),
@@ -157,21 +141,31 @@ ImageStore::~ImageStore() = default;
 absl::StatusOr<std::unique_ptr<ImageStore>> ImageStore::Open(const std::string& root,
                                                              storage::StateDB* db,
                                                              registry::RegistryConfig config,
-                                                             PullLimits limits) {
+                                                             PullLimits limits,
+                                                             std::string containers_dir) {
   if (root.empty() || root[0] != '/') {
-    return absl::InvalidArgumentError(absl::StrCat("image store root \"", root, "\" is not absolute"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("image store root \"", root, "\" is not absolute"));
   }
-  for (const char* sub : {"/blobs/sha256", "/layers", "/l", "/containers", "/empty"}) {
+  if (containers_dir.empty()) containers_dir = root + "/containers";
+  if (containers_dir[0] != '/') {
+    return absl::InvalidArgumentError(
+        absl::StrCat("containers directory \"", containers_dir, "\" is not absolute"));
+  }
+  for (const char* sub : {"/blobs/sha256", "/layers", "/l", "/empty"}) {
     if (absl::Status s = MakeDirs(root + sub, 0700); !s.ok()) return s;
   }
+  if (absl::Status s = MakeDirs(containers_dir, 0700); !s.ok()) return s;
   if (absl::Status s = RemoveAll(root + "/tmp"); !s.ok()) return s;
   if (absl::Status s = MakeDirs(root + "/tmp", 0700); !s.ok()) return s;
-  auto store = std::make_unique<ImageStore>(PrivateKey(), root, db, std::move(config), limits);
+  auto store = std::make_unique<ImageStore>(PrivateKey(), root, containers_dir, db,
+                                            std::move(config), limits);
   if (absl::Status s = store->Load(); !s.ok()) return s;
   // Interrupted downloads leave "<hex>.tmp-*" files beside the blobs.
   if (DIR* d = opendir((root + "/blobs/sha256").c_str())) {
     while (struct dirent* e = readdir(d)) {
-      if (strstr(e->d_name, ".tmp-") != nullptr) unlink((root + "/blobs/sha256/" + e->d_name).c_str());
+      if (strstr(e->d_name, ".tmp-") != nullptr)
+        unlink((root + "/blobs/sha256/" + e->d_name).c_str());
     }
     closedir(d);
   }
@@ -200,7 +194,8 @@ void ImageStore::IndexLocked(const v1::Image& image) {
 
 void ImageStore::UnindexLocked(const v1::Image& image) {
   for (const auto& t : image.repo_tags()) {
-    if (auto it = by_tag_.find(t); it != by_tag_.end() && it->second == image.id()) by_tag_.erase(it);
+    if (auto it = by_tag_.find(t); it != by_tag_.end() && it->second == image.id())
+      by_tag_.erase(it);
   }
   for (const auto& d : image.repo_digests()) {
     if (auto it = by_digest_.find(d); it != by_digest_.end() && it->second == image.id()) {
@@ -216,7 +211,7 @@ std::string ImageStore::LayerPath(const std::string& chain_id) const {
   return absl::StrCat(root_, "/layers/", DigestHex(chain_id));
 }
 std::string ImageStore::ContainerDir(const std::string& id) const {
-  return absl::StrCat(root_, "/containers/", id);
+  return absl::StrCat(ContainersRoot(), "/", id);
 }
 
 absl::Status ImageStore::Once(const std::string& key, const std::function<absl::Status()>& fn) {
@@ -233,7 +228,8 @@ absl::Status ImageStore::Once(const std::string& key, const std::function<absl::
   }
   if (!leader) {
     absl::MutexLock l(&flight->mu);
-    flight->mu.Await(absl::Condition(+[](bool* done) { return *done; }, &flight->done));
+    flight->mu.Await(absl::Condition(
+        +[](bool* done) { return *done; }, &flight->done));
     return flight->status;
   }
   absl::Status s = fn();
@@ -247,14 +243,16 @@ absl::Status ImageStore::Once(const std::string& key, const std::function<absl::
   return s;
 }
 
-absl::Status ImageStore::EnsureBlob(const registry::Reference& ref, const registry::Descriptor& blob,
+absl::Status ImageStore::EnsureBlob(const registry::Reference& ref,
+                                    const registry::Descriptor& blob,
                                     const registry::Credentials& creds) {
   return Once("blob:" + blob.digest, [&]() -> absl::Status {
     struct stat st;
     if (stat(BlobPath(blob.digest).c_str(), &st) == 0 && st.st_size == blob.size) {
       return absl::OkStatus();
     }
-    absl::Status room = CheckFreeSpace(blob.size, absl::StrCat("blob ", blob.digest, " of ", ref.Name()));
+    absl::Status room =
+        CheckFreeSpace(blob.size, absl::StrCat("blob ", blob.digest, " of ", ref.Name()));
     if (!room.ok()) return room;
     {
       absl::MutexLock l(&slots_mu_);
@@ -305,8 +303,9 @@ absl::Status ImageStore::EnsureLayer(const registry::Reference& ref,
     limits.min_free_bytes = static_cast<uint64_t>(std::max<int64_t>(0, limits_.min_free_bytes));
     auto got = UnpackLayer(BlobPath(blob.digest), tmp, limits);
     if (!got.ok()) {
-      return absl::Status(got.status().code(), absl::StrCat("layer ", blob.digest, " of ",
-                                                            ref.Name(), ": ", got.status().message()));
+      return absl::Status(
+          got.status().code(),
+          absl::StrCat("layer ", blob.digest, " of ", ref.Name(), ": ", got.status().message()));
     }
     if (*got != diff_id) {
       return absl::DataLossError(absl::StrCat("layer ", blob.digest, " of ", ref.Name(),
@@ -340,30 +339,32 @@ absl::StatusOr<v1::Image> ImageStore::Pull(const std::string& ref_string,
 
   // The manifest is kept beside the blobs it names, verified by the client already.
   if (!PathExists(BlobPath(resolved->manifest_digest))) {
-    if (absl::Status s = WriteFileAtomic(BlobPath(resolved->manifest_digest),
-                                         resolved->manifest_body, 0644);
+    if (absl::Status s =
+            WriteFileAtomic(BlobPath(resolved->manifest_digest), resolved->manifest_body, 0644);
         !s.ok()) {
       return s;
     }
   }
   if (m.config.size > limits_.max_config_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        ref->String(), ": image config ", m.config.digest, " has ", m.config.size,
-        " bytes, more than images.max_config_bytes = ", limits_.max_config_bytes));
+    return absl::InvalidArgumentError(
+        absl::StrCat(ref->String(), ": image config ", m.config.digest, " has ", m.config.size,
+                     " bytes, more than images.max_config_bytes = ", limits_.max_config_bytes));
   }
   if (absl::Status s = EnsureBlob(*ref, m.config, creds); !s.ok()) return s;
   auto config_body = ReadFile(BlobPath(m.config.digest));
   if (!config_body.ok()) return config_body.status();
   v1::Image image;
   std::vector<std::string> diff_ids;
-  if (absl::Status s = ParseImageConfig(*config_body, absl::StrCat("image config ", m.config.digest),
-                                        image.mutable_config(), &diff_ids);
+  if (absl::Status s =
+          ParseImageConfig(*config_body, absl::StrCat("image config ", m.config.digest),
+                           image.mutable_config(), &diff_ids);
       !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(ref->String(), ": ", s.message()));
   }
   if (diff_ids.size() != m.layers.size()) {
-    return absl::InvalidArgumentError(absl::StrCat(ref->String(), ": manifest has ", m.layers.size(),
-                                                   " layers, config ", diff_ids.size(), " diff IDs"));
+    return absl::InvalidArgumentError(absl::StrCat(ref->String(), ": manifest has ",
+                                                   m.layers.size(), " layers, config ",
+                                                   diff_ids.size(), " diff IDs"));
   }
   std::vector<std::string> chain_ids;
   for (size_t i = 0; i < diff_ids.size(); ++i) {
@@ -382,8 +383,8 @@ absl::StatusOr<v1::Image> ImageStore::Pull(const std::string& ref_string,
     for (size_t w = 0; w < n; ++w) {
       workers.emplace_back([&] {
         for (size_t i = next++; i < m.layers.size(); i = next++) {
-          results[i] = EnsureLayer(*ref, m.layers[i], diff_ids[i], chain_ids[i], creds,
-                                   &image_bytes_left);
+          results[i] =
+              EnsureLayer(*ref, m.layers[i], diff_ids[i], chain_ids[i], creds, &image_bytes_left);
         }
       });
     }
@@ -420,7 +421,8 @@ absl::StatusOr<v1::Image> ImageStore::Pull(const std::string& ref_string,
   // The tag moves: the image it named before loses it, in the same batch.
   storage::Batch batch;
   std::vector<v1::Image> changed;
-  if (auto it = by_tag_.find(tag); !tag.empty() && it != by_tag_.end() && it->second != image.id()) {
+  if (auto it = by_tag_.find(tag);
+      !tag.empty() && it != by_tag_.end() && it->second != image.id()) {
     v1::Image old = images_[it->second];
     auto* t = old.mutable_repo_tags();
     t->erase(std::remove(t->begin(), t->end(), tag), t->end());
@@ -439,7 +441,8 @@ absl::StatusOr<v1::Image> ImageStore::Pull(const std::string& ref_string,
   return image;
 }
 
-absl::StatusOr<v1::Image> ImageStore::GetLocked(const std::string& ref, bool allow_id_prefix) const {
+absl::StatusOr<v1::Image> ImageStore::GetLocked(const std::string& ref,
+                                                bool allow_id_prefix) const {
   if (ref.empty()) return absl::InvalidArgumentError("image reference is empty");
   std::string id = absl::StartsWith(ref, "sha256:") ? ref : "sha256:" + ref;
   if (registry::IsValidDigest(id)) {
@@ -460,7 +463,8 @@ absl::StatusOr<v1::Image> ImageStore::GetLocked(const std::string& ref, bool all
     for (auto it = images_.lower_bound(id); it != images_.end() && absl::StartsWith(it->first, id);
          ++it) {
       if (found != nullptr) {
-        return absl::InvalidArgumentError(absl::StrCat("image id prefix \"", ref, "\" is ambiguous"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("image id prefix \"", ref, "\" is ambiguous"));
       }
       found = &it->second;
     }
@@ -487,9 +491,9 @@ absl::Status ImageStore::CheckFreeSpace(int64_t bytes, const std::string& what) 
   uint64_t need = static_cast<uint64_t>(std::max<int64_t>(0, bytes)) +
                   static_cast<uint64_t>(limits_.min_free_bytes);
   if (avail < need) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        what, ": ", bytes, " bytes would leave less than images.min_free_bytes = ",
-        limits_.min_free_bytes, " free on ", root_, " (", avail, " bytes free)"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat(what, ": ", bytes, " bytes would leave less than images.min_free_bytes = ",
+                     limits_.min_free_bytes, " free on ", root_, " (", avail, " bytes free)"));
   }
   return absl::OkStatus();
 }
@@ -583,16 +587,18 @@ absl::StatusOr<std::string> ImageStore::MountRootfs(const std::string& container
                                                     const std::string& target_dir,
                                                     const LayerIdmap* idmap) {
   if (!ValidContainerId(container_id)) {
-    return absl::InvalidArgumentError(absl::StrCat("container id \"", container_id, "\" is invalid"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("container id \"", container_id, "\" is invalid"));
   }
   if (target_dir.empty() || target_dir[0] != '/') {
-    return absl::InvalidArgumentError(absl::StrCat("rootfs target \"", target_dir, "\" is not absolute"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("rootfs target \"", target_dir, "\" is not absolute"));
   }
   std::string dir = ContainerDir(container_id);
   if (auto prev = ReadFile(dir + "/mountpoint"); prev.ok() && IsMounted(*prev)) {
     if (*prev == target_dir) return target_dir;
-    return absl::FailedPreconditionError(absl::StrCat(
-        "rootfs of container \"", container_id, "\" is already mounted at ", *prev));
+    return absl::FailedPreconditionError(
+        absl::StrCat("rootfs of container \"", container_id, "\" is already mounted at ", *prev));
   }
   std::vector<std::string> lowers;  // top first
   {
@@ -637,16 +643,17 @@ absl::StatusOr<std::string> ImageStore::MountRootfs(const std::string& container
     }
     absl::StatusOr<UniqueFd> view = IdmappedClone(root_, idmap->userns_fd, /*recursive=*/false);
     if (!view.ok()) {
-      return absl::Status(view.status().code(), absl::StrCat("container ", container_id, ": ",
-                                                             view.status().message()));
+      return absl::Status(view.status().code(),
+                          absl::StrCat("container ", container_id, ": ", view.status().message()));
     }
     idmapped_root = std::move(*view);
     options = absl::StrCat("lowerdir=", absl::StrJoin(lowers, ":"), ",upperdir=", dir,
                            "/upper,workdir=", dir, "/work");
   }
-  absl::Status mounted = idmapped_root.valid()
-                             ? MountOverlayThroughTree(idmapped_root.get(), root_, options, target_dir)
-                             : MountOverlayRelative(root_, -1, options, target_dir);
+  absl::Status mounted =
+      idmapped_root.valid()
+          ? MountOverlayThroughTree(idmapped_root.get(), root_, options, target_dir)
+          : MountOverlayRelative(root_, -1, options, target_dir);
   if (!mounted.ok()) return mounted;
   if (absl::Status s = WriteFileAtomic(dir + "/mountpoint", target_dir); !s.ok()) {
     umount2(target_dir.c_str(), MNT_DETACH);
@@ -657,7 +664,8 @@ absl::StatusOr<std::string> ImageStore::MountRootfs(const std::string& container
 
 absl::Status ImageStore::UnmountRootfs(const std::string& container_id) {
   if (!ValidContainerId(container_id)) {
-    return absl::InvalidArgumentError(absl::StrCat("container id \"", container_id, "\" is invalid"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("container id \"", container_id, "\" is invalid"));
   }
   std::string file = ContainerDir(container_id) + "/mountpoint";
   auto target = ReadFile(file);
@@ -682,18 +690,21 @@ absl::Status ImageStore::RemoveContainerStorage(const std::string& container_id)
 
 absl::StatusOr<std::string> ImageStore::WritableLayerDir(const std::string& container_id) const {
   if (!ValidContainerId(container_id)) {
-    return absl::InvalidArgumentError(absl::StrCat("container id \"", container_id, "\" is invalid"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("container id \"", container_id, "\" is invalid"));
   }
   return ContainerDir(container_id) + "/upper";
 }
 
 absl::StatusOr<DiskUsage> ImageStore::WritableLayerUsage(const std::string& container_id) const {
   if (!ValidContainerId(container_id)) {
-    return absl::InvalidArgumentError(absl::StrCat("container id \"", container_id, "\" is invalid"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("container id \"", container_id, "\" is invalid"));
   }
   auto u = UsageOf(ContainerDir(container_id) + "/upper");
   if (absl::IsNotFound(u.status())) {
-    return absl::NotFoundError(absl::StrCat("container \"", container_id, "\" has no writable layer"));
+    return absl::NotFoundError(
+        absl::StrCat("container \"", container_id, "\" has no writable layer"));
   }
   return u;
 }
@@ -706,7 +717,21 @@ absl::StatusOr<FsUsage> ImageStore::ImageFsUsage() const {
     out.usage.bytes += u->bytes;
     out.usage.inodes += u->inodes;
   }
-  out.mountpoint = MountPointOf(root_);
+  out.mountpoint = root_;
+  return out;
+}
+
+std::string ImageStore::ContainersRoot() const { return containers_root_; }
+
+absl::StatusOr<FsUsage> ImageStore::ContainerFsUsage() const {
+  FsUsage out;
+  out.mountpoint = ContainersRoot();
+  absl::StatusOr<DiskUsage> u = UsageOf(out.mountpoint);
+  if (u.ok()) {
+    out.usage = *u;
+  } else if (!absl::IsNotFound(u.status())) {  // no container made yet: nothing used
+    return u.status();
+  }
   return out;
 }
 

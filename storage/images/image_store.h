@@ -28,13 +28,13 @@
 namespace berth::images {
 
 struct DiskUsage {
-  uint64_t bytes = 0;   // allocated blocks, hardlinked files counted once
+  uint64_t bytes = 0;  // allocated blocks, hardlinked files counted once
   uint64_t inodes = 0;
 };
 
 struct FsUsage {
   DiskUsage usage;
-  std::string mountpoint;  // of the filesystem holding the store
+  std::string mountpoint;  // the directory (CRI FilesystemIdentifier.mountpoint)
 };
 
 // What one pull may cost (berth.toml [images]); a pull over a limit fails before the disk does.
@@ -55,7 +55,8 @@ class ImageStore {
   static absl::StatusOr<std::unique_ptr<ImageStore>> Open(const std::string& root,
                                                           storage::StateDB* db,
                                                           registry::RegistryConfig config,
-                                                          PullLimits limits = {});
+                                                          PullLimits limits = {},
+                                                          std::string containers_dir = "");
   ~ImageStore();
   ImageStore(const ImageStore&) = delete;
   ImageStore& operator=(const ImageStore&) = delete;
@@ -108,8 +109,14 @@ class ImageStore {
   // Bytes and inodes of the container's writable layer.
   absl::StatusOr<DiskUsage> WritableLayerUsage(const std::string& container_id) const;
 
-  // Bytes and inodes of blobs and layers, and the mountpoint of the store's filesystem.
+  // The image filesystem as CRI ImageFsInfo reports it: the store's own directory (kubelet finds
+  // its device and capacity from it, as containerd reports its snapshotter's root), with the
+  // bytes and inodes of blobs and layers.
   absl::StatusOr<FsUsage> ImageFsUsage() const;
+  // The container filesystem (KEP-4191): the directory of the containers' writable layers, with
+  // their bytes and inodes. Container stats name the same directory as their writable layer's.
+  absl::StatusOr<FsUsage> ContainerFsUsage() const;
+  std::string ContainersRoot() const;
 
   const std::string& root() const { return root_; }
   // Blobs actually downloaded since Open (not those found present or shared): for tests/metrics.
@@ -120,8 +127,8 @@ class ImageStore {
     friend class ImageStore;
     PrivateKey() = default;
   };
-  ImageStore(PrivateKey, std::string root, storage::StateDB* db, registry::RegistryConfig config,
-             PullLimits limits);
+  ImageStore(PrivateKey, std::string root, std::string containers_root, storage::StateDB* db,
+             registry::RegistryConfig config, PullLimits limits);
 
  private:
   class Pins;
@@ -148,6 +155,7 @@ class ImageStore {
   std::string ContainerDir(const std::string& container_id) const;
 
   const std::string root_;
+  const std::string containers_root_;  // the writable layers: <root>/containers by default
   storage::StateDB* const db_;
   registry::RegistryClient client_;
   const int max_parallel_downloads_;

@@ -28,13 +28,13 @@ namespace berth::images {
 namespace {
 
 namespace fs = std::filesystem;
+using registry::testing::FakeHttpServer;
+using registry::testing::FakeRequest;
+using registry::testing::StaticRegistry;
 using test::Dir;
 using test::File;
 using test::Hardlink;
 using test::MakeLayer;
-using registry::testing::FakeHttpServer;
-using registry::testing::FakeRequest;
-using registry::testing::StaticRegistry;
 
 std::string ReadAll(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -50,14 +50,14 @@ size_t CountEntries(const std::string& dir) {
 // A base layer with the host's static busybox, and a second layer that deletes and adds files.
 test::ImageToPush BusyboxImage(const std::string& marker) {
   test::ImageToPush img;
-  img.layers.push_back(MakeLayer({Dir("bin"), File("bin/busybox", ReadAll("/bin/busybox"), 0755),
-                                  Hardlink("bin/sh", "bin/busybox"), Dir("etc"),
-                                  File("etc/hello", "hello\n"), Dir("var"), Dir("var/cache"),
-                                  File("var/cache/old", "old")}));
-  img.layers.push_back(MakeLayer({Dir("etc"), File("etc/.wh.hello", ""), File("etc/marker", marker),
-                                  Dir("var"), Dir("var/cache"), File("var/cache/.wh..wh..opq", ""),
-                                  File("var/cache/new", "new")},
-                                 test::Compression::kZstd));
+  img.layers.push_back(
+      MakeLayer({Dir("bin"), File("bin/busybox", ReadAll("/bin/busybox"), 0755),
+                 Hardlink("bin/sh", "bin/busybox"), Dir("etc"), File("etc/hello", "hello\n"),
+                 Dir("var"), Dir("var/cache"), File("var/cache/old", "old")}));
+  img.layers.push_back(MakeLayer(
+      {Dir("etc"), File("etc/.wh.hello", ""), File("etc/marker", marker), Dir("var"),
+       Dir("var/cache"), File("var/cache/.wh..wh..opq", ""), File("var/cache/new", "new")},
+      test::Compression::kZstd));
   return img;
 }
 
@@ -122,8 +122,8 @@ TEST_F(ImageStoreTest, PullByTagRecordsImageAndUnpacksLayers) {
   }
   EXPECT_TRUE(fs::exists(root() + "/layers/" + img->chain_ids(0).substr(7) + "/bin/busybox"));
 
-  for (const std::string& ref : {img->id(), img->id().substr(7), Ref("test/bytag:1"),
-                                 img->repo_digests(0)}) {
+  for (const std::string& ref :
+       {img->id(), img->id().substr(7), Ref("test/bytag:1"), img->repo_digests(0)}) {
     auto got = store_->Get(ref);
     ASSERT_TRUE(got.ok()) << ref << ": " << got.status();
     EXPECT_EQ(got->id(), img->id());
@@ -176,8 +176,8 @@ TEST_F(ImageStoreTest, BasicAuthNeedsTheRightCredentials) {
   EXPECT_TRUE(absl::IsUnauthenticated(anon.status())) << anon.status();
   registry::Credentials wrong{.username = "alice", .password = "nope"};
   EXPECT_FALSE(store_->Pull(ref, wrong).ok());
-  registry::Credentials other_host{.username = "alice", .password = "wonder land",
-                                   .server_address = "elsewhere.example"};
+  registry::Credentials other_host{
+      .username = "alice", .password = "wonder land", .server_address = "elsewhere.example"};
   EXPECT_FALSE(store_->Pull(ref, other_host).ok());
 
   registry::Credentials right{.username = "alice", .password = "wonder land"};
@@ -309,9 +309,8 @@ TEST_F(ImageStoreTest, MountedRootfsShowsLayersAndWhiteoutsAndKeepsLayersUntilRe
   // Mounting again is a no-op; a bad id is refused.
   EXPECT_TRUE(store_->MountRootfs("ctr1", img->id(), target).ok());
   EXPECT_TRUE(absl::IsInvalidArgument(store_->MountRootfs("../x", img->id(), target).status()));
-  EXPECT_TRUE(absl::IsNotFound(store_->MountRootfs("ctr2", "sha256:" + std::string(64, '0'),
-                                                   tmp_.path() + "/m2")
-                                   .status()));
+  EXPECT_TRUE(absl::IsNotFound(
+      store_->MountRootfs("ctr2", "sha256:" + std::string(64, '0'), tmp_.path() + "/m2").status()));
 
   std::ofstream(target + "/written") << std::string(10000, 'w');
   auto usage = store_->WritableLayerUsage("ctr1");
@@ -367,16 +366,16 @@ bool WriteAsMappedRoot(const std::string& path) {
 }
 
 TEST_F(ImageStoreTest, IdmappedRootfsShowsLayersAsTheNamespacesRootAndWritesUnderIt) {
-  ::runtime::v1::IDMapping m;
+  runtime::v1::IDMapping m;
   m.set_container_id(0);
   m.set_host_id(200000);
   m.set_length(65536);
-  runtime::IdMappings maps;
+  engine::IdMappings maps;
   *maps.Add() = m;
-  if (absl::Status st = runtime::ProbeUserNamespaces(tmp_.path()); !st.ok()) {
+  if (absl::Status st = engine::ProbeUserNamespaces(tmp_.path()); !st.ok()) {
     GTEST_SKIP() << "this kernel cannot run pods in user namespaces: " << st;
   }
-  absl::StatusOr<UniqueFd> userns = runtime::NewUserNamespace(maps, maps);
+  absl::StatusOr<UniqueFd> userns = engine::NewUserNamespace(maps, maps);
   ASSERT_TRUE(userns.ok()) << userns.status();
   Push("test/idmapped", {"1"}, BusyboxImage("idmapped"));
   auto img = store_->Pull(Ref("test/idmapped:1"), {});
@@ -419,12 +418,12 @@ TEST_F(ImageStoreTest, IdPrefixesNeverNameAnImageOutsideListFilters) {
   auto img = store_->Pull(Ref("test/private:1"), {});
   ASSERT_TRUE(img.ok()) << img.status();
   const std::string hex = img->id().substr(7);
-  for (const std::string& prefix : {"sha256:" + hex.substr(0, 2), hex.substr(0, 2),
-                                    hex.substr(0, 12), "sha256:" + hex.substr(0, 12),
-                                    hex.substr(0, 63)}) {
+  for (const std::string& prefix :
+       {"sha256:" + hex.substr(0, 2), hex.substr(0, 2), hex.substr(0, 12),
+        "sha256:" + hex.substr(0, 12), hex.substr(0, 63)}) {
     EXPECT_TRUE(absl::IsNotFound(store_->Get(prefix).status())) << prefix;
-    EXPECT_TRUE(absl::IsNotFound(
-        store_->MountRootfs("p", prefix, tmp_.path() + "/never-mounted").status()))
+    EXPECT_TRUE(
+        absl::IsNotFound(store_->MountRootfs("p", prefix, tmp_.path() + "/never-mounted").status()))
         << prefix;
     EXPECT_TRUE(store_->Remove(prefix).ok()) << prefix;  // absent: nothing removed
     EXPECT_TRUE(store_->Get(img->id()).ok()) << prefix;
@@ -432,13 +431,14 @@ TEST_F(ImageStoreTest, IdPrefixesNeverNameAnImageOutsideListFilters) {
   EXPECT_FALSE(fs::exists(root() + "/containers/p/mountpoint"));
   EXPECT_TRUE(store_->Get(hex).ok());
   // List filters take a unique prefix of at least 12 digits, as crictl prints ids.
-  for (const std::string& prefix : {hex.substr(0, 12), "sha256:" + hex.substr(0, 12), hex,
-                                    Ref("test/private:1")}) {
+  for (const std::string& prefix :
+       {hex.substr(0, 12), "sha256:" + hex.substr(0, 12), hex, Ref("test/private:1")}) {
     auto got = store_->GetForListFilter(prefix);
     ASSERT_TRUE(got.ok()) << prefix << ": " << got.status();
     EXPECT_EQ(got->id(), img->id());
   }
-  for (const std::string& prefix : {hex.substr(0, 11), "sha256:" + hex.substr(0, 2), hex.substr(0, 1)}) {
+  for (const std::string& prefix :
+       {hex.substr(0, 11), "sha256:" + hex.substr(0, 2), hex.substr(0, 1)}) {
     EXPECT_TRUE(absl::IsNotFound(store_->GetForListFilter(prefix).status())) << prefix;
   }
 }
@@ -535,7 +535,8 @@ TEST_F(ImageStoreTest, DeeplyNestedImageConfigIsRefusedAtPullNamingTheBlob) {
       R"(","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":")",
       config_digest, R"(","size":)", config.size(), R"(},"layers":[]})");
   content.AddManifest("deep/config", "1", manifest, registry::kOciManifest);
-  auto server = FakeHttpServer::Start([&content](const FakeRequest& r) { return content.Answer(r); });
+  auto server =
+      FakeHttpServer::Start([&content](const FakeRequest& r) { return content.Answer(r); });
   ASSERT_TRUE(server.ok()) << server.status();
   auto got = store_->Pull((*server)->host() + "/deep/config:1", {});
   EXPECT_TRUE(absl::IsInvalidArgument(got.status())) << got.status();

@@ -53,15 +53,15 @@ struct RawStream {
   absl::Status Charge(size_t n) {
     total += n;
     if (total > limits->max_bytes) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "layer unpacks to more than ", limits->max_bytes,
-          " uncompressed bytes (images.max_layer_bytes)"));
+      return absl::ResourceExhaustedError(
+          absl::StrCat("layer unpacks to more than ", limits->max_bytes,
+                       " uncompressed bytes (images.max_layer_bytes)"));
     }
     if (limits->image_bytes_left != nullptr &&
         limits->image_bytes_left->fetch_sub(static_cast<int64_t>(n)) < static_cast<int64_t>(n)) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "the image unpacks to more than ", limits->image_max_bytes,
-          " uncompressed bytes (images.max_image_bytes)"));
+      return absl::ResourceExhaustedError(
+          absl::StrCat("the image unpacks to more than ", limits->image_max_bytes,
+                       " uncompressed bytes (images.max_image_bytes)"));
     }
     if (limits->min_free_bytes > 0 && total >= next_free_check) {
       // Every few MiB: often enough that the floor holds, rarely enough to cost nothing.
@@ -69,9 +69,9 @@ struct RawStream {
       struct statvfs fs;
       if (fstatvfs(dest_fd, &fs) == 0 &&
           static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize < limits->min_free_bytes) {
-        return absl::ResourceExhaustedError(absl::StrCat(
-            "free space on the image filesystem fell below ", limits->min_free_bytes,
-            " bytes (images.min_free_bytes)"));
+        return absl::ResourceExhaustedError(
+            absl::StrCat("free space on the image filesystem fell below ", limits->min_free_bytes,
+                         " bytes (images.min_free_bytes)"));
       }
     }
     return absl::OkStatus();
@@ -136,8 +136,8 @@ absl::Status CheckNoSymlinkParents(const std::string& rel, absl::string_view ent
     struct stat st;
     if (lstat(prefix.c_str(), &st) != 0) return absl::OkStatus();  // the rest will be created
     if (S_ISLNK(st.st_mode)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("layer entry \"", Shown(entry), "\" goes through symlink \"", Shown(prefix), "\""));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "layer entry \"", Shown(entry), "\" goes through symlink \"", Shown(prefix), "\""));
     }
     ++pos;
   }
@@ -208,8 +208,8 @@ absl::Status ExtractAll(struct archive* tar, const std::string& name, const Unpa
     if (r == ARCHIVE_EOF) break;
     if (r != ARCHIVE_OK && r != ARCHIVE_WARN) return ArchiveError(tar, name);
     if (++entries > limits.max_entries) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "layer has more than ", limits.max_entries, " entries (images.max_layer_entries)"));
+      return absl::ResourceExhaustedError(absl::StrCat("layer has more than ", limits.max_entries,
+                                                       " entries (images.max_layer_entries)"));
     }
     const char* raw_path = archive_entry_pathname(e);
     std::string entry = raw_path ? raw_path : "";
@@ -221,14 +221,15 @@ absl::Status ExtractAll(struct archive* tar, const std::string& name, const Unpa
       // Declared sizes count too: a sparse entry's few stream bytes may promise a huge file.
       declared += static_cast<uint64_t>(archive_entry_size(e));
       if (declared > limits.max_bytes) {
-        return absl::ResourceExhaustedError(absl::StrCat(
-            "layer entry \"", Shown(entry), "\" takes the layer past ", limits.max_bytes,
-            " uncompressed bytes (images.max_layer_bytes)"));
+        return absl::ResourceExhaustedError(
+            absl::StrCat("layer entry \"", Shown(entry), "\" takes the layer past ",
+                         limits.max_bytes, " uncompressed bytes (images.max_layer_bytes)"));
       }
     }
 
     std::string base = rel->substr(rel->rfind('/') == std::string::npos ? 0 : rel->rfind('/') + 1);
-    std::string dir = rel->size() > base.size() ? rel->substr(0, rel->size() - base.size() - 1) : "";
+    std::string dir =
+        rel->size() > base.size() ? rel->substr(0, rel->size() - base.size() - 1) : "";
     if (base == kOpaqueMarker) {
       opaque_dirs.insert(dir);
       continue;

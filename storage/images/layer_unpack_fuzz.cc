@@ -48,8 +48,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string outside = dir + "/outside";
   Check(mkdir(root.c_str(), 0755) == 0 && mkdir(outside.c_str(), 0755) == 0, "mkdir failed");
   Check(berth::WriteFileAtomic(outside + "/victim", kVictim, 0644).ok(), "writing victim failed");
-  Check(berth::WriteFileAtomic(dir + "/layer", std::string(reinterpret_cast<const char*>(data), size),
-                               0644)
+  Check(berth::WriteFileAtomic(dir + "/layer",
+                               std::string(reinterpret_cast<const char*>(data), size), 0644)
             .ok(),
         "writing input failed");
 

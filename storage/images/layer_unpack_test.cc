@@ -83,9 +83,9 @@ TEST_F(UnpackTest, KeepsFilesModesOwnersLinksDevicesAndXattrs) {
   TarEntry dev{"dev/null0", TarEntry::kCharDevice, "", 0666};
   dev.dev_major = 1;
   dev.dev_minor = 3;
-  auto d = Unpack({Dir("bin"), File("bin/busybox", "#!elf", 04755), Hardlink("bin/sh", "bin/busybox"),
-                   Symlink("bin/abs", "/bin/busybox"), Dir("etc"), owned, Dir("dev"), dev,
-                   File("/rooted", "stripped")});
+  auto d = Unpack({Dir("bin"), File("bin/busybox", "#!elf", 04755),
+                   Hardlink("bin/sh", "bin/busybox"), Symlink("bin/abs", "/bin/busybox"),
+                   Dir("etc"), owned, Dir("dev"), dev, File("/rooted", "stripped")});
   ASSERT_TRUE(d.ok()) << d.status();
   struct stat bb, sh, ow, dv, ln;
   ASSERT_EQ(lstat((layer() + "/bin/busybox").c_str(), &bb), 0);
@@ -165,8 +165,8 @@ TEST_F(UnpackTest, AbsolutePathStaysInsideTheLayer) {
 }
 
 TEST_F(UnpackTest, WritingThroughAnAbsoluteSymlinkIsRejected) {
-  auto d = Unpack({Symlink("link", outside()), File("link/victim", "pwned"),
-                   File("link/new", "pwned")});
+  auto d =
+      Unpack({Symlink("link", outside()), File("link/victim", "pwned"), File("link/new", "pwned")});
   EXPECT_TRUE(absl::IsInvalidArgument(d.status())) << d.status();
   ExpectNothingOutsideLayer();
 }

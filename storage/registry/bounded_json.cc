@@ -40,8 +40,8 @@ size_t JsonNestingDepth(absl::string_view text) {
 absl::StatusOr<nlohmann::json> ParseBoundedJson(absl::string_view text, absl::string_view what,
                                                 size_t max_depth) {
   if (size_t depth = JsonNestingDepth(text); depth > max_depth) {
-    return absl::InvalidArgumentError(absl::StrCat(what, " nests arrays and objects deeper than ",
-                                                   max_depth, " levels"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " nests arrays and objects deeper than ", max_depth, " levels"));
   }
   nlohmann::json j = nlohmann::json::parse(text.begin(), text.end(), nullptr,
                                            /*allow_exceptions=*/false);

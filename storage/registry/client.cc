@@ -125,7 +125,8 @@ struct RegistryClient::Impl {
         if (!absl::StrContains(m, "://")) m = "https://" + m;
         Endpoint e{m, UrlHost(m), true, false};
         auto mh = config.hosts.find(e.host);
-        e.skip_tls_verify = IsLoopbackHost(e.host) || (mh != config.hosts.end() && mh->second.insecure);
+        e.skip_tls_verify =
+            IsLoopbackHost(e.host) || (mh != config.hosts.end() && mh->second.insecure);
         out.push_back(e);
       }
     }
@@ -157,9 +158,8 @@ struct RegistryClient::Impl {
                                          const Challenge& ch, const Credentials& creds, bool use,
                                          absl::Duration* ttl) {
     auto realm = ch.params.find("realm");
-    if (realm == ch.params.end() ||
-        !(absl::StartsWith(realm->second, "https://") ||
-          absl::StartsWith(realm->second, "http://"))) {
+    if (realm == ch.params.end() || !(absl::StartsWith(realm->second, "https://") ||
+                                      absl::StartsWith(realm->second, "http://"))) {
       return absl::UnauthenticatedError(
           absl::StrCat(ep.base, " asked for a bearer token without a usable realm"));
     }
@@ -173,22 +173,23 @@ struct RegistryClient::Impl {
       use = false;
     }
     std::string service = ch.params.count("service") ? ch.params.at("service") : "";
-    std::string scope = ch.params.count("scope") ? ch.params.at("scope")
-                                                 : absl::StrCat("repository:", ref.repository, ":pull");
+    std::string scope = ch.params.count("scope")
+                            ? ch.params.at("scope")
+                            : absl::StrCat("repository:", ref.repository, ":pull");
     HttpRequest req;
     if (use && !creds.identity_token.empty()) {
       req.method = "POST";
       req.url = realm->second;
       req.headers.push_back("Content-Type: application/x-www-form-urlencoded");
-      req.body = absl::StrCat("grant_type=refresh_token&client_id=berth&service=",
-                              EscapeForUrl(service), "&scope=", EscapeForUrl(scope),
-                              "&refresh_token=", EscapeForUrl(creds.identity_token));
+      req.body = absl::StrCat(
+          "grant_type=refresh_token&client_id=berth&service=", EscapeForUrl(service),
+          "&scope=", EscapeForUrl(scope), "&refresh_token=", EscapeForUrl(creds.identity_token));
     } else {
       req.url = absl::StrCat(realm->second, absl::StrContains(realm->second, '?') ? "&" : "?",
                              "service=", EscapeForUrl(service), "&scope=", EscapeForUrl(scope));
       if (use && !creds.username.empty()) {
-        req.headers.push_back(absl::StrCat(
-            "Authorization: Basic ", Base64Encode(creds.username + ":" + creds.password)));
+        req.headers.push_back(absl::StrCat("Authorization: Basic ",
+                                           Base64Encode(creds.username + ":" + creds.password)));
       }
     }
     req.skip_tls_verify = realm_host == ep.host ? ep.skip_tls_verify : realm_insecure;
@@ -218,8 +219,8 @@ struct RegistryClient::Impl {
   }
 
   // One request to an endpoint, answering an auth challenge once.
-  absl::StatusOr<HttpResponse> Get(const Endpoint& ep, const Reference& ref, const std::string& path,
-                                   const std::vector<std::string>& headers,
+  absl::StatusOr<HttpResponse> Get(const Endpoint& ep, const Reference& ref,
+                                   const std::string& path, const std::vector<std::string>& headers,
                                    const Credentials& creds, const BodySink& sink,
                                    size_t max_body) {
     bool use = MayUseCredentials(creds, ref.domain, ep.host, ep.mirror);
@@ -273,16 +274,15 @@ struct RegistryClient::Impl {
   }
 
   // Fetches one manifest document by tag or digest, trying every endpoint in order.
-  absl::StatusOr<std::pair<std::string, std::string>> FetchManifest(const Reference& ref,
-                                                                    const std::string& tag_or_digest,
-                                                                    const Credentials& creds,
-                                                                    std::string* digest) {
+  absl::StatusOr<std::pair<std::string, std::string>> FetchManifest(
+      const Reference& ref, const std::string& tag_or_digest, const Credentials& creds,
+      std::string* digest) {
     std::vector<absl::Status> errors;
     for (const Endpoint& ep : Endpoints(ref.domain)) {
       auto resp = Get(ep, ref, "/manifests/" + tag_or_digest, {kManifestAccept}, creds, nullptr,
                       static_cast<size_t>(std::max<int64_t>(1, config.max_manifest_bytes)));
-      std::string what = absl::StrCat("GET ", ep.base, "/v2/", ref.repository, "/manifests/",
-                                       tag_or_digest);
+      std::string what =
+          absl::StrCat("GET ", ep.base, "/v2/", ref.repository, "/manifests/", tag_or_digest);
       if (!resp.ok()) {
         errors.push_back(resp.status());
         continue;
@@ -293,14 +293,15 @@ struct RegistryClient::Impl {
       }
       std::string got = DigestOf(resp->body);
       if (IsValidDigest(tag_or_digest) && got != tag_or_digest) {
-        errors.push_back(absl::DataLossError(
-            absl::StrCat(what, ": manifest bytes have digest ", got)));
+        errors.push_back(
+            absl::DataLossError(absl::StrCat(what, ": manifest bytes have digest ", got)));
         continue;
       }
       auto dcd = resp->headers.find("docker-content-digest");
       if (dcd != resp->headers.end() && IsValidDigest(dcd->second) && dcd->second != got) {
-        errors.push_back(absl::DataLossError(absl::StrCat(
-            what, ": Docker-Content-Digest ", dcd->second, " does not match the bytes (", got, ")")));
+        errors.push_back(
+            absl::DataLossError(absl::StrCat(what, ": Docker-Content-Digest ", dcd->second,
+                                             " does not match the bytes (", got, ")")));
         continue;
       }
       *digest = got;
@@ -324,8 +325,8 @@ absl::StatusOr<ResolvedManifest> RegistryClient::Resolve(const Reference& ref,
   auto doc = impl_->FetchManifest(ref, what, creds, &out.digest);
   if (!doc.ok()) return doc.status();
   auto named = [&](const absl::Status& s, absl::string_view kind, absl::string_view digest) {
-    return absl::Status(s.code(), absl::StrCat(ref.String(), ": ", kind, " ", digest, ": ",
-                                               s.message()));
+    return absl::Status(s.code(),
+                        absl::StrCat(ref.String(), ": ", kind, " ", digest, ": ", s.message()));
   };
   if (IsIndex(doc->first, doc->second)) {
     auto index = ParseIndex(doc->first, doc->second);
@@ -353,7 +354,8 @@ absl::StatusOr<ResolvedManifest> RegistryClient::Resolve(const Reference& ref,
 absl::Status RegistryClient::FetchBlob(const Reference& ref, const Descriptor& blob,
                                        const std::string& dest, const Credentials& creds) {
   if (!IsValidDigest(blob.digest) || blob.size < 0) {
-    return absl::InvalidArgumentError(absl::StrCat("invalid blob descriptor \"", blob.digest, "\""));
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid blob descriptor \"", blob.digest, "\""));
   }
   std::vector<absl::Status> errors;
   for (const Endpoint& ep : impl_->Endpoints(ref.domain)) {
@@ -389,8 +391,8 @@ absl::Status RegistryClient::FetchBlob(const Reference& ref, const Descriptor& b
     if (write_failed) {
       st = absl::InternalError(absl::StrCat("write ", tmp, ": ", strerror(errno)));
     } else if (received > blob.size) {
-      st = absl::DataLossError(
-          absl::StrCat(what, ": more than the expected ", blob.size, " bytes"));
+      st =
+          absl::DataLossError(absl::StrCat(what, ": more than the expected ", blob.size, " bytes"));
     } else if (!resp.ok()) {
       st = resp.status();
     } else if (resp->status != 200) {

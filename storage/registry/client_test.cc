@@ -68,10 +68,10 @@ TEST(TrustTest, LoopbackMeansAnAddressLiteralOfThisMachine) {
                           "LOCALHOST:5000", "[::1]", "[::1]:5000"}) {
     EXPECT_TRUE(IsLoopbackHost(yes)) << yes;
   }
-  for (const char* no : {"127.evil.example", "127.evil.example:5000", "127.0.0.1.nip.io",
-                         "1127.0.0.1", "127.1", "0x7f.0.0.1", "localhost.evil.example",
-                         "evil-localhost", "[::2]", "[::1", "[::1]x", "127.0.0.1:", "127.0.0.1:x",
-                         "128.0.0.1", "", "::1", "[::ffff:8.8.8.8]"}) {
+  for (const char* no :
+       {"127.evil.example", "127.evil.example:5000", "127.0.0.1.nip.io", "1127.0.0.1", "127.1",
+        "0x7f.0.0.1", "localhost.evil.example", "evil-localhost", "[::2]", "[::1", "[::1]x",
+        "127.0.0.1:", "127.0.0.1:x", "128.0.0.1", "", "::1", "[::ffff:8.8.8.8]"}) {
     EXPECT_FALSE(IsLoopbackHost(no)) << no;
   }
 }
@@ -96,17 +96,25 @@ TEST(TrustTest, CredentialsWithServerAddressGoToThatHostOnly) {
 TEST(TrustTest, RealmsGetCredentialsOverHttpsOrFromTrustedHostsOnly) {
   Credentials scoped = UserPassword("reg.example");
   Credentials unscoped = UserPassword();
-  EXPECT_TRUE(MaySendCredentialsToRealm(scoped, "https://auth.example/token", "reg.example", false));
-  EXPECT_TRUE(MaySendCredentialsToRealm(unscoped, "https://auth.example/token", "reg.example", false));
-  EXPECT_FALSE(MaySendCredentialsToRealm(scoped, "http://auth.example/token", "reg.example", false));
-  EXPECT_FALSE(MaySendCredentialsToRealm(scoped, "HTTP://auth.example/token", "reg.example", false));
+  EXPECT_TRUE(
+      MaySendCredentialsToRealm(scoped, "https://auth.example/token", "reg.example", false));
+  EXPECT_TRUE(
+      MaySendCredentialsToRealm(unscoped, "https://auth.example/token", "reg.example", false));
+  EXPECT_FALSE(
+      MaySendCredentialsToRealm(scoped, "http://auth.example/token", "reg.example", false));
+  EXPECT_FALSE(
+      MaySendCredentialsToRealm(scoped, "HTTP://auth.example/token", "reg.example", false));
   EXPECT_TRUE(MaySendCredentialsToRealm(scoped, "http://auth.example/token", "reg.example", true));
-  EXPECT_TRUE(MaySendCredentialsToRealm(scoped, "http://127.0.0.1:5001/t", "127.0.0.1:5000", false));
+  EXPECT_TRUE(
+      MaySendCredentialsToRealm(scoped, "http://127.0.0.1:5001/t", "127.0.0.1:5000", false));
   // Without server_address, a plain-HTTP realm must be the registry's own host.
-  EXPECT_FALSE(MaySendCredentialsToRealm(unscoped, "http://127.0.0.1:5001/t", "127.0.0.1:5000", false));
-  EXPECT_TRUE(MaySendCredentialsToRealm(unscoped, "http://127.0.0.1:5000/t", "127.0.0.1:5000", false));
+  EXPECT_FALSE(
+      MaySendCredentialsToRealm(unscoped, "http://127.0.0.1:5001/t", "127.0.0.1:5000", false));
+  EXPECT_TRUE(
+      MaySendCredentialsToRealm(unscoped, "http://127.0.0.1:5000/t", "127.0.0.1:5000", false));
   // The host curl would connect to is the one judged.
-  EXPECT_FALSE(MaySendCredentialsToRealm(scoped, "http://127.0.0.1@evil.example/t", "reg.example", false));
+  EXPECT_FALSE(
+      MaySendCredentialsToRealm(scoped, "http://127.0.0.1@evil.example/t", "reg.example", false));
 }
 
 TEST(UrlHostTest, ParsesLikeCurl) {
@@ -122,8 +130,11 @@ TEST(HttpTest, HttpsNeverRedirectsToPlainHttp) {
   auto plain = Serve([](const FakeRequest&) { return FakeResponse{200, {}, "leaked"}; });
   ASSERT_NE(plain, nullptr);
   std::string to = plain->base_url() + "/blob";
-  auto tls = Serve([to](const FakeRequest&) { return FakeResponse{302, {{"Location", to}}, ""}; },
-                   /*tls=*/true);
+  auto tls = Serve(
+      [to](const FakeRequest&) {
+        return FakeResponse{302, {{"Location", to}}, ""};
+      },
+      /*tls=*/true);
   ASSERT_NE(tls, nullptr);
   HttpClient http(absl::Seconds(10), absl::Seconds(10));
   HttpRequest req;
@@ -140,7 +151,9 @@ TEST(HttpTest, RedirectsThatKeepOrUpgradeTheSchemeAreFollowed) {
   auto tls_target = Serve([](const FakeRequest&) { return FakeResponse{200, {}, "tls"}; }, true);
   ASSERT_NE(tls_target, nullptr);
   std::string to = tls_target->base_url() + "/b";
-  auto plain = Serve([to](const FakeRequest&) { return FakeResponse{307, {{"Location", to}}, ""}; });
+  auto plain = Serve([to](const FakeRequest&) {
+    return FakeResponse{307, {{"Location", to}}, ""};
+  });
   ASSERT_NE(plain, nullptr);
   HttpClient http(absl::Seconds(10), absl::Seconds(10));
   HttpRequest req;
@@ -156,8 +169,8 @@ TEST(ClientTest, CredentialsWithoutServerAddressAreNotShownToMirrors) {
     return FakeResponse{401, {{"WWW-Authenticate", "Basic realm=\"mirror\""}}, "{}"};
   });
   ASSERT_NE(mirror, nullptr);
-  auto reg = Serve(ChallengingRegistry("Basic realm=\"reg\"",
-                                       "Basic " + Base64Encode("alice:secret")));
+  auto reg =
+      Serve(ChallengingRegistry("Basic realm=\"reg\"", "Basic " + Base64Encode("alice:secret")));
   ASSERT_NE(reg, nullptr);
   RegistryConfig cfg;
   cfg.hosts[reg->host()].mirrors = {mirror->base_url()};
@@ -171,7 +184,9 @@ TEST(ClientTest, CredentialsWithoutServerAddressAreNotShownToMirrors) {
 }
 
 TEST(ClientTest, CredentialsWithoutServerAddressAreNotSentToAPlainHttpRealmElsewhere) {
-  auto token = Serve([](const FakeRequest&) { return FakeResponse{200, {}, R"({"token":"tok"})"}; });
+  auto token = Serve([](const FakeRequest&) {
+    return FakeResponse{200, {}, R"({"token":"tok"})"};
+  });
   ASSERT_NE(token, nullptr);
   auto reg = Serve(ChallengingRegistry(
       absl::StrCat("Bearer realm=\"", token->base_url(), "/token\",service=\"reg\""),

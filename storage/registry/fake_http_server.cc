@@ -69,8 +69,9 @@ class Conn {
   bool WriteAll(const std::string& data) {
     size_t off = 0;
     while (off < data.size()) {
-      ssize_t n = ssl_ != nullptr ? SSL_write(ssl_, data.data() + off, static_cast<int>(data.size() - off))
-                                  : send(fd_, data.data() + off, data.size() - off, MSG_NOSIGNAL);
+      ssize_t n = ssl_ != nullptr
+                      ? SSL_write(ssl_, data.data() + off, static_cast<int>(data.size() - off))
+                      : send(fd_, data.data() + off, data.size() - off, MSG_NOSIGNAL);
       if (n <= 0) return false;
       off += n;
     }

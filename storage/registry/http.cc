@@ -162,8 +162,7 @@ absl::StatusOr<HttpResponse> HttpClient::Do(const HttpRequest& req, const BodySi
     curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, req.method.c_str());
     if (!req.body.empty() || req.method == "PUT") {
       curl_easy_setopt(curl, CURLOPT_POSTFIELDS, req.body.data());
-      curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
-                       static_cast<curl_off_t>(req.body.size()));
+      curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
     }
   }
   curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, &OnHeader);
@@ -202,8 +201,8 @@ std::string UrlHost(absl::string_view url) {
   if (u == nullptr) return "";
   std::string s(url);
   std::string out;
-  if (curl_url_set(u, CURLUPART_URL, s.c_str(),
-                   CURLU_DEFAULT_SCHEME | CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK) {
+  if (curl_url_set(u, CURLUPART_URL, s.c_str(), CURLU_DEFAULT_SCHEME | CURLU_NON_SUPPORT_SCHEME) ==
+      CURLUE_OK) {
     char* host = nullptr;
     char* port = nullptr;
     if (curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {

@@ -99,7 +99,8 @@ absl::StatusOr<Index> ParseIndex(absl::string_view body, absl::string_view conte
   Index idx;
   idx.media_type = MediaType(*j, content_type);
   auto ms = j->find("manifests");
-  if (ms == j->end() || !ms->is_array()) return absl::InvalidArgumentError("index has no manifests");
+  if (ms == j->end() || !ms->is_array())
+    return absl::InvalidArgumentError("index has no manifests");
   for (const json& m : *ms) {
     auto d = ParseDescriptor(m);
     if (!d.ok()) return d.status();
@@ -115,9 +116,9 @@ absl::StatusOr<Descriptor> SelectPlatform(const Index& index, absl::string_view 
     if (d.os == os && d.architecture == architecture) return d;
     offered.push_back(absl::StrCat(d.os, "/", d.architecture));
   }
-  return absl::NotFoundError(absl::StrCat("no manifest for ", os, "/", architecture,
-                                          " in the index (it offers: ",
-                                          absl::StrJoin(offered, ", "), ")"));
+  return absl::NotFoundError(
+      absl::StrCat("no manifest for ", os, "/", architecture,
+                   " in the index (it offers: ", absl::StrJoin(offered, ", "), ")"));
 }
 
 std::string HostArchitecture() {

@@ -30,8 +30,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace berth::registry;
   absl::string_view in(reinterpret_cast<const char*>(data), size);
 
-  for (const char* content_type : {"", kOciManifest, kOciIndex, kDockerManifest,
-                                   "application/vnd.docker.distribution.manifest.list.v2+json; x"}) {
+  for (const char* content_type :
+       {"", kOciManifest, kOciIndex, kDockerManifest,
+        "application/vnd.docker.distribution.manifest.list.v2+json; x"}) {
     (void)IsIndex(in, content_type);
   }
   if (auto m = ParseManifest(in, ""); m.ok()) {

@@ -74,9 +74,9 @@ TEST(ReferenceTest, IndexDockerIoIsDockerIo) {
 }
 
 TEST(ReferenceTest, MalformedReferencesAreInvalidArgument) {
-  for (const char* bad : {"", "UPPER", "busybox:", "busybox@sha256:abc", ":tag", "a//b",
-                          "-lead", "busybox:bad tag", "host:port/app", "a/b/", "busybox@md5:aa",
-                          "x:5000/app@sha256:ZZ"}) {
+  for (const char* bad :
+       {"", "UPPER", "busybox:", "busybox@sha256:abc", ":tag", "a//b", "-lead", "busybox:bad tag",
+        "host:port/app", "a/b/", "busybox@md5:aa", "x:5000/app@sha256:ZZ"}) {
     auto r = ParseReference(bad);
     EXPECT_TRUE(absl::IsInvalidArgument(r.status())) << bad;
   }
@@ -124,10 +124,11 @@ TEST(DigestTest, KnownSha256) {
 
 TEST(ManifestTest, ParsesOciManifest) {
   std::string body = R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",
-    "config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":")" + kDigest +
+    "config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":")" +
+                     kDigest +
                      R"(","size":12},
-    "layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":")" + kDigest +
-                     R"(","size":34}]})";
+    "layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":")" +
+                     kDigest + R"(","size":34}]})";
   EXPECT_FALSE(IsIndex(body, ""));
   auto m = ParseManifest(body, "");
   ASSERT_TRUE(m.ok()) << m.status();
@@ -138,9 +139,9 @@ TEST(ManifestTest, ParsesOciManifest) {
 
 TEST(ManifestTest, RejectsBadDigestsAndSizes) {
   EXPECT_FALSE(ParseManifest(R"({"config":{"digest":"sha256:x","size":1},"layers":[]})", "").ok());
-  EXPECT_FALSE(ParseManifest(R"({"config":{"digest":")" + kDigest + R"(","size":-1},"layers":[]})",
-                             "")
-                   .ok());
+  EXPECT_FALSE(
+      ParseManifest(R"({"config":{"digest":")" + kDigest + R"(","size":-1},"layers":[]})", "")
+          .ok());
   EXPECT_FALSE(ParseManifest("not json", "").ok());
   EXPECT_TRUE(absl::IsUnimplemented(ParseManifest(R"({"schemaVersion":1})", "").status()));
 }
@@ -148,8 +149,10 @@ TEST(ManifestTest, RejectsBadDigestsAndSizes) {
 TEST(ManifestTest, IndexSelectsLinuxAmd64) {
   std::string other = "sha256:" + std::string(64, 'b');
   std::string body = R"({"schemaVersion":2,"manifests":[
-    {"digest":")" + other + R"(","size":5,"platform":{"os":"linux","architecture":"arm64"}},
-    {"digest":")" + kDigest + R"(","size":7,"platform":{"os":"linux","architecture":"amd64"}}]})";
+    {"digest":")" + other +
+                     R"(","size":5,"platform":{"os":"linux","architecture":"arm64"}},
+    {"digest":")" + kDigest +
+                     R"(","size":7,"platform":{"os":"linux","architecture":"amd64"}}]})";
   ASSERT_TRUE(IsIndex(body, kOciIndex));
   auto idx = ParseIndex(body, kOciIndex);
   ASSERT_TRUE(idx.ok());
@@ -158,7 +161,6 @@ TEST(ManifestTest, IndexSelectsLinuxAmd64) {
   EXPECT_EQ(d->digest, kDigest);
   EXPECT_TRUE(absl::IsNotFound(SelectPlatform(*idx, "linux", "s390x").status()));
 }
-
 
 TEST(BoundedJsonTest, DepthIsCountedOutsideStringsOnly) {
   EXPECT_EQ(JsonNestingDepth("1"), 0u);

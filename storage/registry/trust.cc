@@ -15,7 +15,8 @@ namespace berth::registry {
 namespace {
 
 bool ValidPort(absl::string_view p) {
-  return !p.empty() && p.size() <= 5 && p.find_first_not_of("0123456789") == absl::string_view::npos;
+  return !p.empty() && p.size() <= 5 &&
+         p.find_first_not_of("0123456789") == absl::string_view::npos;
 }
 
 // The registry a CRI server_address names ("https://index.docker.io/v1/" is docker.io).

@@ -35,8 +35,8 @@ std::string Containerfile::DestinationOf(const std::string& source) const {
 std::string Containerfile::SourceOf(const std::string& destination) const {
   for (const ContainerfileCopy& c : copies) {
     for (const std::string& s : c.sources) {
-      std::string to = absl::EndsWith(c.destination, "/") ? c.destination + Basename(s)
-                                                          : c.destination;
+      std::string to =
+          absl::EndsWith(c.destination, "/") ? c.destination + Basename(s) : c.destination;
       if (to == destination) return s;
     }
   }
@@ -60,7 +60,8 @@ absl::StatusOr<Containerfile> ParseContainerfile(const std::string& text) {
       pending.clear();
     }
   }
-  if (!pending.empty()) return absl::InvalidArgumentError("Containerfile ends inside a continuation");
+  if (!pending.empty())
+    return absl::InvalidArgumentError("Containerfile ends inside a continuation");
 
   Containerfile file;
   for (const std::string& instruction : instructions) {

@@ -15,10 +15,10 @@ struct ContainerfileCopy {
 };
 
 struct Containerfile {
-  std::string from;                      // the (last) FROM image
+  std::string from;                       // the (last) FROM image
   std::vector<ContainerfileCopy> copies;  // COPY instructions in order (ADD is not used)
-  std::vector<std::string> entrypoint;   // exec form only
-  std::vector<std::string> runs;         // RUN instructions, continuation lines joined
+  std::vector<std::string> entrypoint;    // exec form only
+  std::vector<std::string> runs;          // RUN instructions, continuation lines joined
 
   // The image path `source` is copied to, or "" when no COPY takes it.
   std::string DestinationOf(const std::string& source) const;

@@ -34,9 +34,9 @@ std::string ReadFile(const std::string& path) {
 }
 
 // The host directories berth needs reachable from the installer pod.
-const char* const kHostDirs[] = {"/usr/local/bin",  "/etc/berth",    "/etc/systemd/system",
-                                 "/var/lib/berth",  "/run/berth",    "/var/log/pods",
-                                 "/etc/cni/net.d",  "/opt/cni/bin"};
+const char* const kHostDirs[] = {"/usr/local/bin", "/etc/berth",  "/etc/systemd/system",
+                                 "/var/lib/berth", "/run/berth",  "/var/log/pods",
+                                 "/etc/cni/net.d", "/opt/cni/bin"};
 
 // Where the Containerfile's build context takes the binaries from (its staging comment), mapped
 // to the Bazel outputs this test depends on.
@@ -187,8 +187,8 @@ TEST(ContainerfileTest, CarriesEveryFileTheInstallerScriptCopies) {
     std::string source = image.SourceOf(file);
     EXPECT_FALSE(source.empty()) << "the installer reads " << file << " but no COPY puts it there";
   }
-  for (const char* deploy_file : {"deploy/berth.toml", "deploy/cni/10-berth.conflist",
-                                  "deploy/berthd.service"}) {
+  for (const char* deploy_file :
+       {"deploy/berth.toml", "deploy/cni/10-berth.conflist", "deploy/berthd.service"}) {
     EXPECT_TRUE(sources.count(image.DestinationOf(deploy_file)))
         << deploy_file << " is in the image but the installer never copies it";
   }
@@ -279,7 +279,7 @@ class InstallerTest : public ::testing::Test {
   // Runs the installer once; the host commands it issued are appended to log_path().
   CommandResult Install(const std::map<std::string, std::string>& extra_env = {}) {
     std::map<std::string, std::string> env = {
-        {"HOST_ROOT", host()},      {"BERTH_SRC", src()},     {"HOST_EXEC", stub_path()},
+        {"HOST_ROOT", host()},          {"BERTH_SRC", src()},     {"HOST_EXEC", stub_path()},
         {"BERTH_INSTALL_ONESHOT", "1"}, {"STUB_LOG", log_path()}, {"STUB_STATE", state()},
     };
     for (const auto& [k, v] : extra_env) env[k] = v;

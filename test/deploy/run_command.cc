@@ -40,7 +40,8 @@ absl::StatusOr<CommandResult> RunCommand(const std::vector<std::string>& argv,
   args.push_back(nullptr);
 
   int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0) return absl::InternalError(absl::StrCat("pipe: ", strerror(errno)));
+  if (pipe2(fds, O_CLOEXEC) != 0)
+    return absl::InternalError(absl::StrCat("pipe: ", strerror(errno)));
   int read_end = fds[0];
   int write_end = fds[1];
   absl::Cleanup close_read = [read_end] { close(read_end); };

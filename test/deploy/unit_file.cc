@@ -41,7 +41,8 @@ absl::StatusOr<UnitFile> ParseUnitFile(const std::string& text) {
     if (line.empty() || line[0] == '#' || line[0] == ';') continue;
     if (line.front() == '[') {
       if (line.back() != ']') {
-        return absl::InvalidArgumentError(absl::StrCat("unit line ", number, ": bad section header"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("unit line ", number, ": bad section header"));
       }
       section = line.substr(1, line.size() - 2);
       unit.sections[section];

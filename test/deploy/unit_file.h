@@ -20,7 +20,8 @@ struct UnitFile {
 };
 
 // Parses unit text: '#'/';' comments, [Section] headers, Key=Value lines (trimmed); a line ending
-// in '\' continues on the next one. An entry before any section, or a line without '=', is an error.
+// in '\' continues on the next one. An entry before any section, or a line without '=', is an
+// error.
 absl::StatusOr<UnitFile> ParseUnitFile(const std::string& text);
 
 }  // namespace berth::test

@@ -49,7 +49,8 @@ std::string CgroupOf(int pid) {
 }
 
 std::string CgroupFile(const std::string& dir, const std::string& file) {
-  std::string v = ReadFile(absl::StrCat(cgroups::kCgroupRoot, dir, "/", file)).value_or("<missing>");
+  std::string v =
+      ReadFile(absl::StrCat(cgroups::kCgroupRoot, dir, "/", file)).value_or("<missing>");
   return std::string(absl::StripTrailingAsciiWhitespace(v));
 }
 
@@ -151,8 +152,8 @@ TEST_F(CgroupV2Test, ContainerLimitsAreV2FilesInTheKubeletCgroup) {
   std::string dir = CgroupOf(Pid(id));
   std::string uid = absl::StrReplaceAll(pod.metadata().uid(), {{"-", "_"}});
   if (Driver() == "systemd") {
-    EXPECT_EQ(dir, absl::StrCat("/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod", uid,
-                                ".slice/berth-", id, ".scope"));
+    EXPECT_EQ(dir, absl::StrCat("/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod",
+                                uid, ".slice/berth-", id, ".scope"));
   } else {
     EXPECT_EQ(dir, absl::StrCat("/kubepods/burstable/pod", uid, "/berth-", id));
   }
@@ -194,7 +195,8 @@ TEST_F(CgroupV2Test, StatsComeFromV2Files) {
     grpc::Status st = berthd_->runtime().ContainerStats(Ctx().get(), req, &resp);
     ASSERT_TRUE(st.ok()) << st.error_message();
     s = resp.stats();
-    if (s.cpu().usage_core_nano_seconds().value() > 0 && s.memory().working_set_bytes().value() > 0 &&
+    if (s.cpu().usage_core_nano_seconds().value() > 0 &&
+        s.memory().working_set_bytes().value() > 0 &&
         s.writable_layer().used_bytes().value() >= (4u << 20)) {
       break;
     }
@@ -323,7 +325,10 @@ TEST_F(CgroupV2Test, UserNamespacePodRunsWithLimits) {
   // The pod's root (an unmapped host uid) must be able to walk to the infra rootfs.
   ASSERT_EQ(chmod(dir_.path().c_str(), 0711), 0);
   cri::PodSandboxConfig pod = V2Pod("userns");
-  auto* u = pod.mutable_linux()->mutable_security_context()->mutable_namespace_options()->mutable_userns_options();
+  auto* u = pod.mutable_linux()
+                ->mutable_security_context()
+                ->mutable_namespace_options()
+                ->mutable_userns_options();
   u->set_mode(cri::POD);
   for (auto* m : {u->add_uids(), u->add_gids()}) {
     m->set_container_id(0);
@@ -361,7 +366,8 @@ class SystemBerthdTest : public CgroupV2Test {
 
  protected:
   void Connect() {
-    channel_ = grpc::CreateChannel(absl::StrCat("unix://", socket_), grpc::InsecureChannelCredentials());
+    channel_ =
+        grpc::CreateChannel(absl::StrCat("unix://", socket_), grpc::InsecureChannelCredentials());
     runtime_ = cri::RuntimeService::NewStub(channel_);
     images_ = cri::ImageService::NewStub(channel_);
   }
@@ -420,8 +426,9 @@ TEST_F(SystemBerthdTest, RestartThroughSystemdLeavesContainersRunning) {
     cri::ContainerStatusResponse resp;
     grpc::Status s = runtime_->ContainerStatus(Ctx().get(), req, &resp);
     EXPECT_TRUE(s.ok()) << s.error_message();
-    return std::make_pair(resp.status().state(),
-                          nlohmann::json::parse(resp.info().at("info"), nullptr, false).value("pid", 0));
+    return std::make_pair(
+        resp.status().state(),
+        nlohmann::json::parse(resp.info().at("info"), nullptr, false).value("pid", 0));
   };
   auto [state, pid] = pid_of();
   ASSERT_EQ(state, cri::CONTAINER_RUNNING);

@@ -17,7 +17,7 @@
 namespace berth::test {
 namespace {
 
-namespace cri = ::runtime::v1;
+namespace cri = runtime::v1;
 
 TEST(DaemonTest, VersionStatusAndCleanShutdown) {
   TempDir dir;
@@ -155,19 +155,22 @@ TEST(DaemonTest, CheckReportsMissingPartsAndOptionalFeatures) {
   TempDir dir;
   ASSERT_TRUE(MakeDirs(dir.path() + "/root").ok());
   ASSERT_TRUE(MakeDirs(dir.path() + "/cni").ok());
-  ASSERT_TRUE(WriteFileAtomic(dir.path() + "/cni/10-lo.conflist",
-                              R"({"cniVersion":"1.0.0","name":"lo","plugins":[{"type":"loopback"}]})")
-                  .ok());
+  ASSERT_TRUE(
+      WriteFileAtomic(dir.path() + "/cni/10-lo.conflist",
+                      R"({"cniVersion":"1.0.0","name":"lo","plugins":[{"type":"loopback"}]})")
+          .ok());
   auto config = [&](const std::string& runc) {
     const std::string path = dir.path() + "/berth.toml";
-    EXPECT_TRUE(WriteFileAtomic(path, absl::StrCat("root = \"", dir.path(), "/root\"\n[runtime]\n",
-                                                   "runtime_path = \"", runc, "\"\n",
-                                                   "criu_path = \"", dir.path(), "/no-criu\"\n",
-                                                   "[network]\ncni_conf_dir = \"", dir.path(), "/cni\"\n"))
-                    .ok());
+    EXPECT_TRUE(
+        WriteFileAtomic(
+            path, absl::StrCat("root = \"", dir.path(), "/root\"\n[runtime]\n", "runtime_path = \"",
+                               runc, "\"\n", "criu_path = \"", dir.path(), "/no-criu\"\n",
+                               "[network]\ncni_conf_dir = \"", dir.path(), "/cni\"\n"))
+            .ok());
     return path;
   };
-  absl::StatusOr<RunResult> good = RunProcess({"server/berthd", "check", "--config", config("runc")});
+  absl::StatusOr<RunResult> good =
+      RunProcess({"server/berthd", "check", "--config", config("runc")});
   ASSERT_TRUE(good.ok());
   EXPECT_EQ(good->exit_code, 0) << good->out << good->err;
   EXPECT_NE(good->out.find("ok      OCI runtime: "), std::string::npos) << good->out;
@@ -186,11 +189,13 @@ TEST(DaemonTest, CheckReportsMissingPartsAndOptionalFeatures) {
 
 TEST(DaemonTest, EventStreamShowsAPodsInfraContainerStartAndStop) {
   TempDir dir;
-  ASSERT_TRUE(WriteFileAtomic(dir.path() + "/10-lo.conflist",
-                              R"({"cniVersion":"1.0.0","name":"lo","plugins":[{"type":"loopback"}]})")
-                  .ok());
+  ASSERT_TRUE(
+      WriteFileAtomic(dir.path() + "/10-lo.conflist",
+                      R"({"cniVersion":"1.0.0","name":"lo","plugins":[{"type":"loopback"}]})")
+          .ok());
   Berthd berthd(dir.path() + "/d");
-  ASSERT_TRUE(berthd.Start({.config_toml = "[network]\ncni_conf_dir = \"" + dir.path() + "\"\n"}).ok())
+  ASSERT_TRUE(
+      berthd.Start({.config_toml = "[network]\ncni_conf_dir = \"" + dir.path() + "\"\n"}).ok())
       << berthd.log();
   grpc::ClientContext ectx;
   std::unique_ptr<grpc::ClientReader<cri::ContainerEventResponse>> events =
@@ -219,8 +224,8 @@ TEST(DaemonTest, EventStreamShowsAPodsInfraContainerStartAndStop) {
     seen.push_back(ev.container_event_type());
   }
   EXPECT_EQ(seen, (std::vector<cri::ContainerEventType>{cri::CONTAINER_CREATED_EVENT,
-                                                         cri::CONTAINER_STARTED_EVENT,
-                                                         cri::CONTAINER_STOPPED_EVENT}));
+                                                        cri::CONTAINER_STARTED_EVENT,
+                                                        cri::CONTAINER_STOPPED_EVENT}));
   ectx.TryCancel();
   cri::RemovePodSandboxRequest rm;
   rm.set_pod_sandbox_id(resp.pod_sandbox_id());
@@ -230,12 +235,15 @@ TEST(DaemonTest, EventStreamShowsAPodsInfraContainerStartAndStop) {
 
 TEST(DaemonTest, MetricsEndpointCountsCriCallsAndPods) {
   TempDir dir;
-  ASSERT_TRUE(WriteFileAtomic(dir.path() + "/10-lo.conflist",
-                              R"({"cniVersion":"1.0.0","name":"lo","plugins":[{"type":"loopback"}]})")
-                  .ok());
+  ASSERT_TRUE(
+      WriteFileAtomic(dir.path() + "/10-lo.conflist",
+                      R"({"cniVersion":"1.0.0","name":"lo","plugins":[{"type":"loopback"}]})")
+          .ok());
   Berthd berthd(dir.path() + "/d");
-  ASSERT_TRUE(berthd.Start({.config_toml = "[metrics]\naddress = \"127.0.0.1:0\"\n[network]\ncni_conf_dir = \"" +
-                                           dir.path() + "\"\n"})
+  ASSERT_TRUE(berthd
+                  .Start({.config_toml =
+                              "[metrics]\naddress = \"127.0.0.1:0\"\n[network]\ncni_conf_dir = \"" +
+                              dir.path() + "\"\n"})
                   .ok())
       << berthd.log();
   std::string log = berthd.log();
@@ -246,7 +254,8 @@ TEST(DaemonTest, MetricsEndpointCountsCriCallsAndPods) {
   auto scrape = [&] { return RunProcess({"wget", "-qO-", url})->out; };
   cri::VersionResponse v;
   ASSERT_TRUE(berthd.runtime().Version(Ctx().get(), cri::VersionRequest(), &v).ok());
-  EXPECT_TRUE(absl::StrContains(scrape(), "berth_cri_requests_total{method=\"Version\",code=\"OK\"}"));
+  EXPECT_TRUE(
+      absl::StrContains(scrape(), "berth_cri_requests_total{method=\"Version\",code=\"OK\"}"));
   EXPECT_TRUE(absl::StrContains(scrape(), "berth_pods{state=\"ready\"} 0"));
   cri::RunPodSandboxRequest req;
   auto* md = req.mutable_config()->mutable_metadata();
@@ -257,8 +266,11 @@ TEST(DaemonTest, MetricsEndpointCountsCriCallsAndPods) {
   ASSERT_TRUE(berthd.runtime().RunPodSandbox(Ctx().get(), req, &resp).ok());
   std::string after = scrape();
   EXPECT_TRUE(absl::StrContains(after, "berth_pods{state=\"ready\"} 1")) << after;
-  EXPECT_TRUE(absl::StrContains(after, "berth_cni_duration_seconds_count{operation=\"ADD\"} 1")) << after;
-  EXPECT_TRUE(absl::StrContains(after, "berth_cri_request_duration_seconds_count{method=\"RunPodSandbox\"} 1")) << after;
+  EXPECT_TRUE(absl::StrContains(after, "berth_cni_duration_seconds_count{operation=\"ADD\"} 1"))
+      << after;
+  EXPECT_TRUE(absl::StrContains(
+      after, "berth_cri_request_duration_seconds_count{method=\"RunPodSandbox\"} 1"))
+      << after;
   cri::RemovePodSandboxRequest rm;
   rm.set_pod_sandbox_id(resp.pod_sandbox_id());
   cri::RemovePodSandboxResponse rm_resp;

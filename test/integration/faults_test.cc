@@ -46,7 +46,8 @@ std::vector<std::string> CgroupHierarchies() {
     if (e.is_symlink() || !e.is_directory()) continue;
     if (PathExists(e.path().string() + "/cgroup.procs")) out.push_back(e.path().string());
   }
-  if (out.empty() && PathExists(std::string(kCgroupRoot) + "/cgroup.procs")) out.push_back(kCgroupRoot);
+  if (out.empty() && PathExists(std::string(kCgroupRoot) + "/cgroup.procs"))
+    out.push_back(kCgroupRoot);
   return out;
 }
 
@@ -88,7 +89,8 @@ std::vector<pid_t> ProcessesWithEnv(const std::string& var, const std::string& a
     pid_t pid = 0;
     if (!absl::SimpleAtoi(e.path().filename().string(), &pid)) continue;
     bool has_var = false, has_also = false;
-    for (absl::string_view v : absl::StrSplit(ReadFile(e.path().string() + "/environ").value_or(""), '\0')) {
+    for (absl::string_view v :
+         absl::StrSplit(ReadFile(e.path().string() + "/environ").value_or(""), '\0')) {
       has_var = has_var || v == var;
       has_also = has_also || absl::StrContains(v, also);
     }
@@ -119,14 +121,12 @@ class FaultsTest : public CriFixture {
     for (const std::string name : {"runc", "conmon"}) {
       absl::StatusOr<std::string> path = FindProgram(name);
       ASSERT_TRUE(path.ok()) << path.status();
-      ASSERT_TRUE(WriteFileAtomic(bin_ + "/" + name,
-                                  absl::StrCat("#!/bin/sh\n",
-                                               "if [ -e ", bin_, "/", name, ".broken ]; then\n",
-                                               "  echo \"", name, ": injected failure\" >&2\n",
-                                               "  exit 1\n",
-                                               "fi\n",
-                                               "exec ", *path, " \"$@\"\n"),
-                                  0755)
+      ASSERT_TRUE(WriteFileAtomic(
+                      bin_ + "/" + name,
+                      absl::StrCat("#!/bin/sh\n", "if [ -e ", bin_, "/", name, ".broken ]; then\n",
+                                   "  echo \"", name, ": injected failure\" >&2\n", "  exit 1\n",
+                                   "fi\n", "exec ", *path, " \"$@\"\n"),
+                      0755)
                       .ok());
     }
     WriteConflist("");
@@ -141,7 +141,8 @@ class FaultsTest : public CriFixture {
 
   void TearDown() override {
     // BERTH_FAULTS_KEEP_LOGS=dir keeps each test's berthd log there.
-    if (const char* keep = getenv("BERTH_FAULTS_KEEP_LOGS"); keep != nullptr && berthd_ != nullptr) {
+    if (const char* keep = getenv("BERTH_FAULTS_KEEP_LOGS");
+        keep != nullptr && berthd_ != nullptr) {
       const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
       (void)WriteFileAtomic(absl::StrCat(keep, "/", info->name(), ".log"), berthd_->log());
     }
@@ -168,28 +169,31 @@ class FaultsTest : public CriFixture {
 
   // The CNI network: a bridge with host-local IPAM in the test's directory, then `extra` plugins.
   void WriteConflist(const std::string& extra) {
-    ASSERT_TRUE(WriteFileAtomic(dir_.path() + "/cni/10-lo.conflist",
-                                absl::StrCat(R"({"cniVersion":"1.0.0","name":"berthft","plugins":[)",
-                                             R"({"type":"bridge","bridge":")", Bridge(),
-                                             R"(","isGateway":false,"ipMasq":false,)",
-                                             R"("ipam":{"type":"host-local","ranges":[[{"subnet":")",
-                                             kSubnetPrefix, R"(0/24"}]],"dataDir":")", ipam_,
-                                             R"("}})", extra, "]}"))
-                    .ok());
+    ASSERT_TRUE(
+        WriteFileAtomic(
+            dir_.path() + "/cni/10-lo.conflist",
+            absl::StrCat(R"({"cniVersion":"1.0.0","name":"berthft","plugins":[)",
+                         R"({"type":"bridge","bridge":")", Bridge(),
+                         R"(","isGateway":false,"ipMasq":false,)",
+                         R"("ipam":{"type":"host-local","ranges":[[{"subnet":")", kSubnetPrefix,
+                         R"(0/24"}]],"dataDir":")", ipam_, R"("}})", extra, "]}"))
+            .ok());
   }
 
   std::string FaultsConfig(const std::string& extra_network = "",
                            const std::string& extra_tables = "") const {
     return absl::StrCat("[network]\ncni_conf_dir = \"", dir_.path(), "/cni\"\n",
                         "cni_bin_dirs = [\"", bin_, "\", \"/usr/lib/cni\", \"/opt/cni/bin\"]\n",
-                        extra_network,
-                        "[runtime]\nruntime_path = \"", bin_, "/runc\"\nconmon_path = \"", bin_,
-                        "/conmon\"\ncgroup_driver = \"cgroupfs\"\ndefault_cgroup_parent = \"", cgroup_parent_, "\"\n",
-                        "[registries.\"docker.io\"]\nmirrors = [\"http://", registry_->host(), "\"]\n",
-                        extra_tables);
+                        extra_network, "[runtime]\nruntime_path = \"", bin_,
+                        "/runc\"\nconmon_path = \"", bin_,
+                        "/conmon\"\ncgroup_driver = \"cgroupfs\"\ndefault_cgroup_parent = \"",
+                        cgroup_parent_, "\"\n", "[registries.\"docker.io\"]\nmirrors = [\"http://",
+                        registry_->host(), "\"]\n", extra_tables);
   }
 
-  void Break(const std::string& part) { ASSERT_TRUE(WriteFileAtomic(bin_ + "/" + part + ".broken", "").ok()); }
+  void Break(const std::string& part) {
+    ASSERT_TRUE(WriteFileAtomic(bin_ + "/" + part + ".broken", "").ok());
+  }
   void Mend(const std::string& part) { unlink((bin_ + "/" + part + ".broken").c_str()); }
   void Hide(const std::string& part) {
     ASSERT_EQ(rename((bin_ + "/" + part).c_str(), (bin_ + "/" + part + ".hidden").c_str()), 0);
@@ -294,7 +298,8 @@ class FaultsTest : public CriFixture {
   }
   std::vector<std::string> MountsUnderStateDir() {
     std::vector<std::string> out;
-    for (absl::string_view line : absl::StrSplit(ReadFile("/proc/self/mountinfo").value_or(""), '\n')) {
+    for (absl::string_view line :
+         absl::StrSplit(ReadFile("/proc/self/mountinfo").value_or(""), '\n')) {
       std::vector<absl::string_view> f = absl::StrSplit(line, ' ');
       if (f.size() < 5) continue;
       const std::string point(f[4]);
@@ -306,7 +311,8 @@ class FaultsTest : public CriFixture {
   std::vector<std::string> Entries(const std::string& dir) {
     std::vector<std::string> out;
     std::error_code ec;
-    for (const auto& e : std::filesystem::directory_iterator(dir, ec)) out.push_back(e.path().string());
+    for (const auto& e : std::filesystem::directory_iterator(dir, ec))
+      out.push_back(e.path().string());
     return out;
   }
 
@@ -331,7 +337,8 @@ class FaultsTest : public CriFixture {
 
   // A pod with a running container; returns {pod, container}.
   std::pair<std::string, std::string> PodWithContainer(const std::string& name,
-                                                       std::vector<std::string> cmd = {"/bin/sleep", "1000"}) {
+                                                       std::vector<std::string> cmd = {"/bin/sleep",
+                                                                                       "1000"}) {
     cri::PodSandboxConfig pod = Pod(name);
     std::string pod_id;
     grpc::Status st = TryRunPod(pod, &pod_id);
@@ -366,13 +373,16 @@ class FaultsTest : public CriFixture {
       return ProcessesWith("conmon", berthd_->state_dir()).empty();
     }));
     std::vector<std::string> mounts;
-    for (absl::string_view line : absl::StrSplit(ReadFile("/proc/self/mountinfo").value_or(""), '\n')) {
+    for (absl::string_view line :
+         absl::StrSplit(ReadFile("/proc/self/mountinfo").value_or(""), '\n')) {
       std::vector<absl::string_view> f = absl::StrSplit(line, ' ');
-      if (f.size() >= 5 && (f[4] == berthd_->state_dir() || absl::StartsWith(f[4], berthd_->state_dir() + "/"))) {
+      if (f.size() >= 5 &&
+          (f[4] == berthd_->state_dir() || absl::StartsWith(f[4], berthd_->state_dir() + "/"))) {
         mounts.emplace_back(f[4]);
       }
     }
-    std::sort(mounts.begin(), mounts.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
+    std::sort(mounts.begin(), mounts.end(),
+              [](const auto& a, const auto& b) { return a.size() > b.size(); });
     for (const auto& m : mounts) umount2(m.c_str(), MNT_DETACH);
     std::error_code ec;
     std::filesystem::remove_all(berthd_->state_dir(), ec);
@@ -449,7 +459,8 @@ TEST_F(FaultsTest, ADeadConmonAndContainerAreReportedExitedAndExecFails) {
   kill(conmon, SIGKILL);
   for (pid_t p : procs) kill(p, SIGKILL);
   EXPECT_TRUE(WaitFor([&] { return Status(c).state() == cri::CONTAINER_EXITED; }, 10))
-      << "still " << cri::ContainerState_Name(Status(c).state()) << "\n" << berthd_->log();
+      << "still " << cri::ContainerState_Name(Status(c).state()) << "\n"
+      << berthd_->log();
   cri::ContainerStatus s = Status(c);
   EXPECT_EQ(s.exit_code(), 255);
   EXPECT_EQ(s.reason(), "Unknown");
@@ -469,7 +480,8 @@ TEST_F(FaultsTest, AContainerThatOutlivesItsConmonIsKilledAndReportedExited) {
   ASSERT_GT(conmon, 0);
   ASSERT_FALSE(procs.empty());
   kill(conmon, SIGKILL);
-  EXPECT_TRUE(WaitFor([&] { return Status(c).state() == cri::CONTAINER_EXITED; }, 10)) << berthd_->log();
+  EXPECT_TRUE(WaitFor([&] { return Status(c).state() == cri::CONTAINER_EXITED; }, 10))
+      << berthd_->log();
   EXPECT_EQ(Status(c).exit_code(), 255);
   // Without its monitor nobody would collect its output or its exit: berth killed it.
   EXPECT_TRUE(WaitFor([&] { return ProcsOf(c).empty(); }, 10));
@@ -485,7 +497,8 @@ TEST_F(FaultsTest, AnInfraContainerWhoseConmonDiesMakesThePodNotReady) {
   const pid_t conmon = ConmonOf(pod);  // the infra container's id is the pod's
   ASSERT_GT(conmon, 0);
   kill(conmon, SIGKILL);
-  EXPECT_TRUE(WaitFor([&] { return PodStatus(pod).state() == cri::SANDBOX_NOTREADY; }, 10)) << berthd_->log();
+  EXPECT_TRUE(WaitFor([&] { return PodStatus(pod).state() == cri::SANDBOX_NOTREADY; }, 10))
+      << berthd_->log();
   EXPECT_TRUE(RemovePod(pod).ok());
   ExpectNothingLeft();
 }
@@ -525,9 +538,10 @@ TEST_F(FaultsTest, ConmonsThatDiedWhileBerthdWasDownAreFoundAtRecovery) {
 TEST_F(FaultsTest, BulkForcedRemovalOfManyPodsLeavesNoCgroup) {
   std::vector<std::string> pods;
   for (int i = 0; i < 12; ++i) {
-    pods.push_back(PodWithContainer(absl::StrCat("bulk", i),
-                                    {"/bin/sh", "-c", "for i in 1 2 3 4 5 6 7 8; do sleep 1000 & done; wait"})
-                       .first);
+    pods.push_back(
+        PodWithContainer(absl::StrCat("bulk", i),
+                         {"/bin/sh", "-c", "for i in 1 2 3 4 5 6 7 8; do sleep 1000 & done; wait"})
+            .first);
   }
   std::vector<std::thread> threads;
   std::atomic<int> failures = 0;
@@ -572,7 +586,8 @@ TEST_F(FaultsTest, OrphanedCgroupsAreSweptAtStart) {
   // The pod's own cgroups are not orphans.
   EXPECT_FALSE(ProcsOf(c).empty());
   EXPECT_EQ(Status(c).state(), cri::CONTAINER_RUNNING);
-  for (const std::string& h : CgroupHierarchies()) rmdir(absl::StrCat(h, cgroup_parent_, "/", recent).c_str());
+  for (const std::string& h : CgroupHierarchies())
+    rmdir(absl::StrCat(h, cgroup_parent_, "/", recent).c_str());
   EXPECT_TRUE(RemovePod(pod).ok());
   ExpectNothingLeft();
 }
@@ -691,7 +706,8 @@ TEST_F(FaultsTest, AFullRootDiskFailsCallsCleanlyAndServiceResumesWithTheStateIn
   absl::StatusOr<RunResult> mkfs = RunProcess({"mkfs.ext4", "-q", "-F", "-m", "0", image});
   if (!mkfs.ok() || !mkfs->ok()) GTEST_SKIP() << "no mkfs.ext4 here";
   absl::StatusOr<RunResult> mnt = RunProcess({"mount", "-o", "loop", image, dir + "/root"});
-  if (!mnt.ok() || !mnt->ok()) GTEST_SKIP() << "no loop devices here: " << (mnt.ok() ? mnt->err : "");
+  if (!mnt.ok() || !mnt->ok())
+    GTEST_SKIP() << "no loop devices here: " << (mnt.ok() ? mnt->err : "");
   struct Unmount {
     std::string path;
     ~Unmount() { umount2(path.c_str(), MNT_DETACH); }
@@ -726,13 +742,15 @@ TEST_F(FaultsTest, AFullRootDiskFailsCallsCleanlyAndServiceResumesWithTheStateIn
   // whose writable layer needs room, fails.
   std::vector<std::string> want_pods = {pod}, want_ctrs = {c};
   int failures = 0;
-  auto outcome = [&](const grpc::Status& st, const std::string& id, std::vector<std::string>* made) {
+  auto outcome = [&](const grpc::Status& st, const std::string& id,
+                     std::vector<std::string>* made) {
     if (st.ok()) {
       made->push_back(id);
       return;
     }
     ++failures;
-    EXPECT_TRUE(absl::StrContains(absl::AsciiStrToLower(st.error_message()), "no space left on device"))
+    EXPECT_TRUE(
+        absl::StrContains(absl::AsciiStrToLower(st.error_message()), "no space left on device"))
         << st.error_message();
   };
   for (int i = 0; i < 3; ++i) {
@@ -775,7 +793,8 @@ TEST_F(FaultsTest, AFullRootDiskFailsCallsCleanlyAndServiceResumesWithTheStateIn
 // Item 8: under load.
 
 long RssKb(pid_t pid) {
-  for (absl::string_view line : absl::StrSplit(ReadFile(absl::StrCat("/proc/", pid, "/status")).value_or(""), '\n')) {
+  for (absl::string_view line :
+       absl::StrSplit(ReadFile(absl::StrCat("/proc/", pid, "/status")).value_or(""), '\n')) {
     if (absl::ConsumePrefix(&line, "VmRSS:")) {
       long kb = 0;
       (void)absl::SimpleAtoi(absl::StripSuffix(absl::StripAsciiWhitespace(line), " kB"), &kb);
@@ -830,7 +849,8 @@ TEST_F(FaultsTest, TwentyParallelLoopsOfPodsLeaveNothingBehind) {
           fail("RunPodSandbox", st);
           continue;
         }
-        if (grpc::Status st = TryCreate(pod_id, pod, "c", {"/bin/sh", "-c", "sleep 1000 & exec sleep 1000"}, &c);
+        if (grpc::Status st =
+                TryCreate(pod_id, pod, "c", {"/bin/sh", "-c", "sleep 1000 & exec sleep 1000"}, &c);
             !st.ok()) {
           fail("CreateContainer", st);
         } else if (grpc::Status st = Start(c); !st.ok()) {
@@ -851,7 +871,8 @@ TEST_F(FaultsTest, TwentyParallelLoopsOfPodsLeaveNothingBehind) {
   EXPECT_EQ(errors, 0) << absl::StrJoin(messages, "\n");
   ExpectNothingLeft();
   // Flat, within allocator noise: a leak per pod would show as megabytes here.
-  EXPECT_LT(rss_after - rss_before, 64 * 1024) << "berthd grew from " << rss_before << " to " << rss_after << " kB";
+  EXPECT_LT(rss_after - rss_before, 64 * 1024)
+      << "berthd grew from " << rss_before << " to " << rss_after << " kB";
   // Records too: a restart finds nothing.
   ASSERT_TRUE(berthd_->Stop().ok());
   ASSERT_TRUE(berthd_->Start({.config_toml = FaultsConfig()}).ok()) << berthd_->log();

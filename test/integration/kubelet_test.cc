@@ -159,8 +159,11 @@ class KubeletTest : public CriFixture {
       }
       for (const auto& [id, st] : ctrs) {
         auto it = seen[uid].find(id);
-        if (it == seen[uid].end()) absl::StrAppend(&diff, uid, "/", id.substr(0, 12), " missing; ");
-        else if (it->second != st) absl::StrAppend(&diff, uid, "/", id.substr(0, 12), " state ", it->second, " != ", st, "; ");
+        if (it == seen[uid].end())
+          absl::StrAppend(&diff, uid, "/", id.substr(0, 12), " missing; ");
+        else if (it->second != st)
+          absl::StrAppend(&diff, uid, "/", id.substr(0, 12), " state ", it->second, " != ", st,
+                          "; ");
       }
       for (const auto& [id, st] : seen[uid]) {
         if (ctrs.count(id) == 0) absl::StrAppend(&diff, uid, "/", id.substr(0, 12), " extra; ");
@@ -173,7 +176,8 @@ class KubeletTest : public CriFixture {
   }
 
   std::string CreateAttempt(const std::string& pod_id, const cri::PodSandboxConfig& pod,
-                            const std::string& name, uint32_t attempt, std::vector<std::string> cmd) {
+                            const std::string& name, uint32_t attempt,
+                            std::vector<std::string> cmd) {
     cri::CreateContainerRequest req;
     req.set_pod_sandbox_id(pod_id);
     *req.mutable_sandbox_config() = pod;
@@ -190,8 +194,8 @@ class KubeletTest : public CriFixture {
   }
 
   // busybox with its shell, plus `extra` entries, pushed as <name>:latest.
-  void PushVariant(const std::string& name, std::vector<TarEntry> extra, const std::string& user = "",
-                   const std::string& stop_signal = "") {
+  void PushVariant(const std::string& name, std::vector<TarEntry> extra,
+                   const std::string& user = "", const std::string& stop_signal = "") {
     absl::StatusOr<std::string> busybox = ReadFile("/bin/busybox");
     ASSERT_TRUE(busybox.ok());
     std::vector<TarEntry> entries = {Dir("bin"), Dir("etc"), Dir("tmp", 01777),
@@ -204,7 +208,8 @@ class KubeletTest : public CriFixture {
     image.layers.push_back(MakeLayer(entries));
     image.user = user;
     image.stop_signal = stop_signal;
-    ASSERT_TRUE(PushImage(registry_->host(), absl::StrCat("library/", name), {"latest"}, image).ok());
+    ASSERT_TRUE(
+        PushImage(registry_->host(), absl::StrCat("library/", name), {"latest"}, image).ok());
     cri::PullImageRequest pull;
     pull.mutable_image()->set_image(name);
     cri::PullImageResponse presp;
@@ -339,7 +344,8 @@ TEST_F(KubeletTest, EventedPlegReconstructsEveryPodThroughExitsRestartsRemovalAn
   int pid = nlohmann::json::parse(sresp.info().at("info")).value("pid", 0);
   ASSERT_GT(pid, 0);
   ASSERT_TRUE(berthd_->Stop().ok());
-  for (int i = 0; i < 100 && w.connected(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  for (int i = 0; i < 100 && w.connected(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   EXPECT_FALSE(w.connected()) << "the event stream should end with berthd";
   ASSERT_EQ(kill(pid, SIGKILL), 0);
   ASSERT_TRUE(berthd_->Start({.config_toml = Config()}).ok()) << berthd_->log();
@@ -364,9 +370,13 @@ TEST_F(KubeletTest, StopSignalComesFromTheRequestThenTheImageAndIsReported) {
   const std::vector<std::string> cmd = {
       "/bin/sh", "-c", "trap 'exit 3' USR1; trap 'exit 4' QUIT; while true; do sleep 0.1; done"};
   std::string by_request, by_image, by_default;
-  ASSERT_TRUE(CreateFrom(pod_id, pod, "req", "quitter", &by_request, cri::SIGNAL_SIGUSR1, cmd).ok());
-  ASSERT_TRUE(CreateFrom(pod_id, pod, "img", "quitter", &by_image, cri::SIGNAL_RUNTIME_DEFAULT, cmd).ok());
-  ASSERT_TRUE(CreateFrom(pod_id, pod, "def", "busybox", &by_default, cri::SIGNAL_RUNTIME_DEFAULT, cmd).ok());
+  ASSERT_TRUE(
+      CreateFrom(pod_id, pod, "req", "quitter", &by_request, cri::SIGNAL_SIGUSR1, cmd).ok());
+  ASSERT_TRUE(
+      CreateFrom(pod_id, pod, "img", "quitter", &by_image, cri::SIGNAL_RUNTIME_DEFAULT, cmd).ok());
+  ASSERT_TRUE(
+      CreateFrom(pod_id, pod, "def", "busybox", &by_default, cri::SIGNAL_RUNTIME_DEFAULT, cmd)
+          .ok());
   EXPECT_EQ(Status(by_request).stop_signal(), cri::SIGNAL_SIGUSR1);
   EXPECT_EQ(Status(by_image).stop_signal(), cri::SIGNAL_SIGQUIT);
   EXPECT_EQ(Status(by_default).stop_signal(), cri::SIGNAL_SIGTERM);
@@ -448,19 +458,24 @@ TEST_F(KubeletTest, ADeadInfraContainerMakesThePodNotReadyAndSaysSoInAnEvent) {
 TEST_F(KubeletTest, HostileImagePasswdNeitherHangsNorWedgesRetries) {
   TarEntry fifo{"etc/passwd", TarEntry::kFifo, "", 0644};
   PushVariant("fifopasswd", {fifo}, "someone");
-  PushVariant("badhome", {File("etc/passwd", "root:x:0:0::/root:/bin/sh\nbad:x:1000:1000::/home/\xff\xfe:/bin/sh\n")},
-              "bad");
+  PushVariant(
+      "badhome",
+      {File("etc/passwd", "root:x:0:0::/root:/bin/sh\nbad:x:1000:1000::/home/\xff\xfe:/bin/sh\n")},
+      "bad");
   cri::PodSandboxConfig pod = Pod("hostile-passwd");
   std::string pod_id = RunPod(pod);
-  grpc::Status st = CreateFrom(pod_id, pod, "fifo", "fifopasswd", nullptr, cri::SIGNAL_RUNTIME_DEFAULT,
-                               {"sleep", "3600"}, /*deadline=*/20);
-  EXPECT_NE(st.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << "CreateContainer hung on a FIFO";
+  grpc::Status st = CreateFrom(pod_id, pod, "fifo", "fifopasswd", nullptr,
+                               cri::SIGNAL_RUNTIME_DEFAULT, {"sleep", "3600"}, /*deadline=*/20);
+  EXPECT_NE(st.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED)
+      << "CreateContainer hung on a FIFO";
   EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << st.error_message();
   std::string first, again;
-  st = CreateFrom(pod_id, pod, "home", "badhome", &first, cri::SIGNAL_RUNTIME_DEFAULT, {"sleep", "3600"}, 20);
+  st = CreateFrom(pod_id, pod, "home", "badhome", &first, cri::SIGNAL_RUNTIME_DEFAULT,
+                  {"sleep", "3600"}, 20);
   EXPECT_TRUE(st.ok()) << st.error_message();
   // kubelet's retry of the same request: answered at once, with the same container.
-  st = CreateFrom(pod_id, pod, "home", "badhome", &again, cri::SIGNAL_RUNTIME_DEFAULT, {"sleep", "3600"}, 20);
+  st = CreateFrom(pod_id, pod, "home", "badhome", &again, cri::SIGNAL_RUNTIME_DEFAULT,
+                  {"sleep", "3600"}, 20);
   EXPECT_TRUE(st.ok()) << st.error_message();
   EXPECT_EQ(first, again);
   ASSERT_TRUE(Start(first).ok());
@@ -484,7 +499,8 @@ TEST_F(KubeletTest, ALogPathCannotLeaveThePodsLogDirectory) {
     req.mutable_config()->set_log_path(bad);
     cri::CreateContainerResponse resp;
     grpc::Status st = berthd_->runtime().CreateContainer(Ctx().get(), req, &resp);
-    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << bad << ": " << st.error_message();
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+        << bad << ": " << st.error_message();
     EXPECT_NE(st.error_message().find("log_path"), std::string::npos) << st.error_message();
   }
   struct stat sb;
@@ -518,7 +534,8 @@ TEST_F(KubeletTest, PodDirectoriesAndExecScratchArePrivate) {
         if (e.path().filename().string().rfind("berth-exec", 0) == 0) in_tmp = true;
       }
       std::error_code ec;
-      for (const auto& e : std::filesystem::directory_iterator(berthd_->state_dir() + "/exec", ec)) {
+      for (const auto& e :
+           std::filesystem::directory_iterator(berthd_->state_dir() + "/exec", ec)) {
         if (e.path().filename().string().rfind("sync-", 0) == 0) in_state = true;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -549,7 +566,8 @@ TEST_F(KubeletTest, AnUnreadableRecordIsQuarantinedAndEverythingElseIsServed) {
     auto db = storage::StateDB::Open(berthd_->root() + "/state");
     ASSERT_TRUE(db.ok()) << db.status();
     storage::Batch b;
-    b.PutRaw(storage::Kind::kContainers, "garbage", std::string("\xff\xff\xff\xff not a record", 21));
+    b.PutRaw(storage::Kind::kContainers, "garbage",
+             std::string("\xff\xff\xff\xff not a record", 21));
     b.PutRaw(storage::Kind::kSandboxes, "junk", "\x0a\xff\xff\xff\xff\xff");
     ASSERT_TRUE((*db)->Commit(std::move(b)).ok());
   }
@@ -568,10 +586,13 @@ TEST_F(KubeletTest, AnUnreadableRecordIsQuarantinedAndEverythingElseIsServed) {
     auto db = storage::StateDB::Open(berthd_->root() + "/state");
     ASSERT_TRUE(db.ok());
     int seen = 0;
-    ASSERT_TRUE((*db)->ForEach(storage::Kind::kContainers, [&](absl::string_view k, absl::string_view) {
-                      seen += k == "garbage";
-                      return absl::OkStatus();
-                    }).ok());
+    ASSERT_TRUE((*db)
+                    ->ForEach(storage::Kind::kContainers,
+                              [&](absl::string_view k, absl::string_view) {
+                                seen += k == "garbage";
+                                return absl::OkStatus();
+                              })
+                    .ok());
     EXPECT_EQ(seen, 1);
   }
   ASSERT_TRUE(berthd_->Start({.config_toml = Config()}).ok()) << berthd_->log();
@@ -676,7 +697,8 @@ TEST_F(KubeletTest, RecursiveReadOnlyMountsCoverSubmounts) {
     return resp.exit_code();
   };
   EXPECT_NE(touch(rro, "/data/x"), 0);
-  EXPECT_NE(touch(rro, "/data/sub/x"), 0) << "a submount of a recursive read-only mount was writable";
+  EXPECT_NE(touch(rro, "/data/sub/x"), 0)
+      << "a submount of a recursive read-only mount was writable";
   EXPECT_NE(touch(ro, "/data/x"), 0);
   EXPECT_FALSE(PathExists(vol + "/sub/x"));
   // The staging copy berth bound from is gone once runc has its own mounts.
@@ -714,8 +736,9 @@ devices:
 )")
                   .ok());
   ASSERT_TRUE(berthd_->Stop().ok());
-  ASSERT_TRUE(berthd_->Start({.config_toml = absl::StrCat(Config(), "[runtime]\ncdi_spec_dirs = [\"",
-                                                          cdi, "\"]\n")})
+  ASSERT_TRUE(berthd_
+                  ->Start({.config_toml = absl::StrCat(Config(), "[runtime]\ncdi_spec_dirs = [\"",
+                                                       cdi, "\"]\n")})
                   .ok())
       << berthd_->log();
   cri::PodSandboxConfig pod = Pod("cdi");
@@ -742,8 +765,9 @@ devices:
   ASSERT_TRUE(Start(id).ok());
   cri::ExecSyncRequest exec;
   exec.set_container_id(id);
-  for (const char* a : {"sh", "-c", "echo $BERTH_CDI_SPEC $BERTH_CDI_DEVICE $BERTH_CDI_DEVICE2; "
-                                    "ls -l /dev/berth-null | cut -c1"}) {
+  for (const char* a : {"sh", "-c",
+                        "echo $BERTH_CDI_SPEC $BERTH_CDI_DEVICE $BERTH_CDI_DEVICE2; "
+                        "ls -l /dev/berth-null | cut -c1"}) {
     exec.add_cmd(a);
   }
   cri::ExecSyncResponse out;
@@ -757,7 +781,8 @@ devices:
   EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << st.error_message();
   // The failed creations left nothing: only the one container is listed, and the name is free.
   cri::ListContainersResponse list;
-  ASSERT_TRUE(berthd_->runtime().ListContainers(Ctx().get(), cri::ListContainersRequest(), &list).ok());
+  ASSERT_TRUE(
+      berthd_->runtime().ListContainers(Ctx().get(), cri::ListContainersRequest(), &list).ok());
   EXPECT_EQ(list.containers_size(), 1);
   EXPECT_TRUE(create("missing", {"berth.test/dev=zero0"}, "", &none).ok());
   EXPECT_TRUE(RemovePod(pod_id).ok());

@@ -36,7 +36,8 @@ class LifecycleTest : public CriFixture {
 
   absl::Status RestartWithCriu(const std::string& criu) {
     if (absl::StatusOr<int> st = berthd_->Stop(); !st.ok()) return st.status();
-    return berthd_->Start({.config_toml = absl::StrCat(Config(), "[runtime]\ncriu_path = \"", criu, "\"\n")});
+    return berthd_->Start(
+        {.config_toml = absl::StrCat(Config(), "[runtime]\ncriu_path = \"", criu, "\"\n")});
   }
 
   grpc::Status Checkpoint(const std::string& id, const std::string& location) {
@@ -75,16 +76,17 @@ class LifecycleTest : public CriFixture {
     rec.mutable_config()->set_image_id("sha256:0123");
     rec.mutable_config()->set_oci_spec("{}");
     rec.mutable_config()->mutable_cri()->mutable_metadata()->set_name("gone");
-    EXPECT_TRUE(runtime::WriteCheckpointMetadata(rec, 1, dir).ok());
+    EXPECT_TRUE(engine::WriteCheckpointMetadata(rec, 1, dir).ok());
     const std::string archive = dir_.path() + "/handmade.tar.gz";
-    EXPECT_TRUE(runtime::WriteCheckpointArchive(dir, archive).ok());
+    EXPECT_TRUE(engine::WriteCheckpointArchive(dir, archive).ok());
     return archive;
   }
 
   // The numbers a counting container logged, in order.
   static std::vector<long> Counted(const std::string& log_path) {
     std::vector<long> out;
-    for (absl::string_view line : absl::StrSplit(ReadFile(log_path).value_or(""), '\n', absl::SkipEmpty())) {
+    for (absl::string_view line :
+         absl::StrSplit(ReadFile(log_path).value_or(""), '\n', absl::SkipEmpty())) {
       std::vector<absl::string_view> f = absl::StrSplit(line, ' ');
       long n;
       if (f.size() == 4 && f[1] == "stdout" && absl::SimpleAtoi(f[3], &n)) out.push_back(n);
@@ -109,17 +111,17 @@ class LifecycleTest : public CriFixture {
       std::string id;
       grpc::Status st = CreateFromArchive(pod_id, pod, "bogus", path, &id);
       EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << st.error_message();
-      EXPECT_TRUE(absl::StrContains(st.error_message(), "config.image.image")) << st.error_message();
+      EXPECT_TRUE(absl::StrContains(st.error_message(), "config.image.image"))
+          << st.error_message();
     }
   }
 };
 
-
 TEST_F(LifecycleTest, ContainerRunsToCompletionWithExitCodeAndCriLogs) {
   cri::PodSandboxConfig pod = Pod("complete");
   std::string pod_id = RunPod(pod);
-  std::string id = CreateContainer(pod_id, pod, "c1",
-                                   {"/bin/sh", "-c", "echo hello; echo oops >&2; exit 3"});
+  std::string id =
+      CreateContainer(pod_id, pod, "c1", {"/bin/sh", "-c", "echo hello; echo oops >&2; exit 3"});
   EXPECT_EQ(Status(id).state(), cri::CONTAINER_CREATED);
   ASSERT_TRUE(Start(id).ok());
   cri::ContainerStatus s = WaitExited(id);
@@ -177,7 +179,8 @@ TEST_F(LifecycleTest, ExecSyncReturnsOutputExitCodeAndTimesOut) {
   ASSERT_TRUE(Start(id).ok());
   cri::ExecSyncRequest req;
   req.set_container_id(id);
-  for (const char* a : {"/bin/sh", "-c", "echo out; echo err >&2; hostname; exit 5"}) req.add_cmd(a);
+  for (const char* a : {"/bin/sh", "-c", "echo out; echo err >&2; hostname; exit 5"})
+    req.add_cmd(a);
   cri::ExecSyncResponse resp;
   grpc::Status st = berthd_->runtime().ExecSync(Ctx().get(), req, &resp);
   ASSERT_TRUE(st.ok()) << st.error_message();
@@ -206,7 +209,8 @@ TEST_F(LifecycleTest, HundredConcurrentExecSyncCalls) {
     threads.emplace_back([&, i] {
       cri::ExecSyncRequest req;
       req.set_container_id(id);
-      for (const std::string& a : {std::string("/bin/sh"), std::string("-c"), absl::StrCat("echo ", i, "; exit ", i % 7)}) {
+      for (const std::string& a : {std::string("/bin/sh"), std::string("-c"),
+                                   absl::StrCat("echo ", i, "; exit ", i % 7)}) {
         req.add_cmd(a);
       }
       cri::ExecSyncResponse resp;
@@ -299,8 +303,9 @@ TEST_F(LifecycleTest, ListsFilterByPodStateAndLabel) {
 TEST_F(LifecycleTest, StatsMoveWhenAContainerBurnsCpuAndMemory) {
   cri::PodSandboxConfig pod = Pod("stats");
   std::string pod_id = RunPod(pod);
-  std::string id = CreateContainer(pod_id, pod, "burn",
-                                   {"/bin/sh", "-c", "yes > /dev/null & head -c 20000000 /dev/zero | cat > /tmp/x; sleep 1000"});
+  std::string id = CreateContainer(
+      pod_id, pod, "burn",
+      {"/bin/sh", "-c", "yes > /dev/null & head -c 20000000 /dev/zero | cat > /tmp/x; sleep 1000"});
   ASSERT_TRUE(Start(id).ok());
   cri::ContainerStatsRequest req;
   req.set_container_id(id);
@@ -337,12 +342,16 @@ TEST_F(LifecycleTest, PodMetricsAndCheckpointPreconditions) {
   std::string id = CreateContainer(pod_id, pod, "m", {"/bin/sleep", "1000"});
   ASSERT_TRUE(Start(id).ok());
   cri::ListMetricDescriptorsResponse d;
-  ASSERT_TRUE(berthd_->runtime().ListMetricDescriptors(Ctx().get(), cri::ListMetricDescriptorsRequest(), &d).ok());
+  ASSERT_TRUE(berthd_->runtime()
+                  .ListMetricDescriptors(Ctx().get(), cri::ListMetricDescriptorsRequest(), &d)
+                  .ok());
   std::set<std::string> names;
   for (const auto& m : d.descriptors()) names.insert(m.name());
   EXPECT_TRUE(names.count("container_memory_working_set_bytes"));
   cri::ListPodSandboxMetricsResponse pm;
-  ASSERT_TRUE(berthd_->runtime().ListPodSandboxMetrics(Ctx().get(), cri::ListPodSandboxMetricsRequest(), &pm).ok());
+  ASSERT_TRUE(berthd_->runtime()
+                  .ListPodSandboxMetrics(Ctx().get(), cri::ListPodSandboxMetricsRequest(), &pm)
+                  .ok());
   ASSERT_EQ(pm.pod_metrics_size(), 1);
   ASSERT_EQ(pm.pod_metrics(0).container_metrics_size(), 1);
   EXPECT_EQ(pm.pod_metrics(0).container_metrics(0).container_id(), id);
@@ -356,7 +365,7 @@ TEST_F(LifecycleTest, PodMetricsAndCheckpointPreconditions) {
   creq.set_location(dir_.path() + "/ckpt.tar.gz");
   cri::CheckpointContainerResponse cresp;
   grpc::Status st = berthd_->runtime().CheckpointContainer(Ctx().get(), creq, &cresp);
-  if (!runtime::CriuProbe("criu").Usable().ok()) {  // berthd's default runtime.criu_path
+  if (!engine::CriuProbe("criu").Usable().ok()) {  // berthd's default runtime.criu_path
     EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << st.error_message();
   } else {
     EXPECT_TRUE(st.ok()) << st.error_message();
@@ -382,7 +391,8 @@ TEST_F(LifecycleTest, CheckpointAndRestoreNeedAUsableCriu) {
   ExpectBogusArchivesRefused(pod_id, pod);
   // Nothing was left of the refused creations.
   cri::ListContainersResponse list;
-  ASSERT_TRUE(berthd_->runtime().ListContainers(Ctx().get(), cri::ListContainersRequest(), &list).ok());
+  ASSERT_TRUE(
+      berthd_->runtime().ListContainers(Ctx().get(), cri::ListContainersRequest(), &list).ok());
   EXPECT_EQ(list.containers_size(), 1);
   EXPECT_TRUE(RemovePod(pod_id).ok());
 }
@@ -401,14 +411,16 @@ TEST_F(LifecycleTest, CheckpointedContainerRestoresAndKeepsCounting) {
   auto* c = req.mutable_config();
   c->mutable_metadata()->set_name("counter");
   c->mutable_image()->set_image("busybox");
-  for (const char* a : {"sh", "-c",
-                        "echo kept > /written; i=0; while true; do echo $i; i=$((i+1)); sleep 0.2; done"}) {
+  for (const char* a :
+       {"sh", "-c",
+        "echo kept > /written; i=0; while true; do echo $i; i=$((i+1)); sleep 0.2; done"}) {
     c->add_command(a);
   }
   c->set_log_path("counter.log");
   (*c->mutable_labels())["app"] = "counter";
   // kubelet's default: a PID namespace of the container's own.
-  c->mutable_linux()->mutable_security_context()->mutable_namespace_options()->set_pid(cri::CONTAINER);
+  c->mutable_linux()->mutable_security_context()->mutable_namespace_options()->set_pid(
+      cri::CONTAINER);
   cri::CreateContainerResponse cresp;
   grpc::Status st = berthd_->runtime().CreateContainer(Ctx().get(), req, &cresp);
   ASSERT_TRUE(st.ok()) << st.error_message();
@@ -419,7 +431,7 @@ TEST_F(LifecycleTest, CheckpointedContainerRestoresAndKeepsCounting) {
   const long before = WaitCounted(log, 5).back();
 
   st = Checkpoint(id, archive);
-  if (absl::Status usable = runtime::CriuProbe(criu).Usable(); !usable.ok()) {
+  if (absl::Status usable = engine::CriuProbe(criu).Usable(); !usable.ok()) {
     std::cerr << "no usable CRIU, checking the refusals only: " << usable << "\n";
     EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << st.error_message();
     std::string restored;
@@ -467,7 +479,8 @@ TEST_F(LifecycleTest, CheckpointedContainerRestoresAndKeepsCounting) {
   std::vector<long> n = WaitCounted(dir_.path() + "/logs/ckpt/counter-restored.log", 5);
   ASSERT_GE(n.size(), 5u);
   std::cerr << "restored with " << criu << ": logged " << before << " before the checkpoint, "
-            << after << " right after it; the restored container went on from " << n.front() << "\n";
+            << after << " right after it; the restored container went on from " << n.front()
+            << "\n";
   // It goes on from where the checkpoint caught it: past what was logged before the checkpoint,
   // not past what the original logged after it, and never from 0 again.
   EXPECT_GT(n.front(), before);
@@ -492,24 +505,30 @@ TEST_F(LifecycleTest, OciHooksFromHooksDirRunAroundTheContainer) {
   ASSERT_TRUE(WriteFileAtomic(dir_.path() + "/record.sh",
                               absl::StrCat("#!/bin/sh\ncat > ", out, "/$1\n"), 0755)
                   .ok());
-  ASSERT_TRUE(WriteFileAtomic(hooks + "/record.json",
-                              absl::StrCat(R"({"version":"1.0.0","hook":{"path":")", dir_.path(),
-                                           R"(/record.sh","args":["record.sh","HOOKSTAGE"]},)",
-                                           R"("when":{"annotations":{"^io\\.berth\\.test\\.hooks$":"^on$"}},)",
-                                           R"("stages":["prestart","poststop"]})"))
+  ASSERT_TRUE(WriteFileAtomic(
+                  hooks + "/record.json",
+                  absl::StrCat(R"({"version":"1.0.0","hook":{"path":")", dir_.path(),
+                               R"(/record.sh","args":["record.sh","HOOKSTAGE"]},)",
+                               R"("when":{"annotations":{"^io\\.berth\\.test\\.hooks$":"^on$"}},)",
+                               R"("stages":["prestart","poststop"]})"))
                   .ok());
   std::string text = ReadFile(hooks + "/record.json").value_or("");
   // Each stage gets its own argument so the two runs write different files.
   ASSERT_TRUE(WriteFileAtomic(hooks + "/record.json",
-                              absl::StrReplaceAll(text, {{R"("stages":["prestart","poststop"])", R"("stages":["prestart"])"},
+                              absl::StrReplaceAll(text, {{R"("stages":["prestart","poststop"])",
+                                                          R"("stages":["prestart"])"},
                                                          {"HOOKSTAGE", "prestart"}}))
                   .ok());
   ASSERT_TRUE(WriteFileAtomic(hooks + "/record-stop.json",
-                              absl::StrReplaceAll(text, {{R"("stages":["prestart","poststop"])", R"("stages":["poststop"])"},
+                              absl::StrReplaceAll(text, {{R"("stages":["prestart","poststop"])",
+                                                          R"("stages":["poststop"])"},
                                                          {"HOOKSTAGE", "poststop"}}))
                   .ok());
   ASSERT_TRUE(berthd_->Stop().ok());
-  ASSERT_TRUE(berthd_->Start({.config_toml = absl::StrCat(Config(), "[runtime]\nhooks_dirs = [\"", hooks, "\"]\n")}).ok())
+  ASSERT_TRUE(berthd_
+                  ->Start({.config_toml = absl::StrCat(Config(), "[runtime]\nhooks_dirs = [\"",
+                                                       hooks, "\"]\n")})
+                  .ok())
       << berthd_->log();
   cri::PodSandboxConfig pod = Pod("hooks");
   std::string pod_id = RunPod(pod);
@@ -548,7 +567,8 @@ TEST_F(LifecycleTest, UpdatePodSandboxResourcesIsRecorded) {
   sreq.set_verbose(true);
   cri::PodSandboxStatusResponse sresp;
   ASSERT_TRUE(berthd_->runtime().PodSandboxStatus(Ctx().get(), sreq, &sresp).ok());
-  EXPECT_TRUE(absl::StrContains(sresp.info().at("info"), absl::StrCat(256 << 20))) << sresp.info().at("info");
+  EXPECT_TRUE(absl::StrContains(sresp.info().at("info"), absl::StrCat(256 << 20)))
+      << sresp.info().at("info");
   req.set_pod_sandbox_id("no-such-pod");
   EXPECT_EQ(berthd_->runtime().UpdatePodSandboxResources(Ctx().get(), req, &resp).error_code(),
             grpc::StatusCode::NOT_FOUND);
@@ -569,10 +589,12 @@ TEST_F(LifecycleTest, HundredPodsLeaveNothingBehind) {
   }
   for (const auto& id : pods) ASSERT_TRUE(RemovePod(id).ok());
   cri::ListPodSandboxResponse presp;
-  ASSERT_TRUE(berthd_->runtime().ListPodSandbox(Ctx().get(), cri::ListPodSandboxRequest(), &presp).ok());
+  ASSERT_TRUE(
+      berthd_->runtime().ListPodSandbox(Ctx().get(), cri::ListPodSandboxRequest(), &presp).ok());
   EXPECT_EQ(presp.items_size(), 0);
   cri::ListContainersResponse cresp;
-  ASSERT_TRUE(berthd_->runtime().ListContainers(Ctx().get(), cri::ListContainersRequest(), &cresp).ok());
+  ASSERT_TRUE(
+      berthd_->runtime().ListContainers(Ctx().get(), cri::ListContainersRequest(), &cresp).ok());
   EXPECT_EQ(cresp.containers_size(), 0);
   // The only mount left under the state dir is the netns directory itself (made shared, as
   // `ip netns` does); no pod's netns, shm or rootfs.
@@ -584,7 +606,8 @@ TEST_F(LifecycleTest, HundredPodsLeaveNothingBehind) {
   std::string ps;
   for (const auto& e : std::filesystem::directory_iterator("/proc")) {
     std::string cmd = ReadFile(e.path().string() + "/cmdline").value_or("");
-    if (absl::StrContains(cmd, berthd_->state_dir()) && absl::StartsWith(cmd, "/usr/bin/conmon")) ps += cmd;
+    if (absl::StrContains(cmd, berthd_->state_dir()) && absl::StartsWith(cmd, "/usr/bin/conmon"))
+      ps += cmd;
   }
   EXPECT_TRUE(ps.empty()) << "conmon processes left: " << ps;
   std::error_code ec;
@@ -594,7 +617,8 @@ TEST_F(LifecycleTest, HundredPodsLeaveNothingBehind) {
   ASSERT_TRUE(berthd_->Stop().ok());
   ASSERT_TRUE(berthd_->Start({.config_toml = Config()}).ok());
   presp.Clear();
-  ASSERT_TRUE(berthd_->runtime().ListPodSandbox(Ctx().get(), cri::ListPodSandboxRequest(), &presp).ok());
+  ASSERT_TRUE(
+      berthd_->runtime().ListPodSandbox(Ctx().get(), cri::ListPodSandboxRequest(), &presp).ok());
   EXPECT_EQ(presp.items_size(), 0);
 }
 

@@ -23,15 +23,17 @@ class NetworkTest : public CriFixture {
     CriFixture::SetUp();  // loopback-only daemon; restart it on a bridge network
     ASSERT_TRUE(berthd_->Stop().ok());
     ipam_ = dir_.path() + "/ipam";
-    ASSERT_TRUE(WriteFileAtomic(dir_.path() + "/cni/10-lo.conflist",
-                                absl::StrCat(R"({"cniVersion":"1.0.0","name":"berthit","plugins":[)",
-                                             R"({"type":"bridge","bridge":")", kBridge,
-                                             R"(","isGateway":true,"ipMasq":false,"hairpinMode":true,)",
-                                             R"("ipam":{"type":"host-local","ranges":[[{"subnet":"10.251.7.0/24"}]],)",
-                                             R"("dataDir":")", ipam_, R"("}},)",
-                                             // No loopback plugin, as in deploy/cni: berthd brings
-                                             // up lo itself (Web() waits on 127.0.0.1 inside).
-                                             R"({"type":"portmap","capabilities":{"portMappings":true},"snat":true}]})"))
+    ASSERT_TRUE(WriteFileAtomic(
+                    dir_.path() + "/cni/10-lo.conflist",
+                    absl::StrCat(
+                        R"({"cniVersion":"1.0.0","name":"berthit","plugins":[)",
+                        R"({"type":"bridge","bridge":")", kBridge,
+                        R"(","isGateway":true,"ipMasq":false,"hairpinMode":true,)",
+                        R"("ipam":{"type":"host-local","ranges":[[{"subnet":"10.251.7.0/24"}]],)",
+                        R"("dataDir":")", ipam_, R"("}},)",
+                        // No loopback plugin, as in deploy/cni: berthd brings
+                        // up lo itself (Web() waits on 127.0.0.1 inside).
+                        R"({"type":"portmap","capabilities":{"portMappings":true},"snat":true}]})"))
                     .ok());
     ASSERT_TRUE(berthd_->Start({.config_toml = Config()}).ok()) << berthd_->log();
   }
@@ -60,9 +62,11 @@ class NetworkTest : public CriFixture {
   }
 
   std::string Web(const std::string& pod_id, const cri::PodSandboxConfig& pod) {
-    std::string id = CreateContainer(pod_id, pod, "web",
-                                     {"/bin/sh", "-c", absl::StrCat("echo from-", pod.metadata().name(),
-                                                                    " > /tmp/index.html; exec httpd -f -p 8080 -h /tmp")});
+    std::string id =
+        CreateContainer(pod_id, pod, "web",
+                        {"/bin/sh", "-c",
+                         absl::StrCat("echo from-", pod.metadata().name(),
+                                      " > /tmp/index.html; exec httpd -f -p 8080 -h /tmp")});
     EXPECT_TRUE(Start(id).ok());
     for (int i = 0; i < 100; ++i) {  // until httpd listens
       if (Exec(id, {"wget", "-qO-", "http://127.0.0.1:8080/index.html"}).exit_code() == 0) break;
@@ -84,7 +88,8 @@ TEST_F(NetworkTest, PodsGetDistinctIpsAndReachEachOther) {
   Web(pa, a);
   std::string client = CreateContainer(pb, b, "client", {"/bin/sleep", "1000"});
   ASSERT_TRUE(Start(client).ok());
-  cri::ExecSyncResponse r = Exec(client, {"wget", "-qO-", absl::StrCat("http://", ipa, ":8080/index.html")});
+  cri::ExecSyncResponse r =
+      Exec(client, {"wget", "-qO-", absl::StrCat("http://", ipa, ":8080/index.html")});
   EXPECT_EQ(r.stdout(), "from-neta\n") << r.stderr();
   // The pod's hosts file names its own IP.
   EXPECT_TRUE(absl::StrContains(Exec(client, {"cat", "/etc/hosts"}).stdout(), ipb));
@@ -99,17 +104,20 @@ TEST_F(NetworkTest, HostPortAnswersOnTheHostsLoopback) {
   pm->set_host_port(18731);
   std::string pod_id = RunPod(pod);
   Web(pod_id, pod);
-  absl::StatusOr<RunResult> r = RunProcess({"wget", "-qO-", "-T", "5", "http://127.0.0.1:18731/index.html"});
+  absl::StatusOr<RunResult> r =
+      RunProcess({"wget", "-qO-", "-T", "5", "http://127.0.0.1:18731/index.html"});
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->out, "from-hostport\n") << r->err;
   EXPECT_TRUE(RemovePod(pod_id).ok());
-  absl::StatusOr<RunResult> gone = RunProcess({"wget", "-qO-", "-T", "2", "http://127.0.0.1:18731/index.html"});
+  absl::StatusOr<RunResult> gone =
+      RunProcess({"wget", "-qO-", "-T", "2", "http://127.0.0.1:18731/index.html"});
   EXPECT_NE(gone->exit_code, 0) << "the host port still answers after the pod is gone";
 }
 
 TEST_F(NetworkTest, HostNetworkPodSeesTheHostsInterfaces) {
   cri::PodSandboxConfig pod = Pod("hostnet");
-  pod.mutable_linux()->mutable_security_context()->mutable_namespace_options()->set_network(cri::NODE);
+  pod.mutable_linux()->mutable_security_context()->mutable_namespace_options()->set_network(
+      cri::NODE);
   std::string pod_id = RunPod(pod);
   EXPECT_EQ(PodIp(pod_id), "");
   std::string c = CreateContainer(pod_id, pod, "c", {"/bin/sleep", "1000"});
@@ -163,15 +171,17 @@ exit 0
 )",
                               0755)
                   .ok());
-  ASSERT_TRUE(WriteFileAtomic(dir_.path() + "/cni/10-lo.conflist",
-                              absl::StrCat(R"({"cniVersion":"1.0.0","name":"berthit","plugins":[)",
-                                           R"({"type":"bridge","bridge":")", kBridge,
-                                           R"(","ipam":{"type":"host-local","ranges":[[{"subnet":"10.251.7.0/24"}]],)",
-                                           R"("dataDir":")", ipam_, R"("}},)", R"({"type":"refuse-add"}]})"))
-                  .ok());
+  ASSERT_TRUE(
+      WriteFileAtomic(
+          dir_.path() + "/cni/10-lo.conflist",
+          absl::StrCat(R"({"cniVersion":"1.0.0","name":"berthit","plugins":[)",
+                       R"({"type":"bridge","bridge":")", kBridge,
+                       R"(","ipam":{"type":"host-local","ranges":[[{"subnet":"10.251.7.0/24"}]],)",
+                       R"("dataDir":")", ipam_, R"("}},)", R"({"type":"refuse-add"}]})"))
+          .ok());
   const std::string config = absl::StrReplaceAll(
       Config(), {{"[network]\n", absl::StrCat("[network]\ncni_bin_dirs = [\"", bin,
-                                               "\", \"/usr/lib/cni\", \"/opt/cni/bin\"]\n")}});
+                                              "\", \"/usr/lib/cni\", \"/opt/cni/bin\"]\n")}});
   ASSERT_TRUE(berthd_->Start({.config_toml = config}).ok()) << berthd_->log();
 
   for (int i = 0; i < 3; ++i) {
@@ -180,12 +190,14 @@ exit 0
     cri::RunPodSandboxResponse resp;
     grpc::Status st = berthd_->runtime().RunPodSandbox(Ctx().get(), req, &resp);
     ASSERT_FALSE(st.ok());
-    EXPECT_NE(st.error_message().find("refuse-add says no"), std::string::npos) << st.error_message();
+    EXPECT_NE(st.error_message().find("refuse-add says no"), std::string::npos)
+        << st.error_message();
   }
   cri::ListPodSandboxResponse pods;
   ASSERT_TRUE(berthd_->runtime().ListPodSandbox(Ctx().get(), {}, &pods).ok());
   EXPECT_EQ(pods.items_size(), 0);
-  std::string runc = RunProcess({"runc", "--root", berthd_->state_dir() + "/runc", "list", "-q"})->out;
+  std::string runc =
+      RunProcess({"runc", "--root", berthd_->state_dir() + "/runc", "list", "-q"})->out;
   EXPECT_TRUE(absl::StripAsciiWhitespace(runc).empty()) << "infra containers left: " << runc;
   size_t reservations = 0;
   std::error_code ec;

@@ -22,8 +22,8 @@ namespace {
 class SecurityTest : public CriFixture {
  protected:
   // Creates and starts a container; `edit` adjusts the request first.
-  std::string Run(const std::string& pod_id, const cri::PodSandboxConfig& pod, const std::string& name,
-                  std::vector<std::string> cmd,
+  std::string Run(const std::string& pod_id, const cri::PodSandboxConfig& pod,
+                  const std::string& name, std::vector<std::string> cmd,
                   const std::function<void(cri::ContainerConfig*)>& edit = nullptr) {
     cri::CreateContainerRequest req;
     req.set_pod_sandbox_id(pod_id);
@@ -55,7 +55,8 @@ TEST_F(SecurityTest, SeccompIsOnByDefaultAndOffWhenUnconfined) {
   cri::PodSandboxConfig pod = Pod("seccomp");
   std::string pod_id = RunPod(pod);
   std::string confined = Run(pod_id, pod, "confined", {"/bin/sleep", "1000"});
-  EXPECT_TRUE(absl::StrContains(Exec(confined, {"grep", "Seccomp:", "/proc/self/status"}).stdout(), "2"));
+  EXPECT_TRUE(
+      absl::StrContains(Exec(confined, {"grep", "Seccomp:", "/proc/self/status"}).stdout(), "2"));
   // A syscall outside the profile fails inside: unshare needs CAP_SYS_ADMIN-gated clone flags.
   cri::ExecSyncResponse blocked = Exec(confined, {"/bin/sh", "-c", "busybox unshare -U true"});
   EXPECT_NE(blocked.exit_code(), 0);
@@ -63,16 +64,21 @@ TEST_F(SecurityTest, SeccompIsOnByDefaultAndOffWhenUnconfined) {
     c->mutable_linux()->mutable_security_context()->mutable_seccomp()->set_profile_type(
         cri::SecurityProfile::Unconfined);
   });
-  EXPECT_TRUE(absl::StrContains(Exec(free, {"grep", "Seccomp:", "/proc/self/status"}).stdout(), "0"));
+  EXPECT_TRUE(
+      absl::StrContains(Exec(free, {"grep", "Seccomp:", "/proc/self/status"}).stdout(), "0"));
   EXPECT_TRUE(RemovePod(pod_id).ok());
 }
 
 TEST_F(SecurityTest, DroppedCapabilityAndReadOnlyRootfsAndUser) {
   cri::PodSandboxConfig pod = Pod("caps");
   std::string pod_id = RunPod(pod);
-  std::string nochown = Run(pod_id, pod, "nochown", {"/bin/sleep", "1000"}, [](cri::ContainerConfig* c) {
-    c->mutable_linux()->mutable_security_context()->mutable_capabilities()->add_drop_capabilities("CHOWN");
-  });
+  std::string nochown =
+      Run(pod_id, pod, "nochown", {"/bin/sleep", "1000"}, [](cri::ContainerConfig* c) {
+        c->mutable_linux()
+            ->mutable_security_context()
+            ->mutable_capabilities()
+            ->add_drop_capabilities("CHOWN");
+      });
   EXPECT_NE(Exec(nochown, {"/bin/sh", "-c", "touch /tmp/f && chown 1:1 /tmp/f"}).exit_code(), 0);
   std::string ro = Run(pod_id, pod, "ro", {"/bin/sleep", "1000"}, [](cri::ContainerConfig* c) {
     c->mutable_linux()->mutable_security_context()->set_readonly_rootfs(true);
@@ -119,7 +125,7 @@ class UserNamespaceTest : public SecurityTest {
  protected:
   void SetUp() override {
     SecurityTest::SetUp();
-    if (absl::Status st = runtime::ProbeUserNamespaces(dir_.path()); !st.ok()) {
+    if (absl::Status st = engine::ProbeUserNamespaces(dir_.path()); !st.ok()) {
       GTEST_SKIP() << "this kernel cannot run pods in user namespaces: " << st;
     }
   }
@@ -127,8 +133,8 @@ class UserNamespaceTest : public SecurityTest {
   // A container's main process on the host, from conmon's pid file.
   pid_t HostPid(const std::string& id) {
     int pid = 0;
-    std::string s = ReadFile(absl::StrCat(berthd_->state_dir(), "/containers/", id, "/pidfile"))
-                        .value_or("");
+    std::string s =
+        ReadFile(absl::StrCat(berthd_->state_dir(), "/containers/", id, "/pidfile")).value_or("");
     EXPECT_TRUE(absl::SimpleAtoi(absl::StripAsciiWhitespace(s), &pid)) << s;
     return pid;
   }
@@ -168,9 +174,10 @@ TEST_F(UserNamespaceTest, PodRunsInOneMappedUserNamespace) {
   std::string pod_id = RunPod(pod);
   ASSERT_FALSE(pod_id.empty());
   // The first container asks as kubelet does (the pod's options again), the second not at all.
-  std::string first = Run(pod_id, pod, "first", {"/bin/sleep", "1000"}, [](cri::ContainerConfig* c) {
-    SetPodUserns(c->mutable_linux()->mutable_security_context()->mutable_namespace_options());
-  });
+  std::string first =
+      Run(pod_id, pod, "first", {"/bin/sleep", "1000"}, [](cri::ContainerConfig* c) {
+        SetPodUserns(c->mutable_linux()->mutable_security_context()->mutable_namespace_options());
+      });
   std::string second = Run(pod_id, pod, "second", {"/bin/sleep", "1000"});
 
   EXPECT_EQ(Fields(Exec(first, {"cat", "/proc/self/uid_map"}).stdout()),
@@ -223,7 +230,8 @@ TEST_F(UserNamespaceTest, PodRunsInOneMappedUserNamespace) {
 TEST_F(UserNamespaceTest, PodUserNamespaceSurvivesABerthdCrash) {
   ASSERT_EQ(chmod(dir_.path().c_str(), 0711), 0);
   cri::PodSandboxConfig pod = Pod("userns-restart");
-  SetPodUserns(pod.mutable_linux()->mutable_security_context()->mutable_namespace_options(), 330000);
+  SetPodUserns(pod.mutable_linux()->mutable_security_context()->mutable_namespace_options(),
+               330000);
   std::string pod_id = RunPod(pod);
   ASSERT_FALSE(pod_id.empty());
   std::string before = Run(pod_id, pod, "before", {"/bin/sleep", "1000"});
@@ -300,14 +308,17 @@ TEST_F(SecurityTest, BadUserNamespaceOptionsAreInvalidArgument) {
       {[](cri::UserNamespace* u) { u->set_mode(cri::NODE); }, field + ".uids"},
       {[](cri::UserNamespace* u) { u->clear_uids(); }, field + ".uids"},
       {[](cri::UserNamespace* u) { u->clear_gids(); }, field + ".gids"},
-      {[](cri::UserNamespace* u) { u->mutable_uids(0)->set_host_id(0); }, field + ".uids[0].host_id"},
+      {[](cri::UserNamespace* u) { u->mutable_uids(0)->set_host_id(0); },
+       field + ".uids[0].host_id"},
       {[](cri::UserNamespace* u) { u->mutable_uids(0)->set_length(0); }, field + ".uids[0].length"},
-      {[](cri::UserNamespace* u) { u->mutable_gids(0)->set_host_id(4294967295u); }, field + ".gids[0]"},
+      {[](cri::UserNamespace* u) { u->mutable_gids(0)->set_host_id(4294967295u); },
+       field + ".gids[0]"},
       {[](cri::UserNamespace* u) { *u->add_uids() = u->uids(0); }, "overlap"},
   };
   for (const Case& c : cases) {
     grpc::Status st = run(c.edit);
-    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << c.names << ": " << st.error_message();
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+        << c.names << ": " << st.error_message();
     EXPECT_TRUE(absl::StrContains(st.error_message(), c.names)) << st.error_message();
   }
   // A container cannot leave its pod's user namespace, nor ask for one in a pod without.
@@ -319,7 +330,10 @@ TEST_F(SecurityTest, BadUserNamespaceOptionsAreInvalidArgument) {
   req.mutable_config()->mutable_metadata()->set_name("c");
   req.mutable_config()->mutable_image()->set_image("busybox");
   req.mutable_config()->add_command("/bin/true");
-  SetPodUserns(req.mutable_config()->mutable_linux()->mutable_security_context()->mutable_namespace_options());
+  SetPodUserns(req.mutable_config()
+                   ->mutable_linux()
+                   ->mutable_security_context()
+                   ->mutable_namespace_options());
   cri::CreateContainerResponse resp;
   grpc::Status st = berthd_->runtime().CreateContainer(Ctx().get(), req, &resp);
   EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << st.error_message();
@@ -330,10 +344,11 @@ TEST_F(SecurityTest, BadUserNamespaceOptionsAreInvalidArgument) {
 TEST_F(SecurityTest, MemoryLimitKillIsReportedAsOomKilled) {
   cri::PodSandboxConfig pod = Pod("oom");
   std::string pod_id = RunPod(pod);
-  std::string id = Run(pod_id, pod, "hog", {"/bin/sh", "-c", "head -c 200000000 /dev/zero | tail > /dev/null"},
-                       [](cri::ContainerConfig* c) {
-                         c->mutable_linux()->mutable_resources()->set_memory_limit_in_bytes(16 << 20);
-                       });
+  std::string id =
+      Run(pod_id, pod, "hog", {"/bin/sh", "-c", "head -c 200000000 /dev/zero | tail > /dev/null"},
+          [](cri::ContainerConfig* c) {
+            c->mutable_linux()->mutable_resources()->set_memory_limit_in_bytes(16 << 20);
+          });
   cri::ContainerStatus s = WaitExited(id);
   EXPECT_EQ(s.reason(), "OOMKilled");
   EXPECT_EQ(s.exit_code(), 137);
@@ -342,7 +357,8 @@ TEST_F(SecurityTest, MemoryLimitKillIsReportedAsOomKilled) {
 
 TEST_F(SecurityTest, UpdateContainerResourcesChangesTheCgroup) {
   if (!PathExists("/sys/fs/cgroup/memory/memory.limit_in_bytes")) {
-    GTEST_SKIP() << "reads v1 files; on cgroup v2 //test/integration:cgroup_v2_test checks the update";
+    GTEST_SKIP()
+        << "reads v1 files; on cgroup v2 //test/integration:cgroup_v2_test checks the update";
   }
   cri::PodSandboxConfig pod = Pod("update");
   std::string pod_id = RunPod(pod);
@@ -354,9 +370,12 @@ TEST_F(SecurityTest, UpdateContainerResourcesChangesTheCgroup) {
   cri::UpdateContainerResourcesResponse resp;
   grpc::Status st = berthd_->runtime().UpdateContainerResources(Ctx().get(), req, &resp);
   ASSERT_TRUE(st.ok()) << st.error_message();
-  std::string path = absl::StrCat("/sys/fs/cgroup/memory/berth/berth-", id, "/memory.limit_in_bytes");
+  std::string path =
+      absl::StrCat("/sys/fs/cgroup/memory/berth/berth-", id, "/memory.limit_in_bytes");
   EXPECT_EQ(ReadFile(path).value_or(""), absl::StrCat(64 << 20, "\n")) << path;
-  EXPECT_EQ(ReadFile(absl::StrCat("/sys/fs/cgroup/cpu/berth/berth-", id, "/cpu.shares")).value_or(""), "512\n");
+  EXPECT_EQ(
+      ReadFile(absl::StrCat("/sys/fs/cgroup/cpu/berth/berth-", id, "/cpu.shares")).value_or(""),
+      "512\n");
   EXPECT_EQ(Status(id).resources().linux().memory_limit_in_bytes(), 64 << 20);
   EXPECT_TRUE(RemovePod(pod_id).ok());
 }

@@ -73,7 +73,8 @@ class SpdyClient {
   }
 
   // Reads until each of `streams` has ended; the bytes each received.
-  std::map<uint32_t, std::string> ReadUntilFin(const std::set<uint32_t>& streams, int timeout_ms = 20000) {
+  std::map<uint32_t, std::string> ReadUntilFin(const std::set<uint32_t>& streams,
+                                               int timeout_ms = 20000) {
     std::set<uint32_t> open = streams;
     while (!open.empty()) {
       spdy::Frame f;
@@ -151,9 +152,9 @@ class StreamingTest : public CriFixture {
     CriFixture::SetUp();
     pod_ = Pod("stream");
     pod_id_ = RunPod(pod_);
-    ctr_ = CreateContainer(pod_id_, pod_, "web",
-                           {"/bin/sh", "-c",
-                            "echo served > /tmp/index.html; exec httpd -f -p 8080 -h /tmp"});
+    ctr_ = CreateContainer(
+        pod_id_, pod_, "web",
+        {"/bin/sh", "-c", "echo served > /tmp/index.html; exec httpd -f -p 8080 -h /tmp"});
     ASSERT_TRUE(Start(ctr_).ok());
   }
 
@@ -178,7 +179,8 @@ class StreamingTest : public CriFixture {
       probe.set_container_id(ctr_);
       for (const char* a : {"wget", "-qO-", "http://127.0.0.1:8080/index.html"}) probe.add_cmd(a);
       cri::ExecSyncResponse presp;
-      if (berthd_->runtime().ExecSync(Ctx().get(), probe, &presp).ok() && presp.exit_code() == 0) return;
+      if (berthd_->runtime().ExecSync(Ctx().get(), probe, &presp).ok() && presp.exit_code() == 0)
+        return;
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
   }
@@ -189,7 +191,8 @@ class StreamingTest : public CriFixture {
 
 TEST_F(StreamingTest, ExecStreamsOutputAndReportsTheExitCode) {
   SpdyClient c;
-  ASSERT_EQ(c.Connect(ExecUrl({"/bin/sh", "-c", "echo out; echo err >&2; exit 3"}, false, true, true, false),
+  ASSERT_EQ(c.Connect(ExecUrl({"/bin/sh", "-c", "echo out; echo err >&2; exit 3"}, false, true,
+                              true, false),
                       "v4.channel.k8s.io"),
             101);
   uint32_t error = c.Open({{"streamtype", "error"}});
@@ -259,12 +262,14 @@ TEST_F(StreamingTest, TokensAreSingleUseAndUnknownOnesAreRefused) {
   SpdyClient bogus;
   EXPECT_EQ(bogus.Connect(url.substr(0, url.rfind('/')) + "/bogus", "v4.channel.k8s.io"), 404);
   SpdyClient old_protocol_only;
-  EXPECT_EQ(old_protocol_only.Connect(ExecUrl({"/bin/true"}, false, true, false, false), "v9.channel.k8s.io"), 403);
+  EXPECT_EQ(old_protocol_only.Connect(ExecUrl({"/bin/true"}, false, true, false, false),
+                                      "v9.channel.k8s.io"),
+            403);
 }
 
 TEST_F(StreamingTest, AttachShowsOutputAndDetachingLeavesTheContainerRunning) {
-  std::string talker = CreateContainer(pod_id_, pod_, "talker",
-                                       {"/bin/sh", "-c", "while true; do echo tick; sleep 0.2; done"});
+  std::string talker = CreateContainer(
+      pod_id_, pod_, "talker", {"/bin/sh", "-c", "while true; do echo tick; sleep 0.2; done"});
   ASSERT_TRUE(Start(talker).ok());
   cri::AttachRequest req;
   req.set_container_id(talker);
@@ -289,7 +294,8 @@ TEST_F(StreamingTest, TwentyConcurrentExecSessions) {
   std::atomic<int> ok{0};
   std::vector<std::string> urls;
   for (int i = 0; i < 20; ++i) {
-    urls.push_back(ExecUrl({"/bin/sh", "-c", absl::StrCat("echo session ", i)}, false, true, false, false));
+    urls.push_back(
+        ExecUrl({"/bin/sh", "-c", absl::StrCat("echo session ", i)}, false, true, false, false));
   }
   for (int i = 0; i < 20; ++i) {
     threads.emplace_back([&, i] {
@@ -367,8 +373,9 @@ class WsClient {
 
 TEST_F(StreamingTest, ExecOverWebSocketWithStdinAndExitCode) {
   WsClient c;
-  ASSERT_TRUE(c.Connect(ExecUrl({"/bin/sh", "-c", "cat; echo err >&2; exit 2"}, true, true, true, false),
-                        "v5.channel.k8s.io"));
+  ASSERT_TRUE(
+      c.Connect(ExecUrl({"/bin/sh", "-c", "cat; echo err >&2; exit 2"}, true, true, true, false),
+                "v5.channel.k8s.io"));
   c.Send(0, "over websocket\n");
   c.Send(255, std::string(1, '\0'));  // v5: close stdin
   auto data = c.ReadAll();
@@ -403,15 +410,18 @@ TEST_F(StreamingTest, BadStreamingRequestsAreInvalidArgument) {
   req.set_tty(true);
   req.set_stderr(true);
   cri::ExecResponse resp;
-  EXPECT_EQ(berthd_->runtime().Exec(Ctx().get(), req, &resp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(berthd_->runtime().Exec(Ctx().get(), req, &resp).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
   req.Clear();
   req.set_container_id(ctr_);
   req.set_stdout(true);
-  EXPECT_EQ(berthd_->runtime().Exec(Ctx().get(), req, &resp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(berthd_->runtime().Exec(Ctx().get(), req, &resp).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
   cri::PortForwardRequest pf;
   pf.set_pod_sandbox_id("no-such-pod");
   cri::PortForwardResponse pfr;
-  EXPECT_EQ(berthd_->runtime().PortForward(Ctx().get(), pf, &pfr).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(berthd_->runtime().PortForward(Ctx().get(), pf, &pfr).error_code(),
+            grpc::StatusCode::NOT_FOUND);
 }
 
 }  // namespace

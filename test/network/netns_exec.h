@@ -82,7 +82,8 @@ inline int ServeGreeting(int port, int ready_fd, int connections = 1) {
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);
   addr.sin_addr.s_addr = htonl(INADDR_ANY);
-  if (bind(s, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || listen(s, 16) != 0) return 2;
+  if (bind(s, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || listen(s, 16) != 0)
+    return 2;
   if (write(ready_fd, "r", 1) != 1) return 3;
   for (int i = 0; i < connections; ++i) {
     int c = accept(s, nullptr, nullptr);
@@ -120,7 +121,8 @@ class GreetingServer {
   GreetingServer(const std::string& netns, int port, int connections = 1) {
     int p[2];
     if (pipe2(p, O_CLOEXEC) != 0) return;
-    child_ = std::make_unique<NetnsChild>(netns, [&] { return ServeGreeting(port, p[1], connections); });
+    child_ =
+        std::make_unique<NetnsChild>(netns, [&] { return ServeGreeting(port, p[1], connections); });
     close(p[1]);
     char b;
     ready_ = read(p[0], &b, 1) == 1;

@@ -64,12 +64,14 @@ std::string Write(const std::vector<TarEntry>& entries, Compression c) {
         break;
     }
     archive_entry_set_perm(e, t.mode);
-    for (const auto& [k, v] : t.xattrs) archive_entry_xattr_add_entry(e, k.c_str(), v.data(), v.size());
+    for (const auto& [k, v] : t.xattrs)
+      archive_entry_xattr_add_entry(e, k.c_str(), v.data(), v.size());
     if (archive_write_header(a, e) != ARCHIVE_OK) {
       std::cerr << "archive_write_header " << t.path << ": " << archive_error_string(a) << "\n";
       abort();
     }
-    if (t.kind == TarEntry::kFile && !t.data.empty()) archive_write_data(a, t.data.data(), t.data.size());
+    if (t.kind == TarEntry::kFile && !t.data.empty())
+      archive_write_data(a, t.data.data(), t.data.size());
     archive_entry_free(e);
   }
   archive_write_close(a);

@@ -80,8 +80,8 @@ absl::StatusOr<std::string> PushBlob(const std::string& base, const std::string&
   if (absl::Status s = Check(r, 202, "start upload"); !s.ok()) return s;
   std::string loc = r->headers["location"];
   if (absl::StartsWith(loc, "/")) loc = base + loc;
-  registry::HttpRequest put{"PUT", absl::StrCat(loc, absl::StrContains(loc, '?') ? "&" : "?",
-                                                "digest=", digest)};
+  registry::HttpRequest put{
+      "PUT", absl::StrCat(loc, absl::StrContains(loc, '?') ? "&" : "?", "digest=", digest)};
   put.headers = {"Content-Type: application/octet-stream"};
   if (!auth.empty()) put.headers.push_back(auth);
   put.body = data;
@@ -102,7 +102,8 @@ absl::StatusOr<std::string> PushManifest(const std::string& base, const std::str
   return registry::DigestOf(body);
 }
 
-// Pushes config + layers + manifest (by digest); returns {config digest, manifest digest, manifest}.
+// Pushes config + layers + manifest (by digest); returns {config digest, manifest digest,
+// manifest}.
 absl::StatusOr<std::tuple<std::string, std::string, std::string>> PushSingle(
     const std::string& base, const std::string& repo, const ImageToPush& image,
     const std::string& auth) {
@@ -162,8 +163,9 @@ absl::StatusOr<std::unique_ptr<TestRegistry>> TestRegistry::Start(TestRegistryOp
   auto port = FreePort();
   if (!port.ok()) return port.status();
   std::string host = absl::StrCat("127.0.0.1:", *port);
-  std::string config = absl::StrCat("version: 0.1\nlog: {level: warn}\nstorage:\n  filesystem: {rootdirectory: ",
-                                    dir, "/data}\n  delete: {enabled: true}\nhttp: {addr: ", host, "}\n");
+  std::string config = absl::StrCat(
+      "version: 0.1\nlog: {level: warn}\nstorage:\n  filesystem: {rootdirectory: ", dir,
+      "/data}\n  delete: {enabled: true}\nhttp: {addr: ", host, "}\n");
   if (!options.username.empty()) {
     auto hash = Bcrypt(options.password);
     if (!hash.ok()) return hash.status();
@@ -188,13 +190,14 @@ absl::StatusOr<std::unique_ptr<TestRegistry>> TestRegistry::Start(TestRegistryOp
     absl::SleepFor(absl::Milliseconds(100));
   }
   auto logged = ReadFile(dir + "/registry.log");
-  return absl::UnavailableError(absl::StrCat("docker-registry did not start: ",
-                                             logged.ok() ? *logged : std::string()));
+  return absl::UnavailableError(
+      absl::StrCat("docker-registry did not start: ", logged.ok() ? *logged : std::string()));
 }
 
 absl::StatusOr<PushedImage> PushImage(const std::string& host, const std::string& repository,
-                                      const std::vector<std::string>& tags, const ImageToPush& image,
-                                      const std::string& username, const std::string& password) {
+                                      const std::vector<std::string>& tags,
+                                      const ImageToPush& image, const std::string& username,
+                                      const std::string& password) {
   std::string base = "http://" + host;
   std::string auth = AuthHeader(username, password);
   auto single = PushSingle(base, repository, image, auth);

@@ -64,8 +64,8 @@ struct PushedImage {
 // Pushes blobs (monolithic POST+PUT), the manifest (and index) and then each tag, over plain HTTP
 // to host ("127.0.0.1:port"), with basic auth when username is set.
 absl::StatusOr<PushedImage> PushImage(const std::string& host, const std::string& repository,
-                                      const std::vector<std::string>& tags, const ImageToPush& image,
-                                      const std::string& username = "",
+                                      const std::vector<std::string>& tags,
+                                      const ImageToPush& image, const std::string& username = "",
                                       const std::string& password = "");
 
 }  // namespace berth::test

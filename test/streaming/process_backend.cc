@@ -55,7 +55,7 @@ int WaitExit(pid_t pid) {
   return 128 + WTERMSIG(status);
 }
 
-absl::StatusOr<int> RunWithPipes(const std::vector<std::string>& cmd, const runtime::StreamIO& io) {
+absl::StatusOr<int> RunWithPipes(const std::vector<std::string>& cmd, const engine::StreamIO& io) {
   std::vector<char*> argv = Argv(cmd);
   UniqueFd devnull(open("/dev/null", O_RDWR | O_CLOEXEC));
   pid_t pid = fork();
@@ -71,7 +71,7 @@ absl::StatusOr<int> RunWithPipes(const std::vector<std::string>& cmd, const runt
   return WaitExit(pid);
 }
 
-absl::StatusOr<int> RunWithPty(const std::vector<std::string>& cmd, const runtime::StreamIO& io) {
+absl::StatusOr<int> RunWithPty(const std::vector<std::string>& cmd, const engine::StreamIO& io) {
   // The first size usually arrives right after the streams open: start with it, as a terminal
   // opened at its size, so the command never sees 0x0.
   winsize ws{};
@@ -139,12 +139,12 @@ absl::StatusOr<int> RunWithPty(const std::vector<std::string>& cmd, const runtim
 }  // namespace
 
 absl::StatusOr<int> ProcessBackend::Exec(const std::string&, const std::vector<std::string>& cmd,
-                                         const runtime::StreamIO& io) {
+                                         const engine::StreamIO& io) {
   if (cmd.empty()) return absl::InvalidArgumentError("empty command");
   return io.tty ? RunWithPty(cmd, io) : RunWithPipes(cmd, io);
 }
 
-absl::Status ProcessBackend::Attach(const std::string& id, const runtime::StreamIO& io) {
+absl::Status ProcessBackend::Attach(const std::string& id, const engine::StreamIO& io) {
   absl::StatusOr<int> code = Exec(id, {"/bin/cat"}, io);
   return code.status();
 }
@@ -156,7 +156,8 @@ absl::Status ProcessBackend::PortForward(const std::string& pod_id, int32_t port
   a.sin_port = htons(static_cast<uint16_t>(port));
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (connect(sock.get(), reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
-    return absl::UnavailableError(absl::StrCat("connect to 127.0.0.1:", port, ": ", strerror(errno)));
+    return absl::UnavailableError(
+        absl::StrCat("connect to 127.0.0.1:", port, ": ", strerror(errno)));
   }
   forwards_++;
   // Each direction ends with a half-close of the other side, as a proxied TCP connection does.

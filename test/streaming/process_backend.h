@@ -14,8 +14,8 @@ class ProcessBackend : public streaming::Backend {
  public:
   // container_id is ignored; cmd is run with execvp.
   absl::StatusOr<int> Exec(const std::string& container_id, const std::vector<std::string>& cmd,
-                           const runtime::StreamIO& io) override;
-  absl::Status Attach(const std::string& container_id, const runtime::StreamIO& io) override;
+                           const engine::StreamIO& io) override;
+  absl::Status Attach(const std::string& container_id, const engine::StreamIO& io) override;
   absl::Status PortForward(const std::string& pod_id, int32_t port, int fd) override;
 
   // Port-forward calls that reached a listener.

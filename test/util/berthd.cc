@@ -28,7 +28,8 @@ std::string WithEnvironmentDefaults(std::string toml) {
   for (auto [env, key] : {std::pair{"BERTH_TEST_CGROUP_DRIVER", "cgroup_driver"},
                           std::pair{"BERTH_TEST_RUNTIME_PATH", "runtime_path"}}) {
     const char* v = getenv(env);
-    if (v == nullptr || *v == '\0' || toml.find(absl::StrCat(key, " =")) != std::string::npos) continue;
+    if (v == nullptr || *v == '\0' || toml.find(absl::StrCat(key, " =")) != std::string::npos)
+      continue;
     absl::StrAppend(&keys, key, " = \"", v, "\"\n");
   }
   if (keys.empty()) return toml;
@@ -63,19 +64,19 @@ std::string Berthd::log() const { return ReadFile(dir_ + "/berthd.log").value_or
 
 absl::Status Berthd::Start(const Options& options) {
   if (absl::Status st = MakeDirs(dir_); !st.ok()) return st;
-  std::vector<std::string> argv = {"server/berthd",
-                                   absl::StrCat("--listen=unix://", socket()),
-                                   absl::StrCat("--root=", root()),
-                                   absl::StrCat("--state_dir=", state_dir()),
-                                   "--pause_binary=runtime/pause/berth-pause"};
+  std::vector<std::string> argv = {
+      "server/berthd", absl::StrCat("--listen=unix://", socket()), absl::StrCat("--root=", root()),
+      absl::StrCat("--state_dir=", state_dir()), "--pause_binary=runtime/pause/berth-pause"};
   std::string config = dir_ + "/berth.toml";
   absl::Status written = WriteFileAtomic(config, WithEnvironmentDefaults(options.config_toml));
   if (!written.ok()) return written;
   argv.push_back(absl::StrCat("--config=", config));
   argv.insert(argv.end(), options.extra_args.begin(), options.extra_args.end());
-  UniqueFd logfd(open((dir_ + "/berthd.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+  UniqueFd logfd(
+      open((dir_ + "/berthd.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
   UniqueFd devnull(open("/dev/null", O_RDONLY | O_CLOEXEC));
-  absl::StatusOr<pid_t> pid = SpawnProcess(argv, RunOptions{}, devnull.get(), logfd.get(), logfd.get());
+  absl::StatusOr<pid_t> pid =
+      SpawnProcess(argv, RunOptions{}, devnull.get(), logfd.get(), logfd.get());
   if (!pid.ok()) return pid.status();
   pid_ = *pid;
   // The channel is made once the socket exists: a channel that failed to connect backs off for
@@ -89,11 +90,12 @@ absl::Status Berthd::Start(const Options& options) {
       return absl::InternalError(absl::StrCat("berthd exited at start:\n", this->log()));
     }
     if (PathExists(socket())) {
-      channel_ = grpc::CreateChannel(absl::StrCat("unix://", socket()), grpc::InsecureChannelCredentials());
-      runtime_ = ::runtime::v1::RuntimeService::NewStub(channel_);
-      images_ = ::runtime::v1::ImageService::NewStub(channel_);
-      ::runtime::v1::VersionRequest req;
-      ::runtime::v1::VersionResponse resp;
+      channel_ = grpc::CreateChannel(absl::StrCat("unix://", socket()),
+                                     grpc::InsecureChannelCredentials());
+      runtime_ = runtime::v1::RuntimeService::NewStub(channel_);
+      images_ = runtime::v1::ImageService::NewStub(channel_);
+      runtime::v1::VersionRequest req;
+      runtime::v1::VersionResponse resp;
       grpc::ClientContext ctx;
       ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
       if (runtime_->Version(&ctx, req, &resp).ok()) return absl::OkStatus();

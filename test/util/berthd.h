@@ -18,7 +18,7 @@ namespace berth::test {
 class Berthd {
  public:
   struct Options {
-    std::string config_toml;            // written to <dir>/berth.toml and passed with --config
+    std::string config_toml;  // written to <dir>/berth.toml and passed with --config
     std::vector<std::string> extra_args;
   };
   // Uses `dir` for root, state and socket; dir outlives restarts so state can be recovered.
@@ -39,16 +39,16 @@ class Berthd {
   std::string state_dir() const { return dir_ + "/run"; }
   std::string log() const;  // berthd's stderr so far
 
-  ::runtime::v1::RuntimeService::Stub& runtime() { return *runtime_; }
-  ::runtime::v1::ImageService::Stub& images() { return *images_; }
+  runtime::v1::RuntimeService::Stub& runtime() { return *runtime_; }
+  runtime::v1::ImageService::Stub& images() { return *images_; }
   const std::shared_ptr<grpc::Channel>& channel() const { return channel_; }
 
  private:
   std::string dir_;
   pid_t pid_ = -1;
   std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<::runtime::v1::RuntimeService::Stub> runtime_;
-  std::unique_ptr<::runtime::v1::ImageService::Stub> images_;
+  std::unique_ptr<runtime::v1::RuntimeService::Stub> runtime_;
+  std::unique_ptr<runtime::v1::ImageService::Stub> images_;
 };
 
 // A short deadline context for test RPCs.

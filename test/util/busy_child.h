@@ -11,6 +11,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <string>
 
 namespace berth::test {
 
@@ -25,8 +27,8 @@ class BusyChild {
       char c;
       while (read(fds[0], &c, 1) < 0 && errno == EINTR) {
       }
-      void* mem = mmap(nullptr, touch_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                       -1, 0);
+      void* mem =
+          mmap(nullptr, touch_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
       if (mem == MAP_FAILED) _exit(2);
       volatile char* p = static_cast<char*>(mem);
       for (size_t i = 0; i < touch_bytes; i += 4096) p[i] = 1;
@@ -62,6 +64,21 @@ class BusyChild {
   int go_fd_ = -1;
   bool reaped_ = false;
 };
+
+// Moves a child that touches 256 MiB into a cgroup through `add` (the caller has limited that
+// cgroup's memory to a few MiB; without swap) and waits for it: "" when the kernel's OOM killer
+// SIGKILLed it, otherwise what happened instead.
+inline std::string RunIntoOomKill(const std::function<bool(pid_t)>& add) {
+  BusyChild child(size_t{256} << 20);
+  if (child.pid() <= 0) return "fork failed";
+  if (!add(child.pid())) return "cannot move the child into the cgroup";
+  child.Go();
+  const int status = child.WaitForExit();
+  if (!WIFSIGNALED(status)) return "the child exited with status " + std::to_string(status);
+  if (WTERMSIG(status) != SIGKILL)
+    return "the child died of signal " + std::to_string(WTERMSIG(status));
+  return "";
+}
 
 }  // namespace berth::test
 

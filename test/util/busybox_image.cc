@@ -14,16 +14,22 @@ absl::StatusOr<PushedImage> PushBusybox(const std::string& host, const std::stri
     return absl::FailedPreconditionError("/bin/busybox is missing: apt-get install busybox-static");
   }
   std::vector<TarEntry> entries = {
-      Dir("bin"), Dir("etc"), Dir("tmp", 01777), Dir("var"), Dir("var/www"), Dir("root", 0700),
+      Dir("bin"),
+      Dir("etc"),
+      Dir("tmp", 01777),
+      Dir("var"),
+      Dir("var/www"),
+      Dir("root", 0700),
       File("bin/busybox", *busybox, 0755),
       File("etc/passwd",
            "root:x:0:0:root:/root:/bin/sh\nwww:x:33:33:www:/var/www:/bin/sh\n"
            "nobody:x:65534:65534:nobody:/nonexistent:/bin/sh\n"),
       File("etc/group", "root:x:0:\nwww:x:33:\nstaff:x:50:www\nnogroup:x:65534:\n"),
   };
-  for (const char* applet : {"sh", "echo", "cat", "sleep", "id", "ls", "true", "false", "env",
-                             "hostname", "wget", "httpd", "nc", "ps", "touch", "mkdir", "grep",
-                             "head", "kill", "stty", "yes", "dd", "cut", "wc", "test", "["}) {
+  for (const char* applet :
+       {"sh",       "echo", "cat",   "sleep", "id",  "ls",    "true",  "false", "env",
+        "hostname", "wget", "httpd", "nc",    "ps",  "touch", "mkdir", "grep",  "head",
+        "kill",     "stty", "yes",   "dd",    "cut", "wc",    "test",  "["}) {
     entries.push_back(Symlink(absl::StrCat("bin/", applet), "busybox"));
   }
   ImageToPush image;

@@ -19,7 +19,7 @@
 
 namespace berth::test {
 
-namespace cri = ::runtime::v1;
+namespace cri = runtime::v1;
 
 class CriFixture : public ::testing::Test {
  public:
@@ -30,16 +30,15 @@ class CriFixture : public ::testing::Test {
     auto pushed = PushBusybox(registry_->host());
     ASSERT_TRUE(pushed.ok()) << pushed.status();
   }
-  static void TearDownTestSuite() {
-    registry_.reset();
-  }
+  static void TearDownTestSuite() { registry_.reset(); }
 
   void SetUp() override {
     ASSERT_TRUE(MakeDirs(dir_.path() + "/cni").ok());
     // Loopback-only pod networking keeps these tests independent of bridges and iptables.
-    ASSERT_TRUE(WriteFileAtomic(dir_.path() + "/cni/10-lo.conflist",
-                                R"({"cniVersion":"1.0.0","name":"lo","plugins":[{"type":"loopback"}]})")
-                    .ok());
+    ASSERT_TRUE(
+        WriteFileAtomic(dir_.path() + "/cni/10-lo.conflist",
+                        R"({"cniVersion":"1.0.0","name":"lo","plugins":[{"type":"loopback"}]})")
+            .ok());
     berthd_ = std::make_unique<Berthd>(dir_.path() + "/d");
     ASSERT_TRUE(berthd_->Start({.config_toml = Config()}).ok()) << berthd_->log();
     cri::PullImageRequest pull;
@@ -51,7 +50,8 @@ class CriFixture : public ::testing::Test {
 
   std::string Config() const {
     return absl::StrCat("[network]\ncni_conf_dir = \"", dir_.path(), "/cni\"\n",
-                        "[registries.\"docker.io\"]\nmirrors = [\"http://", registry_->host(), "\"]\n");
+                        "[registries.\"docker.io\"]\nmirrors = [\"http://", registry_->host(),
+                        "\"]\n");
   }
 
   cri::PodSandboxConfig Pod(const std::string& name) {
@@ -132,7 +132,6 @@ class CriFixture : public ::testing::Test {
   TempDir dir_;
   std::unique_ptr<Berthd> berthd_;
 };
-
 
 }  // namespace berth::test
 

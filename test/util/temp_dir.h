@@ -35,9 +35,8 @@ class TempDir {
       fields >> id >> parent >> dev >> root >> point;
       if (point == path_ || point.rfind(path_ + "/", 0) == 0) mounts.push_back(point);
     }
-    std::sort(mounts.begin(), mounts.end(), [](const std::string& a, const std::string& b) {
-      return a.size() > b.size();
-    });
+    std::sort(mounts.begin(), mounts.end(),
+              [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
     for (const auto& m : mounts) umount2(m.c_str(), MNT_DETACH);
     std::error_code ec;
     std::filesystem::remove_all(path_, ec);
