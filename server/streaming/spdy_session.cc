@@ -264,8 +264,9 @@ void ServePortForward(int fd, SpdyConnection& conn, const Request& r, const Sess
   size_t finished = 0;  // workers done and not yet joined
   size_t refused = 0;   // streams refused, counted on the reading thread for one log line
 
-  // Drops the session's hold on a forward and its place in the limits.
-  auto forget = [&](const std::shared_ptr<Forward>& fwd) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+  // Drops the session's hold on a forward and its place in the limits. Takes its own reference:
+  // a caller's may be the map entry this erases (by_request.begin()->second at the end).
+  auto forget = [&](std::shared_ptr<Forward> fwd) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     auto it = by_request.find(fwd->request_id);
     if (it != by_request.end() && it->second == fwd) {
       by_request.erase(it);
