@@ -9,16 +9,14 @@
 #include <csignal>
 #include <algorithm>
 #include <memory>
-#include <set>
 #include <string>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
-#include "runtime/host_ops.h"
 #include "runtime/oci/fake_runtime.h"
+#include "runtime/testing/engine_fakes.h"
 #include "storage/state_db.h"
 #include "test/util/temp_dir.h"
 #include "util/fs.h"
@@ -28,98 +26,20 @@ namespace {
 
 namespace cri = runtime::v1;
 
-// Mounts recorded, not made.
-class FakeHost final : public HostOps {
- public:
-  absl::Status MountTmpfs(const std::string& target, const std::string& options) override {
-    absl::MutexLock l(&mu_);
-    mounted_.insert(target);
-    return absl::OkStatus();
-  }
-  absl::Status Unmount(const std::string& target) override {
-    absl::MutexLock l(&mu_);
-    mounted_.erase(target);
-    return absl::OkStatus();
-  }
-  size_t mounted() const {
-    absl::MutexLock l(&mu_);
-    return mounted_.size();
-  }
-
- private:
-  mutable absl::Mutex mu_;
-  std::set<std::string> mounted_ ABSL_GUARDED_BY(mu_);
-};
-
-// One image, "busybox"; a rootfs is a directory.
-class FakeImages final : public ImageProvider {
- public:
-  absl::StatusOr<berth::v1::Image> ResolveImage(const std::string& ref) override {
-    if (ref != "busybox") return absl::NotFoundError(absl::StrCat("image ", ref));
-    berth::v1::Image image;
-    image.set_id("sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
-    image.mutable_config()->add_cmd("/bin/sh");
-    image.mutable_config()->add_env("PATH=/bin");
-    return image;
-  }
-  absl::Status MountRootfs(const std::string& container_id, const std::string& image_id,
-                           const std::string& target, const RootfsIdmap* idmap) override {
-    absl::MutexLock l(&mu_);
-    ++mounted_;
-    return MakeDirs(target, 0755);
-  }
-  absl::Status UnmountRootfs(const std::string& container_id) override {
-    absl::MutexLock l(&mu_);
-    if (unmounted_.insert(container_id).second) --mounted_;
-    return absl::OkStatus();
-  }
-  absl::Status RemoveContainerStorage(const std::string& container_id) override {
-    return absl::OkStatus();
-  }
-  int mounted() const {
-    absl::MutexLock l(&mu_);
-    return mounted_;
-  }
-
- private:
-  mutable absl::Mutex mu_;
-  int mounted_ ABSL_GUARDED_BY(mu_) = 0;
-  std::set<std::string> unmounted_ ABSL_GUARDED_BY(mu_);
-};
-
 class EngineTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(WriteFileAtomic(dir_.path() + "/pause", "#!pause\n", 0755).ok());
-    absl::StatusOr<std::unique_ptr<storage::StateDB>> db =
-        storage::StateDB::Open(dir_.path() + "/state");
-    ASSERT_TRUE(db.ok()) << db.status();
-    db_ = std::move(*db);
+    ASSERT_TRUE(env_.Init().ok());
+    fake_ = &env_.runtime();
     StartEngine();
   }
 
   // A new engine over the same StateDB and the same runtime state: berthd restarted.
   void StartEngine() {
-    EngineOptions eo;
-    eo.root = dir_.path() + "/root";
-    eo.state_dir = dir_.path() + "/run";
-    eo.pause_binary = dir_.path() + "/pause";
-    eo.default_cgroup_parent = "/berth-engine-test";
-    oci::OciRuntimeOptions oo{.runc_root = eo.state_dir + "/runc",
-                              .exits_dir = eo.state_dir + "/exits",
-                              .attach_dir = eo.state_dir + "/attach",
-                              .exec_dir = eo.state_dir + "/exec"};
-    ASSERT_TRUE(MakeDirs(oo.exits_dir, 0700).ok());
-    if (!fake_) fake_ = std::make_shared<oci::FakeRuntime>(oo);
-    EngineParts parts;
-    parts.oci = fake_;  // runc's state outlives berthd: the same fake across restarts
-    auto host = std::make_unique<FakeHost>();
-    host_ = host.get();
-    parts.host = std::move(host);
-    absl::StatusOr<std::unique_ptr<Engine>> e =
-        Engine::Create(eo, db_.get(), &images_, nullptr, std::move(parts));
+    absl::StatusOr<std::unique_ptr<Engine>> e = env_.Start();
     ASSERT_TRUE(e.ok()) << e.status();
     engine_ = std::move(*e);
+    host_ = env_.host();
   }
 
   cri::PodSandboxConfig Pod(const std::string& name) {
@@ -155,10 +75,9 @@ class EngineTest : public ::testing::Test {
   }
 
   test::TempDir dir_;
-  std::unique_ptr<storage::StateDB> db_;
-  FakeImages images_;
-  std::shared_ptr<oci::FakeRuntime> fake_;
-  FakeHost* host_ = nullptr;
+  fakes::ScratchEngine env_{dir_.path()};
+  oci::FakeRuntime* fake_ = nullptr;
+  fakes::FakeHost* host_ = nullptr;
   std::unique_ptr<Engine> engine_;
 };
 
@@ -193,7 +112,7 @@ TEST_F(EngineTest, ContainerLifecycleThroughEveryState) {
   ASSERT_TRUE(engine_->StopPodSandbox(pod).ok());
   ASSERT_TRUE(engine_->RemovePodSandbox(pod).ok());
   EXPECT_EQ(host_->mounted(), 0u);
-  EXPECT_EQ(images_.mounted(), 0);
+  EXPECT_EQ(env_.images().mounted(), 0);
   EXPECT_TRUE(engine_->ListSandboxes().empty());
 }
 
@@ -256,7 +175,7 @@ TEST_F(EngineTest, AFailedCreateLeavesNothingAndTheNameIsFreeAgain) {
   fake_->FailNext("create", absl::InternalError("conmon exited without reporting"));
   EXPECT_FALSE(engine_->CreateContainer(pod, Ctr("c")).ok());
   EXPECT_TRUE(engine_->ListContainers().empty());
-  EXPECT_EQ(images_.mounted(), 0);
+  EXPECT_EQ(env_.images().mounted(), 0);
   absl::StatusOr<std::string> id = engine_->CreateContainer(pod, Ctr("c"));
   EXPECT_TRUE(id.ok()) << id.status();
 }
@@ -376,10 +295,11 @@ TEST_F(EngineTest, ACrashMidCreateOrMidRemoveConvergesAtRestart) {
   lost.mutable_config()->set_id("0badc0de0badc0de0badc0de0badc0de0badc0de0badc0de0badc0de0badc0de");
   lost.mutable_config()->set_sandbox_id(pod);
   lost.mutable_config()->set_name("k8s_lost_p_default_uid-p_0");
-  lost.mutable_config()->set_bundle_dir(dir_.path() + "/run/containers/" + lost.config().id());
+  lost.mutable_config()->set_bundle_dir(env_.engine_options().state_dir + "/containers/" +
+                                        lost.config().id());
   lost.mutable_state()->set_status(berth::v1::CONTAINER_STATUS_CONFIGURED);
   ASSERT_TRUE(MakeDirs(lost.config().bundle_dir(), 0700).ok());
-  ASSERT_TRUE(db_->Put(storage::Kind::kContainers, lost.config().id(), lost).ok());
+  ASSERT_TRUE(env_.db()->Put(storage::Kind::kContainers, lost.config().id(), lost).ok());
   StartEngine();
   EXPECT_TRUE(absl::IsNotFound(engine_->GetContainer(*half).status()));
   EXPECT_TRUE(absl::IsNotFound(engine_->GetContainer(lost.config().id()).status()));

@@ -1,18 +1,17 @@
 // The engine after a node reboot and across clean and unclean stops, over the fake OCI runtime
 // (runc's state in memory), a fake pod network and a real StateDB. Runs without root.
 #include <memory>
-#include <set>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "gtest/gtest.h"
 #include "runtime/engine.h"
-#include "runtime/host_ops.h"
 #include "runtime/oci/fake_runtime.h"
 #include "runtime/reboot.h"
-#include "storage/state_db.h"
+#include "runtime/testing/engine_fakes.h"
 #include "test/util/temp_dir.h"
 #include "util/fs.h"
 
@@ -21,106 +20,18 @@ namespace {
 
 namespace cri = runtime::v1;
 
-class NoMounts final : public HostOps {
- public:
-  absl::Status MountTmpfs(const std::string&, const std::string&) override {
-    return absl::OkStatus();
-  }
-  absl::Status Unmount(const std::string&) override { return absl::OkStatus(); }
-};
-
-class OneImage final : public ImageProvider {
- public:
-  absl::StatusOr<berth::v1::Image> ResolveImage(const std::string& ref) override {
-    if (ref != "busybox") return absl::NotFoundError(absl::StrCat("image ", ref));
-    berth::v1::Image image;
-    image.set_id("sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
-    image.mutable_config()->add_cmd("/bin/sh");
-    return image;
-  }
-  absl::Status MountRootfs(const std::string&, const std::string&, const std::string& target,
-                           const RootfsIdmap*) override {
-    return MakeDirs(target, 0755);
-  }
-  absl::Status UnmountRootfs(const std::string&) override { return absl::OkStatus(); }
-  absl::Status RemoveContainerStorage(const std::string&) override { return absl::OkStatus(); }
-};
-
-// Hands out one IP per pod and remembers which pods hold one, as host-local IPAM does on disk.
-class FakeNetwork final : public NetworkProvider {
- public:
-  explicit FakeNetwork(std::string dir) : dir_(std::move(dir)) {}
-  absl::StatusOr<std::string> CreateNetns(const std::string& sandbox_id) override {
-    const std::string path = absl::StrCat(dir_, "/", sandbox_id);
-    if (absl::Status st = WriteFileAtomic(path, ""); !st.ok()) return st;
-    return path;
-  }
-  absl::Status RemoveNetns(const std::string& path) override {
-    unlink(path.c_str());
-    return absl::OkStatus();
-  }
-  absl::StatusOr<PodNetworkStatus> SetUp(const PodNetworkSpec& spec) override {
-    absl::MutexLock l(&mu_);
-    reserved_.insert(spec.sandbox_id);
-    return PodNetworkStatus{.ips = {"10.9.0.2"}, .result = "{\"cached\":true}", .config = "fake"};
-  }
-  absl::Status TearDown(const PodNetworkSpec& spec) override {
-    absl::MutexLock l(&mu_);
-    reserved_.erase(spec.sandbox_id);
-    ++teardowns_;
-    return absl::OkStatus();
-  }
-  absl::Status Ready() override { return absl::OkStatus(); }
-  size_t reserved() const {
-    absl::MutexLock l(&mu_);
-    return reserved_.size();
-  }
-  int teardowns() const {
-    absl::MutexLock l(&mu_);
-    return teardowns_;
-  }
-
- private:
-  const std::string dir_;
-  mutable absl::Mutex mu_;
-  std::set<std::string> reserved_ ABSL_GUARDED_BY(mu_);
-  int teardowns_ ABSL_GUARDED_BY(mu_) = 0;
-};
-
 class FaultsEngineTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(WriteFileAtomic(dir_.path() + "/pause", "#!pause\n", 0755).ok());
-    ASSERT_TRUE(MakeDirs(dir_.path() + "/netns").ok());
-    absl::StatusOr<std::unique_ptr<storage::StateDB>> db =
-        storage::StateDB::Open(dir_.path() + "/state");
-    ASSERT_TRUE(db.ok()) << db.status();
-    db_ = std::move(*db);
+    ASSERT_TRUE(env_.Init().ok());
+    fake_ = &env_.runtime();
     StartEngine();
   }
 
-  EngineOptions Options() const {
-    EngineOptions eo;
-    eo.root = dir_.path() + "/root";
-    eo.state_dir = dir_.path() + "/run";
-    eo.pause_binary = dir_.path() + "/pause";
-    eo.default_cgroup_parent = "/berth-faults-engine-test";
-    return eo;
-  }
+  EngineOptions Options() const { return env_.engine_options(); }
 
   void StartEngine() {
-    EngineOptions eo = Options();
-    oci::OciRuntimeOptions oo{.runc_root = eo.state_dir + "/runc",
-                              .exits_dir = eo.state_dir + "/exits",
-                              .attach_dir = eo.state_dir + "/attach",
-                              .exec_dir = eo.state_dir + "/exec"};
-    ASSERT_TRUE(MakeDirs(oo.exits_dir, 0700).ok());
-    if (!fake_) fake_ = std::make_shared<oci::FakeRuntime>(oo);
-    EngineParts parts;
-    parts.oci = fake_;
-    parts.host = std::make_unique<NoMounts>();
-    absl::StatusOr<std::unique_ptr<Engine>> e =
-        Engine::Create(eo, db_.get(), &images_, &network_, std::move(parts));
+    absl::StatusOr<std::unique_ptr<Engine>> e = env_.Start();
     ASSERT_TRUE(e.ok()) << e.status();
     engine_ = std::move(*e);
   }
@@ -160,10 +71,10 @@ class FaultsEngineTest : public ::testing::Test {
   }
 
   test::TempDir dir_;
-  std::unique_ptr<storage::StateDB> db_;
-  OneImage images_;
-  FakeNetwork network_{dir_.path() + "/netns"};
-  std::shared_ptr<oci::FakeRuntime> fake_;
+  fakes::ScratchEngine env_{dir_.path(),
+                            {.cgroup_parent = "/berth-faults-engine-test", .network = true}};
+  fakes::FakeNetwork& network_ = env_.network();
+  oci::FakeRuntime* fake_ = nullptr;
   std::unique_ptr<Engine> engine_;
 };
 

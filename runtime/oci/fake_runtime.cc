@@ -1,7 +1,12 @@
 // FakeRuntime: runc's state in a map, conmon's exit files on disk.
 #include "runtime/oci/fake_runtime.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <csignal>
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "util/fs.h"
@@ -18,6 +23,11 @@ std::vector<std::string> FakeRuntime::calls() const {
 void FakeRuntime::FailNext(const std::string& call, absl::Status error) {
   absl::MutexLock l(&mu_);
   fail_next_[call] = std::move(error);
+}
+
+void FakeRuntime::ClearFailures() {
+  absl::MutexLock l(&mu_);
+  fail_next_.clear();
 }
 
 void FakeRuntime::IgnoreSignal(const std::string& id, int signal) {
@@ -63,6 +73,20 @@ void FakeRuntime::ExitLocked(const std::string& id, int code) const {
   (void)WriteFileAtomic(ExitFile(id), absl::StrCat(code), 0600);
 }
 
+namespace {
+
+// conmon opens the container's log file before the container runs (and again on a reopen).
+absl::Status OpenLog(const std::string& path) {
+  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return absl::InternalError(absl::StrCat("conmon: opening ", path, ": ", strerror(errno)));
+  }
+  close(fd);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<CreateResult> FakeRuntime::Create(const CreateRequest& request) const {
   absl::MutexLock l(&mu_);
   Record(absl::StrCat("create ", request.id));
@@ -74,8 +98,12 @@ absl::StatusOr<CreateResult> FakeRuntime::Create(const CreateRequest& request) c
   if (it != ctrs_.end() && it->second.status != RuncStatus::kUnknown) {
     return absl::AlreadyExistsError(absl::StrCat("container ", request.id, " exists"));
   }
+  if (!request.log_path.empty()) {
+    if (absl::Status st = OpenLog(request.log_path); !st.ok()) return st;
+  }
   Ctr& c = ctrs_[request.id];
   c.bundle = request.bundle;
+  c.log_path = request.log_path;
   c.pid = next_pid_++;
   c.status = request.restore_image_path.empty() ? RuncStatus::kCreated : RuncStatus::kRunning;
   // No monitor process: conmon_pid 0 says so.
@@ -95,6 +123,25 @@ absl::Status FakeRuntime::Start(const std::string& id) const {
         absl::StrCat("container ", id, " is ", RuncStatusName(it->second.status)));
   }
   it->second.status = RuncStatus::kRunning;
+  return absl::OkStatus();
+}
+
+absl::Status FakeRuntime::Checkpoint(const CheckpointRequest& request) const {
+  absl::MutexLock l(&mu_);
+  Record(absl::StrCat("checkpoint ", request.id));
+  if (absl::Status st = Fail("checkpoint"); !st.ok()) return st;
+  auto it = ctrs_.find(request.id);
+  if (it == ctrs_.end() || it->second.status != RuncStatus::kRunning) {
+    return absl::FailedPreconditionError(absl::StrCat("container ", request.id, " is not running"));
+  }
+  // CRIU's inventory, which every image set has (restores check for it), and a page file.
+  for (const char* image : {"/inventory.img", "/pages-1.img"}) {
+    if (absl::Status st =
+            WriteFileAtomic(absl::StrCat(request.image_path, image), request.id, 0600);
+        !st.ok()) {
+      return st;
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -184,6 +231,10 @@ absl::Status FakeRuntime::WriteControl(const std::string& bundle,
                                        const std::string& message) const {
   absl::MutexLock l(&mu_);
   Record(absl::StrCat("control ", message));
+  if (message.rfind("2 ", 0) != 0) return absl::OkStatus();
+  for (const auto& [id, c] : ctrs_) {
+    if (c.bundle == bundle && !c.log_path.empty()) return OpenLog(c.log_path);
+  }
   return absl::OkStatus();
 }
 

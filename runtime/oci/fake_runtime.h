@@ -1,7 +1,9 @@
 // FakeRuntime: an oci::Runtime with no processes, for engine tests that run without root. It
 // keeps runc's view of each container in memory and, like conmon, writes an exit file into the
-// exits directory when a container's "process" ends, so the engine's real ExitWatcher sees it.
-// Tests script what happens: a process that ignores SIGTERM, a failing start, an exit by itself.
+// exits directory when a container's "process" ends, so the engine's real ExitWatcher sees it;
+// like conmon it creates the container's log file (and again on a reopen), and like CRIU a
+// checkpoint leaves image files. Tests script what happens: a process that ignores SIGTERM, a
+// failing start, an exit by itself.
 #ifndef BERTH_RUNTIME_OCI_FAKE_RUNTIME_H_
 #define BERTH_RUNTIME_OCI_FAKE_RUNTIME_H_
 
@@ -24,6 +26,8 @@ class FakeRuntime final : public Runtime {
   std::vector<std::string> calls() const;
   // Scripted behaviour.
   void FailNext(const std::string& call, absl::Status error);  // call: "create", "start", ...
+  // Forgets every FailNext not used yet.
+  void ClearFailures();
   void IgnoreSignal(const std::string& id, int signal);
   // The container's process ends by itself with `code` (conmon writes the exit file).
   void Exit(const std::string& id, int code, bool oom = false);
@@ -32,10 +36,12 @@ class FakeRuntime final : public Runtime {
   // runc's status of id, kUnknown when runc does not know it.
   RuncStatus StatusOf(const std::string& id) const;
 
-  // No CRIU and no interactive processes: the base class's Unimplemented answers.
+  // No interactive processes: the base class's Unimplemented answers.
 
   absl::StatusOr<CreateResult> Create(const CreateRequest& request) const override;
   absl::Status Start(const std::string& id) const override;
+  // Of a running container, leaving it running: files in request.image_path stand for CRIU's.
+  absl::Status Checkpoint(const CheckpointRequest& request) const override;
   absl::Status Kill(const std::string& id, int signal, bool all = false) const override;
   absl::Status Delete(const std::string& id, bool force) const override;
   absl::Status Resume(const std::string& id) const override;
@@ -50,6 +56,7 @@ class FakeRuntime final : public Runtime {
   struct Ctr {
     RuncStatus status = RuncStatus::kUnknown;
     std::string bundle;
+    std::string log_path;
     pid_t pid = 0;
     std::set<int> ignored;
   };
