@@ -73,8 +73,9 @@ inline absl::StatusOr<std::string> LogPathInside(const std::string& log_director
   }
   std::filesystem::path dir = std::filesystem::path(log_directory).lexically_normal();
   std::filesystem::path rel = std::filesystem::path(log_path).lexically_normal();
+  // "." is what "c/.." and "./" come to: the directory itself, not a file in it.
   if (rel.is_absolute() || rel.empty() || *rel.begin() == ".." || !rel.has_filename() ||
-      log_path.find('\0') != std::string::npos) {
+      rel == "." || log_path.find('\0') != std::string::npos) {
     return absl::InvalidArgumentError(
         absl::StrCat("config.log_path \"", log_path,
                      "\" must be a relative path inside the pod's log directory"));

@@ -332,5 +332,33 @@ TEST_F(EngineTest, EventsFollowEveryTransitionInOrder) {
   EXPECT_EQ(got, want);
 }
 
+// Audit finding 13, and what //server:cri_request_fuzz found beyond it: a log_path of "." or
+// "c/.." named the log directory itself, which conmon cannot open (INTERNAL for the caller's
+// mistake).
+TEST_F(EngineTest, LogPathsNameAFileInsideThePodsLogDirectory) {
+  cri::PodSandboxConfig p = Pod("p");
+  const std::string logs = env_.dir() + "/logs/p";
+  p.set_log_directory(logs);
+  absl::StatusOr<std::string> pod = engine_->RunPodSandbox(p, "");
+  ASSERT_TRUE(pod.ok()) << pod.status();
+  int i = 0;
+  for (const char* bad : {".", "c/..", "./", "c/", "..", "../p/c.log", "/abs.log", ""}) {
+    cri::ContainerConfig c = Ctr(absl::StrCat("c", i++));
+    c.set_log_path(bad);
+    absl::StatusOr<std::string> id = engine_->CreateContainer(*pod, c);
+    if (std::string(bad).empty()) {
+      EXPECT_TRUE(id.ok()) << id.status();  // no log file at all
+      continue;
+    }
+    EXPECT_TRUE(absl::IsInvalidArgument(id.status())) << bad << ": " << id.status();
+  }
+  cri::ContainerConfig c = Ctr("good");
+  c.set_log_path("./good/../good/0.log");
+  absl::StatusOr<std::string> id = engine_->CreateContainer(*pod, c);
+  ASSERT_TRUE(id.ok()) << id.status();
+  EXPECT_EQ((*engine_->GetContainer(*id))->config().log_path(), logs + "/good/0.log");
+  EXPECT_TRUE(PathExists(logs + "/good/0.log"));  // conmon (the fake) opened it
+}
+
 }  // namespace
 }  // namespace berth::engine

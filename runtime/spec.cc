@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <atomic>
+#include <filesystem>
 #include <map>
 #include <set>
 
@@ -278,6 +279,20 @@ absl::StatusOr<json> BuildContainerSpec(const PodContext& pod, const cri::Contai
   std::vector<json> mounts = BaseMounts(pod, sc.privileged(), false);
   std::set<std::string> requested;
   for (const auto& m : config.mounts()) requested.insert(m.container_path());
+  // One mount per path, as Kubernetes allows one volume mount per mountPath: a second would hide
+  // the first, and the staged copies of idmapped and recursive read-only mounts find their spec
+  // entry by path.
+  std::set<std::string> points;
+  for (int i = 0; i < config.mounts_size(); ++i) {
+    std::string point =
+        std::filesystem::path(config.mounts(i).container_path()).lexically_normal().string();
+    while (point.size() > 1 && point.back() == '/') point.pop_back();
+    if (!points.insert(point).second) {
+      return absl::InvalidArgumentError(absl::StrCat("mounts[", i, "].container_path \"",
+                                                     config.mounts(i).container_path(),
+                                                     "\": another mount is at that path"));
+    }
+  }
   for (const auto& [file, dst] :
        std::vector<std::pair<std::string, std::string>>{{"hosts", "/etc/hosts"},
                                                         {"resolv.conf", "/etc/resolv.conf"},

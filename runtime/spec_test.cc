@@ -1,6 +1,7 @@
 // OCI spec generation from CRI requests: args, env, users, namespaces, mounts and confinement.
 #include "runtime/spec.h"
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "test/util/temp_dir.h"
@@ -173,6 +174,21 @@ TEST_F(SpecTest, MountPathsAreValidated) {
   auto spec = Build();
   ASSERT_TRUE(spec.ok()) << spec.status();
   EXPECT_EQ((*spec)["linux"]["rootfsPropagation"], "rslave");
+}
+
+// Found by //server:cri_request_fuzz: two recursive read-only mounts at one path made
+// CreateContainer answer INTERNAL (the first staged copy took both spec entries).
+TEST_F(SpecTest, TwoMountsAtOnePathAreRefused) {
+  for (const char* path : {"/data", "/data/"}) {
+    auto* m = config_.add_mounts();
+    m->set_container_path(path);
+    m->set_host_path(root_.path());
+  }
+  absl::Status st = Build().status();
+  EXPECT_TRUE(absl::IsInvalidArgument(st)) << st;
+  EXPECT_TRUE(absl::StrContains(st.message(), "mounts[1].container_path")) << st;
+  config_.mutable_mounts(1)->set_container_path("/data2");
+  EXPECT_TRUE(Build().ok());
 }
 
 TEST_F(SpecTest, OomScoreAdjIsClampedToTheFloor) {
