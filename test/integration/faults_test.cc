@@ -18,6 +18,7 @@
 #include <thread>
 #include <tuple>
 
+#include "absl/base/config.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -804,6 +805,12 @@ long RssKb(pid_t pid) {
   return 0;
 }
 
+#ifdef ABSL_HAVE_ADDRESS_SANITIZER
+constexpr bool kAddressSanitizer = true;  // berthd is built as this test is (--config=asan)
+#else
+constexpr bool kAddressSanitizer = false;
+#endif
+
 int EnvInt(const char* name, int fallback) {
   const char* v = getenv(name);
   int n = 0;
@@ -870,9 +877,14 @@ TEST_F(FaultsTest, TwentyParallelLoopsOfPodsLeaveNothingBehind) {
             << " kB after; every 10 s: " << absl::StrJoin(samples, " ") << "\n";
   EXPECT_EQ(errors, 0) << absl::StrJoin(messages, "\n");
   ExpectNothingLeft();
-  // Flat, within allocator noise: a leak per pod would show as megabytes here.
-  EXPECT_LT(rss_after - rss_before, 64 * 1024)
-      << "berthd grew from " << rss_before << " to " << rss_after << " kB";
+  // Flat, within allocator noise: a leak per pod would show as megabytes here. Not under ASan,
+  // where berthd's RSS is mostly its allocator's quarantine (freed blocks held back, up to 256
+  // MiB) and shadow memory; there LeakSanitizer checks berthd at the Stop below, and a report
+  // fails the test (test/util/berthd.cc).
+  if (!kAddressSanitizer) {
+    EXPECT_LT(rss_after - rss_before, 64 * 1024)
+        << "berthd grew from " << rss_before << " to " << rss_after << " kB";
+  }
   // Records too: a restart finds nothing.
   ASSERT_TRUE(berthd_->Stop().ok());
   ASSERT_TRUE(berthd_->Start({.config_toml = FaultsConfig()}).ok()) << berthd_->log();

@@ -566,8 +566,7 @@ TEST_F(KubeletTest, AnUnreadableRecordIsQuarantinedAndEverythingElseIsServed) {
     auto db = storage::StateDB::Open(berthd_->root() + "/state");
     ASSERT_TRUE(db.ok()) << db.status();
     storage::Batch b;
-    b.PutRaw(storage::Kind::kContainers, "garbage",
-             std::string("\xff\xff\xff\xff not a record", 21));
+    b.PutRaw(storage::Kind::kContainers, "garbage", std::string("\xff\xff\xff\xff not a record"));
     b.PutRaw(storage::Kind::kSandboxes, "junk", "\x0a\xff\xff\xff\xff\xff");
     ASSERT_TRUE((*db)->Commit(std::move(b)).ok());
   }

@@ -2,6 +2,7 @@
 #include "test/util/berthd.h"
 
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <fcntl.h>
@@ -41,6 +42,30 @@ std::string WithEnvironmentDefaults(std::string toml) {
   return toml;
 }
 
+// Under --config=asan berthd is sanitized too, and its reports go to its log, which leaves with
+// the test's temporary directory. Once berthd has exited, a report in the log ends the test
+// process with that report on stderr, as a sanitizer report in the test process itself does
+// (halt_on_error): a finding in berthd is never a passing test.
+void FailOnSanitizerReport(const std::string& log) {
+  size_t start = std::string::npos;
+  size_t summary = log.find("SUMMARY: UndefinedBehaviorSanitizer");
+  if (summary != std::string::npos) start = log.rfind(": runtime error: ", summary);
+  for (const char* marker : {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer"}) {
+    size_t at = log.find(marker);
+    if (at != std::string::npos && (start == std::string::npos || at < start)) start = at;
+  }
+  if (start == std::string::npos) start = summary;
+  if (start == std::string::npos) return;
+  start = log.rfind('\n', start);
+  start = start == std::string::npos ? 0 : start + 1;
+  size_t end = log.find("SUMMARY: ", start);
+  if (end != std::string::npos) end = log.find('\n', end);
+  fprintf(stderr, "berthd's log has a sanitizer report:\n%s\n",
+          log.substr(start, end == std::string::npos ? std::string::npos : end - start).c_str());
+  fflush(stderr);
+  abort();
+}
+
 }  // namespace
 
 Berthd::Berthd(std::string dir) : dir_(std::move(dir)) {}
@@ -48,16 +73,18 @@ Berthd::Berthd(std::string dir) : dir_(std::move(dir)) {}
 Berthd::~Berthd() {
   if (pid_ > 0) {
     kill(pid_, SIGTERM);
-    for (int i = 0; i < 100; ++i) {
-      if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
-        pid_ = -1;
-        return;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    bool exited = false;
+    for (int i = 0; i < 100 && !exited; ++i) {
+      exited = waitpid(pid_, nullptr, WNOHANG) == pid_;
+      if (!exited) std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
-    kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
+    if (!exited) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+    pid_ = -1;
   }
+  FailOnSanitizerReport(log());
 }
 
 std::string Berthd::log() const { return ReadFile(dir_ + "/berthd.log").value_or(""); }
@@ -87,6 +114,7 @@ absl::Status Berthd::Start(const Options& options) {
   while (std::chrono::steady_clock::now() < deadline) {
     if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
       pid_ = -1;
+      FailOnSanitizerReport(this->log());
       return absl::InternalError(absl::StrCat("berthd exited at start:\n", this->log()));
     }
     if (PathExists(socket())) {
@@ -111,6 +139,7 @@ absl::StatusOr<int> Berthd::Stop() {
   int status = 0;
   waitpid(pid_, &status, 0);
   pid_ = -1;
+  FailOnSanitizerReport(log());
   return status;
 }
 
@@ -120,6 +149,7 @@ absl::StatusOr<int> Berthd::WaitForExit(int seconds) {
     int status = 0;
     if (waitpid(pid_, &status, WNOHANG) == pid_) {
       pid_ = -1;
+      FailOnSanitizerReport(log());
       return status;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -132,6 +162,7 @@ void Berthd::Kill() {
   kill(pid_, SIGKILL);
   waitpid(pid_, nullptr, 0);
   pid_ = -1;
+  FailOnSanitizerReport(log());
 }
 
 std::unique_ptr<grpc::ClientContext> Ctx(int seconds) {
