@@ -29,6 +29,7 @@ namespace cri = runtime::v1;
 class EngineTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    ASSERT_TRUE(WriteFileAtomic(dir_.path() + "/criu", "#!/bin/sh\nexit 0\n", 0755).ok());
     ASSERT_TRUE(env_.Init().ok());
     fake_ = &env_.runtime();
     StartEngine();
@@ -75,7 +76,10 @@ class EngineTest : public ::testing::Test {
   }
 
   test::TempDir dir_;
-  fakes::ScratchEngine env_{dir_.path()};
+  // A CRIU that passes `criu check`: checkpoints reach the fake runtime's.
+  fakes::ScratchEngine env_{dir_.path(), {.adjust = [this](EngineOptions* o) {
+                                            o->criu_path = dir_.path() + "/criu";
+                                          }}};
   oci::FakeRuntime* fake_ = nullptr;
   fakes::FakeHost* host_ = nullptr;
   std::unique_ptr<Engine> engine_;
@@ -358,6 +362,52 @@ TEST_F(EngineTest, LogPathsNameAFileInsideThePodsLogDirectory) {
   ASSERT_TRUE(id.ok()) << id.status();
   EXPECT_EQ((*engine_->GetContainer(*id))->config().log_path(), logs + "/good/0.log");
   EXPECT_TRUE(PathExists(logs + "/good/0.log"));  // conmon (the fake) opened it
+}
+
+// Found by //server:cri_request_fuzz: a checkpoint location whose directory is missing, that is a
+// directory, or whose name leaves no room for the temporary file beside it made CRIU dump first
+// and the archive fail after (INTERNAL). The caller's mistake is answered before any dump.
+TEST_F(EngineTest, ACheckpointLocationIsCheckedBeforeTheDump) {
+  std::string pod = RunPod("p");
+  absl::StatusOr<std::string> id = engine_->CreateContainer(pod, Ctr("c"));
+  ASSERT_TRUE(id.ok()) << id.status();
+  ASSERT_TRUE(engine_->StartContainer(*id).ok());
+  const std::string dir = dir_.path();
+  struct Case {
+    std::string location;
+    absl::StatusCode code;
+  };
+  const std::vector<Case> cases = {
+      {"relative.tar", absl::StatusCode::kInvalidArgument},
+      {"", absl::StatusCode::kInvalidArgument},
+      {dir + "/..", absl::StatusCode::kInvalidArgument},
+      {dir + "/" + std::string(250, 'x'), absl::StatusCode::kInvalidArgument},
+      {dir + "/missing/c.tar", absl::StatusCode::kFailedPrecondition},
+      {dir, absl::StatusCode::kFailedPrecondition},
+  };
+  for (const Case& c : cases) {
+    absl::Status st = engine_->CheckpointContainer(*id, c.location, 0);
+    EXPECT_EQ(st.code(), c.code) << c.location << ": " << st;
+  }
+  std::vector<std::string> calls = fake_->calls();
+  EXPECT_EQ(std::count_if(calls.begin(), calls.end(),
+                          [](const std::string& s) { return absl::StartsWith(s, "checkpoint"); }),
+            0);
+  absl::Status ok = engine_->CheckpointContainer(*id, dir + "/c.tar", 0);
+  EXPECT_TRUE(ok.ok()) << ok;
+  EXPECT_TRUE(PathExists(dir + "/c.tar"));
+}
+
+// Negative timeouts are the caller's mistake, refused by the engine whoever calls it.
+TEST_F(EngineTest, NegativeTimeoutsAreInvalidArguments) {
+  std::string pod = RunPod("p");
+  absl::StatusOr<std::string> id = engine_->CreateContainer(pod, Ctr("c"));
+  ASSERT_TRUE(id.ok()) << id.status();
+  ASSERT_TRUE(engine_->StartContainer(*id).ok());
+  EXPECT_TRUE(absl::IsInvalidArgument(engine_->StopContainer(*id, -1)));
+  EXPECT_TRUE(absl::IsInvalidArgument(engine_->ExecSync(*id, {"true"}, -5).status()));
+  EXPECT_TRUE(absl::IsInvalidArgument(engine_->CheckpointContainer(*id, dir_.path() + "/x", -1)));
+  EXPECT_EQ(StatusOf(*id), berth::v1::CONTAINER_STATUS_RUNNING);
 }
 
 }  // namespace
