@@ -4,15 +4,20 @@
 
 #include <dirent.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <memory>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 #include "glog/logging.h"
 #include "network/netns.h"
 #include "nlohmann/json.hpp"
+#include "util/fd.h"
 #include "util/fs.h"
 #include "util/subprocess.h"
 
@@ -390,8 +395,49 @@ absl::Status CniManager::Check(const PodNetworkRequest& request) {
   return absl::OkStatus();
 }
 
+std::vector<int> PluginsWorkingFor(const std::string& pod_id) {
+  std::vector<int> out;
+  const std::string want = absl::StrCat("CNI_CONTAINERID=", pod_id);
+  const int self = getpid();
+  UniqueDir proc(opendir("/proc"));
+  if (!proc) return out;
+  while (struct dirent* e = readdir(proc.get())) {
+    int pid = 0;
+    if (!absl::SimpleAtoi(e->d_name, &pid) || pid == self) continue;
+    // A process's environ is readable by its owner and root only, and empty once it is a zombie.
+    absl::StatusOr<std::string> env = ReadFile(absl::StrCat("/proc/", pid, "/environ"));
+    if (!env.ok()) continue;
+    for (absl::string_view v : absl::StrSplit(*env, '\0')) {
+      if (v == want) {
+        out.push_back(pid);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
 absl::Status CniManager::TearDown(const PodNetworkRequest& request) {
   if (absl::Status s = CheckPodId(request.pod_id); !s.ok()) return s;
+  if (request.interrupted) {
+    // A crashed berthd's ADD outlives it (its plugins are not its to kill): DEL only after it, or
+    // the IP it reserves a moment later stays reserved (crash_points_test, at cni:add's side).
+    const absl::Time deadline = absl::Now() + options_.plugin_timeout;
+    std::vector<int> busy = PluginsWorkingFor(request.pod_id);
+    if (!busy.empty()) {
+      LOG(INFO) << "pod " << request.pod_id << ": waiting for " << busy.size()
+                << " CNI plugin process(es) left by the last berthd, e.g. pid " << busy.front();
+    }
+    while (!busy.empty() && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(20));
+      busy = PluginsWorkingFor(request.pod_id);
+    }
+    if (!busy.empty()) {
+      LOG(WARNING) << "pod " << request.pod_id << ": CNI plugin pid " << busy.front()
+                   << " still runs after " << absl::FormatDuration(options_.plugin_timeout)
+                   << "; running DEL anyway";
+    }
+  }
   // CNI allows DEL without a namespace; plugins then release what lives outside it (IPAM, rules).
   std::string netns =
       !request.netns_path.empty() && IsNetnsMounted(request.netns_path) ? request.netns_path : "";

@@ -52,7 +52,15 @@ struct PodNetworkRequest {
   std::vector<PortMapping> port_mappings;
   std::optional<BandwidthLimits> bandwidth;
   std::optional<DnsConfig> dns;
+  // TearDown of a pod whose SetUp a crashed berthd may have left running: plugins still at work
+  // for this pod (a CNI_CONTAINERID of pod_id in their environment) are waited for, up to the
+  // plugin timeout, so the DEL comes after their ADD and frees what it reserved.
+  bool interrupted = false;
 };
+
+// The processes other than this one whose environment has CNI_CONTAINERID=<pod_id>: CNI plugins
+// working for that pod (delegated IPAM plugins inherit the variable).
+std::vector<int> PluginsWorkingFor(const std::string& pod_id);
 
 struct PodNetworkResult {
   std::vector<std::string> ips;  // primary first, IPv4 before IPv6

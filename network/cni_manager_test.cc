@@ -8,7 +8,9 @@
 #include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
+#include <algorithm>
 #include <set>
 
 #include "absl/strings/match.h"
@@ -314,6 +316,30 @@ TEST_F(CniManagerTest, TearDownWithoutTheNetnsStillReleasesTheIp) {
   EXPECT_TRUE(Eventually([&] { return BridgePorts().empty(); }));
   // bridge (1.1.1) removes its ipMasq chain only when it can enter the netns, so that chain is
   // left here (and removed by the fixture); the engine therefore runs DEL before removing a netns.
+}
+
+// A berthd that crashed during ADD leaves its plugins running (they are not its to kill). The
+// DEL of the next berthd waits for them, or the IP they reserve a moment later stays reserved
+// (found by //test/integration:crash_points_test).
+TEST_F(CniManagerTest, AnInterruptedTearDownWaitsForPluginsStillWorkingForThePod) {
+  auto m = NewManager();
+  PodNetworkRequest p = NewPod("pod-orphan");
+  const std::string done = tmp_.path() + "/orphan-done";
+  UniqueFd devnull(open("/dev/null", O_RDWR | O_CLOEXEC));
+  RunOptions ro;
+  ro.env = {"CNI_CONTAINERID=pod-orphan"};
+  absl::StatusOr<pid_t> orphan = SpawnProcess({"/bin/sh", "-c", "sleep 1; touch " + done}, ro,
+                                              devnull.get(), devnull.get(), devnull.get());
+  ASSERT_TRUE(orphan.ok()) << orphan.status();
+  EXPECT_TRUE(Eventually([&] {
+    std::vector<int> busy = PluginsWorkingFor("pod-orphan");
+    return std::find(busy.begin(), busy.end(), *orphan) != busy.end();
+  }));
+  EXPECT_TRUE(PluginsWorkingFor("pod-other").empty());
+  p.interrupted = true;
+  ASSERT_TRUE(m->TearDown(p).ok());
+  EXPECT_TRUE(PathExists(done)) << "the DEL ran before the orphaned plugin finished";
+  waitpid(*orphan, nullptr, 0);
 }
 
 TEST_F(CniManagerTest, ManyPodsComeAndGoWithoutLeftovers) {

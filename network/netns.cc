@@ -52,13 +52,17 @@ bool IsNetnsMounted(const std::string& path) {
   return st.f_type == kNsfsMagic || st.f_type == kProcMagic;
 }
 
+std::string NetnsPath(const std::string& netns_dir, const std::string& pod_id) {
+  return absl::StrCat(netns_dir, "/", pod_id);
+}
+
 absl::StatusOr<std::string> CreateNetns(const std::string& netns_dir, const std::string& pod_id) {
   if (pod_id.empty() || pod_id.find('/') != std::string::npos || pod_id == "." || pod_id == "..") {
     return absl::InvalidArgumentError(
         absl::StrCat("invalid pod id \"", pod_id, "\" for a netns name"));
   }
   if (absl::Status s = MakeSharedMountDir(netns_dir); !s.ok()) return s;
-  const std::string path = absl::StrCat(netns_dir, "/", pod_id);
+  const std::string path = NetnsPath(netns_dir, pod_id);
   {
     UniqueFd fd(open(path.c_str(), O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444));
     if (!fd.valid()) {

@@ -10,6 +10,9 @@
 
 namespace berth::network {
 
+// Where CreateNetns(netns_dir, pod_id) makes the pod's namespace.
+std::string NetnsPath(const std::string& netns_dir, const std::string& pod_id);
+
 // Creates a new network namespace that outlives every process in it, bind-mounted at
 // `<netns_dir>/<pod_id>`, and returns that path. berthd's own threads never change namespace.
 // Fails with AlreadyExists when the file is already there.

@@ -211,6 +211,12 @@ absl::StatusOr<std::string> Engine::DoCreateContainer(const std::string& sandbox
   if (!cgroups_path.ok()) return cgroups_path.status();
   SpecOptions so{*cgroups_path, oom_floor_, options_.seccomp_default_when_empty};
   cri::ContainerConfig effective = config;
+  // Image volumes: each mounted read-only in the bundle and bound from there.
+  if (absl::Status st = PrepareImageVolumes(images_, id, cc->bundle_dir() + "/image-volumes",
+                                            &effective);
+      !st.ok()) {
+    return st;
+  }
   auto* cnso = effective.mutable_linux()->mutable_security_context()->mutable_namespace_options();
   if (pod.host_pid) cnso->set_pid(cri::NODE);
   if (cnso->pid() == cri::TARGET) {

@@ -51,7 +51,9 @@ absl::Status Engine::CleanupContainer(const std::shared_ptr<ContainerObj>& c) {
     if (absl::Status st = images_->UnmountRootfs(cc.id()); !st.ok()) return st;
     if (absl::Status st = images_->RemoveContainerStorage(cc.id()); !st.ok()) return st;
   }
-  if (absl::Status st = RemoveAll(cc.bundle_dir()); !st.ok()) return st;
+  if (absl::Status st = AfterStep(RemoveAll(cc.bundle_dir()), "bundle", "remove"); !st.ok()) {
+    return st;
+  }
   unlink(oci_->ExitFile(cc.id()).c_str());
   if (absl::Status st = db_->Delete(storage::Kind::kContainers, cc.id()); !st.ok()) return st;
   {

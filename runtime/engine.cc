@@ -141,6 +141,7 @@ absl::Status Engine::Transition(ContainerObj* c, Operation op, Container next,
     next.mutable_state()->set_state_changed_at_ns(NowNs());
   }
   if (absl::Status st = SaveContainer(c, next, options.durable); !st.ok()) return st;
+  CrashPoint("container", OperationName(op));
   if (!options.emit) return absl::OkStatus();
   switch (op) {
     case Operation::kCreate:
@@ -166,7 +167,7 @@ absl::Status Engine::Transition(SandboxObj* s, PodOperation op, Sandbox next) {
         absl::StrCat("pod sandbox \"", next.id(), "\": a status was set outside Transition"));
   }
   next.set_status(Target(from, op));
-  return SaveSandbox(s, next);
+  return AfterStep(SaveSandbox(s, next), "pod", OperationName(op));
 }
 
 absl::Status Engine::Update(ContainerObj* c, Container next, bool durable) {
@@ -270,7 +271,7 @@ void Engine::MarkExited(ContainerObj* c, int exit_code, bool emit, const std::st
   st->set_exit_code(exit_code);
   st->set_finished_at_ns(NowNs());
   st->set_pid(0);
-  if (oci_->OomKilled(rec.config().bundle_dir())) {
+  if (oci_->OomKilled(rec.config().bundle_dir()) || CgroupCountedOomKill(rec.config())) {
     st->set_oom_killed(true);
     st->set_reason("OOMKilled");
   } else if (!reason.empty()) {

@@ -51,6 +51,12 @@ struct EngineOptions {
   bool seccomp_default_when_empty = true;
   std::vector<std::string> hooks_dirs;  // OCI hooks.d directories, later ones win
   std::vector<std::string> cdi_spec_dirs = cdi::DefaultSpecDirs();  // later ones win
+  // The kills the kernel's OOM killer counted in a container's cgroup (memory.events oom_kill on
+  // v2, memory.oom_control on v1), read when the container exits: a process of the container
+  // other than its init was OOM-killed is OOMKilled too, as containerd reports it (its shim
+  // watches memory.events); conmon's own marker misses those on cgroup v2. Empty: read from the
+  // host's cgroups when the runtime is runc, none otherwise.
+  std::function<absl::StatusOr<uint64_t>(const std::string& cgroups_path)> oom_kill_count;
 };
 
 using ContainerView = std::shared_ptr<const berth::v1::Container>;
@@ -256,7 +262,9 @@ class Engine {
   // Tears down everything a container holds (runc, rootfs, bundle) and forgets it.
   absl::Status CleanupContainer(const std::shared_ptr<ContainerObj>& c)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu);
-  absl::Status TearDownSandbox(SandboxObj* s, berth::v1::Sandbox* rec)
+  // `was_creating`: the pod was still being made (its record may know nothing of a CNI ADD that
+  // ran, or still runs, so the DEL is not skipped), though its removal has begun.
+  absl::Status TearDownSandbox(SandboxObj* s, berth::v1::Sandbox* rec, bool was_creating = false)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->mu);
   // The pod a stop or removal works on and its full id; null (with *error OK when it is unknown,
   // as those calls are idempotent) otherwise.
@@ -331,6 +339,8 @@ class Engine {
   // Once runc has forgotten a container (CleanupContainer): its monitor's watch goes, and the
   // cgroup runc left (killed processes still exiting, or runc's state lost) is removed.
   void ReleaseRuntimeLeftovers(const berth::v1::ContainerConfig& cc);
+  // Whether the kernel counted an OOM kill in the container's cgroup (options_.oom_kill_count).
+  bool CgroupCountedOomKill(const berth::v1::ContainerConfig& cc) const;
   // CleanupContainer's `runc delete` failed (runc missing or broken): whether the cleanup may go
   // on anyway, the delete being retried in the background. `before` is the record as it was.
   bool OutliveFailedRuntimeDelete(const berth::v1::Container& before, const absl::Status& error);

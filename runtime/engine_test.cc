@@ -8,13 +8,17 @@
 
 #include <csignal>
 #include <algorithm>
+#include <map>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "runtime/oci/fake_runtime.h"
 #include "runtime/testing/engine_fakes.h"
 #include "storage/state_db.h"
@@ -75,11 +79,26 @@ class EngineTest : public ::testing::Test {
     return StatusOf(id);
   }
 
+  // Before the engine, which reads them until it is gone.
+  absl::Mutex oom_mu_;
+  std::map<std::string, uint64_t> oom_kills_;  // container id -> kills counted in its cgroup
   test::TempDir dir_;
-  // A CRIU that passes `criu check`: checkpoints reach the fake runtime's.
+  // A CRIU that passes `criu check`: checkpoints reach the fake runtime's. The cgroup OOM-kill
+  // counts are oom_kills_'s, by cgroups path.
   fakes::ScratchEngine env_{dir_.path(), {.adjust = [this](EngineOptions* o) {
-                                            o->criu_path = dir_.path() + "/criu";
-                                          }}};
+                              o->criu_path = dir_.path() + "/criu";
+                              o->oom_kill_count = [this](const std::string& path) {
+                                return CountedOomKills(path);
+                              };
+                            }}};
+  absl::StatusOr<uint64_t> CountedOomKills(const std::string& cgroups_path) {
+    absl::MutexLock l(&oom_mu_);
+    for (const auto& [id, kills] : oom_kills_) {
+      if (absl::StrContains(cgroups_path, id)) return kills;
+    }
+    return absl::NotFoundError(absl::StrCat("no cgroup ", cgroups_path));
+  }
+
   oci::FakeRuntime* fake_ = nullptr;
   fakes::FakeHost* host_ = nullptr;
   std::unique_ptr<Engine> engine_;
@@ -236,6 +255,40 @@ TEST_F(EngineTest, AnOomKillIsReported) {
   absl::StatusOr<ContainerView> v = engine_->GetContainer(*id);
   EXPECT_EQ((*v)->state().reason(), "OOMKilled");
   EXPECT_TRUE((*v)->state().oom_killed());
+}
+
+// A process of the container other than its init was OOM-killed (a worker; the shell then exits
+// 0): conmon writes no marker for it on cgroup v2, the cgroup's memory.events counts it, and the
+// container is OOMKilled, as containerd reports it. A container whose cgroup is already gone
+// (systemd removed its scope) or counted nothing keeps its own reason.
+TEST_F(EngineTest, AnOomKillCountedInTheCgroupIsReportedAtExit) {
+  std::string pod = RunPod("p");
+  std::vector<std::string> ids;
+  for (const char* name : {"counted", "clean", "gone"}) {
+    absl::StatusOr<std::string> id = engine_->CreateContainer(pod, Ctr(name));
+    ASSERT_TRUE(id.ok()) << id.status();
+    ASSERT_TRUE(engine_->StartContainer(*id).ok());
+    ids.push_back(*id);
+  }
+  {
+    absl::MutexLock l(&oom_mu_);
+    oom_kills_[ids[0]] = 1;
+    oom_kills_[ids[1]] = 0;
+  }
+  for (const std::string& id : ids) {
+    fake_->Exit(id, 0);
+    ASSERT_EQ(WaitStatus(id, berth::v1::CONTAINER_STATUS_STOPPED),
+              berth::v1::CONTAINER_STATUS_STOPPED);
+  }
+  absl::StatusOr<ContainerView> counted = engine_->GetContainer(ids[0]);
+  EXPECT_EQ((*counted)->state().reason(), "OOMKilled");
+  EXPECT_TRUE((*counted)->state().oom_killed());
+  EXPECT_EQ((*counted)->state().exit_code(), 0);
+  for (const std::string& id : {ids[1], ids[2]}) {
+    absl::StatusOr<ContainerView> v = engine_->GetContainer(id);
+    EXPECT_EQ((*v)->state().reason(), "Completed") << id;
+    EXPECT_FALSE((*v)->state().oom_killed()) << id;
+  }
 }
 
 TEST_F(EngineTest, ADeadInfraContainerMakesThePodNotReady) {
@@ -408,6 +461,86 @@ TEST_F(EngineTest, NegativeTimeoutsAreInvalidArguments) {
   EXPECT_TRUE(absl::IsInvalidArgument(engine_->ExecSync(*id, {"true"}, -5).status()));
   EXPECT_TRUE(absl::IsInvalidArgument(engine_->CheckpointContainer(*id, dir_.path() + "/x", -1)));
   EXPECT_EQ(StatusOf(*id), berth::v1::CONTAINER_STATUS_RUNNING);
+}
+
+// KEP-4639: a mount naming an image is that image's files, read-only and not executable, bound
+// from a read-only mount in the bundle; its image_sub_path is resolved inside the image, symlinks
+// included (as if the image were /), and never leads out. The mounts go with the container.
+TEST_F(EngineTest, ImageVolumesAreBoundReadOnlyFromInsideTheImage) {
+  std::string pod = RunPod("p");
+  cri::ContainerConfig c = Ctr("c");
+  const std::vector<std::pair<std::string, std::string>> volumes = {
+      {"/models", "data"}, {"/all", ""}, {"/etc-link", "root"}, {"/up", "up"}};
+  for (const auto& [point, sub] : volumes) {
+    cri::Mount* m = c.add_mounts();
+    m->set_container_path(point);
+    m->mutable_image()->set_image(fakes::FakeImages::kImageName);
+    m->set_image_sub_path(sub);
+  }
+  absl::StatusOr<std::string> id = engine_->CreateContainer(pod, c);
+  ASSERT_TRUE(id.ok()) << id.status();
+  EXPECT_EQ(env_.images().volumes(), 4);
+  absl::StatusOr<ContainerView> v = engine_->GetContainer(*id);
+  ASSERT_TRUE(v.ok());
+  const std::string root = (*v)->config().bundle_dir() + "/image-volumes/";
+  const std::map<std::string, std::string> want = {{"/models", root + "0/data"},
+                                                   {"/all", root + "1"},
+                                                   {"/etc-link", root + "2/etc"},
+                                                   {"/up", root + "3"}};
+  nlohmann::json spec = nlohmann::json::parse((*v)->config().oci_spec());
+  int found = 0;
+  for (const auto& m : spec["mounts"]) {
+    auto it = want.find(m.value("destination", ""));
+    if (it == want.end()) continue;
+    ++found;
+    EXPECT_EQ(m.value("source", ""), it->second) << it->first;
+    std::set<std::string> options;
+    for (const auto& o : m["options"]) options.insert(o.get<std::string>());
+    for (const char* o : {"ro", "nosuid", "nodev", "noexec"}) {
+      EXPECT_TRUE(options.count(o)) << it->first << " lacks " << o;
+    }
+    EXPECT_FALSE(options.count("rw")) << it->first;
+  }
+  EXPECT_EQ(found, 4);
+  // The request is kept as it came: the image, not the bundle path.
+  EXPECT_EQ((*v)->config().cri().mounts(0).image().image(), fakes::FakeImages::kImageName);
+  absl::Status removed = engine_->RemoveContainer(*id, /*force=*/true);
+  ASSERT_TRUE(removed.ok()) << removed;
+  EXPECT_EQ(env_.images().volumes(), 0);
+}
+
+TEST_F(EngineTest, BadImageVolumesAreRefusedNamingTheMount) {
+  std::string pod = RunPod("p");
+  struct Case {
+    std::string image, sub;
+    absl::StatusCode code;
+    std::string field;
+  };
+  const std::vector<Case> cases = {
+      {"absent", "", absl::StatusCode::kNotFound, "mounts[0].image \"absent\""},
+      {fakes::FakeImages::kImageName, "../x", absl::StatusCode::kInvalidArgument,
+       "mounts[0].image_sub_path"},
+      {fakes::FakeImages::kImageName, "data/../../x", absl::StatusCode::kInvalidArgument,
+       "mounts[0].image_sub_path"},
+      {fakes::FakeImages::kImageName, "/data", absl::StatusCode::kInvalidArgument,
+       "mounts[0].image_sub_path"},
+      {fakes::FakeImages::kImageName, "data/missing", absl::StatusCode::kNotFound,
+       "mounts[0].image_sub_path"},
+      {"", "data", absl::StatusCode::kInvalidArgument, "mounts[0].image_sub_path"},
+  };
+  int i = 0;
+  for (const Case& k : cases) {
+    cri::ContainerConfig c = Ctr(absl::StrCat("c", i++));
+    cri::Mount* m = c.add_mounts();
+    m->set_container_path("/vol");
+    if (!k.image.empty()) m->mutable_image()->set_image(k.image);
+    m->set_image_sub_path(k.sub);
+    if (k.image.empty()) m->set_host_path(dir_.path());
+    absl::StatusOr<std::string> id = engine_->CreateContainer(pod, c);
+    EXPECT_EQ(id.status().code(), k.code) << k.image << " " << k.sub << ": " << id.status();
+    EXPECT_TRUE(absl::StrContains(id.status().message(), k.field)) << id.status();
+    EXPECT_EQ(env_.images().volumes(), 0) << "a failed create left its image volumes";
+  }
 }
 
 }  // namespace

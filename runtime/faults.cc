@@ -2,6 +2,8 @@
 // the cgroups runc leaves behind. The engine's files call these at the points named in engine.h.
 #include <atomic>
 
+#include "runtime/cgroups/mode.h"
+#include "runtime/cgroups/oom.h"
 #include "runtime/cgroups/sweep.h"
 #include "runtime/engine_internal.h"
 #include "runtime/reboot.h"
@@ -30,6 +32,13 @@ absl::Status Engine::CheckBootAtStart() {
   recovery_.clean_shutdown = boot_.clean_shutdown;
   // The cgroups are runc's: with a runtime of another kind (a test's fake) there are none.
   owns_cgroups_ = dynamic_cast<oci::OciRuntime*>(oci_.get()) != nullptr;
+  if (owns_cgroups_ && !options_.oom_kill_count) {
+    const cgroups::CgroupMode mode =
+        cgroups::DetectCgroupMode().value_or(cgroups::CgroupMode::kLegacy);
+    options_.oom_kill_count = [mode](const std::string& cgroups_path) {
+      return cgroups::ReadOomKillCount(cgroups_path, mode);
+    };
+  }
   LOG(INFO) << (boot_.clean_shutdown
                     ? "starting after a clean stop of berthd"
                     : "starting after berthd crashed or was killed (or a first start)")
@@ -197,25 +206,48 @@ bool Engine::OutliveFailedRuntimeDelete(const Container& before, const absl::Sta
   return true;
 }
 
+namespace {
+
+// linux.cgroupsPath of the container's OCI spec; empty when it has none.
+std::string SpecCgroupsPath(const berth::v1::ContainerConfig& cc) {
+  json spec = json::parse(cc.oci_spec(), nullptr, false);
+  if (!spec.is_object() || !spec.contains("linux") || !spec["linux"].is_object()) return "";
+  const json& path = spec["linux"].value("cgroupsPath", json());
+  return path.is_string() ? path.get<std::string>() : "";
+}
+
+}  // namespace
+
+bool Engine::CgroupCountedOomKill(const berth::v1::ContainerConfig& cc) const {
+  if (!options_.oom_kill_count) return false;
+  const std::string path = SpecCgroupsPath(cc);
+  if (path.empty()) return false;
+  absl::StatusOr<uint64_t> kills = options_.oom_kill_count(path);
+  // Gone already (systemd removes an emptied scope): conmon's marker is all there is.
+  if (!kills.ok()) {
+    VLOG(1) << "container " << cc.id() << ": " << kills.status();
+    return false;
+  }
+  return *kills > 0;
+}
+
 void Engine::ReleaseRuntimeLeftovers(const berth::v1::ContainerConfig& cc) {
   if (exit_watcher_ != nullptr) exit_watcher_->ForgetMonitor(cc.id());
   if (!owns_cgroups_) return;
-  json spec = json::parse(cc.oci_spec(), nullptr, false);
-  if (!spec.is_object() || !spec.contains("linux") || !spec["linux"].is_object()) return;
-  const json& path = spec["linux"].value("cgroupsPath", json());
-  if (!path.is_string()) return;
+  const std::string cgroups_path = SpecCgroupsPath(cc);
+  if (cgroups_path.empty()) return;
   // runc removes the cgroup itself, but gives up after a few tries while killed processes are
   // still exiting (a busy node, a bulk removal), and knows nothing of a container whose state
   // went with a reboot or an emptied state dir.
   bool found = false;
-  absl::Status st = cgroups::RemoveContainerCgroup(path.get<std::string>(), kCgroupKillWait,
-                                                   cgroups::kCgroupRoot, &found);
+  absl::Status st =
+      cgroups::RemoveContainerCgroup(cgroups_path, kCgroupKillWait, cgroups::kCgroupRoot, &found);
   if (st.ok()) {
     if (found) LOG(INFO) << "container " << cc.id() << ": removed the cgroup runc left behind";
     return;
   }
   LOG(WARNING) << "container " << cc.id() << ": " << st << "; retried in the background";
-  if (cgroup_janitor_ != nullptr) cgroup_janitor_->Retry(path.get<std::string>());
+  if (cgroup_janitor_ != nullptr) cgroup_janitor_->Retry(cgroups_path);
 }
 
 }  // namespace berth::engine

@@ -6,6 +6,7 @@
 #include <cerrno>
 
 #include "absl/strings/str_cat.h"
+#include "util/crash_point.h"
 #include "util/fs.h"
 
 namespace berth::engine {
@@ -15,6 +16,7 @@ absl::Status HostOps::MountTmpfs(const std::string& target, const std::string& o
       0) {
     return Errno(absl::StrCat("mounting a tmpfs at ", target));
   }
+  CrashPoint("tmpfs", "mount");
   return absl::OkStatus();
 }
 
@@ -23,6 +25,7 @@ absl::Status HostOps::Unmount(const std::string& target) {
       errno != ENOENT) {
     return Errno(absl::StrCat("unmounting ", target));
   }
+  CrashPoint("tmpfs", "unmount");
   return absl::OkStatus();
 }
 

@@ -35,7 +35,12 @@ class ImageProvider {
                            const std::string& target) {
     return MountRootfs(container_id, image_id, target, nullptr);
   }
-  // Both idempotent.
+  // An image volume (KEP-4639): the stored image `image_id`'s files, read-only, at target, as the
+  // container's index-th mount. UnmountRootfs undoes it; the image stays in use (not removable)
+  // until RemoveContainerStorage.
+  virtual absl::Status MountImageVolume(const std::string& container_id, int index,
+                                        const std::string& image_id, const std::string& target) = 0;
+  // Both idempotent; UnmountRootfs unmounts the container's image volumes too.
   virtual absl::Status UnmountRootfs(const std::string& container_id) = 0;
   virtual absl::Status RemoveContainerStorage(const std::string& container_id) = 0;
   // The directory holding the container's private writable layer (overlayfs upper dir), whether
@@ -52,6 +57,9 @@ struct PodNetworkSpec {
   std::string uid;
   std::string netns_path;
   std::vector<runtime::v1::PortMapping> port_mappings;
+  // A teardown of a pod whose setup a crashed berthd may have left running (network::
+  // PodNetworkRequest::interrupted).
+  bool interrupted = false;
 };
 
 struct PodNetworkStatus {
@@ -63,6 +71,9 @@ struct PodNetworkStatus {
 class NetworkProvider {
  public:
   virtual ~NetworkProvider() = default;
+  // Where CreateNetns(sandbox_id) makes the pod's network namespace (known before it exists, so
+  // the pod's record names it first).
+  virtual std::string NetnsPath(const std::string& sandbox_id) const = 0;
   virtual absl::StatusOr<std::string> CreateNetns(const std::string& sandbox_id) = 0;
   virtual absl::Status RemoveNetns(const std::string& path) = 0;  // absent is fine
   virtual absl::StatusOr<PodNetworkStatus> SetUp(const PodNetworkSpec& spec) = 0;

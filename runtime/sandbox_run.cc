@@ -73,6 +73,14 @@ absl::StatusOr<std::string> Engine::DoRunPodSandbox(const cri::PodSandboxConfig&
     *rec.mutable_uid_mappings() = nso.userns_options().uids();
     *rec.mutable_gid_mappings() = nso.userns_options().gids();
   }
+  // The pod's shm and netns are named in the first record, before they exist: a crash between
+  // making one and saving the next record must not leave it behind (the teardown of a pod being
+  // made unmounts and removes what its record names; absent is fine). Found by
+  // //test/integration:crash_points_test at tmpfs:mount and netns:create.
+  if (nso.ipc() != cri::NODE) rec.set_shm_path(absl::StrCat(rec.dir(), "/shm"));
+  if (!host_network && network_ != nullptr) {
+    rec.set_netns_path(*pod_userns ? absl::StrCat(rec.dir(), "/netns") : network_->NetnsPath(id));
+  }
 
   auto obj = std::make_shared<SandboxObj>();
   absl::MutexLock lock(&obj->mu);
@@ -133,14 +141,10 @@ absl::StatusOr<std::string> Engine::DoRunPodSandbox(const cri::PodSandboxConfig&
     if (absl::Status st = host_->MountTmpfs(shm, shm_options); !st.ok()) {
       return absl::Status(st.code(), absl::StrCat("the pod's shm: ", st.message()));
     }
-    rec.set_shm_path(shm);
   }
   // A pod in a user namespace: the namespace, and the netns it must own (to mount sysfs and to be
-  // joined after the user namespace), pinned in the pod's directory; recorded before they exist,
-  // so a teardown after a crash finds them.
+  // joined after the user namespace), pinned in the pod's directory (named in the first record).
   if (*pod_userns) {
-    if (!host_network && network_ != nullptr) rec.set_netns_path(absl::StrCat(rec.dir(), "/netns"));
-    if (absl::Status st = Update(obj.get(), rec); !st.ok()) return st;
     if (absl::Status st = CreatePodNamespaces(rec.uid_mappings(), rec.gid_mappings(),
                                               rec.userns_path(), rec.netns_path());
         !st.ok()) {
@@ -151,9 +155,11 @@ absl::StatusOr<std::string> Engine::DoRunPodSandbox(const cri::PodSandboxConfig&
   if (!host_network && network_ != nullptr && !*pod_userns) {
     absl::StatusOr<std::string> ns = network_->CreateNetns(id);
     if (!ns.ok()) return ns.status();
-    rec.set_netns_path(*ns);
+    if (*ns != rec.netns_path()) {
+      return absl::InternalError(
+          absl::StrCat("pod ", id, ": the netns was made at ", *ns, ", not at ", rec.netns_path()));
+    }
   }
-  if (absl::Status st = Update(obj.get(), rec); !st.ok()) return st;
 
   // CNI ADD runs while the infra container is created and started: both only need the netns,
   // and together they are most of a pod's start. The pod files need the IPs, so they wait.

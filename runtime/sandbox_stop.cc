@@ -47,7 +47,8 @@ std::shared_ptr<Engine::ContainerObj> Engine::InfraOf(const Sandbox& rec) const 
 }
 
 // Stops the infra container and releases the pod's network and shm; the pod becomes NOTREADY.
-absl::Status Engine::TearDownSandbox(SandboxObj* s, Sandbox* rec) {
+absl::Status Engine::TearDownSandbox(SandboxObj* s, Sandbox* rec, bool was_creating) {
+  was_creating = was_creating || rec->status() == berth::v1::SANDBOX_STATUS_CREATING;
   std::shared_ptr<ContainerObj> infra = InfraOf(*rec);
   bool indexed;
   {
@@ -63,8 +64,7 @@ absl::Status Engine::TearDownSandbox(SandboxObj* s, Sandbox* rec) {
   // CNI DEL and stopping the infra container are independent (the netns is pinned, not held by
   // the pause process), so they run side by side.
   const bool cni_del = network_ != nullptr && !rec->netns_path().empty() &&
-                       (!rec->ips().empty() || !rec->cni_result().empty() ||
-                        rec->status() == berth::v1::SANDBOX_STATUS_CREATING);
+                       (!rec->ips().empty() || !rec->cni_result().empty() || was_creating);
   absl::Status net_status;
   std::thread cni;
   if (cni_del) {
@@ -75,6 +75,9 @@ absl::Status Engine::TearDownSandbox(SandboxObj* s, Sandbox* rec) {
         rec->config().metadata().uid(),
         rec->netns_path(),
         {rec->config().port_mappings().begin(), rec->config().port_mappings().end()}};
+    // A pod still being made: its ADD may be running yet, left by a berthd that crashed (in a
+    // live berthd the ADD was joined before an undo).
+    net.interrupted = was_creating;
     cni = std::thread(
         [this, net = std::move(net), &net_status] { net_status = network_->TearDown(net); });
   }

@@ -3,6 +3,7 @@
 
 #include <fstream>
 
+#include "absl/strings/match.h"
 #include "gtest/gtest.h"
 
 namespace berth {
@@ -59,6 +60,25 @@ TEST(ConfigTest, WrongTypeIsAnErrorNamingTheKey) {
   auto c = ParseConfig("[images]\nmax_parallel_downloads = \"three\"\n", "berth.toml");
   ASSERT_FALSE(c.ok());
   EXPECT_NE(c.status().message().find("images.max_parallel_downloads"), std::string::npos);
+}
+
+// Found by //server:config_fuzz: toml11 read past its buffer (ASan: heap-buffer-overflow in
+// location::reset) reporting bad UTF-8 inside a literal string. Text that is not UTF-8 is refused
+// before toml11 sees it, naming the line.
+TEST(ConfigTest, TextThatIsNotUtf8IsRefusedNamingTheLine) {
+  for (const std::string text :
+       {std::string("a = [[[[[['[[[[[[[[[5]]]]]\xac]]]]]]] = [[[[[['[[[[[]]]]]\x13"),
+        std::string("[runtime]\nruntime_path = 'ru\xffnc'\n"),
+        std::string("listen = \"unix:///x\xc3\"\n")}) {
+    absl::StatusOr<Config> c = ParseConfig(text, "berth.toml");
+    EXPECT_TRUE(absl::IsInvalidArgument(c.status())) << c.status();
+    EXPECT_TRUE(absl::StrContains(c.status().message(), "not valid UTF-8")) << c.status();
+  }
+  absl::StatusOr<Config> c = ParseConfig("[runtime]\nruntime_path = 'r\xc3\xa9nc'\n", "f");
+  ASSERT_TRUE(c.ok()) << c.status();  // UTF-8 beyond ASCII is fine
+  EXPECT_EQ(c->runtime.runtime_path, "r\xc3\xa9nc");
+  EXPECT_TRUE(absl::StrContains(
+      ParseConfig("listen = 'x'\n\nroot = '\xff'\n", "f").status().message(), "line 3"));
 }
 
 TEST(ConfigTest, SyntaxErrorIsInvalidArgument) {

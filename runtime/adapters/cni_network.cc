@@ -4,6 +4,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/time/clock.h"
 #include "network/netns.h"
+#include "util/crash_point.h"
 
 namespace berth::engine {
 namespace {
@@ -15,6 +16,7 @@ network::PodNetworkRequest ToRequest(const PodNetworkSpec& spec) {
   r.namespace_ = spec.namespace_;
   r.uid = spec.uid;
   r.netns_path = spec.netns_path;
+  r.interrupted = spec.interrupted;
   for (const auto& pm : spec.port_mappings) {
     if (pm.host_port() <= 0) continue;  // only host ports need the portmap plugin
     network::PortMapping m;
@@ -34,11 +36,17 @@ CniNetwork::CniNetwork(std::string netns_dir, std::unique_ptr<network::CniManage
                        std::function<void(const std::string&, double)> observe)
     : netns_dir_(std::move(netns_dir)), cni_(std::move(cni)), observe_(std::move(observe)) {}
 
-absl::StatusOr<std::string> CniNetwork::CreateNetns(const std::string& sandbox_id) {
-  return network::CreateNetns(netns_dir_, sandbox_id);
+std::string CniNetwork::NetnsPath(const std::string& sandbox_id) const {
+  return network::NetnsPath(netns_dir_, sandbox_id);
 }
 
-absl::Status CniNetwork::RemoveNetns(const std::string& path) { return network::RemoveNetns(path); }
+absl::StatusOr<std::string> CniNetwork::CreateNetns(const std::string& sandbox_id) {
+  return AfterStep(network::CreateNetns(netns_dir_, sandbox_id), "netns", "create");
+}
+
+absl::Status CniNetwork::RemoveNetns(const std::string& path) {
+  return AfterStep(network::RemoveNetns(path), "netns", "remove");
+}
 
 absl::StatusOr<PodNetworkStatus> CniNetwork::SetUp(const PodNetworkSpec& spec) {
   const absl::Time start = absl::Now();
@@ -49,6 +57,7 @@ absl::StatusOr<PodNetworkStatus> CniNetwork::SetUp(const PodNetworkSpec& spec) {
   out.ips = r->ips;
   out.result = r->raw_result_json;
   out.config = cni_->NetworkName();
+  CrashPoint("cni", "add");
   return out;
 }
 
@@ -56,7 +65,7 @@ absl::Status CniNetwork::TearDown(const PodNetworkSpec& spec) {
   const absl::Time start = absl::Now();
   absl::Status st = cni_->TearDown(ToRequest(spec));
   if (observe_) observe_("DEL", absl::ToDoubleSeconds(absl::Now() - start));
-  return st;
+  return AfterStep(st, "cni", "del");
 }
 
 absl::Status CniNetwork::Ready() { return cni_->Ready(); }

@@ -17,6 +17,7 @@ class CniNetwork final : public NetworkProvider {
   CniNetwork(std::string netns_dir, std::unique_ptr<network::CniManager> cni,
              std::function<void(const std::string&, double)> observe = nullptr);
 
+  std::string NetnsPath(const std::string& sandbox_id) const override;
   absl::StatusOr<std::string> CreateNetns(const std::string& sandbox_id) override;
   absl::Status RemoveNetns(const std::string& path) override;
   absl::StatusOr<PodNetworkStatus> SetUp(const PodNetworkSpec& spec) override;

@@ -4,6 +4,7 @@
 
 #include "runtime/providers.h"
 #include "storage/images/image_store.h"
+#include "util/crash_point.h"
 
 namespace berth::engine {
 
@@ -17,15 +18,23 @@ class ImageStoreAdapter final : public ImageProvider {
   using ImageProvider::MountRootfs;
   absl::Status MountRootfs(const std::string& container_id, const std::string& image_id,
                            const std::string& target, const RootfsIdmap* idmap) override {
-    if (idmap == nullptr) return store_->MountRootfs(container_id, image_id, target).status();
-    images::ImageStore::LayerIdmap layers{idmap->userns_fd, idmap->root_uid, idmap->root_gid};
-    return store_->MountRootfs(container_id, image_id, target, &layers).status();
+    images::ImageStore::LayerIdmap layers;
+    if (idmap != nullptr) layers = {idmap->userns_fd, idmap->root_uid, idmap->root_gid};
+    return AfterStep(
+        store_->MountRootfs(container_id, image_id, target, idmap == nullptr ? nullptr : &layers)
+            .status(),
+        "rootfs", "mount");
+  }
+  absl::Status MountImageVolume(const std::string& container_id, int index,
+                                const std::string& image_id, const std::string& target) override {
+    return AfterStep(store_->MountImageVolume(container_id, index, image_id, target).status(),
+                     "image-volume", "mount");
   }
   absl::Status UnmountRootfs(const std::string& container_id) override {
-    return store_->UnmountRootfs(container_id);
+    return AfterStep(store_->UnmountRootfs(container_id), "rootfs", "unmount");
   }
   absl::Status RemoveContainerStorage(const std::string& container_id) override {
-    return store_->RemoveContainerStorage(container_id);
+    return AfterStep(store_->RemoveContainerStorage(container_id), "rootfs", "remove");
   }
   absl::StatusOr<std::string> WritableLayerDir(const std::string& container_id) override {
     return store_->WritableLayerDir(container_id);

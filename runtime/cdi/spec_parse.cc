@@ -14,6 +14,7 @@
 #include "absl/strings/str_split.h"
 #include "runtime/cdi/cdi.h"
 #include "runtime/cdi/cdi_internal.h"
+#include "util/utf8.h"
 
 namespace berth::cdi {
 namespace {
@@ -27,40 +28,6 @@ using internal::Quote;
 
 absl::Status Bad(absl::string_view where, absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat(where, ": ", what));
-}
-
-// Spec files are JSON, so config.json built from them must be valid UTF-8 too; refusing bad
-// bytes here beats nlohmann replacing them later with U+FFFD in a path.
-bool ValidUtf8(absl::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    unsigned char c = s[i];
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t n;
-    uint32_t cp;
-    if ((c & 0xE0) == 0xC0) {
-      n = 1, cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      n = 2, cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      n = 3, cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (s.size() - i <= n) return false;  // truncated sequence
-    for (size_t k = 1; k <= n; ++k) {
-      unsigned char cc = s[i + k];
-      if ((cc & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    static constexpr uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-    i += n + 1;
-  }
-  return true;
 }
 
 // ---- versions --------------------------------------------------------------------------------
@@ -141,6 +108,8 @@ absl::Status GetString(const Ctx& ctx, const json* v, const std::string& where, 
     return Bad(where, absl::StrCat("is longer than ", kMaxStringBytes, " bytes"));
   }
   if (out->find('\0') != std::string::npos) return Bad(where, "contains a NUL byte");
+  // Spec files are JSON, so config.json built from them must be valid UTF-8 too; refusing bad
+  // bytes here beats nlohmann replacing them later with U+FFFD in a path.
   if (!ValidUtf8(*out)) return Bad(where, "is not valid UTF-8");
   return absl::OkStatus();
 }

@@ -17,6 +17,7 @@
 #include "glog/logging.h"
 #include "nlohmann/json.hpp"
 #include "util/fd.h"
+#include "util/crash_point.h"
 #include "util/fs.h"
 #include "util/subprocess.h"
 
@@ -200,11 +201,12 @@ absl::StatusOr<CreateResult> OciRuntime::Create(const CreateRequest& req) const 
     int p = 0;
     if (absl::SimpleAtoi(absl::StripAsciiWhitespace(*conmon_pid), &p)) result.conmon_pid = p;
   }
+  CrashPoint("runc", "create");
   return result;
 }
 
 absl::Status OciRuntime::Start(const std::string& id) const {
-  return RunRunc({"start", id}, kRuncTimeout);
+  return AfterStep(RunRunc({"start", id}, kRuncTimeout), "runc", "start");
 }
 
 absl::Status OciRuntime::Checkpoint(const CheckpointRequest& req) const {
@@ -230,7 +232,7 @@ absl::Status OciRuntime::Kill(const std::string& id, int signal, bool all) const
   if (!st.ok() && st.message().find("container not running") != std::string::npos) {
     return absl::OkStatus();
   }
-  return st;
+  return AfterStep(st, "runc", "kill");
 }
 
 absl::Status OciRuntime::Delete(const std::string& id, bool force) const {
@@ -239,7 +241,7 @@ absl::Status OciRuntime::Delete(const std::string& id, bool force) const {
   args.push_back(id);
   absl::Status st = RunRunc(args, kRuncTimeout);
   if (absl::IsNotFound(st)) return absl::OkStatus();
-  return st;
+  return AfterStep(st, "runc", "delete");
 }
 
 absl::Status OciRuntime::Resume(const std::string& id) const {

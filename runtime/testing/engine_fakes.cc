@@ -46,10 +46,35 @@ absl::Status FakeImages::MountRootfs(const std::string& container_id, const std:
   return MakeDirs(target, 0755);
 }
 
+absl::Status FakeImages::MountImageVolume(const std::string& container_id, int index,
+                                          const std::string& image_id, const std::string& target) {
+  if (image_id != kImageId) return absl::NotFoundError(absl::StrCat("image ", image_id));
+  if (absl::Status st = MakeDirs(target + "/data", 0755); !st.ok()) return st;
+  if (absl::Status st = MakeDirs(target + "/etc", 0755); !st.ok()) return st;
+  if (absl::Status st = WriteFileAtomic(target + "/data/model", "weights"); !st.ok()) return st;
+  for (const auto& [name, to] : {std::pair<const char*, const char*>{"up", "../../../.."},
+                                 std::pair<const char*, const char*>{"root", "/etc"}}) {
+    const std::string link = absl::StrCat(target, "/", name);
+    unlink(link.c_str());
+    if (symlink(to, link.c_str()) != 0) return absl::InternalError("symlink " + link);
+  }
+  absl::MutexLock l(&mu_);
+  ++volumes_[container_id];
+  return absl::OkStatus();
+}
+
 absl::Status FakeImages::UnmountRootfs(const std::string& container_id) {
   absl::MutexLock l(&mu_);
   if (unmounted_.insert(container_id).second) --mounted_;
+  volumes_.erase(container_id);
   return absl::OkStatus();
+}
+
+int FakeImages::volumes() const {
+  absl::MutexLock l(&mu_);
+  int n = 0;
+  for (const auto& [id, count] : volumes_) n += count;
+  return n;
 }
 
 absl::Status FakeImages::RemoveContainerStorage(const std::string& container_id) {
@@ -70,7 +95,7 @@ int FakeImages::mounted() const {
 }
 
 absl::StatusOr<std::string> FakeNetwork::CreateNetns(const std::string& sandbox_id) {
-  const std::string path = absl::StrCat(dir_, "/", sandbox_id);
+  const std::string path = NetnsPath(sandbox_id);
   if (absl::Status st = WriteFileAtomic(path, ""); !st.ok()) return st;
   return path;
 }

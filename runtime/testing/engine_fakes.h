@@ -7,6 +7,7 @@
 
 #include <functional>
 #include <memory>
+#include <map>
 #include <set>
 #include <string>
 
@@ -49,17 +50,24 @@ class FakeImages final : public ImageProvider {
   using ImageProvider::MountRootfs;
   absl::Status MountRootfs(const std::string& container_id, const std::string& image_id,
                            const std::string& target, const RootfsIdmap* idmap) override;
+  // A directory standing in for the image's files: data/model ("weights"), etc/, and the links
+  // up -> ../../../.. and root -> /etc, which must not lead out of it.
+  absl::Status MountImageVolume(const std::string& container_id, int index,
+                                const std::string& image_id, const std::string& target) override;
   absl::Status UnmountRootfs(const std::string& container_id) override;
   absl::Status RemoveContainerStorage(const std::string& container_id) override;
   absl::StatusOr<std::string> WritableLayerDir(const std::string& container_id) override;
   // Rootfs mounts made and not yet undone.
   int mounted() const;
+  // Image volumes mounted and not yet undone.
+  int volumes() const;
 
  private:
   const std::string layers_dir_;
   mutable absl::Mutex mu_;
   int mounted_ ABSL_GUARDED_BY(mu_) = 0;
   std::set<std::string> unmounted_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, int> volumes_ ABSL_GUARDED_BY(mu_);  // by container
 };
 
 // Hands out one IP per pod and remembers which pods hold one, as host-local IPAM does on disk. A
@@ -67,6 +75,9 @@ class FakeImages final : public ImageProvider {
 class FakeNetwork final : public NetworkProvider {
  public:
   explicit FakeNetwork(std::string dir) : dir_(std::move(dir)) {}
+  std::string NetnsPath(const std::string& sandbox_id) const override {
+    return dir_ + "/" + sandbox_id;
+  }
   absl::StatusOr<std::string> CreateNetns(const std::string& sandbox_id) override;
   absl::Status RemoveNetns(const std::string& path) override;
   absl::StatusOr<PodNetworkStatus> SetUp(const PodNetworkSpec& spec) override;

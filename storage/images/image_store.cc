@@ -93,6 +93,17 @@ bool IsMounted(const std::string& path) {
   return a.st_dev != b.st_dev || a.st_ino == b.st_ino;
 }
 
+// The names in a directory (none when it cannot be read), without "." and "..".
+std::vector<std::string> ContainerDirEntries(const std::string& dir) {
+  std::vector<std::string> out;
+  UniqueDir d(opendir(dir.c_str()));
+  if (!d) return out;
+  while (struct dirent* e = readdir(d.get())) {
+    if (e->d_name[0] != '.') out.emplace_back(e->d_name);
+  }
+  return out;
+}
+
 std::string ShortLinkName(const std::string& chain_id) {
   return std::string(DigestHex(chain_id).substr(0, 16));
 }
@@ -517,6 +528,11 @@ absl::Status ImageStore::Remove(const std::string& ref) {
     auto img = GetLocked(ref);
     if (absl::IsNotFound(img.status())) return absl::OkStatus();
     if (!img.ok()) return img.status();
+    if (std::vector<std::string> users = VolumeUsersLocked(img->id()); !users.empty()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "image \"", ref, "\" (", img->id(), ") is in use by an image volume of ",
+          users.size() == 1 ? "container " : "containers ", absl::StrJoin(users, ", ")));
+    }
     if (absl::Status s = db_->Delete(storage::Kind::kImages, img->id()); !s.ok()) return s;
     UnindexLocked(*img);
     images_.erase(img->id());
@@ -540,17 +556,20 @@ absl::Status ImageStore::GarbageCollect() {
       blobs.insert(std::string(DigestHex(key)));
       chains.insert(std::string(DigestHex(key)));
     }
-    // Container rootfs chains, written before their mount under mu_.
-    if (DIR* d = opendir((root_ + "/containers").c_str())) {
-      while (struct dirent* e = readdir(d)) {
-        if (e->d_name[0] == '.') continue;
-        auto layers = ReadFile(ContainerDir(e->d_name) + "/layers");
+    // Container rootfs and image volume chains, written before their mounts under mu_.
+    for (const std::string& c : ContainerDirEntries(ContainersRoot())) {
+      const std::string dir = ContainerDir(c);
+      for (const std::string& name : ContainerDirEntries(dir)) {
+        if (name != "layers" &&
+            !(absl::StartsWith(name, "volume-") && absl::EndsWith(name, ".layers"))) {
+          continue;
+        }
+        auto layers = ReadFile(dir + "/" + name);
         if (!layers.ok()) continue;
-        for (absl::string_view c : absl::StrSplit(*layers, '\n', absl::SkipEmpty())) {
-          chains.insert(std::string(c));
+        for (absl::string_view h : absl::StrSplit(*layers, '\n', absl::SkipEmpty())) {
+          chains.insert(std::string(h));
         }
       }
-      closedir(d);
     }
     if (DIR* d = opendir((root_ + "/blobs/sha256").c_str())) {
       while (struct dirent* e = readdir(d)) {
@@ -615,21 +634,16 @@ absl::StatusOr<std::string> ImageStore::MountRootfs(const std::string& container
         !s.ok()) {
       return s;
     }
-    for (auto it = img->chain_ids().rbegin(); it != img->chain_ids().rend(); ++it) {
-      std::string hex(DigestHex(*it));
-      if (!PathExists(LayerPath(*it))) {
-        return absl::FailedPreconditionError(absl::StrCat("layer ", *it, " of image ", img->id(),
-                                                          " is missing: pull the image again"));
-      }
-      std::string link = "l/" + ShortLinkName(*it);
-      char buf[PATH_MAX];
-      ssize_t n = readlink((root_ + "/" + link).c_str(), buf, sizeof(buf));
-      lowers.push_back(n > 0 && std::string(buf, n) == "../layers/" + hex ? link : "layers/" + hex);
-    }
+    absl::StatusOr<std::vector<std::string>> found = LowersLocked(*img);
+    if (!found.ok()) return found.status();
+    lowers = std::move(*found);
   }
   if (lowers.empty()) lowers.push_back("empty");
   if (absl::Status s = MakeDirs(target_dir, 0755); !s.ok()) return s;
-  std::string rel = "containers/" + container_id;
+  // Relative to root_ (short options for deep chains) when the writable layers live under it;
+  // absolute when images.containers_dir puts them elsewhere.
+  const std::string rel =
+      containers_root_ == root_ + "/containers" ? "containers/" + container_id : dir;
   std::string options = absl::StrCat("lowerdir=", absl::StrJoin(lowers, ":"), ",upperdir=", rel,
                                      "/upper,workdir=", rel, "/work");
   UniqueFd idmapped_root;
@@ -667,16 +681,123 @@ absl::Status ImageStore::UnmountRootfs(const std::string& container_id) {
     return absl::InvalidArgumentError(
         absl::StrCat("container id \"", container_id, "\" is invalid"));
   }
-  std::string file = ContainerDir(container_id) + "/mountpoint";
-  auto target = ReadFile(file);
-  if (!target.ok()) return absl::OkStatus();
-  if (umount2(target->c_str(), 0) != 0 && errno != EINVAL && errno != ENOENT) {
-    if (errno != EBUSY || umount2(target->c_str(), MNT_DETACH) != 0) {
-      return Errno(absl::StrCat("unmount rootfs of container ", container_id, " at ", *target));
+  const std::string dir = ContainerDir(container_id);
+  std::vector<std::string> files;
+  for (const std::string& name : ContainerDirEntries(dir)) {
+    if (absl::StartsWith(name, "volume-") && absl::EndsWith(name, ".mountpoint")) {
+      files.push_back(name);
     }
   }
-  unlink(file.c_str());
+  files.push_back("mountpoint");  // the rootfs last: the volumes' mountpoints may lie inside it
+  for (const std::string& name : files) {
+    const std::string file = dir + "/" + name;
+    auto target = ReadFile(file);
+    if (!target.ok()) continue;
+    if (umount2(target->c_str(), 0) != 0 && errno != EINVAL && errno != ENOENT) {
+      if (errno != EBUSY || umount2(target->c_str(), MNT_DETACH) != 0) {
+        return Errno(absl::StrCat("unmount ", name == "mountpoint" ? "rootfs" : "image volume",
+                                  " of container ", container_id, " at ", *target));
+      }
+    }
+    unlink(file.c_str());
+  }
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ImageStore::MountImageVolume(const std::string& container_id, int index,
+                                                         const std::string& image_id,
+                                                         const std::string& target_dir) {
+  if (!ValidContainerId(container_id)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("container id \"", container_id, "\" is invalid"));
+  }
+  if (index < 0) return absl::InvalidArgumentError("image volume index is negative");
+  if (target_dir.empty() || target_dir[0] != '/') {
+    return absl::InvalidArgumentError(
+        absl::StrCat("image volume target \"", target_dir, "\" is not absolute"));
+  }
+  const std::string dir = ContainerDir(container_id);
+  const std::string base = absl::StrCat(dir, "/volume-", index);
+  if (auto prev = ReadFile(base + ".mountpoint"); prev.ok() && IsMounted(*prev)) {
+    if (*prev == target_dir) return target_dir;
+    return absl::FailedPreconditionError(absl::StrCat("image volume ", index, " of container \"",
+                                                      container_id, "\" is already mounted at ",
+                                                      *prev));
+  }
+  std::vector<std::string> lowers;
+  {
+    absl::MutexLock l(&mu_);
+    auto img = GetLocked(image_id);
+    if (!img.ok()) return img.status();
+    if (absl::Status s = MakeDirs(dir, 0755); !s.ok()) return s;
+    std::vector<std::string> hexes;
+    for (const auto& c : img->chain_ids()) hexes.emplace_back(DigestHex(c));
+    // Recorded before mounting, under mu_: from now on Remove refuses the image and GC keeps its
+    // layers.
+    if (absl::Status s = WriteFileAtomic(base + ".image", img->id()); !s.ok()) return s;
+    if (absl::Status s = WriteFileAtomic(base + ".layers", absl::StrJoin(hexes, "\n") + "\n");
+        !s.ok()) {
+      return s;
+    }
+    absl::StatusOr<std::vector<std::string>> found = LowersLocked(*img);
+    if (!found.ok()) return found.status();
+    lowers = std::move(*found);
+  }
+  // An overlay without an upper directory is read-only, and needs two lower layers at least.
+  while (lowers.size() < 2) lowers.push_back("empty");
+  if (lowers.size() == 2 && lowers[0] == lowers[1]) lowers.pop_back();
+  if (absl::Status s = MakeDirs(target_dir, 0755); !s.ok()) return s;
+  absl::Status mounted;
+  if (lowers.size() < 2) {
+    // No layers at all: the empty directory, bound read-only.
+    const std::string empty = root_ + "/empty";
+    if (mount(empty.c_str(), target_dir.c_str(), nullptr, MS_BIND, nullptr) != 0 ||
+        mount(nullptr, target_dir.c_str(), nullptr,
+              MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, nullptr) != 0) {
+      mounted = Errno(absl::StrCat("bind ", empty, " at ", target_dir));
+      umount2(target_dir.c_str(), MNT_DETACH);
+    }
+  } else {
+    mounted = MountOverlayRelative(root_, -1, absl::StrCat("lowerdir=", absl::StrJoin(lowers, ":")),
+                                   target_dir);
+  }
+  if (!mounted.ok()) return mounted;
+  if (absl::Status s = WriteFileAtomic(base + ".mountpoint", target_dir); !s.ok()) {
+    umount2(target_dir.c_str(), MNT_DETACH);
+    return s;
+  }
+  return target_dir;
+}
+
+absl::StatusOr<std::vector<std::string>> ImageStore::LowersLocked(const v1::Image& image) const {
+  std::vector<std::string> lowers;
+  for (auto it = image.chain_ids().rbegin(); it != image.chain_ids().rend(); ++it) {
+    std::string hex(DigestHex(*it));
+    if (!PathExists(LayerPath(*it))) {
+      return absl::FailedPreconditionError(absl::StrCat("layer ", *it, " of image ", image.id(),
+                                                        " is missing: pull the image again"));
+    }
+    std::string link = "l/" + ShortLinkName(*it);
+    char buf[PATH_MAX];
+    ssize_t n = readlink((root_ + "/" + link).c_str(), buf, sizeof(buf));
+    lowers.push_back(n > 0 && std::string(buf, n) == "../layers/" + hex ? link : "layers/" + hex);
+  }
+  return lowers;
+}
+
+std::vector<std::string> ImageStore::VolumeUsersLocked(const std::string& image_id) const {
+  std::vector<std::string> users;
+  for (const std::string& c : ContainerDirEntries(ContainersRoot())) {
+    const std::string dir = ContainerDir(c);
+    for (const std::string& name : ContainerDirEntries(dir)) {
+      if (!absl::StartsWith(name, "volume-") || !absl::EndsWith(name, ".image")) continue;
+      if (ReadFile(dir + "/" + name).value_or("") == image_id) {
+        users.push_back(c);
+        break;
+      }
+    }
+  }
+  return users;
 }
 
 absl::Status ImageStore::RemoveContainerStorage(const std::string& container_id) {

@@ -6,6 +6,8 @@
 //   layers/<chain-id hex>/      one unpacked layer each (overlayfs form), renamed in when complete
 //   l/<16 hex>                  short symlinks to layers/, keeping overlay mount options small
 //   containers/<id>/            upper/ and work/ of a container rootfs, its layer chain and mount
+//                               point, and volume-<n>.{image,layers,mountpoint} of its image volumes
+//                               (images.containers_dir may put containers/ elsewhere)
 //   tmp/                        unpacks in progress and trash; emptied on Open
 #ifndef BERTH_STORAGE_IMAGES_IMAGE_STORE_H_
 #define BERTH_STORAGE_IMAGES_IMAGE_STORE_H_
@@ -101,7 +103,15 @@ class ImageStore {
                                           const std::string& image_id,
                                           const std::string& target_dir,
                                           const LayerIdmap* idmap = nullptr);
-  // Both idempotent; RemoveContainerStorage unmounts first and releases the layers for GC.
+  // An image volume (KEP-4639): the image's layers as a read-only overlayfs (no upper) at
+  // `target_dir`, the container's `index`th mount. The image is in use from now until the
+  // container's storage is removed: Remove refuses it and GC keeps its layers. Mounting the same
+  // volume again at the same place is a no-op.
+  absl::StatusOr<std::string> MountImageVolume(const std::string& container_id, int index,
+                                               const std::string& image_id,
+                                               const std::string& target_dir);
+  // Both idempotent; UnmountRootfs unmounts the container's image volumes too;
+  // RemoveContainerStorage unmounts first and releases the layers (and images) for GC.
   absl::Status UnmountRootfs(const std::string& container_id);
   absl::Status RemoveContainerStorage(const std::string& container_id);
   // The container's writable layer (the overlay upper dir), whether or not it exists yet.
@@ -153,6 +163,13 @@ class ImageStore {
   std::string BlobPath(const std::string& digest) const;
   std::string LayerPath(const std::string& chain_id) const;
   std::string ContainerDir(const std::string& container_id) const;
+  // The overlay lowerdir entries (top first, relative to root_) of the image's layers, checked
+  // present; FailedPrecondition naming a missing layer.
+  absl::StatusOr<std::vector<std::string>> LowersLocked(const v1::Image& image) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // Containers with an image volume of image_id.
+  std::vector<std::string> VolumeUsersLocked(const std::string& image_id) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
 
   const std::string root_;
   const std::string containers_root_;  // the writable layers: <root>/containers by default

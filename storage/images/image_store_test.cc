@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "absl/cleanup/cleanup.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "runtime/userns.h"
@@ -81,9 +82,11 @@ class ImageStoreTest : public ::testing::Test {
     OpenStore({});
   }
 
-  void OpenStore(registry::RegistryConfig config, PullLimits limits = {}) {
+  void OpenStore(registry::RegistryConfig config, PullLimits limits = {},
+                 std::string containers_dir = "") {
     store_.reset();
-    auto s = ImageStore::Open(root(), db_.get(), std::move(config), limits);
+    auto s =
+        ImageStore::Open(root(), db_.get(), std::move(config), limits, std::move(containers_dir));
     ASSERT_TRUE(s.ok()) << s.status();
     store_ = std::move(*s);
   }
@@ -335,6 +338,75 @@ TEST_F(ImageStoreTest, MountedRootfsShowsLayersAndWhiteoutsAndKeepsLayersUntilRe
   EXPECT_TRUE(store_->RemoveContainerStorage("ctr1").ok());
   EXPECT_EQ(CountEntries(root() + "/layers"), 0u);
   EXPECT_FALSE(fs::exists(root() + "/containers/ctr1"));
+}
+
+// images.containers_dir elsewhere: the rootfs's upper directory lies there (the mount failed
+// with ENOENT looking for it under the store), and GC still sees the layers a container uses
+// (it looked under <root>/containers and deleted the layers of running containers).
+TEST_F(ImageStoreTest, WritableLayersElsewhereMountAndKeepTheirLayers) {
+  const std::string elsewhere = tmp_.path() + "/writable";
+  OpenStore({}, {}, elsewhere);
+  Push("test/elsewhere", {"1"}, BusyboxImage("elsewhere"));
+  auto img = store_->Pull(Ref("test/elsewhere:1"), {});
+  ASSERT_TRUE(img.ok()) << img.status();
+  std::string target = tmp_.path() + "/elsewhere-mnt";
+  absl::Cleanup cleanup = [&] { (void)store_->RemoveContainerStorage("ctr1"); };
+  auto mounted = store_->MountRootfs("ctr1", img->id(), target);
+  ASSERT_TRUE(mounted.ok()) << mounted.status();
+  std::ofstream(target + "/written") << "w";
+  EXPECT_TRUE(fs::exists(elsewhere + "/ctr1/upper/written"));
+  ASSERT_TRUE(store_->Remove(img->id()).ok());
+  EXPECT_EQ(ReadAll(target + "/etc/marker"), "elsewhere");
+  for (const auto& c : img->chain_ids()) EXPECT_TRUE(fs::exists(root() + "/layers/" + c.substr(7)));
+  ASSERT_TRUE(store_->RemoveContainerStorage("ctr1").ok());
+  EXPECT_EQ(CountEntries(root() + "/layers"), 0u);
+  EXPECT_FALSE(fs::exists(elsewhere + "/ctr1"));
+}
+
+// KEP-4639: an image volume is the image's files, read-only; the image is in use (Remove refuses
+// it, GC keeps its layers) until the container's storage goes.
+TEST_F(ImageStoreTest, ImageVolumesAreReadOnlyAndKeepTheirImage) {
+  Push("test/volume", {"1"}, BusyboxImage("volume"));
+  test::ImageToPush one;
+  one.layers.push_back(MakeLayer({Dir("data"), File("data/model", "weights")}));
+  Push("test/one-layer", {"1"}, one);
+  auto img = store_->Pull(Ref("test/volume:1"), {});
+  ASSERT_TRUE(img.ok()) << img.status();
+  auto single = store_->Pull(Ref("test/one-layer:1"), {});
+  ASSERT_TRUE(single.ok()) << single.status();
+  absl::Cleanup cleanup = [&] { (void)store_->RemoveContainerStorage("ctr1"); };
+  const std::string v0 = tmp_.path() + "/vol0", v1 = tmp_.path() + "/vol1";
+  auto m0 = store_->MountImageVolume("ctr1", 0, img->id(), v0);
+  ASSERT_TRUE(m0.ok()) << m0.status();
+  auto m1 = store_->MountImageVolume("ctr1", 1, single->id(), v1);
+  ASSERT_TRUE(m1.ok()) << m1.status();
+  EXPECT_EQ(ReadAll(v0 + "/etc/marker"), "volume");
+  EXPECT_FALSE(fs::exists(v0 + "/etc/hello"));  // whiteouts apply
+  EXPECT_EQ(ReadAll(v1 + "/data/model"), "weights");
+  for (const std::string& v : {v0, v1}) {
+    errno = 0;
+    EXPECT_LT(open((v + "/new").c_str(), O_CREAT | O_WRONLY, 0644), 0);
+    EXPECT_EQ(errno, EROFS) << v;
+  }
+  EXPECT_TRUE(store_->MountImageVolume("ctr1", 0, img->id(), v0).ok());  // again: a no-op
+  EXPECT_TRUE(absl::IsNotFound(
+      store_->MountImageVolume("ctr1", 2, "sha256:" + std::string(64, '0'), v1 + "x").status()));
+  EXPECT_TRUE(absl::IsInvalidArgument(store_->MountImageVolume("../x", 0, img->id(), v0).status()));
+
+  absl::Status refused = store_->Remove(Ref("test/volume:1"));
+  EXPECT_TRUE(absl::IsFailedPrecondition(refused)) << refused;
+  EXPECT_TRUE(absl::StrContains(refused.message(), "ctr1")) << refused;
+  ASSERT_TRUE(store_->GarbageCollect().ok());
+  for (const auto& c : img->chain_ids()) EXPECT_TRUE(fs::exists(root() + "/layers/" + c.substr(7)));
+
+  ASSERT_TRUE(store_->UnmountRootfs("ctr1").ok());
+  EXPECT_FALSE(fs::exists(v0 + "/etc/marker"));
+  EXPECT_FALSE(fs::exists(v1 + "/data/model"));
+  EXPECT_TRUE(absl::IsFailedPrecondition(store_->Remove(img->id())));  // the container remains
+  ASSERT_TRUE(store_->RemoveContainerStorage("ctr1").ok());
+  EXPECT_TRUE(store_->Remove(img->id()).ok());
+  EXPECT_TRUE(store_->Remove(single->id()).ok());
+  EXPECT_EQ(CountEntries(root() + "/layers"), 0u);
 }
 
 TEST_F(ImageStoreTest, DeepLayerChainsMount) {

@@ -15,6 +15,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
+#include "test/registry/tar_builder.h"
 #include "test/util/cri_fixture.h"
 #include "util/fs.h"
 #include "absl/strings/numbers.h"
@@ -573,6 +574,72 @@ TEST_F(LifecycleTest, UpdatePodSandboxResourcesIsRecorded) {
   EXPECT_EQ(berthd_->runtime().UpdatePodSandboxResources(Ctx().get(), req, &resp).error_code(),
             grpc::StatusCode::NOT_FOUND);
   EXPECT_TRUE(RemovePod(pod_id).ok());
+}
+
+// KEP-4639 with real overlayfs and runc: a pulled image's files (its image_sub_path only) are in
+// the container at the mount's path, read-only and not executable, and the image cannot be
+// removed while the container exists.
+TEST_F(LifecycleTest, AnImageVolumeShowsThePulledImagesFilesReadOnly) {
+  ImageToPush data;
+  data.layers.push_back(MakeLayer({Dir("models"), File("models/weights", "42\n"),
+                                   File("models/run.sh", "#!/bin/sh\necho ran\n", 0755),
+                                   Dir("other"), File("other/secret", "not mounted\n")}));
+  ASSERT_TRUE(PushImage(registry_->host(), "library/models", {"1"}, data).ok());
+  cri::PullImageRequest pull;
+  pull.mutable_image()->set_image("models:1");
+  cri::PullImageResponse pulled;
+  grpc::Status st = berthd_->images().PullImage(Ctx().get(), pull, &pulled);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+
+  cri::PodSandboxConfig pod = Pod("imagevol");
+  std::string pod_id = RunPod(pod);
+  cri::CreateContainerRequest req;
+  req.set_pod_sandbox_id(pod_id);
+  *req.mutable_sandbox_config() = pod;
+  auto* c = req.mutable_config();
+  c->mutable_metadata()->set_name("reader");
+  c->mutable_image()->set_image("busybox");
+  for (const char* a :
+       {"/bin/sh", "-c",
+        "cat /models/weights; ls /models; (touch /models/new 2>/dev/null && echo writable) || "
+        "echo read-only; (/models/run.sh 2>/dev/null && echo executed) || echo not-executable"}) {
+    c->add_command(a);
+  }
+  c->set_log_path("reader.log");
+  cri::Mount* m = c->add_mounts();
+  m->set_container_path("/models");
+  m->mutable_image()->set_image("models:1");
+  m->set_image_sub_path("models");
+  m->set_readonly(true);
+  cri::CreateContainerResponse created;
+  st = berthd_->runtime().CreateContainer(Ctx().get(), req, &created);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  ASSERT_TRUE(Start(created.container_id()).ok());
+  cri::ContainerStatus s = WaitExited(created.container_id());
+  EXPECT_EQ(s.exit_code(), 0);
+  std::string log = ReadFile(s.log_path()).value_or("");
+  EXPECT_TRUE(absl::StrContains(log, " stdout F 42\n")) << log;
+  EXPECT_TRUE(absl::StrContains(log, " stdout F read-only\n")) << log;
+  EXPECT_TRUE(absl::StrContains(log, " stdout F not-executable\n")) << log;
+  EXPECT_FALSE(absl::StrContains(log, "secret")) << log;  // only the sub path is mounted
+
+  cri::RemoveImageRequest rm;
+  rm.mutable_image()->set_image("models:1");
+  cri::RemoveImageResponse rm_resp;
+  st = berthd_->images().RemoveImage(Ctx().get(), rm, &rm_resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << st.error_message();
+  EXPECT_TRUE(absl::StrContains(st.error_message(), created.container_id())) << st.error_message();
+
+  // An image that was never pulled is NOT_FOUND, naming the mount.
+  m->mutable_image()->set_image("never-pulled:1");
+  c->mutable_metadata()->set_name("missing");
+  st = berthd_->runtime().CreateContainer(Ctx().get(), req, &created);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND) << st.error_message();
+  EXPECT_TRUE(absl::StrContains(st.error_message(), "mounts[0].image")) << st.error_message();
+
+  EXPECT_TRUE(RemovePod(pod_id).ok());
+  st = berthd_->images().RemoveImage(Ctx().get(), rm, &rm_resp);
+  EXPECT_TRUE(st.ok()) << st.error_message();
 }
 
 TEST_F(LifecycleTest, HundredPodsLeaveNothingBehind) {

@@ -92,7 +92,7 @@ std::string Berthd::log() const { return ReadFile(dir_ + "/berthd.log").value_or
 absl::Status Berthd::Start(const Options& options) {
   if (absl::Status st = MakeDirs(dir_); !st.ok()) return st;
   std::vector<std::string> argv = {
-      "server/berthd", absl::StrCat("--listen=unix://", socket()), absl::StrCat("--root=", root()),
+      options.binary, absl::StrCat("--listen=unix://", socket()), absl::StrCat("--root=", root()),
       absl::StrCat("--state_dir=", state_dir()), "--pause_binary=runtime/pause/berth-pause"};
   std::string config = dir_ + "/berth.toml";
   absl::Status written = WriteFileAtomic(config, WithEnvironmentDefaults(options.config_toml));
@@ -103,7 +103,7 @@ absl::Status Berthd::Start(const Options& options) {
       open((dir_ + "/berthd.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
   UniqueFd devnull(open("/dev/null", O_RDONLY | O_CLOEXEC));
   absl::StatusOr<pid_t> pid =
-      SpawnProcess(argv, RunOptions{}, devnull.get(), logfd.get(), logfd.get());
+      SpawnProcess(argv, RunOptions{.env = options.env}, devnull.get(), logfd.get(), logfd.get());
   if (!pid.ok()) return pid.status();
   pid_ = *pid;
   // The channel is made once the socket exists: a channel that failed to connect backs off for

@@ -20,12 +20,17 @@ class Berthd {
   struct Options {
     std::string config_toml;  // written to <dir>/berth.toml and passed with --config
     std::vector<std::string> extra_args;
+    // The binary, relative to the test's runfiles: server/berthd_crash_points for the
+    // crash-point tests (the test must have it in its data).
+    std::string binary = "server/berthd";
+    std::vector<std::string> env;  // "K=V" added to berthd's environment
   };
   // Uses `dir` for root, state and socket; dir outlives restarts so state can be recovered.
   explicit Berthd(std::string dir);
   ~Berthd();  // stops berthd (SIGKILL if it does not stop on SIGTERM)
 
-  absl::Status Start(const Options& options = {});
+  absl::Status Start(const Options& options);
+  absl::Status Start() { return Start(Options()); }
   // SIGTERM and wait; returns the exit status from waitpid.
   absl::StatusOr<int> Stop();
   // Waits for berthd to exit by itself; DeadlineExceeded if it is still running after `seconds`.
