@@ -8,7 +8,9 @@
 #include <sstream>
 
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/match.h"
 #include "toml.hpp"
@@ -96,21 +98,6 @@ class Reader {
   std::string origin_;
 };
 
-std::string Quote(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + "\"";
-}
-
-std::string QuoteList(const std::vector<std::string>& v) {
-  std::vector<std::string> q;
-  for (const auto& s : v) q.push_back(Quote(s));
-  return absl::StrCat("[", absl::StrJoin(q, ", "), "]");
-}
-
 }  // namespace
 
 absl::StatusOr<Config> ParseConfig(const std::string& toml_text, const std::string& origin) {
@@ -161,13 +148,13 @@ absl::StatusOr<Config> ParseConfig(const std::string& toml_text, const std::stri
                                    {"max_parallel_downloads",
                                     r.Integer(&im.max_parallel_downloads)},
                                    {"stall_timeout_seconds", r.Integer(&im.stall_timeout_seconds)},
-                                   {"max_layers", r.Integer(&im.max_layers)},
+                                   {"max_layers", r.Integer(&im.pull.max_layers)},
                                    {"max_manifest_bytes", r.Integer(&im.max_manifest_bytes)},
-                                   {"max_config_bytes", r.Integer(&im.max_config_bytes)},
-                                   {"max_layer_bytes", r.Integer(&im.max_layer_bytes)},
-                                   {"max_image_bytes", r.Integer(&im.max_image_bytes)},
-                                   {"max_layer_entries", r.Integer(&im.max_layer_entries)},
-                                   {"min_free_bytes", r.Integer(&im.min_free_bytes)},
+                                   {"max_config_bytes", r.Integer(&im.pull.max_config_bytes)},
+                                   {"max_layer_bytes", r.Integer(&im.pull.max_layer_bytes)},
+                                   {"max_image_bytes", r.Integer(&im.pull.max_image_bytes)},
+                                   {"max_layer_entries", r.Integer(&im.pull.max_layer_entries)},
+                                   {"min_free_bytes", r.Integer(&im.pull.min_free_bytes)},
                                    {"containers_dir", r.String(&im.containers_dir)},
                                })},
                     {"registries",
@@ -239,16 +226,16 @@ absl::Status ValidateConfig(const Config& c) {
   }
   if (c.images.stall_timeout_seconds < 1)
     return bad("images.stall_timeout_seconds", "must be positive");
-  for (const auto& [key, v] :
-       std::map<std::string, int64_t>{{"images.max_layers", c.images.max_layers},
-                                      {"images.max_manifest_bytes", c.images.max_manifest_bytes},
-                                      {"images.max_config_bytes", c.images.max_config_bytes},
-                                      {"images.max_layer_bytes", c.images.max_layer_bytes},
-                                      {"images.max_image_bytes", c.images.max_image_bytes},
-                                      {"images.max_layer_entries", c.images.max_layer_entries}}) {
+  for (const auto& [key, v] : std::map<std::string, int64_t>{
+           {"images.max_layers", c.images.pull.max_layers},
+           {"images.max_manifest_bytes", c.images.max_manifest_bytes},
+           {"images.max_config_bytes", c.images.pull.max_config_bytes},
+           {"images.max_layer_bytes", c.images.pull.max_layer_bytes},
+           {"images.max_image_bytes", c.images.pull.max_image_bytes},
+           {"images.max_layer_entries", c.images.pull.max_layer_entries}}) {
     if (v < 1) return bad(key, "must be positive");
   }
-  if (c.images.min_free_bytes < 0) return bad("images.min_free_bytes", "must not be negative");
+  if (c.images.pull.min_free_bytes < 0) return bad("images.min_free_bytes", "must not be negative");
   if (!c.images.containers_dir.empty() && c.images.containers_dir[0] != '/') {
     return bad("images.containers_dir", "must be an absolute path");
   }
@@ -268,49 +255,13 @@ absl::Status ValidateConfig(const Config& c) {
   return absl::OkStatus();
 }
 
-std::string ConfigToToml(const Config& c) {
-  std::string out;
-  absl::StrAppend(
-      &out, "listen = ", Quote(c.listen), "\n", "root = ", Quote(c.root), "\n",
-      "state_dir = ", Quote(c.state_dir), "\n", "log_level = ", Quote(c.log_level),
-      "\n\n[runtime]\n", "runtime_path = ", Quote(c.runtime.runtime_path), "\n",
-      "conmon_path = ", Quote(c.runtime.conmon_path), "\n",
-      "criu_path = ", Quote(c.runtime.criu_path), "\n",
-      "pause_binary = ", Quote(c.runtime.pause_binary), "\n",
-      "cgroup_driver = ", Quote(std::string(cgroups::CgroupDriverName(c.runtime.cgroup_driver))),
-      "\n", "default_cgroup_parent = ", Quote(c.runtime.default_cgroup_parent), "\n",
-      "exec_sync_max_output_bytes = ", c.runtime.exec_sync_max_output_bytes, "\n",
-      "log_size_max_bytes = ", c.runtime.log_size_max_bytes, "\n",
-      "sync_writes = ", c.runtime.sync_writes ? "true" : "false", "\n",
-      "seccomp_default_when_empty = ", c.runtime.seccomp_default_when_empty ? "true" : "false",
-      "\n", "hooks_dirs = ", QuoteList(c.runtime.hooks_dirs), "\n",
-      "cdi_spec_dirs = ", QuoteList(c.runtime.cdi_spec_dirs), "\n");
-  absl::StrAppend(&out, "\n[images]\n",
-                  "max_parallel_downloads = ", c.images.max_parallel_downloads, "\n",
-                  "stall_timeout_seconds = ", c.images.stall_timeout_seconds, "\n");
-  absl::StrAppend(&out, "max_layers = ", c.images.max_layers, "\n",
-                  "max_manifest_bytes = ", c.images.max_manifest_bytes, "\n",
-                  "max_config_bytes = ", c.images.max_config_bytes, "\n",
-                  "max_layer_bytes = ", c.images.max_layer_bytes, "\n",
-                  "max_image_bytes = ", c.images.max_image_bytes, "\n",
-                  "max_layer_entries = ", c.images.max_layer_entries, "\n",
-                  "min_free_bytes = ", c.images.min_free_bytes, "\n",
-                  "containers_dir = ", Quote(c.images.containers_dir), "\n");
-  absl::StrAppend(&out, "\n[network]\n", "cni_conf_dir = ", Quote(c.network.cni_conf_dir), "\n",
-                  "cni_bin_dirs = ", QuoteList(c.network.cni_bin_dirs), "\n",
-                  "plugin_timeout_seconds = ", c.network.plugin_timeout_seconds, "\n");
-  absl::StrAppend(&out, "\n[streaming]\n", "address = ", Quote(c.streaming.address), "\n",
-                  "port = ", c.streaming.port, "\n");
-  absl::StrAppend(&out, "\n[metrics]\n", "address = ", Quote(c.metrics.address), "\n");
-  for (const auto& [host, h] : c.images.registries) {
-    absl::StrAppend(&out, "\n[registries.", Quote(host), "]\n", "mirrors = ", QuoteList(h.mirrors),
-                    "\n", "insecure = ", h.insecure ? "true" : "false", "\n");
-  }
-  return out;
-}
+namespace {
 
-nlohmann::json ConfigToJson(const Config& c) {
-  nlohmann::json registries = nlohmann::json::object();
+// The effective configuration as one tree, the only list of its keys that is printed: `berthd
+// config` renders it as TOML (ordered_json keeps berth.toml's order), Status(verbose) as JSON.
+template <class Json>
+Json ConfigTree(const Config& c) {
+  Json registries = Json::object();
   for (const auto& [host, h] : c.images.registries) {
     registries[host] = {{"mirrors", h.mirrors}, {"insecure", h.insecure}};
   }
@@ -335,22 +286,87 @@ nlohmann::json ConfigToJson(const Config& c) {
       {"images",
        {{"max_parallel_downloads", c.images.max_parallel_downloads},
         {"stall_timeout_seconds", c.images.stall_timeout_seconds},
-        {"max_layers", c.images.max_layers},
+        {"max_layers", c.images.pull.max_layers},
         {"max_manifest_bytes", c.images.max_manifest_bytes},
-        {"max_config_bytes", c.images.max_config_bytes},
-        {"max_layer_bytes", c.images.max_layer_bytes},
-        {"max_image_bytes", c.images.max_image_bytes},
-        {"max_layer_entries", c.images.max_layer_entries},
-        {"min_free_bytes", c.images.min_free_bytes},
+        {"max_config_bytes", c.images.pull.max_config_bytes},
+        {"max_layer_bytes", c.images.pull.max_layer_bytes},
+        {"max_image_bytes", c.images.pull.max_image_bytes},
+        {"max_layer_entries", c.images.pull.max_layer_entries},
+        {"min_free_bytes", c.images.pull.min_free_bytes},
         {"containers_dir", c.images.containers_dir}}},
-      {"registries", registries},
       {"network",
        {{"cni_conf_dir", c.network.cni_conf_dir},
         {"cni_bin_dirs", c.network.cni_bin_dirs},
         {"plugin_timeout_seconds", c.network.plugin_timeout_seconds}}},
       {"streaming", {{"address", c.streaming.address}, {"port", c.streaming.port}}},
       {"metrics", {{"address", c.metrics.address}}},
+      {"registries", registries},
   };
 }
+
+// A TOML basic string: quotes, backslashes and the control characters TOML forbids raw are
+// escaped (config strings are UTF-8: ParseConfig refuses anything else).
+std::string TomlString(const std::string& s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20 || c == 0x7f) {
+      absl::StrAppendFormat(&out, "\\u%04X", c);
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out + "\"";
+}
+
+std::string TomlKey(const std::string& key) {
+  bool bare = !key.empty() && std::all_of(key.begin(), key.end(), [](unsigned char c) {
+    return absl::ascii_isalnum(c) || c == '_' || c == '-';
+  });
+  return bare ? key : TomlString(key);
+}
+
+std::string TomlValue(const nlohmann::ordered_json& v) {
+  if (v.is_string()) return TomlString(v.get<std::string>());
+  if (v.is_boolean()) return v.get<bool>() ? "true" : "false";
+  if (v.is_array()) {
+    std::vector<std::string> items;
+    for (const auto& item : v) items.push_back(TomlValue(item));
+    return absl::StrCat("[", absl::StrJoin(items, ", "), "]");
+  }
+  return v.dump();  // a number
+}
+
+// A table's own keys under its [header] (none for the root, nor for a table of tables only),
+// then its subtables, each as [path.key].
+void AppendTomlTable(const nlohmann::ordered_json& table, const std::string& path,
+                     std::string* out) {
+  bool has_values = false;
+  for (const auto& [key, value] : table.items()) has_values |= !value.is_object();
+  if (has_values) {
+    if (!path.empty()) absl::StrAppend(out, out->empty() ? "" : "\n", "[", path, "]\n");
+    for (const auto& [key, value] : table.items()) {
+      if (!value.is_object()) absl::StrAppend(out, TomlKey(key), " = ", TomlValue(value), "\n");
+    }
+  }
+  for (const auto& [key, value] : table.items()) {
+    if (value.is_object()) {
+      AppendTomlTable(value, path.empty() ? TomlKey(key) : absl::StrCat(path, ".", TomlKey(key)),
+                      out);
+    }
+  }
+}
+
+}  // namespace
+
+std::string ConfigToToml(const Config& c) {
+  std::string out;
+  AppendTomlTable(ConfigTree<nlohmann::ordered_json>(c), "", &out);
+  return out;
+}
+
+nlohmann::json ConfigToJson(const Config& c) { return ConfigTree<nlohmann::json>(c); }
 
 }  // namespace berth

@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "nlohmann/json.hpp"
+#include "storage/images/pull_limits.h"
 #include "runtime/cgroups/paths.h"
 
 namespace berth {
@@ -51,14 +52,10 @@ struct Config {
   struct Images {
     int max_parallel_downloads = 3;
     int stall_timeout_seconds = 60;  // cancel a download making no progress for this long
-    // Per-pull budgets (see deploy/berth.toml); the defaults match images::PullLimits.
-    int max_layers = 128;
+    // Per-pull budgets (see deploy/berth.toml): the registry client's manifest cap, and what the
+    // image store enforces (keys images.max_layers, ... as in PullLimits).
     int64_t max_manifest_bytes = 4 << 20;
-    int64_t max_config_bytes = 16 << 20;
-    int64_t max_layer_bytes = int64_t{32} << 30;
-    int64_t max_image_bytes = int64_t{64} << 30;
-    int64_t max_layer_entries = 1'000'000;
-    int64_t min_free_bytes = int64_t{1} << 30;
+    images::PullLimits pull;
     // Where the containers' writable layers live; empty: <root>/images/containers. Elsewhere
     // (another disk) it is a separate container filesystem in ImageFsInfo (KEP-4191).
     std::string containers_dir;

@@ -180,16 +180,9 @@ absl::Status RunDaemon(const Config& config) {
   for (const auto& [host, h] : config.images.registries) {
     registry_config.hosts[host] = registry::RegistryHost{h.mirrors, h.insecure};
   }
-  images::PullLimits pull_limits;
-  pull_limits.max_layers = config.images.max_layers;
-  pull_limits.max_config_bytes = config.images.max_config_bytes;
-  pull_limits.max_layer_bytes = config.images.max_layer_bytes;
-  pull_limits.max_image_bytes = config.images.max_image_bytes;
-  pull_limits.max_layer_entries = config.images.max_layer_entries;
-  pull_limits.min_free_bytes = config.images.min_free_bytes;
   absl::StatusOr<std::unique_ptr<images::ImageStore>> image_store =
       images::ImageStore::Open(absl::StrCat(config.root, "/images"), db->get(), registry_config,
-                               pull_limits, config.images.containers_dir);
+                               config.images.pull, config.images.containers_dir);
   if (!image_store.ok()) return image_store.status();
   engine::ImageStoreAdapter image_provider(image_store->get());
 

@@ -6,8 +6,8 @@
 //   layers/<chain-id hex>/      one unpacked layer each (overlayfs form), renamed in when complete
 //   l/<16 hex>                  short symlinks to layers/, keeping overlay mount options small
 //   containers/<id>/            upper/ and work/ of a container rootfs, its layer chain and mount
-//                               point, and volume-<n>.{image,layers,mountpoint} of its image volumes
-//                               (images.containers_dir may put containers/ elsewhere)
+//                               point, and volume-<n>.{image,layers,mountpoint} of its image
+//                               volumes (images.containers_dir may put containers/ elsewhere)
 //   tmp/                        unpacks in progress and trash; emptied on Open
 #ifndef BERTH_STORAGE_IMAGES_IMAGE_STORE_H_
 #define BERTH_STORAGE_IMAGES_IMAGE_STORE_H_
@@ -37,17 +37,6 @@ struct DiskUsage {
 struct FsUsage {
   DiskUsage usage;
   std::string mountpoint;  // the directory (CRI FilesystemIdentifier.mountpoint)
-};
-
-// What one pull may cost (berth.toml [images]); a pull over a limit fails before the disk does.
-struct PullLimits {
-  int max_layers = 128;
-  int64_t max_config_bytes = 16 << 20;
-  int64_t max_layer_bytes = int64_t{32} << 30;  // uncompressed, per layer
-  int64_t max_image_bytes = int64_t{64} << 30;  // uncompressed, of the layers one pull unpacks
-  int64_t max_layer_entries = 1'000'000;
-  // Downloads and unpacks stop short of leaving less than this free on the store's filesystem.
-  int64_t min_free_bytes = int64_t{1} << 30;
 };
 
 class ImageStore {
