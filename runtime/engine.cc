@@ -256,6 +256,14 @@ std::vector<ContainerView> Engine::AppContainerViewsLocked(const std::string& sa
       out.push_back(it->second);
     }
   }
+  // Newest first, as kubelet sorts what it lists itself: with evented PLEG it takes these lists
+  // (PodSandboxStatus, events) as they come, and the first container of a name is its latest.
+  std::sort(out.begin(), out.end(), [](const ContainerView& a, const ContainerView& b) {
+    if (a->config().created_at_ns() != b->config().created_at_ns()) {
+      return a->config().created_at_ns() > b->config().created_at_ns();
+    }
+    return a->config().id() < b->config().id();
+  });
   return out;
 }
 

@@ -389,6 +389,34 @@ TEST_F(EngineTest, EventsFollowEveryTransitionInOrder) {
   EXPECT_EQ(got, want);
 }
 
+// Found with a real kubelet 1.32 and EventedPLEG: after a kubelet restart, kubelet takes a pod's
+// containers from PodSandboxStatus (and events) as listed, without sorting, and its
+// FindContainerStatusByName takes the first of a name. Listed in id order, an exited attempt 0
+// could come before the running attempt 1, and kubelet tried to create attempt 1 again.
+TEST_F(EngineTest, APodsContainersAreListedNewestFirstAsKubeletExpects) {
+  std::unique_ptr<EventBus::Subscription> sub = engine_->events().Subscribe();
+  std::string pod = RunPod("p");
+  std::vector<std::string> made;
+  for (int attempt = 0; attempt < 6; ++attempt) {
+    cri::ContainerConfig c = Ctr("c");
+    c.mutable_metadata()->set_attempt(attempt);
+    absl::StatusOr<std::string> id = engine_->CreateContainer(pod, c);
+    ASSERT_TRUE(id.ok()) << id.status();
+    made.push_back(*id);
+  }
+  std::vector<std::string> want(made.rbegin(), made.rend());
+  std::vector<std::string> listed;
+  for (const ContainerView& v : engine_->ListContainersOf(pod)) listed.push_back(v->config().id());
+  EXPECT_EQ(listed, want);
+  // The last event (the sixth creation) carries the pod's containers in the same order.
+  Event e, last;
+  while (sub->Next(&e, absl::Milliseconds(200)) == EventBus::Subscription::Result::kEvent) last = e;
+  ASSERT_EQ(last.container_id, made.back());
+  std::vector<std::string> in_event;
+  for (const auto& c : last.containers) in_event.push_back(c->config().id());
+  EXPECT_EQ(in_event, want);
+}
+
 // Audit finding 13, and what //server:cri_request_fuzz found beyond it: a log_path of "." or
 // "c/.." named the log directory itself, which conmon cannot open (INTERNAL for the caller's
 // mistake).

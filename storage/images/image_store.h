@@ -23,6 +23,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "proto/berth/v1/records.pb.h"
+#include "storage/images/pull_limits.h"
 #include "storage/registry/client.h"
 #include "storage/registry/config.h"
 #include "storage/state_db.h"
