@@ -153,6 +153,7 @@ absl::StatusOr<Config> ParseConfig(const std::string& toml_text, const std::stri
                          {"exec_sync_max_output_bytes", r.Integer(&rt.exec_sync_max_output_bytes)},
                          {"log_size_max_bytes", r.Integer(&rt.log_size_max_bytes)},
                          {"sync_writes", r.Bool(&rt.sync_writes)},
+                         {"read_state_in_process", r.Bool(&rt.read_state_in_process)},
                          {"seccomp_default_when_empty", r.Bool(&rt.seccomp_default_when_empty)},
                          {"hooks_dirs", r.Strings(&rt.hooks_dirs)},
                          {"cdi_spec_dirs", r.Strings(&rt.cdi_spec_dirs)},
@@ -282,6 +283,7 @@ std::string ConfigToToml(const Config& c) {
       "exec_sync_max_output_bytes = ", c.runtime.exec_sync_max_output_bytes, "\n",
       "log_size_max_bytes = ", c.runtime.log_size_max_bytes, "\n",
       "sync_writes = ", c.runtime.sync_writes ? "true" : "false", "\n",
+      "read_state_in_process = ", c.runtime.read_state_in_process ? "true" : "false", "\n",
       "seccomp_default_when_empty = ", c.runtime.seccomp_default_when_empty ? "true" : "false",
       "\n", "hooks_dirs = ", QuoteList(c.runtime.hooks_dirs), "\n",
       "cdi_spec_dirs = ", QuoteList(c.runtime.cdi_spec_dirs), "\n");
@@ -329,6 +331,7 @@ nlohmann::json ConfigToJson(const Config& c) {
         {"exec_sync_max_output_bytes", c.runtime.exec_sync_max_output_bytes},
         {"log_size_max_bytes", c.runtime.log_size_max_bytes},
         {"sync_writes", c.runtime.sync_writes},
+        {"read_state_in_process", c.runtime.read_state_in_process},
         {"seccomp_default_when_empty", c.runtime.seccomp_default_when_empty},
         {"hooks_dirs", c.runtime.hooks_dirs},
         {"cdi_spec_dirs", c.runtime.cdi_spec_dirs}}},
