@@ -122,6 +122,7 @@ TEST_F(RuncStateTest, AZombieInitIsStopped) {
   ASSERT_EQ(pipe(go), 0);
   pid_t child = fork();
   if (child == 0) {
+    close(go[1]);  // so that the parent's close is EOF here
     char c;
     (void)!read(go[0], &c, 1);
     _exit(0);
