@@ -1,7 +1,8 @@
 // berth's lifecycle benchmark: pod start/stop, container create+start next to a bare runc
 // create+start of the same bundle, list and stats latency by count, concurrent pod starts, image
-// pull+unpack next to tar -xzf, and memory (daemon RSS/PSS idle, with pods, at density and over
-// create/remove cycles; monitor PSS per container). Prints a table and JSON.
+// pull+unpack next to tar -xzf, memory (daemon RSS/PSS idle, with pods, at density and over
+// create/remove cycles; monitor PSS per container), and a restart under 1,000 containers next to
+// a `runc state` per container. Prints a table and JSON.
 //
 // With --against=unix:///path the same workloads also run on a second CRI endpoint (containerd,
 // for instance) in the same run, interleaved call by call where the figure is a latency, and the
@@ -34,6 +35,7 @@
 #include "grpcpp/impl/codegen/client_unary_call.h"
 #include "grpcpp/impl/codegen/rpc_method.h"
 #include "nlohmann/json.hpp"
+#include "bench/restart_section.h"
 #include "test/registry/tar_builder.h"
 #include "test/registry/test_registry.h"
 #include "test/util/berthd.h"
@@ -60,9 +62,12 @@ ABSL_FLAG(
     "Seconds to wait before each memory reading (lets the daemon finish its background work)");
 ABSL_FLAG(std::string, json_out, "", "Also write the JSON report to this file");
 ABSL_FLAG(bool, sync_writes, true, "berthd's runtime.sync_writes (fsync every state write)");
-ABSL_FLAG(std::string, sections, "pull,pods,containers,lists,concurrent,memory",
+ABSL_FLAG(std::string, runc, "runc", "The runc the restart section's `runc state` baseline runs");
+ABSL_FLAG(int, restart_pods, 100, "Pods running during the restart section");
+ABSL_FLAG(int, restart_containers_per_pod, 10, "Containers (sleep) per pod of the restart section");
+ABSL_FLAG(std::string, sections, "pull,pods,containers,lists,concurrent,memory,restart",
           "Which figures to measure (comma-separated subset of "
-          "pull,pods,containers,lists,concurrent,memory)");
+          "pull,pods,containers,lists,concurrent,memory,restart)");
 ABSL_FLAG(std::string, against, "",
           "A second CRI endpoint (unix:///path) to run the same workloads on, side by side. It "
           "must mirror docker.io and registry.k8s.io to --registry.");
@@ -272,11 +277,10 @@ class Bench {
       berthd_ = std::make_unique<test::Berthd>(dir_.path() + "/d");
       MakeDirs(dir_.path() + "/cni").IgnoreError();
       WriteFileAtomic(dir_.path() + "/cni/10-bench.conflist", CniConfig()).IgnoreError();
-      if (absl::Status st = berthd_->Start(
-              {.config_toml = absl::StrCat(
-                   "[network]\ncni_conf_dir = \"", dir_.path(), "/cni\"\n", extra_config_,
-                   "[registries.\"docker.io\"]\nmirrors = [\"http://", registry_host, "\"]\n")});
-          !st.ok()) {
+      berthd_options_.config_toml =
+          absl::StrCat("[network]\ncni_conf_dir = \"", dir_.path(), "/cni\"\n", extra_config_,
+                       "[registries.\"docker.io\"]\nmirrors = [\"http://", registry_host, "\"]\n");
+      if (absl::Status st = berthd_->Start(berthd_options_); !st.ok()) {
         Die(std::string(st.message()));
       }
       berth->socket = berthd_->socket();
@@ -337,6 +341,7 @@ class Bench {
       if (!density_done_) Density();
       Cycles();
     }
+    if (want("restart")) Restart();
   }
 
   void Print() {
@@ -968,6 +973,55 @@ class Bench {
     }
   }
 
+  // N pods x M sleeping containers on berth, then berthd SIGKILLed and started again: the time
+  // to Version and to a full ListContainers, with state.json read in-process (twice) and with
+  // `runc state` per container (runtime.read_state_in_process = false: the old recovery), and
+  // the serial `runc state` baseline over the same containers (bench/restart_section.h).
+  void Restart() {
+    if (!berthd_) {
+      Note("restart: needs the berthd the bench starts (not --endpoint); skipped");
+      return;
+    }
+    Target& t = *targets_[0];
+    const int per_pod = absl::GetFlag(FLAGS_restart_containers_per_pod);
+    const int npods = absl::GetFlag(FLAGS_restart_pods);
+    std::vector<std::string> pods(npods);
+    std::atomic<int> next{0};
+    std::vector<std::thread> loops;
+    for (int l = 0; l < 2; ++l) {
+      loops.emplace_back([&] {
+        for (int p; (p = next++) < npods;) {
+          const std::string name = absl::StrCat("restart-", p);
+          pods[p] = MustRunPod(t, name);
+          for (int c = 0; c < per_pod; ++c)
+            MustCreateAndStart(t, pods[p], name, absl::StrCat("c", c));
+        }
+      });
+    }
+    for (auto& l : loops) l.join();
+    const size_t count = static_cast<size_t>(npods) * per_pod;
+    Note(absl::StrCat("berth: ", count, " containers in ", npods, " pods; restarting"));
+    const std::string label = absl::StrCat("restart_", count, "_containers");
+    t.fig.update(RuncStateBaseline(absl::GetFlag(FLAGS_runc), berthd_->state_dir() + "/runc"));
+    t.fig.update(TimeRestart(*berthd_, berthd_options_, count, label));
+    test::Berthd::Options old = berthd_options_;
+    old.config_toml.replace(old.config_toml.find("[runtime]\n"), 10,
+                            "[runtime]\nread_state_in_process = false\n");
+    t.fig.update(TimeRestart(*berthd_, old, count, label + "_runc_state_per_container"));
+    t.fig.update(TimeRestart(*berthd_, berthd_options_, count, label + "_again"));
+    const double fresh = t.fig.value(label + "_to_full_list_ms", 0.0);
+    if (fresh > 0) {
+      t.fig["restart_runc_state_serial_over_restart_to_full_list"] =
+          t.fig.value("restart_baseline_runc_state_serial_total_ms", 0.0) / fresh;
+      t.fig["restart_old_recovery_over_new_to_full_list"] =
+          t.fig.value(label + "_runc_state_per_container_to_full_list_ms", 0.0) / fresh;
+    }
+    t.pid = berthd_->pid();
+    t.Connect("unix://" + t.socket);  // the old channel backs off after the kills
+    MustRemovePods(t, pods);
+  }
+
+  test::Berthd::Options berthd_options_;
   const std::string extra_config_ = absl::StrCat(
       "[runtime]\nsync_writes = ", absl::GetFlag(FLAGS_sync_writes) ? "true" : "false", "\n");
   test::TempDir dir_;

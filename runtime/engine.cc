@@ -53,6 +53,7 @@ Engine::Engine(Key, EngineOptions options, storage::StateDB* db, ImageProvider* 
         .exec_dir = absl::StrCat(options_.state_dir, "/exec"),
         .log_size_max_bytes = options_.log_size_max_bytes,
         .systemd_cgroup = options_.cgroup_driver == cgroups::CgroupDriver::kSystemd,
+        .read_state_in_process = options_.read_state_in_process,
     });
   }
   if (!host_) host_ = std::make_unique<HostOps>();

@@ -49,6 +49,8 @@ struct EngineOptions {
   size_t exec_sync_max_output = 16 << 20;
   int64_t log_size_max_bytes = -1;
   bool seccomp_default_when_empty = true;
+  // oci::OciRuntimeOptions::read_state_in_process: runc's state.json read in-process.
+  bool read_state_in_process = true;
   std::vector<std::string> hooks_dirs;  // OCI hooks.d directories, later ones win
   std::vector<std::string> cdi_spec_dirs = cdi::DefaultSpecDirs();  // later ones win
   // The kills the kernel's OOM killer counted in a container's cgroup (memory.events oom_kill on

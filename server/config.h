@@ -40,6 +40,9 @@ struct Config {
     int64_t exec_sync_max_output_bytes = 16 << 20;
     int64_t log_size_max_bytes = -1;  // conmon's --log-size-max; -1 leaves logs to kubelet
     bool sync_writes = true;          // fsync every StateDB write
+    // Container states are read from runc 1.1's state.json in-process (no `runc state` process
+    // per container at restart); false runs `runc state` for every one.
+    bool read_state_in_process = true;
     // Containers whose request names no seccomp profile at all get RuntimeDefault; false follows
     // CRI's older text (empty = unconfined), as critest's seccomp spec expects.
     bool seccomp_default_when_empty = true;

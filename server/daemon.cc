@@ -171,6 +171,7 @@ absl::Status RunDaemon(const Config& config) {
   eo.exec_sync_max_output = config.runtime.exec_sync_max_output_bytes;
   eo.log_size_max_bytes = config.runtime.log_size_max_bytes;
   eo.seccomp_default_when_empty = config.runtime.seccomp_default_when_empty;
+  eo.read_state_in_process = config.runtime.read_state_in_process;
   eo.hooks_dirs = config.runtime.hooks_dirs;
   eo.cdi_spec_dirs = config.runtime.cdi_spec_dirs;
   registry::RegistryConfig registry_config;

@@ -248,37 +248,32 @@ absl::Status OciRuntime::Resume(const std::string& id) const {
   return RunRunc({"resume", id}, kRuncTimeout);
 }
 
-RuncStatus ParseRuncStatus(std::string_view name) {
-  static constexpr std::pair<std::string_view, RuncStatus> kNames[] = {
-      {"creating", RuncStatus::kCreating}, {"created", RuncStatus::kCreated},
-      {"running", RuncStatus::kRunning},   {"paused", RuncStatus::kPaused},
-      {"stopped", RuncStatus::kStopped},
-  };
-  for (const auto& [n, st] : kNames) {
-    if (n == name) return st;
-  }
-  return RuncStatus::kUnknown;
-}
-
-const char* RuncStatusName(RuncStatus status) {
-  switch (status) {
-    case RuncStatus::kCreating:
-      return "creating";
-    case RuncStatus::kCreated:
-      return "created";
-    case RuncStatus::kRunning:
-      return "running";
-    case RuncStatus::kPaused:
-      return "paused";
-    case RuncStatus::kStopped:
-      return "stopped";
-    case RuncStatus::kUnknown:
-      break;
-  }
-  return "unknown";
+bool OciRuntime::ReadsStateInProcess() const {
+  if (!options_.read_state_in_process) return false;
+  absl::MutexLock l(&probe_mu_);
+  if (readable_runc_) return *readable_runc_;
+  RunOptions o;
+  o.timeout = kRuncTimeout;
+  absl::StatusOr<RunResult> r = RunProcess({options_.runtime_path, "--version"}, o);
+  if (!r.ok() || !r->ok()) return false;  // asked again next time: it may be mended by then
+  readable_runc_ = ReadableRuncVersion(r->out);
+  LOG(INFO) << "container states are read "
+            << (*readable_runc_ ? "from runc's state.json in-process"
+                                : absl::StrCat("with `", options_.runtime_path,
+                                               " state` (not a runc 1.1 this reader knows)"));
+  return *readable_runc_;
 }
 
 absl::StatusOr<RuncState> OciRuntime::State(const std::string& id) const {
+  if (ReadsStateInProcess()) {
+    absl::StatusOr<RuncState> s = ReadRuncState(options_.runc_root, id, options_.state_reader);
+    if (s.ok() || absl::IsNotFound(s.status())) return s;
+    LOG(INFO) << s.status().message() << "; asking runc";
+  }
+  return ExecState(id);
+}
+
+absl::StatusOr<RuncState> OciRuntime::ExecState(const std::string& id) const {
   std::vector<std::string> argv = Runc({"state", id});
   RunOptions o;
   o.timeout = kRuncTimeout;

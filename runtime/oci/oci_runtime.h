@@ -4,13 +4,16 @@
 
 #include <sys/types.h>
 
+#include <optional>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "runtime/oci/runc_state.h"
 
 namespace berth::oci {
 
@@ -27,6 +30,12 @@ struct OciRuntimeOptions {
   // --systemd-cgroup for runc/crun (the systemd cgroup driver): cgroupsPath is
   // "slice:prefix:name" and the runtime makes the container's scope through systemd.
   bool systemd_cgroup = false;
+  // State() reads runc's state.json itself (runtime/oci/runc_state.h) when runtime_path is a
+  // runc whose state it understands (asked once with --version), and runs `runc state` only
+  // when that reader cannot be sure. false: always `runc state`.
+  bool read_state_in_process = true;
+  // Where the in-process reader finds cgroups and systemd; tests point them at fakes.
+  RuncStateReaderOptions state_reader;
 };
 
 struct CreateRequest {
@@ -55,17 +64,6 @@ struct CheckpointRequest {
 struct CreateResult {
   pid_t pid = 0;  // the container's init process
   pid_t conmon_pid = 0;
-};
-
-// A container's status as `runc state` names it; kUnknown for a name runc does not use.
-enum class RuncStatus { kUnknown, kCreating, kCreated, kRunning, kPaused, kStopped };
-RuncStatus ParseRuncStatus(std::string_view name);
-const char* RuncStatusName(RuncStatus status);
-
-// What `runc state` says.
-struct RuncState {
-  RuncStatus status = RuncStatus::kUnknown;
-  pid_t pid = 0;
 };
 
 struct ExecResult {
@@ -138,6 +136,7 @@ class OciRuntime final : public Runtime {
   absl::Status Kill(const std::string& id, int signal, bool all = false) const override;
   absl::Status Delete(const std::string& id, bool force) const override;
   absl::Status Resume(const std::string& id) const override;
+  // runc's answer: from state.json when the in-process reader is sure, else `runc state`.
   absl::StatusOr<RuncState> State(const std::string& id) const override;
   absl::Status Update(const std::string& id, const std::string& resources_json) const override;
   absl::StatusOr<ExecResult> ExecSync(const std::string& id, const std::string& process_json,
@@ -153,6 +152,14 @@ class OciRuntime final : public Runtime {
  private:
   std::vector<std::string> Runc(std::vector<std::string> args) const;
   absl::Status RunRunc(const std::vector<std::string>& args, absl::Duration timeout) const;
+  absl::StatusOr<RuncState> ExecState(const std::string& id) const;
+  // Whether runtime_path is a runc the in-process reader understands; asked once it could be.
+  bool ReadsStateInProcess() const;
+
+  mutable absl::Mutex probe_mu_;
+  // Set once `<runtime_path> --version` ran and exited 0: a runtime that cannot be run yet is
+  // asked again on the next State().
+  mutable std::optional<bool> readable_runc_ ABSL_GUARDED_BY(probe_mu_);
 };
 
 }  // namespace berth::oci

@@ -128,7 +128,7 @@ absl::Status Berthd::Start(const Options& options) {
       ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
       if (runtime_->Version(&ctx, req, &resp).ok()) return absl::OkStatus();
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    std::this_thread::sleep_for(std::chrono::milliseconds(options.poll_interval_ms));
   }
   return absl::DeadlineExceededError(absl::StrCat("berthd did not answer:\n", this->log()));
 }

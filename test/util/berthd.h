@@ -24,6 +24,8 @@ class Berthd {
     // crash-point tests (the test must have it in its data).
     std::string binary = "server/berthd";
     std::vector<std::string> env;  // "K=V" added to berthd's environment
+    // How often Start looks for the socket and asks Version (the restart benchmark times it).
+    int poll_interval_ms = 20;
   };
   // Uses `dir` for root, state and socket; dir outlives restarts so state can be recovered.
   explicit Berthd(std::string dir);
