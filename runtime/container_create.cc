@@ -212,8 +212,8 @@ absl::StatusOr<std::string> Engine::DoCreateContainer(const std::string& sandbox
   SpecOptions so{*cgroups_path, oom_floor_, options_.seccomp_default_when_empty};
   cri::ContainerConfig effective = config;
   // Image volumes: each mounted read-only in the bundle and bound from there.
-  if (absl::Status st = PrepareImageVolumes(images_, id, cc->bundle_dir() + "/image-volumes",
-                                            &effective);
+  if (absl::Status st =
+          PrepareImageVolumes(images_, id, cc->bundle_dir() + "/image-volumes", &effective);
       !st.ok()) {
     return st;
   }
