@@ -16,6 +16,7 @@
 #include "absl/strings/strip.h"
 #include "glog/logging.h"
 #include "nlohmann/json.hpp"
+#include "runtime/cgroups/mode.h"
 #include "util/fd.h"
 #include "util/crash_point.h"
 #include "util/fs.h"
@@ -248,27 +249,46 @@ absl::Status OciRuntime::Resume(const std::string& id) const {
   return RunRunc({"resume", id}, kRuncTimeout);
 }
 
-bool OciRuntime::ReadsStateInProcess() const {
+bool OciRuntime::ReadsStateInProcess(RuncStateReaderOptions* reader) const {
   if (!options_.read_state_in_process) return false;
-  absl::MutexLock l(&probe_mu_);
-  if (readable_runc_) return *readable_runc_;
+  {
+    absl::MutexLock l(&probe_mu_);
+    if (readable_runc_) {
+      *reader = reader_;
+      return *readable_runc_;
+    }
+  }
+  // Asked without the lock: other threads' State() calls never wait behind a process.
   RunOptions o;
   o.timeout = kRuncTimeout;
   absl::StatusOr<RunResult> r = RunProcess({options_.runtime_path, "--version"}, o);
   if (!r.ok() || !r->ok()) return false;  // asked again next time: it may be mended by then
-  readable_runc_ = ReadableRuncVersion(r->out);
-  LOG(INFO) << "container states are read "
-            << (*readable_runc_ ? "from runc's state.json in-process"
-                                : absl::StrCat("with `", options_.runtime_path,
-                                               " state` (not a runc 1.1 this reader knows)"));
+  // The cgroup layout does not change under a running berthd: resolved once, not per read.
+  RuncStateReaderOptions resolved = options_.state_reader;
+  if (!resolved.unified) {
+    absl::StatusOr<cgroups::CgroupMode> mode = cgroups::DetectCgroupMode(resolved.cgroup_root);
+    resolved.unified = mode.ok() && *mode == cgroups::CgroupMode::kUnified;
+  }
+  const bool readable = ReadableRuncVersion(r->out);
+  absl::MutexLock l(&probe_mu_);
+  if (!readable_runc_) {
+    readable_runc_ = readable;
+    reader_ = std::move(resolved);
+    LOG(INFO) << "container states are read "
+              << (readable ? "from runc's state.json in-process"
+                           : absl::StrCat("with `", options_.runtime_path,
+                                          " state` (not a runc 1.1 this reader knows)"));
+  }
+  *reader = reader_;
   return *readable_runc_;
 }
 
 absl::StatusOr<RuncState> OciRuntime::State(const std::string& id) const {
-  if (ReadsStateInProcess()) {
-    absl::StatusOr<RuncState> s = ReadRuncState(options_.runc_root, id, options_.state_reader);
+  if (RuncStateReaderOptions reader; ReadsStateInProcess(&reader)) {
+    absl::StatusOr<RuncState> s = ReadRuncState(options_.runc_root, id, reader);
     if (s.ok() || absl::IsNotFound(s.status())) return s;
-    LOG(INFO) << s.status().message() << "; asking runc";
+    // Expected now and then (a container runc is still creating): not worth a line each time.
+    VLOG(1) << s.status().message() << "; asking runc";
   }
   return ExecState(id);
 }

@@ -153,13 +153,15 @@ class OciRuntime final : public Runtime {
   std::vector<std::string> Runc(std::vector<std::string> args) const;
   absl::Status RunRunc(const std::vector<std::string>& args, absl::Duration timeout) const;
   absl::StatusOr<RuncState> ExecState(const std::string& id) const;
-  // Whether runtime_path is a runc the in-process reader understands; asked once it could be.
-  bool ReadsStateInProcess() const;
+  // Whether runtime_path is a runc the in-process reader understands (asked once it could be),
+  // and then the reader's options with the cgroup layout resolved.
+  bool ReadsStateInProcess(RuncStateReaderOptions* reader) const;
 
   mutable absl::Mutex probe_mu_;
   // Set once `<runtime_path> --version` ran and exited 0: a runtime that cannot be run yet is
   // asked again on the next State().
   mutable std::optional<bool> readable_runc_ ABSL_GUARDED_BY(probe_mu_);
+  mutable RuncStateReaderOptions reader_ ABSL_GUARDED_BY(probe_mu_);
 };
 
 }  // namespace berth::oci

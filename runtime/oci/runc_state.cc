@@ -3,11 +3,9 @@
 #include "runtime/oci/runc_state.h"
 
 #include <fcntl.h>
-#include <linux/magic.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -25,6 +23,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "nlohmann/json.hpp"
+#include "runtime/cgroups/mode.h"
 #include "util/fd.h"
 
 namespace berth::oci {
@@ -359,10 +358,11 @@ bool ProcStat(int64_t pid, char* state, uint64_t* start_time) {
   return absl::SimpleAtoi(field, start_time);
 }
 
+// runc's IsCgroup2UnifiedMode: cgroup2 mounted at the root (runtime/cgroups' detection).
 bool CgroupIsUnified(const RuncStateReaderOptions& o) {
   if (o.unified) return *o.unified;
-  struct statfs st {};
-  return statfs(o.cgroup_root.c_str(), &st) == 0 && st.f_type == CGROUP2_SUPER_MAGIC;
+  absl::StatusOr<cgroups::CgroupMode> mode = cgroups::DetectCgroupMode(o.cgroup_root);
+  return mode.ok() && *mode == cgroups::CgroupMode::kUnified;
 }
 
 bool SystemdRuns(const RuncStateReaderOptions& o) {
