@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <climits>
 #include <cstring>
 #include <exception>
 #include <filesystem>
@@ -82,7 +83,25 @@ inline absl::StatusOr<std::string> LogPathInside(const std::string& log_director
         absl::StrCat("config.log_path \"", log_path,
                      "\" must be a relative path inside the pod's log directory"));
   }
-  return (dir / rel).string();
+  // conmon makes each missing directory and opens the file: a name longer than NAME_MAX or a
+  // path longer than PATH_MAX fails there with ENAMETOOLONG, after the container was made.
+  for (const auto& [field, path] :
+       {std::pair{"sandbox_config.log_directory", &dir}, std::pair{"config.log_path", &rel}}) {
+    for (const std::filesystem::path& part : *path) {
+      if (part.native().size() > NAME_MAX) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(field, " has a name of ", part.native().size(),
+                         " bytes, longer than NAME_MAX (", NAME_MAX, ")"));
+      }
+    }
+  }
+  std::string full = (dir / rel).string();
+  if (full.size() >= PATH_MAX) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("config.log_path: the log file's path inside sandbox_config.log_directory is ",
+                     full.size(), " bytes, longer than PATH_MAX (", PATH_MAX, ")"));
+  }
+  return full;
 }
 
 // How long to wait for the exit file after SIGKILL before asking runc directly.

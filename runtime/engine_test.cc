@@ -6,6 +6,7 @@
 
 #include <unistd.h>
 
+#include <climits>
 #include <csignal>
 #include <algorithm>
 #include <map>
@@ -418,8 +419,9 @@ TEST_F(EngineTest, APodsContainersAreListedNewestFirstAsKubeletExpects) {
 }
 
 // Audit finding 13, and what //server:cri_request_fuzz found beyond it: a log_path of "." or
-// "c/.." named the log directory itself, which conmon cannot open (INTERNAL for the caller's
-// mistake).
+// "c/.." named the log directory itself, and one whose file name is longer than NAME_MAX (or
+// whose whole path is longer than PATH_MAX) cannot be made; conmon failed on each (INTERNAL for
+// the caller's mistake).
 TEST_F(EngineTest, LogPathsNameAFileInsideThePodsLogDirectory) {
   cri::PodSandboxConfig p = Pod("p");
   const std::string logs = env_.dir() + "/logs/p";
@@ -427,11 +429,17 @@ TEST_F(EngineTest, LogPathsNameAFileInsideThePodsLogDirectory) {
   absl::StatusOr<std::string> pod = engine_->RunPodSandbox(p, "");
   ASSERT_TRUE(pod.ok()) << pod.status();
   int i = 0;
-  for (const char* bad : {".", "c/..", "./", "c/", "..", "../p/c.log", "/abs.log", ""}) {
+  const std::string long_name(NAME_MAX + 1, 'a');
+  std::string long_path;  // 16 names of NAME_MAX: longer than PATH_MAX in all
+  for (int n = 0; n < 16; ++n) absl::StrAppend(&long_path, std::string(NAME_MAX, 'd'), "/");
+  long_path += "0.log";
+  for (const std::string& bad :
+       std::vector<std::string>{".", "c/..", "./", "c/", "..", "../p/c.log", "/abs.log", long_name,
+                                "dir/" + long_name, long_name + "/0.log", long_path, ""}) {
     cri::ContainerConfig c = Ctr(absl::StrCat("c", i++));
     c.set_log_path(bad);
     absl::StatusOr<std::string> id = engine_->CreateContainer(*pod, c);
-    if (std::string(bad).empty()) {
+    if (bad.empty()) {
       EXPECT_TRUE(id.ok()) << id.status();  // no log file at all
       continue;
     }
