@@ -57,6 +57,17 @@ double LoggedRecoveryMs(const std::string& log) {
   return seconds * 1000;
 }
 
+// What follows "start-up took " in the last such line berthd logged (each start-up step's
+// time, server/daemon.cc); empty when there is none.
+std::string LoggedStartupPhases(const std::string& log) {
+  const std::string kTook = "] start-up took ";
+  size_t at = log.rfind(kTook);
+  if (at == std::string::npos) return "";
+  at += kTook.size();
+  size_t end = log.find('\n', at);
+  return log.substr(at, end == std::string::npos ? std::string::npos : end - at);
+}
+
 }  // namespace
 
 json RuncStateBaseline(const std::string& runc, const std::string& runc_root) {
@@ -126,7 +137,8 @@ json TimeRestart(test::Berthd& berthd, const test::Berthd::Options& options, siz
   return {{label + "_to_version_ms", to_version},
           {label + "_to_full_list_ms", to_list},
           {label + "_listed", listed},
-          {label + "_recovery_logged_ms", LoggedRecoveryMs(berthd.log())}};
+          {label + "_recovery_logged_ms", LoggedRecoveryMs(berthd.log())},
+          {label + "_startup_logged", LoggedStartupPhases(berthd.log())}};
 }
 
 }  // namespace berth::bench

@@ -187,8 +187,9 @@ class Engine {
 
   absl::Status Init();
   absl::Status Recover();
-  // One recovered container against its exit file and runc (libpod's syncContainer).
-  void Reconcile(ContainerObj* c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu);
+  // One recovered container against its exit file and runc (libpod's syncContainer); true when
+  // it ended while berthd was down. Recovery runs it on several threads, one container each.
+  bool Reconcile(ContainerObj* c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu);
   void OnExit(const std::string& id);
   void Emit(const berth::v1::Container& c, EventType type);
 
@@ -329,7 +330,7 @@ class Engine {
   // Recovery after a reboot: a live container is EXITED with the unknown exit code (255, as
   // containerd), and every pod NOTREADY with its network released (CNI DEL from the cached
   // result, so IPAM reservations kept on disk are freed).
-  void ExitedWithTheBoot(ContainerObj* c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu);
+  bool ExitedWithTheBoot(ContainerObj* c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu);
   void ReleasePodsAfterReboot() ABSL_LOCKS_EXCLUDED(index_mu_);
   // A container's conmon is watched (a pidfd in the exit watcher) from its creation, restore or
   // recovery on. Its death is reconciled with the exit file, then runc: a container still running

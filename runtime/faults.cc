@@ -75,8 +75,8 @@ void Engine::StopFaultHandling() {
   }
 }
 
-void Engine::ExitedWithTheBoot(ContainerObj* c) {
-  if (!IsLive(c->rec.state().status())) return;
+bool Engine::ExitedWithTheBoot(ContainerObj* c) {
+  if (!IsLive(c->rec.state().status())) return false;
   const std::string id = c->rec.config().id();
   // A state dir that is no tmpfs keeps its exit files over a reboot: still the truth.
   if (absl::StatusOr<int> code = oci_->ReadExitCode(id); code.ok()) {
@@ -86,9 +86,9 @@ void Engine::ExitedWithTheBoot(ContainerObj* c) {
                "the node rebooted (or berth's state dir was emptied) while the container ran: "
                "its exit code is unknown");
   }
-  ++recovery_.exited_while_down;
   // runc's state went with the boot.
   LogIfFailed(Transition(c, Operation::kCleanup), id);
+  return true;
 }
 
 void Engine::ReleasePodsAfterReboot() {
