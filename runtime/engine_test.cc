@@ -335,52 +335,6 @@ TEST_F(EngineTest, RecoveryReconcilesWithExitFilesAndTheRuntime) {
   EXPECT_TRUE(engine_->RemovePodSandbox(pod).ok());
 }
 
-// Recovery reconciles containers on several threads: over many containers in several pods,
-// each one ends in the state its own exit file and runtime say, and the counts add up.
-TEST_F(EngineTest, RecoveryOfManyContainersSideBySideReconcilesEachAndCountsEveryExit) {
-  std::vector<std::string> pods = {RunPod("a"), RunPod("b"), RunPod("c")};
-  std::vector<std::string> ids;
-  for (int i = 0; i < 60; ++i) {
-    absl::StatusOr<std::string> id =
-        engine_->CreateContainer(pods[i % pods.size()], Ctr(absl::StrCat("c", i)));
-    ASSERT_TRUE(id.ok()) << id.status();
-    ASSERT_TRUE(engine_->StartContainer(*id).ok());
-    ids.push_back(*id);
-  }
-  engine_.reset();
-  // Every third container exited with its index as the code; every fifth that did not was
-  // forgotten by the runtime without an exit file.
-  int exits = 0, forgotten = 0;
-  for (int i = 0; i < 60; ++i) {
-    if (i % 3 == 0) {
-      fake_->Exit(ids[i], i % 256);
-      ++exits;
-    } else if (i % 5 == 0) {
-      ASSERT_TRUE(fake_->Delete(ids[i], /*force=*/true).ok());
-      ++forgotten;
-    }
-  }
-  StartEngine();
-  EXPECT_EQ(engine_->recovery().containers, 60 + static_cast<int>(pods.size()));  // + infra
-  EXPECT_EQ(engine_->recovery().exited_while_down, exits + forgotten);
-  for (int i = 0; i < 60; ++i) {
-    absl::StatusOr<ContainerView> c = engine_->GetContainer(ids[i]);
-    ASSERT_TRUE(c.ok()) << c.status();
-    if (i % 3 == 0) {
-      EXPECT_EQ((*c)->state().status(), berth::v1::CONTAINER_STATUS_STOPPED) << i;
-      EXPECT_EQ((*c)->state().exit_code(), i % 256) << i;
-    } else if (i % 5 == 0) {
-      EXPECT_EQ((*c)->state().status(), berth::v1::CONTAINER_STATUS_EXITED) << i;
-      EXPECT_EQ((*c)->state().exit_code(), 255) << i;
-    } else {
-      EXPECT_EQ((*c)->state().status(), berth::v1::CONTAINER_STATUS_RUNNING) << i;
-    }
-  }
-  for (const std::string& pod : pods) {
-    EXPECT_EQ((*engine_->GetSandbox(pod))->status(), berth::v1::SANDBOX_STATUS_READY);
-  }
-}
-
 // berthd killed midway leaves records in intermediate states; a restart finishes or undoes each.
 // A creation killed after its Configured record was saved (runc never heard of it), and a
 // removal killed after Removing was saved (runc still has it): both end gone, names free.

@@ -141,5 +141,67 @@ TEST_F(FaultsEngineTest, AnExitFileThatSurvivedTheRebootIsStillTheTruth) {
   EXPECT_EQ(Ctr(c).state().reason(), "Error");
 }
 
+// Recovery reconciles containers on several threads: over many containers in several pods, each
+// ends in the state its own exit file and runtime say, and the counts add up; after a reboot,
+// every one is counted as ended while berthd was down.
+TEST_F(FaultsEngineTest, RecoveryOfManyContainersSideBySideReconcilesEachAndCountsEveryExit) {
+  std::vector<std::string> pods, ids;
+  for (const char* name : {"a", "b", "c"}) {
+    absl::StatusOr<std::string> pod = engine_->RunPodSandbox(Pod(name), "");
+    ASSERT_TRUE(pod.ok()) << pod.status();
+    pods.push_back(*pod);
+  }
+  for (int i = 0; i < 60; ++i) {
+    cri::ContainerConfig c;
+    c.mutable_metadata()->set_name(absl::StrCat("c", i));
+    c.mutable_image()->set_image("busybox");
+    absl::StatusOr<std::string> id = engine_->CreateContainer(pods[i % pods.size()], c);
+    ASSERT_TRUE(id.ok()) << id.status();
+    ASSERT_TRUE(engine_->StartContainer(*id).ok());
+    ids.push_back(*id);
+  }
+  engine_.reset();
+  // Every third container exited with its index as the code; every fifth of the others was
+  // forgotten by the runtime without an exit file.
+  int ended = 0;
+  for (int i = 0; i < 60; ++i) {
+    if (i % 3 == 0) {
+      fake_->Exit(ids[i], i);
+      ++ended;
+    } else if (i % 5 == 0) {
+      ASSERT_TRUE(fake_->Delete(ids[i], /*force=*/true).ok());
+      ++ended;
+    }
+  }
+  StartEngine();
+  EXPECT_EQ(engine_->recovery().containers, 60 + 3);  // and the infra containers
+  EXPECT_EQ(engine_->recovery().exited_while_down, ended);
+  for (int i = 0; i < 60; ++i) {
+    const berth::v1::Container c = Ctr(ids[i]);
+    if (i % 3 == 0) {
+      EXPECT_EQ(c.state().status(), berth::v1::CONTAINER_STATUS_STOPPED) << i;
+      EXPECT_EQ(c.state().exit_code(), i) << i;
+    } else if (i % 5 == 0) {
+      EXPECT_EQ(c.state().status(), berth::v1::CONTAINER_STATUS_EXITED) << i;
+      EXPECT_EQ(c.state().exit_code(), 255) << i;
+    } else {
+      EXPECT_EQ(c.state().status(), berth::v1::CONTAINER_STATUS_RUNNING) << i;
+    }
+  }
+  for (const std::string& pod : pods) EXPECT_EQ(PodStatus(pod), berth::v1::SANDBOX_STATUS_READY);
+  // After a reboot the 40 that still ran (and the 3 infra containers) ended with it.
+  Reboot();
+  StartEngine();
+  EXPECT_EQ(engine_->recovery().exited_while_down, 60 - ended + 3);
+  for (int i = 0; i < 60; ++i) {
+    if (i % 3 == 0 || i % 5 == 0) continue;  // these had ended before
+    EXPECT_EQ(Ctr(ids[i]).state().status(), berth::v1::CONTAINER_STATUS_EXITED) << i;
+    EXPECT_EQ(Ctr(ids[i]).state().exit_code(), 255) << i;
+  }
+  for (const std::string& pod : pods) {
+    EXPECT_EQ(PodStatus(pod), berth::v1::SANDBOX_STATUS_NOT_READY);
+  }
+}
+
 }  // namespace
 }  // namespace berth::engine
