@@ -16,9 +16,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "glog/logging.h"
@@ -36,6 +34,7 @@
 #include "storage/images/image_store.h"
 #include "runtime/cgroups/mode.h"
 #include "runtime/criu.h"
+#include "runtime/oci/runc_state.h"
 #include "runtime/engine.h"
 #include "runtime/userns.h"
 #include "runtime/stats/collector.h"
@@ -77,21 +76,16 @@ class StartupPhases {
   }
 
  private:
-  // From the kernel's start time of this process (clock ticks since boot, /proc/self/stat field
-  // 22): loading the binary and its libraries, flags and config, to the nearest tick.
+  // From the kernel's start time of this process (/proc/self/stat, in clock ticks since boot):
+  // loading the binary and its libraries, flags and config, to the nearest tick.
   static int64_t MsSinceExec() {
-    absl::StatusOr<std::string> stat = ReadFile("/proc/self/stat");
-    if (!stat.ok()) return -1;
-    size_t paren = stat->rfind(')');
-    if (paren == std::string::npos) return -1;
-    std::vector<absl::string_view> fields =
-        absl::StrSplit(absl::string_view(*stat).substr(paren + 2), ' ');
-    int64_t ticks = 0;  // field 22 is the 20th after the command's ')'
-    if (fields.size() < 20 || !absl::SimpleAtoi(fields[19], &ticks)) return -1;
+    char state = 0;
+    uint64_t ticks = 0;
+    if (!oci::ReadProcStat(getpid(), &state, &ticks)) return -1;
     struct timespec now;
     clock_gettime(CLOCK_BOOTTIME, &now);
-    const int64_t hz = sysconf(_SC_CLK_TCK);
-    return (now.tv_sec * 1000 + now.tv_nsec / 1'000'000) - ticks * 1000 / hz;
+    return (now.tv_sec * 1000 + now.tv_nsec / 1'000'000) -
+           static_cast<int64_t>(ticks * 1000 / sysconf(_SC_CLK_TCK));
   }
 
   absl::Time start_ = absl::Now();

@@ -16,7 +16,6 @@
 #include "absl/strings/strip.h"
 #include "glog/logging.h"
 #include "nlohmann/json.hpp"
-#include "runtime/cgroups/mode.h"
 #include "util/fd.h"
 #include "util/crash_point.h"
 #include "util/fs.h"
@@ -263,12 +262,8 @@ bool OciRuntime::ReadsStateInProcess(RuncStateReaderOptions* reader) const {
   o.timeout = kRuncTimeout;
   absl::StatusOr<RunResult> r = RunProcess({options_.runtime_path, "--version"}, o);
   if (!r.ok() || !r->ok()) return false;  // asked again next time: it may be mended by then
-  // The cgroup layout does not change under a running berthd: resolved once, not per read.
-  RuncStateReaderOptions resolved = options_.state_reader;
-  if (!resolved.unified) {
-    absl::StatusOr<cgroups::CgroupMode> mode = cgroups::DetectCgroupMode(resolved.cgroup_root);
-    resolved.unified = mode.ok() && *mode == cgroups::CgroupMode::kUnified;
-  }
+  // The cgroup layout and systemd do not change under a running berthd: resolved once.
+  RuncStateReaderOptions resolved = ResolveHostFacts(options_.state_reader);
   const bool readable = ReadableRuncVersion(r->out);
   absl::MutexLock l(&probe_mu_);
   if (!readable_runc_) {

@@ -329,8 +329,7 @@ std::optional<bool> BoolMember(const json& j, const char* key) {
   return it->get<bool>();
 }
 
-// libcontainer/system.Stat: the state (field 3) and start time (field 22) of /proc/<pid>/stat,
-// parsed as runc parses it; false where runc's parse fails (and runc then calls it stopped).
+// What ReadProcStat says (runc_state.h).
 bool ProcStat(int64_t pid, char* state, uint64_t* start_time) {
   UniqueFd fd(open(absl::StrCat("/proc/", pid, "/stat").c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.valid()) return false;
@@ -358,20 +357,25 @@ bool ProcStat(int64_t pid, char* state, uint64_t* start_time) {
   return absl::SimpleAtoi(field, start_time);
 }
 
-// runc's IsCgroup2UnifiedMode: cgroup2 mounted at the root (runtime/cgroups' detection).
-bool CgroupIsUnified(const RuncStateReaderOptions& o) {
-  if (o.unified) return *o.unified;
-  absl::StatusOr<cgroups::CgroupMode> mode = cgroups::DetectCgroupMode(o.cgroup_root);
-  return mode.ok() && *mode == cgroups::CgroupMode::kUnified;
-}
-
-bool SystemdRuns(const RuncStateReaderOptions& o) {
-  if (o.systemd_running) return *o.systemd_running;
-  struct stat st {};
-  return lstat("/run/systemd/system", &st) == 0 && S_ISDIR(st.st_mode);
-}
-
 }  // namespace
+
+bool ReadProcStat(int64_t pid, char* state, uint64_t* start_time) {
+  return ProcStat(pid, state, start_time);
+}
+
+RuncStateReaderOptions ResolveHostFacts(RuncStateReaderOptions o) {
+  if (!o.unified) {
+    // runc's IsCgroup2UnifiedMode: cgroup2 mounted at the root.
+    absl::StatusOr<cgroups::CgroupMode> mode = cgroups::DetectCgroupMode(o.cgroup_root);
+    o.unified = mode.ok() && *mode == cgroups::CgroupMode::kUnified;
+  }
+  if (!o.systemd_running) {
+    // runc's IsRunningSystemd.
+    struct stat st {};
+    o.systemd_running = lstat("/run/systemd/system", &st) == 0 && S_ISDIR(st.st_mode);
+  }
+  return o;
+}
 
 RuncStatus ParseRuncStatus(std::string_view name) {
   static constexpr std::pair<std::string_view, RuncStatus> kNames[] = {
@@ -409,7 +413,8 @@ bool ReadableRuncVersion(absl::string_view version_output) {
 }
 
 absl::StatusOr<RuncState> ReadRuncState(const std::string& root, const std::string& id,
-                                        const RuncStateReaderOptions& options) {
+                                        const RuncStateReaderOptions& given) {
+  const RuncStateReaderOptions options = ResolveHostFacts(given);
   if (!RuncAcceptsId(id)) return Undecided(id, "runc would refuse the id");
   if (root.empty() || root[0] != '/') return Undecided(id, "runc's root is not absolute");
   const std::string dir_path = absl::StrCat(root, "/", id);
@@ -456,10 +461,11 @@ absl::StatusOr<RuncState> ReadRuncState(const std::string& root, const std::stri
   const std::optional<bool> systemd = BoolMember(*cgroups, "Systemd");
   const std::optional<bool> rootless = BoolMember(*cgroups, "Rootless");
   if (!systemd || !rootless || *rootless) return Undecided(id, "a cgroup manager runc may refuse");
-  if (*systemd && !SystemdRuns(options)) return Undecided(id, "systemd cgroups without systemd");
+  if (*systemd && !*options.systemd_running)
+    return Undecided(id, "systemd cgroups without systemd");
 
   // refreshState: the freezer first, whether or not the init process lives.
-  switch (IsPaused(*cgroups, *paths, options, CgroupIsUnified(options), *systemd)) {
+  switch (IsPaused(*cgroups, *paths, options, *options.unified, *systemd)) {
     case Frozen::kUndecided:
       return Undecided(id, "the freezer's state is not certain");
     case Frozen::kYes:

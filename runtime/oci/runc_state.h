@@ -31,7 +31,7 @@ struct RuncStateReaderOptions {
   // The cgroup filesystem's mount point: freezer files are read only below it, as runc reads
   // them (openat2 beneath it, no magic links; on cgroup v2 also no symlinks, no other mount).
   std::string cgroup_root = "/sys/fs/cgroup";
-  // Whether cgroup_root is a cgroup v2 mount (runc's IsCgroup2UnifiedMode); unset: statfs.
+  // Whether cgroup_root is a cgroup v2 mount (runc's IsCgroup2UnifiedMode); unset: detected.
   std::optional<bool> unified;
   // Whether systemd runs (runc's IsRunningSystemd: /run/systemd/system is a directory); unset:
   // lstat. runc refuses a systemd-driven container's state without it.
@@ -51,6 +51,15 @@ struct RuncStateReaderOptions {
 // runc fails: it checks only the fields it reads.
 absl::StatusOr<RuncState> ReadRuncState(const std::string& root, const std::string& id,
                                         const RuncStateReaderOptions& options = {});
+
+// `options` with the host facts it leaves unset filled in: whether cgroup_root is a cgroup v2
+// mount (runtime/cgroups' DetectCgroupMode) and whether systemd runs. They do not change under a
+// running berthd: a caller reading many states resolves them once instead of on every read.
+RuncStateReaderOptions ResolveHostFacts(RuncStateReaderOptions options);
+
+// libcontainer/system.Stat: the state (field 3) and start time in clock ticks since boot (field
+// 22) of /proc/<pid>/stat, parsed as runc parses it; false where runc's parse fails.
+bool ReadProcStat(int64_t pid, char* state, uint64_t* start_time);
 
 // Whether `<runtime> --version` printed this (its stdout) for a runc whose state the reader
 // understands: runc 1.1.x.
