@@ -182,7 +182,11 @@ absl::StatusOr<Config> ParseConfig(const std::string& toml_text, const std::stri
                                       {"address", r.String(&c.streaming.address)},
                                       {"port", r.Integer(&c.streaming.port)},
                                   })},
-                    {"metrics", r.Table({{"address", r.String(&c.metrics.address)}})},
+                    {"metrics",
+                     r.Table({
+                         {"address", r.String(&c.metrics.address)},
+                         {"stats_sample_seconds", r.Integer(&c.metrics.stats_sample_seconds)},
+                     })},
                 });
   if (!st.ok()) return st;
   return c;
@@ -245,6 +249,9 @@ absl::Status ValidateConfig(const Config& c) {
   }
   if (c.streaming.port < 0 || c.streaming.port > 65535)
     return bad("streaming.port", "out of range");
+  if (c.metrics.stats_sample_seconds < 0 || c.metrics.stats_sample_seconds > 3600) {
+    return bad("metrics.stats_sample_seconds", "must be between 0 and 3600");
+  }
   for (const auto& [host, h] : c.images.registries) {
     for (const auto& m : h.mirrors) {
       if (!absl::StartsWith(m, "http://") && !absl::StartsWith(m, "https://")) {
@@ -301,7 +308,8 @@ Json ConfigTree(const Config& c) {
         {"cni_bin_dirs", c.network.cni_bin_dirs},
         {"plugin_timeout_seconds", c.network.plugin_timeout_seconds}}},
       {"streaming", {{"address", c.streaming.address}, {"port", c.streaming.port}}},
-      {"metrics", {{"address", c.metrics.address}}},
+      {"metrics",
+       {{"address", c.metrics.address}, {"stats_sample_seconds", c.metrics.stats_sample_seconds}}},
       {"registries", registries},
   };
 }

@@ -266,6 +266,7 @@ absl::Status RunDaemon(const Config& config) {
           .upper_dir_of =
               [store](const std::string& id) { return store->WritableLayerDir(id).value_or(""); },
           .layer_mountpoint = store->ContainersRoot(),
+          .sample_interval = absl::Seconds(config.metrics.stats_sample_seconds),
       });
 
   phases.Mark("stats collector");

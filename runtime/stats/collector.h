@@ -1,9 +1,15 @@
 // StatsCollector: CRI ContainerStats and PodSandboxStats from cgroup files, the pod's netns
 // counters and writable-layer sizes measured in the background. A request reads only small
 // cgroup and /proc files: no fork, no directory walk, no JSON parse after a container's first.
+// While list calls keep coming, a background sampler reads every cgroup once per sample_interval
+// and the lists answer from those readings (cAdvisor's housekeeping, CRI-O's
+// stats_collection_period): each figure carries the timestamp of its reading.
 #ifndef BERTH_RUNTIME_STATS_COLLECTOR_H_
 #define BERTH_RUNTIME_STATS_COLLECTOR_H_
 
+#include <sys/types.h>
+
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -38,6 +44,13 @@ struct StatsOptions {
   // How often writable layers are measured and caches of removed containers dropped.
   // Zero: never in the background (tests call RefreshNow).
   absl::Duration refresh_interval = absl::Seconds(10);
+  // How often the background sampler reads every created container's and ready pod's cgroups and
+  // network counters while the list calls (ListContainerStats, ListPodSandboxStats,
+  // ListPodSamples) ask: it starts with the first list call and stops once none came for
+  // kDemandIntervals intervals. Lists answer from a reading at most twice this old and read the
+  // rest (new containers, a starved sampler) themselves; the one-object calls always read.
+  // Zero: every call reads (tests call SampleNow).
+  absl::Duration sample_interval = absl::Seconds(10);
   std::string cgroup_root = cgroups::kCgroupRoot;
   std::optional<cgroups::CgroupMode> mode;  // detected under cgroup_root when unset
 };
@@ -83,6 +96,15 @@ class StatsCollector {
   // Measures every writable layer and drops cached state of containers and pods that are gone,
   // now; the background thread does this every refresh_interval. Blocks on the directory walks.
   void RefreshNow();
+  // Reads every created container's and ready pod's cgroups and network counters now, as the
+  // sampler does each sample_interval while lists are asked for. Does nothing when
+  // sample_interval is zero.
+  void SampleNow();
+  // Samples taken so far (SampleNow and the background sampler).
+  uint64_t samples_taken() const { return samples_taken_.load(); }
+
+  // The sampler stops after this many intervals without a list call.
+  static constexpr int kDemandIntervals = 6;
 
   cgroups::CgroupMode mode() const { return mode_; }
   bool swap_accounting() const { return swap_; }
@@ -102,16 +124,41 @@ class StatsCollector {
     runtime::v1::ContainerStats stats;
     ContainerExtras extras;
   };
+  // One reading of a cgroup directory (a container's, or "pod/<id>" for a pod's own cgroup).
+  struct CgroupReading {
+    int64_t taken_ns = 0;
+    bool ok = false;  // false: no controller had the directory (the container is gone)
+    cgroups::CgroupStats cg;
+    std::optional<uint64_t> nano_cores;          // since the key's previous reading
+    std::optional<runtime::v1::SwapUsage> swap;  // when swap is accounted
+  };
+  // One reading of a pod's network counters ("net/<id>").
+  struct NetReading {
+    int64_t taken_ns = 0;
+    bool ok = false;
+    std::vector<runtime::v1::NetworkInterfaceUsage> interfaces;
+  };
+  // Whether a call may answer from a sample: lists may, the one-object calls read.
+  enum class Read { kNow, kSampleIfFresh };
 
   std::shared_ptr<const CgroupRef> RefOf(const berth::v1::Container& c);
-  ContainerSample SampleOf(const berth::v1::Container& c, int64_t now_ns);
+  ContainerSample SampleOf(const berth::v1::Container& c, int64_t now_ns, Read how);
   PodSample PodSampleOf(const berth::v1::Sandbox& sb, const std::vector<ContainerView>& containers,
-                        int64_t now_ns);
+                        int64_t now_ns, Read how);
   // PodSample for every ready sandbox matching `keep`, containers grouped in one pass.
-  std::vector<PodSample> ReadyPods(const std::function<bool(const berth::v1::Sandbox&)>& keep);
+  std::vector<PodSample> ReadyPods(const std::function<bool(const berth::v1::Sandbox&)>& keep,
+                                   Read how);
+  // The reading of `rel_dir` under `key`: a fresh enough sample when `how` allows, else read now
+  // (and kept as the key's sample when sampling is on).
+  std::shared_ptr<const CgroupReading> CgroupOf(const std::string& key, const std::string& rel_dir,
+                                                Read how);
+  std::shared_ptr<const NetReading> NetOf(const std::string& sandbox_id, pid_t pid, Read how);
+  bool Fresh(int64_t taken_ns, int64_t now_ns) const;
   // Swap beside what ReadStats read: v1 needs memory.memsw.* on top, v2 memory.swap.*.
   void FillSwap(const std::string& rel_dir, const cgroups::CgroupStats& cg,
                 runtime::v1::SwapUsage* swap);
+  // A list call came: keeps the sampler going.
+  void Demand();
   void RefreshLoop();
 
   RecordSource source_;
@@ -124,6 +171,12 @@ class StatsCollector {
   absl::flat_hash_map<std::string, std::shared_ptr<const CgroupRef>> refs_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, LayerCache> layers_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<std::string> pod_rate_keys_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, std::shared_ptr<const CgroupReading>> cgroup_readings_
+      ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, std::shared_ptr<const NetReading>> net_readings_
+      ABSL_GUARDED_BY(mu_);
+  std::atomic<int64_t> last_list_ns_{0};
+  std::atomic<uint64_t> samples_taken_{0};
 
   absl::Mutex refresh_mu_;  // one refresh at a time (background and RefreshNow)
   absl::Notification stop_;

@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <chrono>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <set>
 #include <thread>
@@ -110,7 +111,7 @@ class StatsCollectorTest : public ::testing::Test {
     std::ofstream(layers_.path() + "/c1aaaa") << std::string(64 << 10, 'x');
 
     auto running = berth::v1::CONTAINER_STATUS_RUNNING;
-    std::vector<berth::v1::Container> containers;
+    std::vector<berth::v1::Container>& containers = containers_;
     containers.push_back(
         MakeContainer("pod1aaaa", "pod1aaaa", infra_cg_->rel(), running, infra_->pid()));
     containers.back().mutable_config()->set_infra(true);
@@ -122,10 +123,16 @@ class StatsCollectorTest : public ::testing::Test {
     containers.push_back(MakeContainer("c2bbbb", "pod2bbbb", other_cg_->rel(), running, 0));
     containers.push_back(MakeContainer("c3cccc", "pod2bbbb", "/berth-stats-test-none",
                                        berth::v1::CONTAINER_STATUS_CONFIGURED, 0));
-    std::vector<berth::v1::Sandbox> sandboxes;
-    sandboxes.push_back(MakeSandbox("pod1aaaa", pod_cg_->rel(), netns_->path()));
-    sandboxes.push_back(MakeSandbox("pod2bbbb", "", ""));
+    sandboxes_.push_back(MakeSandbox("pod1aaaa", pod_cg_->rel(), netns_->path()));
+    sandboxes_.push_back(MakeSandbox("pod2bbbb", "", ""));
+    collector_ = MakeCollector(absl::ZeroDuration());  // every call reads
+  }
 
+  // A collector over the fixture's records; sampling every `sample_interval` (never in the
+  // background when it is long). Containers `hidden` returns true for are left out of the lists.
+  std::unique_ptr<StatsCollector> MakeCollector(
+      absl::Duration sample_interval,
+      std::function<bool(const std::string&)> hidden = [](const std::string&) { return false; }) {
     StatsOptions options;
     const std::string layers = layers_.path();
     options.upper_dir_of = [layers](const std::string& id) {
@@ -133,8 +140,17 @@ class StatsCollectorTest : public ::testing::Test {
     };
     options.layer_mountpoint = "/var/lib/berth";
     options.refresh_interval = absl::ZeroDuration();  // the test refreshes by hand
-    collector_ = std::make_unique<StatsCollector>(
-        FixedRecords(std::move(containers), std::move(sandboxes)), std::move(options));
+    options.sample_interval = sample_interval;
+    RecordSource source = FixedRecords(containers_, sandboxes_);
+    auto list = source.list_containers;
+    source.list_containers = [list, hidden] {
+      std::vector<ContainerView> out;
+      for (ContainerView& c : list()) {
+        if (!hidden(c->config().id())) out.push_back(std::move(c));
+      }
+      return out;
+    };
+    return std::make_unique<StatsCollector>(std::move(source), std::move(options));
   }
 
   void TearDown() override {
@@ -165,6 +181,8 @@ class StatsCollectorTest : public ::testing::Test {
   }
 
   test::TempDir layers_;
+  std::vector<berth::v1::Container> containers_;
+  std::vector<berth::v1::Sandbox> sandboxes_;
   std::unique_ptr<ScratchCgroup> pod_cg_, infra_cg_, ctr_cg_, other_cg_, other_infra_cg_;
   std::unique_ptr<ScratchNetns> netns_;
   std::unique_ptr<ProcessInNetns> infra_;
@@ -295,6 +313,116 @@ TEST_F(StatsCollectorTest, UnknownEmptyAndInfraIdsAreErrorsNamingThem) {
   EXPECT_TRUE(absl::IsInvalidArgument(no_pod.status()));
   EXPECT_NE(no_pod.status().message().find("pod_sandbox_id"), std::string::npos);
   EXPECT_TRUE(absl::IsNotFound(collector_->PodSandboxStats("nosuchpod").status()));
+}
+
+// The busy child's CPU time grows between two reads: a list answering from a sample repeats the
+// sample's figures and timestamp while a one-container call reads again.
+TEST_F(StatsCollectorTest, ListsAnswerFromTheSampleWhileItIsFresh) {
+  collector_.reset();
+  collector_ = MakeCollector(absl::Hours(1));  // the background sampler never ticks in the test
+  StatsOnceChildCharged();
+  collector_->SampleNow();
+  EXPECT_EQ(collector_->samples_taken(), 1u);
+  auto c1 = [](const std::vector<cri::ContainerStats>& v) {
+    for (const auto& s : v) {
+      if (s.attributes().id() == "c1aaaa") return s;
+    }
+    ADD_FAILURE() << "c1aaaa is not listed";
+    return cri::ContainerStats();
+  };
+  cri::ContainerStats listed = c1(collector_->ListContainerStats({}));
+  ASSERT_TRUE(listed.cpu().has_usage_core_nano_seconds());
+  EXPECT_GE(listed.memory().rss_bytes().value(), kTouch);
+  cri::ContainerStats now;
+  for (int i = 0; i < 1000; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    now = *collector_->ContainerStats("c1aaaa");
+    if (now.cpu().usage_core_nano_seconds().value() >
+        listed.cpu().usage_core_nano_seconds().value())
+      break;
+  }
+  EXPECT_GT(now.cpu().usage_core_nano_seconds().value(),
+            listed.cpu().usage_core_nano_seconds().value());
+  EXPECT_GT(now.cpu().timestamp(), listed.cpu().timestamp());
+  // The one-container call read again and kept what it read as the newest sample; the list
+  // answers with that reading, not with a read of its own.
+  cri::ContainerStats again = c1(collector_->ListContainerStats({}));
+  EXPECT_EQ(again.cpu().timestamp(), now.cpu().timestamp());
+  EXPECT_EQ(again.cpu().usage_core_nano_seconds().value(),
+            now.cpu().usage_core_nano_seconds().value());
+  EXPECT_EQ(again.memory().rss_bytes().value(), now.memory().rss_bytes().value());
+
+  // Pods too: the pod cgroup and the netns counters come from the sample.
+  std::vector<cri::PodSandboxStats> pods = collector_->ListPodSandboxStats({});
+  ASSERT_EQ(pods.size(), 2u);
+  const cri::PodSandboxStats& pod1 = pods[0].attributes().id() == "pod1aaaa" ? pods[0] : pods[1];
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  std::vector<cri::PodSandboxStats> pods_again = collector_->ListPodSandboxStats({});
+  const cri::PodSandboxStats& pod1_again =
+      pods_again[0].attributes().id() == "pod1aaaa" ? pods_again[0] : pods_again[1];
+  EXPECT_EQ(pod1_again.linux().cpu().timestamp(), pod1.linux().cpu().timestamp());
+  EXPECT_EQ(pod1_again.linux().cpu().usage_core_nano_seconds().value(),
+            pod1.linux().cpu().usage_core_nano_seconds().value());
+  ASSERT_TRUE(pod1_again.linux().has_network());
+  EXPECT_EQ(pod1_again.linux().network().timestamp(), pod1.linux().network().timestamp());
+  EXPECT_EQ(pod1_again.linux().process().process_count().value(), 2u);
+  // PodSandboxStats of the one pod reads again.
+  absl::StatusOr<cri::PodSandboxStats> one = collector_->PodSandboxStats("pod1aaaa");
+  ASSERT_TRUE(one.ok()) << one.status();
+  EXPECT_GT(one->linux().cpu().timestamp(), pod1.linux().cpu().timestamp());
+}
+
+// A container the sampler has not seen yet, and a sample older than twice the interval, are read
+// in the call.
+TEST_F(StatsCollectorTest, ContainersWithoutAFreshSampleAreReadInTheCall) {
+  std::atomic<bool> hide{true};
+  collector_.reset();
+  collector_ = MakeCollector(absl::Hours(1),
+                             [&hide](const std::string& id) { return hide && id == "c1aaaa"; });
+  collector_->SampleNow();  // without c1aaaa
+  hide = false;
+  int64_t before = absl::ToUnixNanos(absl::Now());
+  std::vector<cri::ContainerStats> listed = collector_->ListContainerStats({});
+  ASSERT_EQ(listed.size(), 2u);
+  for (const auto& s : listed) {
+    if (s.attributes().id() != "c1aaaa") continue;
+    EXPECT_GE(s.cpu().timestamp(), before) << "read in the call";
+    EXPECT_TRUE(s.cpu().has_usage_core_nano_seconds());
+  }
+
+  // Sampling every 50 ms: a reading older than 100 ms is stale. Nothing asked for a list in this
+  // collector, so its sampler takes nothing by itself.
+  collector_.reset();
+  collector_ = MakeCollector(absl::Milliseconds(50));
+  collector_->SampleNow();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(collector_->samples_taken(), 1u) << "no list call: the sampler stays idle";
+  before = absl::ToUnixNanos(absl::Now());
+  for (const auto& s : collector_->ListContainerStats({})) {
+    if (s.attributes().id() == "c1aaaa") EXPECT_GE(s.cpu().timestamp(), before);
+  }
+}
+
+// A list call starts the background sampler; it stops once lists stop coming.
+TEST_F(StatsCollectorTest, ListCallsKeepTheBackgroundSamplerGoing) {
+  collector_.reset();
+  collector_ = MakeCollector(absl::Milliseconds(20));
+  EXPECT_EQ(collector_->samples_taken(), 0u);
+  collector_->ListPodSandboxStats({});
+  for (int i = 0; i < 1000 && collector_->samples_taken() < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_GE(collector_->samples_taken(), 2u);
+  // Six intervals (120 ms) after the last call it stops: it stays still afterwards.
+  uint64_t settled = 0;
+  for (int i = 0; i < 100; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    uint64_t n = collector_->samples_taken();
+    if (n == settled) break;
+    settled = n;
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(collector_->samples_taken(), settled);
 }
 
 TEST_F(StatsCollectorTest, PodMetricsUseOnlyDescribedNamesWithMatchingLabels) {
