@@ -50,6 +50,10 @@ ABSL_FLAG(int, pods, 10, "Pods (without containers) alive for the 'with N pods' 
 ABSL_FLAG(std::string, list_counts, "10,100", "Container counts for the List latency figures");
 ABSL_FLAG(int, list_calls, 200, "Timed calls per List figure");
 ABSL_FLAG(int, stats_calls, 20, "Timed calls per stats figure");
+ABSL_FLAG(std::string, crictl, "",
+          "A crictl binary: the lists section also times `crictl ps -a` and `crictl version` (its "
+          "process start and connection, subtracted) against each endpoint, as an operator runs it");
+ABSL_FLAG(int, crictl_runs, 30, "Timed runs of each crictl command");
 ABSL_FLAG(int, list_settle_seconds, 0,
           "Seconds to wait after creating the containers before timing the List calls");
 ABSL_FLAG(int, density_pods, 100, "Pods of the density figure (memory section)");
@@ -812,6 +816,9 @@ class Bench {
           answer_bytes[k] = answer.Length();
         }
       }
+      if (const std::string crictl = absl::GetFlag(FLAGS_crictl); !crictl.empty()) {
+        for (size_t k = 0; k < n; ++k) TimeCrictl(*targets_[k], crictl, count);
+      }
       if (memory) Settle();
       for (size_t k = 0; k < n; ++k) {
         Target& t = *targets_[k];
@@ -839,6 +846,39 @@ class Bench {
         density_done_ = memory;
       }
     }
+  }
+
+  // `crictl ps -a` end to end (a process, a connection, one ListContainers, the table) minus
+  // `crictl version` (the process and the connection), alternating so that both see the same load.
+  void TimeCrictl(Target& t, const std::string& crictl, int count) {
+    const std::string endpoint = absl::StrCat("unix://", t.socket);
+    Series ps, version;
+    size_t lines = 0;
+    for (int i = 0; i < absl::GetFlag(FLAGS_crictl_runs); ++i) {
+      for (int which = 0; which < 2; ++which) {
+        std::vector<std::string> argv = {crictl, "--runtime-endpoint", endpoint,
+                                         "--image-endpoint", endpoint};
+        if (which == 0) {
+          argv.insert(argv.end(), {"ps", "-a"});
+        } else {
+          argv.push_back("version");
+        }
+        auto t0 = Clock::now();
+        absl::StatusOr<RunResult> r = RunProcess(argv);
+        Series& s = which == 0 ? ps : version;
+        if (!r.ok() || !r->ok()) {
+          s.Fail(r.ok() ? DescribeFailure(argv, *r) : std::string(r.status().message()));
+          continue;
+        }
+        s.Add(t0);
+        if (which == 0) lines = std::count(r->out.begin(), r->out.end(), '\n');
+      }
+    }
+    const std::string label = absl::StrCat("crictl_ps_a_", count);
+    t.fig[label] = ps.Json();
+    t.fig[label + "_lines"] = lines;
+    t.fig[absl::StrCat("crictl_version_during_", count)] = version.Json();
+    t.fig[label + "_minus_version_median_ms"] = ps.Pct(0.5) - version.Pct(0.5);
   }
 
   void MemoryPods() {

@@ -120,7 +120,11 @@ json TimeRestart(test::Berthd& berthd, const test::Berthd::Options& options, siz
   if (absl::Status st = berthd.Start(o); !st.ok()) {
     return {{label + "_error", std::string(st.message())}};
   }
-  const double to_version = MsSince(t0);
+  // From the spawn: Start first writes the config file (an fsync, slow right after the 1,000
+  // containers' writes), which a node's service manager does not do.
+  const auto spawned = berthd.spawned_at();
+  const double to_version = MsSince(spawned);
+  const double start_call = MsSince(t0);
   size_t listed = 0;
   double to_list = -1;
   while (MsSince(t0) < 120'000) {
@@ -128,13 +132,14 @@ json TimeRestart(test::Berthd& berthd, const test::Berthd::Options& options, siz
     if (berthd.runtime().ListContainers(test::Ctx().get(), {}, &r).ok()) {
       listed = r.containers_size();
       if (listed >= containers) {
-        to_list = MsSince(t0);
+        to_list = MsSince(spawned);
         break;
       }
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   return {{label + "_to_version_ms", to_version},
+          {label + "_start_call_to_version_ms", start_call},
           {label + "_to_full_list_ms", to_list},
           {label + "_listed", listed},
           {label + "_recovery_logged_ms", LoggedRecoveryMs(berthd.log())},

@@ -102,6 +102,7 @@ absl::Status Berthd::Start(const Options& options) {
   UniqueFd logfd(
       open((dir_ + "/berthd.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
   UniqueFd devnull(open("/dev/null", O_RDONLY | O_CLOEXEC));
+  spawned_at_ = std::chrono::steady_clock::now();
   absl::StatusOr<pid_t> pid =
       SpawnProcess(argv, RunOptions{.env = options.env}, devnull.get(), logfd.get(), logfd.get());
   if (!pid.ok()) return pid.status();

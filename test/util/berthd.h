@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -40,6 +41,8 @@ class Berthd {
   // SIGKILL, as a crash: containers keep running.
   void Kill();
   pid_t pid() const { return pid_; }
+  // When the last Start spawned the process (after its directories and config were written).
+  std::chrono::steady_clock::time_point spawned_at() const { return spawned_at_; }
 
   std::string socket() const { return dir_ + "/berth.sock"; }
   std::string root() const { return dir_ + "/root"; }
@@ -53,6 +56,7 @@ class Berthd {
  private:
   std::string dir_;
   pid_t pid_ = -1;
+  std::chrono::steady_clock::time_point spawned_at_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<runtime::v1::RuntimeService::Stub> runtime_;
   std::unique_ptr<runtime::v1::ImageService::Stub> images_;
