@@ -78,8 +78,9 @@ struct Config {
 
   struct Metrics {
     std::string address;  // host:port for /metrics; empty disables it
-    // While kubelet asks for stats lists, every cgroup is read in the background this often and
-    // the lists answer from those readings; 0 reads the cgroups in every call.
+    // While kubelet asks for stats lists (or ImageFsInfo), every cgroup is read (the image and
+    // container directories walked) in the background this often and the calls answer from those
+    // readings; 0 reads in every call.
     int stats_sample_seconds = 10;
   } metrics;
 };

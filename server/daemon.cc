@@ -271,7 +271,8 @@ absl::Status RunDaemon(const Config& config) {
 
   phases.Mark("stats collector");
   RuntimeServiceImpl runtime_service(config, engine->get(), stream_server->get(), &stats);
-  ImageServiceImpl image_service(image_store->get());
+  ImageServiceImpl image_service(image_store->get(),
+                                 absl::Seconds(config.metrics.stats_sample_seconds));
 
   DeclareEngineGauges(&registry, engine->get(), image_store->get());
   std::unique_ptr<metrics::HttpServer> metrics_server;

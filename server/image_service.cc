@@ -130,19 +130,17 @@ grpc::Status ImageServiceImpl::RemoveImage(grpc::ServerContext*,
 grpc::Status ImageServiceImpl::ImageFsInfo(grpc::ServerContext*,
                                            const runtime::v1::ImageFsInfoRequest*,
                                            runtime::v1::ImageFsInfoResponse* resp) {
-  absl::StatusOr<images::FsUsage> image_fs = store_->ImageFsUsage();
-  if (!image_fs.ok()) return ToGrpc(image_fs.status());
-  absl::StatusOr<images::FsUsage> container_fs = store_->ContainerFsUsage();
-  if (!container_fs.ok()) return ToGrpc(container_fs.status());
-  const int64_t now = absl::ToUnixNanos(absl::Now());
-  auto fill = [now](const images::FsUsage& u, runtime::v1::FilesystemUsage* fs) {
-    fs->set_timestamp(now);
+  absl::StatusOr<images::FsInfo> info = fs_usage_.Get();
+  if (!info.ok()) return ToGrpc(info.status());
+  const int64_t taken = info->taken_ns;
+  auto fill = [taken](const images::FsUsage& u, runtime::v1::FilesystemUsage* fs) {
+    fs->set_timestamp(taken);
     fs->mutable_fs_id()->set_mountpoint(u.mountpoint);
     fs->mutable_used_bytes()->set_value(u.usage.bytes);
     fs->mutable_inodes_used()->set_value(u.usage.inodes);
   };
-  fill(*image_fs, resp->add_image_filesystems());
-  fill(*container_fs, resp->add_container_filesystems());
+  fill(info->image, resp->add_image_filesystems());
+  fill(info->containers, resp->add_container_filesystems());
   return grpc::Status::OK;
 }
 

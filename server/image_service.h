@@ -4,14 +4,20 @@
 
 #include "proto/berth/v1/records.pb.h"
 #include "proto/runtime/v1/api.grpc.pb.h"
+#include "absl/time/time.h"
+#include "storage/images/fs_usage_cache.h"
 #include "storage/images/image_store.h"
 
 namespace berth::server {
 
 class ImageServiceImpl final : public runtime::v1::ImageService::Service {
  public:
-  // `store` must outlive the service.
-  explicit ImageServiceImpl(images::ImageStore* store) : store_(store) {}
+  // `store` must outlive the service. ImageFsInfo answers from a walk of the store's directories
+  // made in the background every `fs_sample_interval` while it is asked for (zero: a walk in
+  // every call; see images::FsUsageCache).
+  explicit ImageServiceImpl(images::ImageStore* store,
+                            absl::Duration fs_sample_interval = absl::ZeroDuration())
+      : store_(store), fs_usage_(store, fs_sample_interval) {}
 
   grpc::Status ListImages(grpc::ServerContext* ctx, const runtime::v1::ListImagesRequest* req,
                           runtime::v1::ListImagesResponse* resp) override;
@@ -33,6 +39,7 @@ class ImageServiceImpl final : public runtime::v1::ImageService::Service {
 
  private:
   images::ImageStore* const store_;
+  images::FsUsageCache fs_usage_;
 };
 
 // CRI's view of a stored image: uid when the image user is numeric, username otherwise.

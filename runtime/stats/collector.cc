@@ -120,14 +120,16 @@ StatsCollector::StatsCollector(RecordSource source, StatsOptions options)
     mode_ = m.value_or(cgroups::CgroupMode::kLegacy);
   }
   swap_ = cgroups::SwapControllerAvailable(mode_, options_.cgroup_root);
-  if (options_.refresh_interval > absl::ZeroDuration() ||
-      options_.sample_interval > absl::ZeroDuration()) {
+  if (options_.refresh_interval > absl::ZeroDuration()) {
     refresher_ = std::thread([this] { RefreshLoop(); });
   }
+  sampler_ = std::make_unique<DemandSampler>(options_.sample_interval, kDemandIntervals,
+                                             [this] { SampleNow(); });
 }
 
 StatsCollector::~StatsCollector() {
   stop_.Notify();
+  sampler_.reset();
   if (refresher_.joinable()) refresher_.join();
 }
 
@@ -138,39 +140,13 @@ void StatsCollector::RefreshLoop() {
   if (sched_setscheduler(0, SCHED_IDLE, &idle) != 0) {
     LOG(WARNING) << "stats: cannot run the refresh thread at idle priority: " << strerror(errno);
   }
-  const bool refresh = options_.refresh_interval > absl::ZeroDuration();
-  const bool sample = options_.sample_interval > absl::ZeroDuration();
-  absl::Time next_refresh = absl::Now();
-  absl::Time next_sample = next_refresh + options_.sample_interval;
-  for (;;) {
-    absl::Time now = absl::Now();
-    if (refresh && now >= next_refresh) {
-      RefreshNow();
-      next_refresh = now + options_.refresh_interval;
-    }
-    if (sample && now >= next_sample) {
-      // Only while someone reads the lists: an idle node pays nothing.
-      int64_t since_list = NowNs() - last_list_ns_.load();
-      if (since_list <= absl::ToInt64Nanoseconds(kDemandIntervals * options_.sample_interval)) {
-        SampleNow();
-      }
-      next_sample = now + options_.sample_interval;
-    }
-    absl::Time next = refresh && sample ? std::min(next_refresh, next_sample)
-                      : refresh         ? next_refresh
-                                        : next_sample;
-    if (stop_.WaitForNotificationWithDeadline(next)) return;
-  }
-}
-
-void StatsCollector::Demand() { last_list_ns_.store(NowNs()); }
-
-bool StatsCollector::Fresh(int64_t taken_ns, int64_t now_ns) const {
-  return now_ns - taken_ns <= absl::ToInt64Nanoseconds(2 * options_.sample_interval);
+  do {
+    RefreshNow();
+  } while (!stop_.WaitForNotificationWithTimeout(options_.refresh_interval));
 }
 
 void StatsCollector::SampleNow() {
-  if (options_.sample_interval <= absl::ZeroDuration()) return;
+  if (!sampler_->enabled()) return;
   for (const ContainerView& c : source_.list_containers()) {
     if (stop_.HasBeenNotified()) return;
     if (!HasCgroup(c->state().status())) continue;
@@ -200,11 +176,11 @@ void StatsCollector::SampleNow() {
 
 std::shared_ptr<const StatsCollector::CgroupReading> StatsCollector::CgroupOf(
     const std::string& key, const std::string& rel_dir, Read how) {
-  const bool sampling = options_.sample_interval > absl::ZeroDuration();
+  const bool sampling = sampler_->enabled();
   if (sampling && how == Read::kSampleIfFresh) {
     absl::MutexLock l(&mu_);
     auto it = cgroup_readings_.find(key);
-    if (it != cgroup_readings_.end() && Fresh(it->second->taken_ns, NowNs())) return it->second;
+    if (it != cgroup_readings_.end() && sampler_->Fresh(it->second->taken_ns)) return it->second;
   }
   auto r = std::make_shared<CgroupReading>();
   r->taken_ns = NowNs();
@@ -232,12 +208,12 @@ std::shared_ptr<const StatsCollector::CgroupReading> StatsCollector::CgroupOf(
 
 std::shared_ptr<const StatsCollector::NetReading> StatsCollector::NetOf(
     const std::string& sandbox_id, pid_t pid, Read how) {
-  const bool sampling = options_.sample_interval > absl::ZeroDuration();
+  const bool sampling = sampler_->enabled();
   const std::string key = NetKey(sandbox_id);
   if (sampling && how == Read::kSampleIfFresh) {
     absl::MutexLock l(&mu_);
     auto it = net_readings_.find(key);
-    if (it != net_readings_.end() && Fresh(it->second->taken_ns, NowNs())) return it->second;
+    if (it != net_readings_.end() && sampler_->Fresh(it->second->taken_ns)) return it->second;
   }
   auto r = std::make_shared<NetReading>();
   r->taken_ns = NowNs();
@@ -420,7 +396,7 @@ absl::StatusOr<cri::ContainerStats> StatsCollector::ContainerStats(
 
 std::vector<cri::ContainerStats> StatsCollector::ListContainerStats(
     const cri::ContainerStatsFilter& f) {
-  Demand();
+  sampler_->Demand();
   std::vector<cri::ContainerStats> out;
   const int64_t now = NowNs();
   for (const ContainerView& c : source_.list_containers()) {
@@ -553,7 +529,7 @@ std::vector<PodSample> StatsCollector::ReadyPods(const std::function<bool(const 
 
 std::vector<cri::PodSandboxStats> StatsCollector::ListPodSandboxStats(
     const cri::PodSandboxStatsFilter& f) {
-  Demand();
+  sampler_->Demand();
   std::vector<PodSample> pods = ReadyPods(
       [&f](const Sandbox& s) {
         return (f.id().empty() || absl::StartsWith(s.id(), f.id())) &&
@@ -567,7 +543,7 @@ std::vector<cri::PodSandboxStats> StatsCollector::ListPodSandboxStats(
 }
 
 std::vector<PodSample> StatsCollector::ListPodSamples() {
-  Demand();
+  sampler_->Demand();
   return ReadyPods([](const Sandbox&) { return true; }, Read::kSampleIfFresh);
 }
 

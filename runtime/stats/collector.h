@@ -31,6 +31,7 @@
 #include "runtime/cgroups/stats.h"
 #include "runtime/engine.h"
 #include "runtime/stats/record_source.h"
+#include "util/demand_sampler.h"
 
 namespace berth::engine::stats {
 
@@ -153,12 +154,9 @@ class StatsCollector {
   std::shared_ptr<const CgroupReading> CgroupOf(const std::string& key, const std::string& rel_dir,
                                                 Read how);
   std::shared_ptr<const NetReading> NetOf(const std::string& sandbox_id, pid_t pid, Read how);
-  bool Fresh(int64_t taken_ns, int64_t now_ns) const;
   // Swap beside what ReadStats read: v1 needs memory.memsw.* on top, v2 memory.swap.*.
   void FillSwap(const std::string& rel_dir, const cgroups::CgroupStats& cg,
                 runtime::v1::SwapUsage* swap);
-  // A list call came: keeps the sampler going.
-  void Demand();
   void RefreshLoop();
 
   RecordSource source_;
@@ -175,12 +173,12 @@ class StatsCollector {
       ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, std::shared_ptr<const NetReading>> net_readings_
       ABSL_GUARDED_BY(mu_);
-  std::atomic<int64_t> last_list_ns_{0};
   std::atomic<uint64_t> samples_taken_{0};
 
   absl::Mutex refresh_mu_;  // one refresh at a time (background and RefreshNow)
   absl::Notification stop_;
   std::thread refresher_;
+  std::unique_ptr<DemandSampler> sampler_;  // made last, stopped first
 };
 
 }  // namespace berth::engine::stats
