@@ -50,9 +50,10 @@ ABSL_FLAG(int, pods, 10, "Pods (without containers) alive for the 'with N pods' 
 ABSL_FLAG(std::string, list_counts, "10,100", "Container counts for the List latency figures");
 ABSL_FLAG(int, list_calls, 200, "Timed calls per List figure");
 ABSL_FLAG(int, stats_calls, 20, "Timed calls per stats figure");
-ABSL_FLAG(std::string, crictl, "",
-          "A crictl binary: the lists section also times `crictl ps -a` and `crictl version` (its "
-          "process start and connection, subtracted) against each endpoint, as an operator runs it");
+ABSL_FLAG(
+    std::string, crictl, "",
+    "A crictl binary: the lists section also times `crictl ps -a` and `crictl version` (its "
+    "process start and connection, subtracted) against each endpoint, as an operator runs it");
 ABSL_FLAG(int, crictl_runs, 30, "Timed runs of each crictl command");
 ABSL_FLAG(int, list_settle_seconds, 0,
           "Seconds to wait after creating the containers before timing the List calls");
@@ -856,8 +857,8 @@ class Bench {
     size_t lines = 0;
     for (int i = 0; i < absl::GetFlag(FLAGS_crictl_runs); ++i) {
       for (int which = 0; which < 2; ++which) {
-        std::vector<std::string> argv = {crictl, "--runtime-endpoint", endpoint,
-                                         "--image-endpoint", endpoint};
+        std::vector<std::string> argv = {crictl, "--runtime-endpoint", endpoint, "--image-endpoint",
+                                         endpoint};
         if (which == 0) {
           argv.insert(argv.end(), {"ps", "-a"});
         } else {
