@@ -78,6 +78,7 @@ class World {
     streams_ = std::move(*s);
     stats_ = std::make_unique<engine::stats::StatsCollector>(
         engine_.get(), engine::stats::StatsOptions{.refresh_interval = absl::ZeroDuration(),
+                                                   .sample_interval = absl::ZeroDuration(),
                                                    .cgroup_root = scratch_ + "/cgroup",
                                                    .mode = cgroups::CgroupMode::kUnified});
     runtime_ =

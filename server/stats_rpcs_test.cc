@@ -80,6 +80,7 @@ class StatsRpcsTest : public ::testing::Test {
 
     engine::stats::StatsOptions so;
     so.refresh_interval = absl::ZeroDuration();
+    so.sample_interval = absl::ZeroDuration();  // every call reads (collector_test covers samples)
     stats_ = std::make_unique<engine::stats::StatsCollector>(engine_.get(), so);
     config_.root = eo.root;
     config_.state_dir = eo.state_dir;
