@@ -11,6 +11,9 @@
 namespace berth::server {
 namespace {
 
+// Answers carry each container's attributes as the collector's encoding made once per container.
+constexpr auto kEncoded = engine::stats::StatsCollector::Attributes::kEncoded;
+
 // Moves each entry of a collector's list into the batch.
 template <typename Batch, typename Item>
 auto MoveInto(google::protobuf::RepeatedPtrField<Item>* (Batch::*field)()) {
@@ -33,7 +36,7 @@ grpc::Status RuntimeServiceImpl::ContainerStats(grpc::ServerContext*,
 grpc::Status RuntimeServiceImpl::ListContainerStats(grpc::ServerContext*,
                                                     const cri::ListContainerStatsRequest* req,
                                                     cri::ListContainerStatsResponse* resp) {
-  std::vector<cri::ContainerStats> all = stats_->ListContainerStats(req->filter());
+  std::vector<cri::ContainerStats> all = stats_->ListContainerStats(req->filter(), kEncoded);
   resp->mutable_stats()->Reserve(static_cast<int>(all.size()));
   for (cri::ContainerStats& s : all) *resp->add_stats() = std::move(s);
   return grpc::Status::OK;
@@ -42,7 +45,7 @@ grpc::Status RuntimeServiceImpl::ListContainerStats(grpc::ServerContext*,
 grpc::Status RuntimeServiceImpl::StreamContainerStats(
     grpc::ServerContext*, const cri::StreamContainerStatsRequest* req,
     grpc::ServerWriter<cri::StreamContainerStatsResponse>* writer) {
-  return WriteInBatches(stats_->ListContainerStats(req->filter()), writer,
+  return WriteInBatches(stats_->ListContainerStats(req->filter(), kEncoded), writer,
                         MoveInto(&cri::StreamContainerStatsResponse::mutable_container_stats));
 }
 
@@ -58,7 +61,7 @@ grpc::Status RuntimeServiceImpl::PodSandboxStats(grpc::ServerContext*,
 grpc::Status RuntimeServiceImpl::ListPodSandboxStats(grpc::ServerContext*,
                                                      const cri::ListPodSandboxStatsRequest* req,
                                                      cri::ListPodSandboxStatsResponse* resp) {
-  std::vector<cri::PodSandboxStats> all = stats_->ListPodSandboxStats(req->filter());
+  std::vector<cri::PodSandboxStats> all = stats_->ListPodSandboxStats(req->filter(), kEncoded);
   resp->mutable_stats()->Reserve(static_cast<int>(all.size()));
   for (cri::PodSandboxStats& s : all) *resp->add_stats() = std::move(s);
   return grpc::Status::OK;
@@ -67,7 +70,7 @@ grpc::Status RuntimeServiceImpl::ListPodSandboxStats(grpc::ServerContext*,
 grpc::Status RuntimeServiceImpl::StreamPodSandboxStats(
     grpc::ServerContext*, const cri::StreamPodSandboxStatsRequest* req,
     grpc::ServerWriter<cri::StreamPodSandboxStatsResponse>* writer) {
-  return WriteInBatches(stats_->ListPodSandboxStats(req->filter()), writer,
+  return WriteInBatches(stats_->ListPodSandboxStats(req->filter(), kEncoded), writer,
                         MoveInto(&cri::StreamPodSandboxStatsResponse::mutable_pod_sandbox_stats));
 }
 

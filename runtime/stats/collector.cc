@@ -294,6 +294,14 @@ std::shared_ptr<const StatsCollector::CgroupRef> StatsCollector::RefOf(const Con
     if (it != refs_.end()) return it->second;
   }
   auto ref = std::make_shared<CgroupRef>();
+  {
+    cri::ContainerAttributes a;
+    a.set_id(id);
+    *a.mutable_metadata() = c.config().cri().metadata();
+    *a.mutable_labels() = c.config().cri().labels();
+    *a.mutable_annotations() = c.config().cri().annotations();
+    ref->attributes = a.SerializeAsString();
+  }
   nlohmann::json spec = nlohmann::json::parse(c.config().oci_spec(), nullptr, false);
   if (!spec.is_discarded() && spec.is_object() && spec.contains("linux") &&
       spec["linux"].is_object()) {
@@ -341,20 +349,25 @@ void StatsCollector::FillSwap(const std::string& rel_dir, const cgroups::CgroupS
 }
 
 StatsCollector::ContainerSample StatsCollector::SampleOf(const Container& c, int64_t now_ns,
-                                                         Read how) {
+                                                         Read how, Attributes attributes) {
   ContainerSample out;
   const std::string& id = c.config().id();
   cri::ContainerStats& s = out.stats;
-  cri::ContainerAttributes* attrs = s.mutable_attributes();
-  attrs->set_id(id);
-  *attrs->mutable_metadata() = c.config().cri().metadata();
-  *attrs->mutable_labels() = c.config().cri().labels();
-  *attrs->mutable_annotations() = c.config().cri().annotations();
+  std::shared_ptr<const CgroupRef> ref = RefOf(c);
+  if (attributes == Attributes::kEncoded) {
+    s.GetReflection()->MutableUnknownFields(&s)->AddLengthDelimited(
+        cri::ContainerStats::kAttributesFieldNumber, ref->attributes);
+  } else {
+    cri::ContainerAttributes* attrs = s.mutable_attributes();
+    attrs->set_id(id);
+    *attrs->mutable_metadata() = c.config().cri().metadata();
+    *attrs->mutable_labels() = c.config().cri().labels();
+    *attrs->mutable_annotations() = c.config().cri().annotations();
+  }
   out.extras.image = c.config().image_name();
   s.mutable_cpu()->set_timestamp(now_ns);
   s.mutable_memory()->set_timestamp(now_ns);
 
-  std::shared_ptr<const CgroupRef> ref = RefOf(c);
   if (ref->known) out.extras.cgroup_dir = ref->rel_dir;
   if (HasCgroup(c.state().status()) && ref->known) {
     std::shared_ptr<const CgroupReading> r = CgroupOf(id, ref->rel_dir, how);
@@ -391,11 +404,11 @@ absl::StatusOr<cri::ContainerStats> StatsCollector::ContainerStats(
   if ((*c)->config().infra()) {
     return absl::NotFoundError(absl::StrCat("container \"", container_id, "\" not found"));
   }
-  return std::move(SampleOf(**c, NowNs(), Read::kNow).stats);
+  return std::move(SampleOf(**c, NowNs(), Read::kNow, Attributes::kMessage).stats);
 }
 
 std::vector<cri::ContainerStats> StatsCollector::ListContainerStats(
-    const cri::ContainerStatsFilter& f) {
+    const cri::ContainerStatsFilter& f, Attributes attributes) {
   sampler_->Demand();
   std::vector<cri::ContainerStats> out;
   const int64_t now = NowNs();
@@ -407,14 +420,14 @@ std::vector<cri::ContainerStats> StatsCollector::ListContainerStats(
       continue;
     }
     if (!MatchesLabels(c->config().cri().labels(), f.label_selector())) continue;
-    out.push_back(std::move(SampleOf(*c, now, Read::kSampleIfFresh).stats));
+    out.push_back(std::move(SampleOf(*c, now, Read::kSampleIfFresh, attributes).stats));
   }
   return out;
 }
 
 PodSample StatsCollector::PodSampleOf(const Sandbox& sb,
                                       const std::vector<ContainerView>& containers, int64_t now_ns,
-                                      Read how) {
+                                      Read how, Attributes attributes) {
   PodSample out;
   cri::PodSandboxAttributes* attrs = out.stats.mutable_attributes();
   attrs->set_id(sb.id());
@@ -425,7 +438,7 @@ PodSample StatsCollector::PodSampleOf(const Sandbox& sb,
 
   Totals totals;
   for (const ContainerView& c : containers) {
-    ContainerSample cs = SampleOf(*c, now_ns, how);
+    ContainerSample cs = SampleOf(*c, now_ns, how, attributes);
     totals.Add(cs.stats, cs.extras);
     *linux->add_containers() = std::move(cs.stats);
     out.containers.push_back(std::move(cs.extras));
@@ -466,7 +479,7 @@ PodSample StatsCollector::PodSampleOf(const Sandbox& sb,
   }
   if (!have_pod_cgroup) {
     if (infra_running) {
-      ContainerSample is = SampleOf(**infra, now_ns, how);
+      ContainerSample is = SampleOf(**infra, now_ns, how, attributes);
       totals.Add(is.stats, is.extras);
     }
     if (totals.any_cpu) cpu->mutable_usage_core_nano_seconds()->set_value(totals.cpu_ns);
@@ -502,11 +515,11 @@ absl::StatusOr<cri::PodSandboxStats> StatsCollector::PodSandboxStats(
       mine.push_back(std::move(c));
     }
   }
-  return std::move(PodSampleOf(**sb, mine, NowNs(), Read::kNow).stats);
+  return std::move(PodSampleOf(**sb, mine, NowNs(), Read::kNow, Attributes::kMessage).stats);
 }
 
 std::vector<PodSample> StatsCollector::ReadyPods(const std::function<bool(const Sandbox&)>& keep,
-                                                 Read how) {
+                                                 Read how, Attributes attributes) {
   std::vector<SandboxView> sandboxes = source_.list_sandboxes();
   absl::flat_hash_map<std::string, std::vector<ContainerView>> by_pod;
   for (const SandboxView& s : sandboxes) {
@@ -522,20 +535,20 @@ std::vector<PodSample> StatsCollector::ReadyPods(const std::function<bool(const 
   const int64_t now = NowNs();
   for (const SandboxView& s : sandboxes) {
     auto it = by_pod.find(s->id());
-    if (it != by_pod.end()) out.push_back(PodSampleOf(*s, it->second, now, how));
+    if (it != by_pod.end()) out.push_back(PodSampleOf(*s, it->second, now, how, attributes));
   }
   return out;
 }
 
 std::vector<cri::PodSandboxStats> StatsCollector::ListPodSandboxStats(
-    const cri::PodSandboxStatsFilter& f) {
+    const cri::PodSandboxStatsFilter& f, Attributes attributes) {
   sampler_->Demand();
   std::vector<PodSample> pods = ReadyPods(
       [&f](const Sandbox& s) {
         return (f.id().empty() || absl::StartsWith(s.id(), f.id())) &&
                MatchesLabels(s.config().labels(), f.label_selector());
       },
-      Read::kSampleIfFresh);
+      Read::kSampleIfFresh, attributes);
   std::vector<cri::PodSandboxStats> out;
   out.reserve(pods.size());
   for (PodSample& p : pods) out.push_back(std::move(p.stats));
@@ -544,7 +557,7 @@ std::vector<cri::PodSandboxStats> StatsCollector::ListPodSandboxStats(
 
 std::vector<PodSample> StatsCollector::ListPodSamples() {
   sampler_->Demand();
-  return ReadyPods([](const Sandbox&) { return true; }, Read::kSampleIfFresh);
+  return ReadyPods([](const Sandbox&) { return true; }, Read::kSampleIfFresh, Attributes::kMessage);
 }
 
 }  // namespace berth::engine::stats

@@ -71,6 +71,14 @@ struct PodSample {
 
 class StatsCollector {
  public:
+  // How list answers carry each container's attributes (id, metadata, labels, annotations).
+  // kMessage fills ContainerStats.attributes. kEncoded appends their wire encoding, made once per
+  // container (a container's attributes never change), to the message's unknown fields, which
+  // serialize as the same field 1: a list then copies one string per container instead of three
+  // maps, and serializing it re-encodes nothing. The gRPC services answer with kEncoded; code that
+  // reads attributes() in-process wants kMessage.
+  enum class Attributes { kMessage, kEncoded };
+
   StatsCollector(RecordSource source, StatsOptions options);
   StatsCollector(Engine* engine, StatsOptions options)
       : StatsCollector(EngineRecords(engine), std::move(options)) {}
@@ -84,13 +92,16 @@ class StatsCollector {
   // Every created container (not those only Configured) matching the filter: id and pod id are
   // prefixes, every label_selector pair must be among the labels.
   std::vector<runtime::v1::ContainerStats> ListContainerStats(
-      const runtime::v1::ContainerStatsFilter& filter);
+      const runtime::v1::ContainerStatsFilter& filter,
+      Attributes attributes = Attributes::kMessage);
 
   // One pod by id or unique prefix, whatever its state (a stopped pod has attributes only).
   absl::StatusOr<runtime::v1::PodSandboxStats> PodSandboxStats(const std::string& pod_sandbox_id);
-  // Every ready pod matching the filter (id prefix, label selector).
+  // Every ready pod matching the filter (id prefix, label selector); `attributes` says how its
+  // containers' attributes come.
   std::vector<runtime::v1::PodSandboxStats> ListPodSandboxStats(
-      const runtime::v1::PodSandboxStatsFilter& filter);
+      const runtime::v1::PodSandboxStatsFilter& filter,
+      Attributes attributes = Attributes::kMessage);
   // Every ready pod with the figures CRI stats have no field for (ListPodSandboxMetrics).
   std::vector<PodSample> ListPodSamples();
 
@@ -111,10 +122,11 @@ class StatsCollector {
   bool swap_accounting() const { return swap_; }
 
  private:
-  // Per container, computed once from its OCI spec.
+  // Per container, computed once from its record.
   struct CgroupRef {
-    bool known = false;   // the spec named a cgroup
-    std::string rel_dir;  // relative to each hierarchy's root, e.g. "/berth/berth-<id>"
+    bool known = false;      // the OCI spec named a cgroup
+    std::string rel_dir;     // relative to each hierarchy's root, e.g. "/berth/berth-<id>"
+    std::string attributes;  // ContainerAttributes, serialized (Attributes::kEncoded)
   };
   struct LayerCache {
     uint64_t bytes = 0;
@@ -143,12 +155,13 @@ class StatsCollector {
   enum class Read { kNow, kSampleIfFresh };
 
   std::shared_ptr<const CgroupRef> RefOf(const berth::v1::Container& c);
-  ContainerSample SampleOf(const berth::v1::Container& c, int64_t now_ns, Read how);
+  ContainerSample SampleOf(const berth::v1::Container& c, int64_t now_ns, Read how,
+                           Attributes attributes);
   PodSample PodSampleOf(const berth::v1::Sandbox& sb, const std::vector<ContainerView>& containers,
-                        int64_t now_ns, Read how);
+                        int64_t now_ns, Read how, Attributes attributes);
   // PodSample for every ready sandbox matching `keep`, containers grouped in one pass.
   std::vector<PodSample> ReadyPods(const std::function<bool(const berth::v1::Sandbox&)>& keep,
-                                   Read how);
+                                   Read how, Attributes attributes);
   // The reading of `rel_dir` under `key`: a fresh enough sample when `how` allows, else read now
   // (and kept as the key's sample when sampling is on).
   std::shared_ptr<const CgroupReading> CgroupOf(const std::string& key, const std::string& rel_dir,

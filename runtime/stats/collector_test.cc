@@ -13,6 +13,7 @@
 #include <chrono>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <memory>
 #include <set>
 #include <thread>
@@ -301,6 +302,53 @@ TEST_F(StatsCollectorTest, ListPodSandboxStatsFiltersByIdAndLabels) {
   EXPECT_EQ(collector_->ListPodSandboxStats(f)[0].linux().containers_size(), 1);
 }
 
+// What a client parses from an answer made with encoded attributes is what the message form
+// says: same attributes for every container, listed alone or inside its pod.
+TEST_F(StatsCollectorTest, EncodedAttributesParseAsTheMessageForm) {
+  using A = StatsCollector::Attributes;
+  (*containers_[1].mutable_config()->mutable_cri()->mutable_annotations())["hash"] = "5e6f";
+  collector_ = MakeCollector(absl::ZeroDuration());
+  auto attributes_by_id = [](const google::protobuf::RepeatedPtrField<cri::ContainerStats>& all) {
+    std::map<std::string, std::string> out;
+    for (const cri::ContainerStats& s : all) {
+      EXPECT_EQ(s.GetReflection()->GetUnknownFields(s).field_count(), 0)
+          << "a parsed answer keeps nothing unknown";
+      out[s.attributes().id()] = s.attributes().SerializeAsString();
+    }
+    return out;
+  };
+  cri::ListContainerStatsResponse as_message, encoded, parsed;
+  for (cri::ContainerStats& s : collector_->ListContainerStats({}, A::kMessage))
+    *as_message.add_stats() = std::move(s);
+  for (cri::ContainerStats& s : collector_->ListContainerStats({}, A::kEncoded)) {
+    EXPECT_FALSE(s.has_attributes());
+    *encoded.add_stats() = std::move(s);
+  }
+  ASSERT_TRUE(parsed.ParseFromString(encoded.SerializeAsString()));
+  ASSERT_EQ(parsed.stats_size(), 2);
+  std::map<std::string, std::string> want = attributes_by_id(as_message.stats());
+  EXPECT_EQ(attributes_by_id(parsed.stats()), want);
+  ASSERT_TRUE(want.contains("c1aaaa"));
+  const cri::ContainerStats& c1 =
+      parsed.stats(0).attributes().id() == "c1aaaa" ? parsed.stats(0) : parsed.stats(1);
+  EXPECT_EQ(c1.attributes().labels().at("tier"), "web");
+  EXPECT_EQ(c1.attributes().annotations().at("hash"), "5e6f");
+  EXPECT_EQ(c1.attributes().metadata().name(), "ctr-c1aaaa");
+  EXPECT_TRUE(c1.memory().has_working_set_bytes());
+
+  cri::ListPodSandboxStatsResponse pods, pods_parsed;
+  for (cri::PodSandboxStats& p : collector_->ListPodSandboxStats({}, A::kEncoded))
+    *pods.add_stats() = std::move(p);
+  ASSERT_TRUE(pods_parsed.ParseFromString(pods.SerializeAsString()));
+  ASSERT_EQ(pods_parsed.stats_size(), 2);
+  std::map<std::string, std::string> in_pods;
+  for (const cri::PodSandboxStats& p : pods_parsed.stats()) {
+    EXPECT_EQ(p.attributes().metadata().name(), "pod-" + p.attributes().id());
+    in_pods.merge(attributes_by_id(p.linux().containers()));
+  }
+  EXPECT_EQ(in_pods, want);
+}
+
 TEST_F(StatsCollectorTest, UnknownEmptyAndInfraIdsAreErrorsNamingThem) {
   absl::StatusOr<cri::ContainerStats> empty = collector_->ContainerStats("");
   EXPECT_TRUE(absl::IsInvalidArgument(empty.status())) << empty.status();
@@ -399,7 +447,9 @@ TEST_F(StatsCollectorTest, ContainersWithoutAFreshSampleAreReadInTheCall) {
   EXPECT_EQ(collector_->samples_taken(), 1u) << "no list call: the sampler stays idle";
   before = absl::ToUnixNanos(absl::Now());
   for (const auto& s : collector_->ListContainerStats({})) {
-    if (s.attributes().id() == "c1aaaa") EXPECT_GE(s.cpu().timestamp(), before);
+    if (s.attributes().id() == "c1aaaa") {
+      EXPECT_GE(s.cpu().timestamp(), before);
+    }
   }
 }
 
