@@ -55,7 +55,8 @@ absl::Status Engine::CheckpointContainer(const std::string& id, const std::strin
   if (absl::Status st = MakeDirs(images, 0700); !st.ok()) return st;
   auto cleanup = RemoveWhenDone(dir);
   const int64_t at = NowNs();
-  if (absl::Status st = oci_->Checkpoint({.id = cid,
+  if (absl::Status st = RuntimeOf((*c)->config())
+                            ->Checkpoint({.id = cid,
                                           .criu_path = *criu,
                                           .image_path = images,
                                           .timeout = absl::Seconds(timeout_seconds)});

@@ -97,6 +97,7 @@ absl::StatusOr<std::string> Engine::DoCreateContainer(const std::string& sandbox
   cc->set_id(id);
   cc->set_name(name);
   cc->set_sandbox_id(sandbox_id);
+  cc->set_runtime_handler(sandbox.runtime_handler());
   *cc->mutable_cri() = config;
   cc->set_image_id(image->id());
   cc->set_image_ref(image->repo_digests_size() > 0 ? image->repo_digests(0) : image->id());
@@ -318,7 +319,7 @@ absl::Status Engine::CreateInRuntime(ContainerObj* c) {
   if (absl::Status st = MakeDirs(cc.bundle_dir(), 0700); !st.ok()) return st;
   absl::StatusOr<oci::CreateRequest> req = PrepareBundle(cc);
   if (!req.ok()) return req.status();
-  absl::StatusOr<oci::CreateResult> res = oci_->Create(*req);
+  absl::StatusOr<oci::CreateResult> res = RuntimeOf(cc)->Create(*req);
   if (!res.ok()) return res.status();
   rec.mutable_state()->set_pid(res->pid);
   rec.mutable_state()->set_conmon_pid(res->conmon_pid);
@@ -336,7 +337,7 @@ absl::Status Engine::RestoreInRuntime(ContainerObj* c) {
   if (!req.ok()) return req.status();
   req->restore_image_path = cc.restore().checkpoint_dir();
   req->criu_path = *criu;
-  absl::StatusOr<oci::CreateResult> res = oci_->Create(*req);
+  absl::StatusOr<oci::CreateResult> res = RuntimeOf(cc)->Create(*req);
   if (!res.ok()) {
     std::string criu_errors = CriuLogErrors(absl::StrCat(cc.bundle_dir(), "/restore.log"));
     if (criu_errors.empty()) return res.status();

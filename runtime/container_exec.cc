@@ -15,7 +15,8 @@ absl::StatusOr<ExecSyncResult> Engine::ExecSync(const std::string& id,
   if (spec.is_discarded()) return absl::DataLossError("stored OCI spec does not parse");
   json process = ExecProcess(spec, cmd, false);
   absl::StatusOr<oci::ExecResult> r =
-      oci_->ExecSync((*c)->config().id(), DumpJson(process),
+      RuntimeOf((*c)->config())
+          ->ExecSync((*c)->config().id(), DumpJson(process),
                      timeout_seconds > 0 ? absl::Seconds(timeout_seconds) : absl::ZeroDuration(),
                      options_.exec_sync_max_output);
   if (!r.ok()) return r.status();
@@ -35,7 +36,8 @@ absl::Status Engine::UpdateContainerResources(const std::string& id,
   absl::MutexLock l(&c->mu);
   Container rec = c->rec;
   if (absl::Status st = EnsureState(rec, Operation::kUpdate); !st.ok()) return st;
-  if (absl::Status st = oci_->Update(rec.config().id(), DumpJson(ResourcesToOci(resources)));
+  if (absl::Status st =
+          RuntimeOf(rec.config())->Update(rec.config().id(), DumpJson(ResourcesToOci(resources)));
       !st.ok()) {
     return st;
   }
@@ -49,7 +51,9 @@ absl::Status Engine::ReopenContainerLog(const std::string& id) {
   if (absl::Status st = EnsureState(**c, Operation::kReopenLog); !st.ok()) return st;
   // conmon's control message 2 reopens its log files; kubelet expects the new file to exist
   // when this call returns, so wait (bounded) for conmon to act.
-  if (absl::Status st = oci_->WriteControl((*c)->config().bundle_dir(), "2 0 0\n"); !st.ok()) {
+  if (absl::Status st =
+          RuntimeOf((*c)->config())->WriteControl((*c)->config().bundle_dir(), "2 0 0\n");
+      !st.ok()) {
     return st;
   }
   const std::string& log = (*c)->config().log_path();

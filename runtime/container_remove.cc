@@ -42,7 +42,7 @@ absl::Status Engine::CleanupContainer(const std::shared_ptr<ContainerObj>& c) {
       return st;
     }
   }
-  if (absl::Status st = oci_->Delete(cc.id(), /*force=*/true);
+  if (absl::Status st = RuntimeOf(cc)->Delete(cc.id(), /*force=*/true);
       !st.ok() && !OutliveFailedRuntimeDelete(rec, st)) {
     return st;
   }

@@ -11,7 +11,8 @@ absl::Status Engine::StartContainer(const std::string& id) {
   Container rec = c->rec;
   if (absl::Status st = EnsureState(rec, Operation::kStart); !st.ok()) return st;
   const bool restore = AwaitingRestore(rec);
-  if (absl::Status st = restore ? RestoreInRuntime(c.get()) : oci_->Start(rec.config().id());
+  if (absl::Status st =
+          restore ? RestoreInRuntime(c.get()) : RuntimeOf(rec.config())->Start(rec.config().id());
       !st.ok()) {
     // A start that failed leaves an unusable container: record why (exit code 128, as
     // containerd reports a process that never ran).

@@ -15,12 +15,14 @@ absl::Status Engine::StopContainer(const std::string& id, int64_t timeout_second
 absl::Status Engine::StopContainerObj(const std::shared_ptr<ContainerObj>& c,
                                       int64_t timeout_seconds) {
   std::string id, signal_name;
+  std::shared_ptr<oci::Runtime> runtime;
   {
     absl::MutexLock l(&c->mu);
     auto s = c->rec.state().status();
     // Already stopped (or never made): stopping is idempotent.
     if (!Allowed(s, Operation::kStop)) return absl::OkStatus();
     id = c->rec.config().id();
+    runtime = RuntimeOf(c->rec.config());
     signal_name = c->rec.config().stop_signal();
     if (AwaitingRestore(c->rec)) {
       // Nothing runs before the restore: no process to signal, no exit file to wait for.
@@ -29,7 +31,7 @@ absl::Status Engine::StopContainerObj(const std::shared_ptr<ContainerObj>& c,
     }
     if (s == berth::v1::CONTAINER_STATUS_PAUSED) {
       // A paused process cannot act on a signal: let it run so it can.
-      if (absl::Status st = oci_->Resume(id); !st.ok()) return st;
+      if (absl::Status st = runtime->Resume(id); !st.ok()) return st;
       LogIfFailed(Transition(c.get(), Operation::kResume), id);
     }
   }
@@ -39,7 +41,7 @@ absl::Status Engine::StopContainerObj(const std::shared_ptr<ContainerObj>& c,
   if (timeout_seconds > 0) {
     // Validated at create; a record from an older berthd may hold anything.
     const int sig = ParseSignal(signal_name).value_or(SIGTERM);
-    if (absl::Status st = oci_->Kill(id, sig); !st.ok() && !absl::IsNotFound(st)) {
+    if (absl::Status st = runtime->Kill(id, sig); !st.ok() && !absl::IsNotFound(st)) {
       return st;
     }
     absl::MutexLock l(&c->mu);
@@ -48,7 +50,8 @@ absl::Status Engine::StopContainerObj(const std::shared_ptr<ContainerObj>& c,
     }
     if (exited()) return absl::OkStatus();
   }
-  if (absl::Status st = oci_->Kill(id, SIGKILL, /*all=*/true); !st.ok() && !absl::IsNotFound(st)) {
+  if (absl::Status st = runtime->Kill(id, SIGKILL, /*all=*/true);
+      !st.ok() && !absl::IsNotFound(st)) {
     LOG(WARNING) << "killing " << id << ": " << st;
   }
   absl::MutexLock l(&c->mu);
@@ -58,7 +61,7 @@ absl::Status Engine::StopContainerObj(const std::shared_ptr<ContainerObj>& c,
   if (exited()) return absl::OkStatus();
   // No exit file arrived (conmon gone?): believe runc, then the exit file, then give up loudly.
   absl::StatusOr<int> code = oci_->ReadExitCode(id);
-  absl::StatusOr<oci::RuncState> rs = oci_->State(id);
+  absl::StatusOr<oci::RuncState> rs = runtime->State(id);
   // A runc that fails (missing, broken) tells nothing: the container may well run on.
   if (!code.ok() && !rs.ok() && !absl::IsNotFound(rs.status())) return rs.status();
   if (code.ok() || !rs.ok() || rs->status == oci::RuncStatus::kStopped) {

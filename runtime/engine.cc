@@ -43,20 +43,57 @@ Engine::Engine(Key, EngineOptions options, storage::StateDB* db, ImageProvider* 
       host_(std::move(parts.host)),
       criu_(options_.criu_path),
       cdi_(options_.cdi_spec_dirs) {
-  if (!oci_) {
-    oci_ = std::make_unique<oci::OciRuntime>(oci::OciRuntimeOptions{
-        .runtime_path = options_.runtime_path,
+  // Every handler shares the exit, attach and exec directories (one exit watcher sees them all);
+  // each keeps its own state root.
+  auto runtime_options = [this](const std::string& path, const std::string& root) {
+    return oci::OciRuntimeOptions{
+        .runtime_path = path,
         .conmon_path = options_.conmon_path,
-        .runc_root = absl::StrCat(options_.state_dir, "/runc"),
+        .runc_root = root,
         .exits_dir = absl::StrCat(options_.state_dir, "/exits"),
         .attach_dir = absl::StrCat(options_.state_dir, "/attach"),
         .exec_dir = absl::StrCat(options_.state_dir, "/exec"),
         .log_size_max_bytes = options_.log_size_max_bytes,
         .systemd_cgroup = options_.cgroup_driver == cgroups::CgroupDriver::kSystemd,
         .read_state_in_process = options_.read_state_in_process,
-    });
+    };
+  };
+  if (!oci_) {
+    oci_ = std::make_shared<oci::OciRuntime>(
+        runtime_options(options_.runtime_path, absl::StrCat(options_.state_dir, "/runc")));
+  }
+  for (const auto& [name, path] : options_.runtime_handlers) {
+    std::shared_ptr<oci::Runtime>& rt = handlers_[name];
+    auto given = parts.handlers.find(name);
+    if (given != parts.handlers.end() && given->second != nullptr) {
+      rt = given->second;
+    } else {
+      rt = std::make_shared<oci::OciRuntime>(
+          runtime_options(path, absl::StrCat(options_.state_dir, "/runtimes/", name)));
+    }
   }
   if (!host_) host_ = std::make_unique<HostOps>();
+}
+
+std::vector<std::string> Engine::RuntimeHandlerNames() const {
+  std::vector<std::string> names = {"runc", ""};
+  for (const auto& [name, rt] : handlers_) names.push_back(name);
+  return names;
+}
+
+std::shared_ptr<oci::Runtime> Engine::RuntimeOf(const berth::v1::ContainerConfig& cc) const {
+  const std::string& handler = cc.runtime_handler();
+  if (handler.empty() || handler == "runc") return oci_;
+  auto it = handlers_.find(handler);
+  if (it != handlers_.end()) return it->second;
+  // A handler taken out of the configuration since the container was made: its calls fail
+  // naming it. One per name, made when first asked and kept for the engine's life.
+  absl::MutexLock l(&unconfigured_mu_);
+  std::shared_ptr<oci::Runtime>& missing = unconfigured_[handler];
+  if (missing == nullptr) {
+    missing = std::make_shared<oci::UnconfiguredRuntime>(oci_->options(), handler);
+  }
+  return missing;
 }
 
 Engine::~Engine() { StopFaultHandling(); }
@@ -92,6 +129,9 @@ absl::Status Engine::Init() {
                                  absl::StrCat(options_.state_dir, "/sandboxes"),
                                  oci_->options().runc_root, oci_->options().attach_dir}) {
     if (absl::Status st = MakeDirs(dir, 0711); !st.ok()) return st;
+  }
+  for (const auto& [name, rt] : handlers_) {
+    if (absl::Status st = MakeDirs(rt->options().runc_root, 0711); !st.ok()) return st;
   }
   // Exec scratch and checkpoint staging: root's alone, whatever an older berthd left.
   if (absl::Status st = MakeDirs(oci_->options().exec_dir, 0700); !st.ok()) return st;
@@ -280,7 +320,8 @@ void Engine::MarkExited(ContainerObj* c, int exit_code, bool emit, const std::st
   st->set_exit_code(exit_code);
   st->set_finished_at_ns(NowNs());
   st->set_pid(0);
-  if (oci_->OomKilled(rec.config().bundle_dir()) || CgroupCountedOomKill(rec.config())) {
+  if (RuntimeOf(rec.config())->OomKilled(rec.config().bundle_dir()) ||
+      CgroupCountedOomKill(rec.config())) {
     st->set_oom_killed(true);
     st->set_reason("OOMKilled");
   } else if (!reason.empty()) {

@@ -5,6 +5,7 @@
 
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -38,9 +39,13 @@
 namespace berth::engine {
 
 struct EngineOptions {
-  std::string root;       // persistent: infra rootfs
-  std::string state_dir;  // volatile: bundles, exits, pod files
-  std::string runtime_path = "runc";
+  std::string root;                   // persistent: infra rootfs
+  std::string state_dir;              // volatile: bundles, exits, pod files
+  std::string runtime_path = "runc";  // the default handler's runtime, "runc" (and "")
+  // Further RuntimeClass handlers (RunPodSandbox.runtime_handler): name → the OCI runtime binary
+  // (crun, …) that runs its pods' containers, under conmon as runc does, each with its own state
+  // root <state_dir>/runtimes/<name>. Names are DNS labels other than "runc".
+  std::map<std::string, std::string> runtime_handlers;
   std::string conmon_path = "conmon";
   std::string criu_path = "criu";  // a path, or a name on PATH; checked when first needed
   std::string pause_binary;        // path of berth-pause on the host
@@ -91,6 +96,9 @@ struct RecoveryReport {
 // What the engine drives below it; empty members get the real ones (conmon + runc, host mounts).
 struct EngineParts {
   std::shared_ptr<oci::Runtime> oci;  // shared: a test keeps its fake across engine restarts
+  // The runtimes of EngineOptions::runtime_handlers by name (a test's fakes); those missing are
+  // made from their binaries.
+  std::map<std::string, std::shared_ptr<oci::Runtime>> handlers;
   std::unique_ptr<HostOps> host;
 };
 
@@ -161,6 +169,9 @@ class Engine {
   int CountSandboxes(berth::v1::SandboxStatus status) const;
   bool network_enabled() const { return network_ != nullptr; }
   // Host features (host_probes.cc), each probed when first asked and kept for the engine's life.
+  // Status.runtime_handlers: the default ("runc", and "" for a pod that names none), then every
+  // configured handler.
+  std::vector<std::string> RuntimeHandlerNames() const;
   absl::Status UserNamespacesUsable() ABSL_LOCKS_EXCLUDED(probes_mu_);
   bool RecursiveReadOnlyMounts() ABSL_LOCKS_EXCLUDED(probes_mu_);
   // CRIU for checkpoint and restore.
@@ -287,7 +298,17 @@ class Engine {
   storage::StateDB* db_;
   ImageProvider* images_;
   NetworkProvider* network_;
-  std::shared_ptr<oci::Runtime> oci_;
+  // The runtime that runs a container: its pod's handler's (an UnconfiguredRuntime for a handler
+  // no longer configured), the default one for "" and "runc".
+  std::shared_ptr<oci::Runtime> RuntimeOf(const berth::v1::ContainerConfig& cc) const
+      ABSL_LOCKS_EXCLUDED(unconfigured_mu_);
+
+  std::shared_ptr<oci::Runtime> oci_;  // the default handler's
+  // The other handlers' runtimes by name, fixed at construction.
+  std::map<std::string, std::shared_ptr<oci::Runtime>> handlers_;
+  mutable absl::Mutex unconfigured_mu_;
+  mutable std::map<std::string, std::shared_ptr<oci::Runtime>> unconfigured_
+      ABSL_GUARDED_BY(unconfigured_mu_);
   std::unique_ptr<HostOps> host_;
   int oom_floor_ = -1000;
   RecoveryReport recovery_;

@@ -120,7 +120,8 @@ absl::StatusOr<int> Engine::Exec(const std::string& id, const std::vector<std::s
   UniqueFd devnull(open("/dev/null", O_RDWR | O_CLOEXEC));
   if (!io.tty) {
     absl::StatusOr<pid_t> pid =
-        oci_->SpawnExec(cid, process, false, io.in >= 0 ? io.in : devnull.get(),
+        RuntimeOf((*c)->config())
+            ->SpawnExec(cid, process, false, io.in >= 0 ? io.in : devnull.get(),
                         io.out >= 0 ? io.out : devnull.get(), io.err >= 0 ? io.err : devnull.get());
     if (!pid.ok()) return pid.status();
     absl::StatusOr<int> status = WaitProcess(*pid);
@@ -140,7 +141,8 @@ absl::StatusOr<int> Engine::Exec(const std::string& id, const std::vector<std::s
   fcntl(master.get(), F_SETFD, FD_CLOEXEC);
   fcntl(slave.get(), F_SETFD, FD_CLOEXEC);
   absl::StatusOr<pid_t> pid =
-      oci_->SpawnExec(cid, process, true, slave.get(), slave.get(), slave.get());
+      RuntimeOf((*c)->config())
+          ->SpawnExec(cid, process, true, slave.get(), slave.get(), slave.get());
   if (!pid.ok()) return pid.status();
   slave.reset();  // runc holds the only copy: its exit ends reads with EIO
   const pid_t runc = *pid;
@@ -182,7 +184,7 @@ absl::Status Engine::Attach(const std::string& id, const StreamIO& io) {
     return Errno(absl::StrCat("connecting to conmon's attach socket ", path));
   }
   const std::string bundle = (*c)->config().bundle_dir();
-  Resizer resizer(io.resize, [bundle, oci = oci_](uint16_t w, uint16_t h) {
+  Resizer resizer(io.resize, [bundle, oci = RuntimeOf((*c)->config())](uint16_t w, uint16_t h) {
     // conmon's control message 1: "1 <height> <width>". A lost resize only leaves the old size.
     if (absl::Status st = oci->WriteControl(bundle, absl::StrCat("1 ", h, " ", w, "\n"));
         !st.ok()) {

@@ -159,7 +159,8 @@ bool Engine::MonitorLost(ContainerObj* c) {
     MarkExited(c, *code, /*emit=*/!infra);
     return true;
   }
-  absl::StatusOr<oci::RuncState> rs = oci_->State(id);
+  const std::shared_ptr<oci::Runtime> runtime = RuntimeOf(c->rec.config());
+  absl::StatusOr<oci::RuncState> rs = runtime->State(id);
   std::string message;
   bool runtime_forgot = false;
   if (rs.ok() && rs->status != oci::RuncStatus::kStopped) {
@@ -167,7 +168,7 @@ bool Engine::MonitorLost(ContainerObj* c) {
     // containerd's shim cleanup deletes a container whose shim died.
     LOG(WARNING) << "the conmon of container " << id << " is gone while the container is "
                  << oci::RuncStatusName(rs->status) << ": killing it";
-    absl::Status st = oci_->Delete(id, /*force=*/true);
+    absl::Status st = runtime->Delete(id, /*force=*/true);
     if (!st.ok()) LOG(ERROR) << "killing container " << id << " after its conmon died: " << st;
     runtime_forgot = st.ok();
     message =
@@ -200,7 +201,7 @@ bool Engine::OutliveFailedRuntimeDelete(const Container& before, const absl::Sta
   const std::string id = before.config().id();
   LOG(WARNING) << "undoing the creation of container " << id << ": " << error
                << "; removing it without runc and retrying `runc delete` in the background";
-  std::shared_ptr<oci::Runtime> runtime = oci_;
+  std::shared_ptr<oci::Runtime> runtime = RuntimeOf(before.config());
   cgroup_janitor_->RetryTask(absl::StrCat("runc delete ", id),
                              [runtime, id] { return runtime->Delete(id, /*force=*/true).ok(); });
   return true;

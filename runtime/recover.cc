@@ -196,7 +196,7 @@ bool Engine::Reconcile(ContainerObj* c) {
     MarkExited(c, *code);
     return true;
   }
-  absl::StatusOr<oci::RuncState> rs = oci_->State(id);
+  absl::StatusOr<oci::RuncState> rs = RuntimeOf(c->rec.config())->State(id);
   if (!rs.ok() && !absl::IsNotFound(rs.status())) {
     // runc itself fails (missing, broken): nothing is learnt, the record stays as it is.
     LOG(ERROR) << "container " << id << ": runc cannot tell its state: " << rs.status();

@@ -15,9 +15,13 @@ absl::StatusOr<std::string> Engine::RunPodSandbox(const cri::PodSandboxConfig& c
     return absl::InvalidArgumentError("config.metadata.namespace is required");
   }
   if (md.uid().empty()) return absl::InvalidArgumentError("config.metadata.uid is required");
-  if (!runtime_handler.empty() && runtime_handler != "runc") {
+  if (!runtime_handler.empty() && runtime_handler != "runc" &&
+      !handlers_.contains(runtime_handler)) {
+    std::vector<std::string> names = {"runc"};
+    for (const auto& [handler, rt] : handlers_) names.push_back(handler);
     return absl::InvalidArgumentError(absl::StrCat("runtime_handler \"", runtime_handler,
-                                                   "\" is not configured (berth has runc)"));
+                                                   "\" is not configured (berth has ",
+                                                   absl::StrJoin(names, ", "), ")"));
   }
   const std::string name = SandboxName(md);
   std::string existing;
@@ -195,6 +199,7 @@ absl::StatusOr<std::string> Engine::DoRunPodSandbox(const cri::PodSandboxConfig&
   cc->set_name(name);
   cc->set_sandbox_id(id);
   cc->set_infra(true);
+  cc->set_runtime_handler(runtime_handler);
   cc->set_created_at_ns(rec.created_at_ns());
   cc->set_bundle_dir(BundleDir(id));
   cc->set_rootfs(InfraRootfs());
@@ -210,7 +215,7 @@ absl::StatusOr<std::string> Engine::DoRunPodSandbox(const cri::PodSandboxConfig&
       containers_[id] = cobj;
     }
     if (absl::Status st = CreateInRuntime(cobj.get()); !st.ok()) return st;
-    if (absl::Status st = oci_->Start(id); !st.ok()) return st;
+    if (absl::Status st = RuntimeOf(cobj->rec.config())->Start(id); !st.ok()) return st;
     Container running = cobj->rec;
     running.mutable_state()->set_started_at_ns(NowNs());
     // The pod's STARTED event waits until the pod is READY (below).

@@ -21,6 +21,16 @@ namespace {
 
 using Table = toml::table;
 
+constexpr size_t kMaxRuntimeHandlers = 16;
+
+// RFC 1123 label, what a RuntimeClass handler must be.
+bool IsDnsLabel(const std::string& s) {
+  if (s.empty() || s.size() > 63 || s.front() == '-' || s.back() == '-') return false;
+  return std::all_of(s.begin(), s.end(), [](char ch) {
+    return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-';
+  });
+}
+
 // Walks a table, dispatching each key to a setter; unknown keys are errors.
 class Reader {
  public:
@@ -144,6 +154,18 @@ absl::StatusOr<Config> ParseConfig(const std::string& toml_text, const std::stri
                          {"seccomp_default_when_empty", r.Bool(&rt.seccomp_default_when_empty)},
                          {"hooks_dirs", r.Strings(&rt.hooks_dirs)},
                          {"cdi_spec_dirs", r.Strings(&rt.cdi_spec_dirs)},
+                         {"handlers",
+                          [&](const toml::value& v, const std::string& key) -> absl::Status {
+                            if (!v.is_table()) return r.Error(key, "must be a table of handlers");
+                            for (const auto& [name, hv] : v.as_table()) {
+                              Config::Runtime::Handler& h = rt.handlers[name];
+                              absl::Status s =
+                                  r.Walk(hv, absl::StrCat(key, ".", name),
+                                         {{"runtime_path", r.String(&h.runtime_path)}});
+                              if (!s.ok()) return s;
+                            }
+                            return absl::OkStatus();
+                          }},
                      })},
                     {"images", r.Table({
                                    {"max_parallel_downloads",
@@ -244,6 +266,20 @@ absl::Status ValidateConfig(const Config& c) {
   if (!c.images.containers_dir.empty() && c.images.containers_dir[0] != '/') {
     return bad("images.containers_dir", "must be an absolute path");
   }
+  if (c.runtime.handlers.size() > kMaxRuntimeHandlers) {
+    return bad("runtime.handlers", absl::StrCat("at most ", kMaxRuntimeHandlers, " handlers"));
+  }
+  for (const auto& [name, h] : c.runtime.handlers) {
+    const std::string key = absl::StrCat("runtime.handlers.", name);
+    if (!IsDnsLabel(name)) {
+      return bad(key,
+                 "a handler's name must be a DNS label (lower-case letters, digits and '-', "
+                 "at most 63), as RuntimeClass handlers are");
+    }
+    if (name == "runc")
+      return bad(key, "\"runc\" is the default handler: set runtime.runtime_path");
+    if (h.runtime_path.empty()) return bad(absl::StrCat(key, ".runtime_path"), "is required");
+  }
   if (c.network.plugin_timeout_seconds < 1) {
     return bad("network.plugin_timeout_seconds", "must be positive");
   }
@@ -270,6 +306,9 @@ namespace {
 template <class Json>
 Json ConfigTree(const Config& c) {
   Json registries = Json::object();
+  Json handlers = Json::object();
+  for (const auto& [name, h] : c.runtime.handlers)
+    handlers[name] = {{"runtime_path", h.runtime_path}};
   for (const auto& [host, h] : c.images.registries) {
     registries[host] = {{"mirrors", h.mirrors}, {"insecure", h.insecure}};
   }
@@ -291,7 +330,8 @@ Json ConfigTree(const Config& c) {
         {"read_state_in_process", c.runtime.read_state_in_process},
         {"seccomp_default_when_empty", c.runtime.seccomp_default_when_empty},
         {"hooks_dirs", c.runtime.hooks_dirs},
-        {"cdi_spec_dirs", c.runtime.cdi_spec_dirs}}},
+        {"cdi_spec_dirs", c.runtime.cdi_spec_dirs},
+        {"handlers", handlers}}},
       {"images",
        {{"max_parallel_downloads", c.images.max_parallel_downloads},
         {"stall_timeout_seconds", c.images.stall_timeout_seconds},

@@ -50,6 +50,13 @@ struct Config {
                                            "/etc/containers/oci/hooks.d"};
     // CDI spec directories (Container Device Interface), later ones win.
     std::vector<std::string> cdi_spec_dirs = {"/etc/cdi", "/var/run/cdi"};
+    // RuntimeClass handlers beside the default "runc" ([runtime.handlers.<name>]): the OCI
+    // runtime binary (a name on PATH or a path) that runs the containers of pods whose
+    // RunPodSandbox names the handler. Names are DNS labels, "runc" is the default's.
+    struct Handler {
+      std::string runtime_path;
+    };
+    std::map<std::string, Handler> handlers;
   } runtime;
 
   struct Images {

@@ -123,6 +123,43 @@ TEST(ConfigTest, PrintedConfigParsesBackToTheSameValues) {
   EXPECT_EQ(ConfigToToml(*back), ConfigToToml(c));
 }
 
+TEST(ConfigTest, RuntimeHandlersAreReadValidatedAndPrinted) {
+  absl::StatusOr<Config> c = ParseConfig(
+      "[runtime.handlers.crun]\nruntime_path = \"/usr/bin/crun\"\n"
+      "[runtime.handlers.kata-qemu]\nruntime_path = \"kata-runtime\"\n",
+      "test");
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ(c->runtime.handlers.size(), 2u);
+  EXPECT_EQ(c->runtime.handlers.at("crun").runtime_path, "/usr/bin/crun");
+  EXPECT_EQ(c->runtime.handlers.at("kata-qemu").runtime_path, "kata-runtime");
+  EXPECT_TRUE(ValidateConfig(*c).ok()) << ValidateConfig(*c);
+  absl::StatusOr<Config> back = ParseConfig(ConfigToToml(*c), "printed");
+  ASSERT_TRUE(back.ok()) << back.status() << "\n" << ConfigToToml(*c);
+  EXPECT_EQ(back->runtime.handlers.at("crun").runtime_path, "/usr/bin/crun");
+
+  absl::StatusOr<Config> unknown =
+      ParseConfig("[runtime.handlers.crun]\npath = \"/usr/bin/crun\"\n", "test");
+  EXPECT_TRUE(absl::IsInvalidArgument(unknown.status()));
+  EXPECT_TRUE(absl::StrContains(unknown.status().message(), "runtime.handlers.crun.path"))
+      << unknown.status();
+  absl::StatusOr<Config> not_table = ParseConfig("[runtime]\nhandlers = \"crun\"\n", "test");
+  EXPECT_TRUE(absl::IsInvalidArgument(not_table.status()));
+
+  auto invalid = [](const std::string& name, const std::string& path) {
+    Config bad;
+    bad.runtime.handlers[name].runtime_path = path;
+    return std::string(ValidateConfig(bad).message());
+  };
+  EXPECT_TRUE(absl::StrContains(invalid("Crun", "crun"), "runtime.handlers.Crun")) << "upper case";
+  EXPECT_TRUE(absl::StrContains(invalid("-x", "crun"), "DNS label"));
+  EXPECT_TRUE(absl::StrContains(invalid(std::string(64, 'a'), "crun"), "DNS label"));
+  EXPECT_TRUE(absl::StrContains(invalid("runc", "crun"), "runtime.runtime_path"));
+  EXPECT_TRUE(absl::StrContains(invalid("crun", ""), "runtime.handlers.crun.runtime_path"));
+  Config many;
+  for (int i = 0; i < 17; ++i) many.runtime.handlers["h" + std::to_string(i)].runtime_path = "x";
+  EXPECT_TRUE(absl::StrContains(ValidateConfig(many).message(), "at most 16"));
+}
+
 TEST(ConfigTest, MissingDefaultFileIsNotAnError) {
   EXPECT_TRUE(LoadConfigFile("/nonexistent/berth.toml", false).ok());
   EXPECT_TRUE(absl::IsNotFound(LoadConfigFile("/nonexistent/berth.toml", true).status()));

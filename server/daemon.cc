@@ -200,6 +200,14 @@ absl::Status RunDaemon(const Config& config) {
         absl::StrCat("runtime.conmon_path: ", conmon.status().message()));
 
   engine::EngineOptions eo;
+  for (const auto& [name, h] : config.runtime.handlers) {
+    absl::StatusOr<std::string> path = FindProgram(h.runtime_path);
+    if (!path.ok()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("runtime.handlers.", name, ".runtime_path: ", path.status().message()));
+    }
+    eo.runtime_handlers[name] = *path;
+  }
   eo.root = config.root;
   eo.state_dir = config.state_dir;
   eo.runtime_path = *runc;
@@ -342,6 +350,12 @@ bool CheckHost(const Config& config) {
   absl::StatusOr<std::string> runc = FindProgram(config.runtime.runtime_path);
   report(runc.ok(), absl::StrCat("OCI runtime: ", runc.ok() ? *runc : config.runtime.runtime_path),
          "apt-get install runc");
+  for (const auto& [name, h] : config.runtime.handlers) {
+    absl::StatusOr<std::string> path = FindProgram(h.runtime_path);
+    report(path.ok(),
+           absl::StrCat("OCI runtime of handler ", name, ": ", path.ok() ? *path : h.runtime_path),
+           absl::StrCat("install it or fix runtime.handlers.", name, ".runtime_path"));
+  }
   absl::StatusOr<std::string> conmon = FindProgram(config.runtime.conmon_path);
   report(conmon.ok(), absl::StrCat("conmon: ", conmon.ok() ? *conmon : config.runtime.conmon_path),
          "apt-get install conmon");

@@ -70,7 +70,9 @@ grpc::Status RuntimeServiceImpl::Status(grpc::ServerContext*, const cri::StatusR
   }
   const bool userns = engine_ != nullptr && engine_->UserNamespacesUsable().ok();
   const bool rro = engine_ != nullptr && engine_->RecursiveReadOnlyMounts();
-  for (const char* name : {"runc", ""}) {
+  const std::vector<std::string> names =
+      engine_ != nullptr ? engine_->RuntimeHandlerNames() : std::vector<std::string>{"runc", ""};
+  for (const std::string& name : names) {
     auto* handler = resp->add_runtime_handlers();
     handler->set_name(name);
     handler->mutable_features()->set_user_namespaces(userns);

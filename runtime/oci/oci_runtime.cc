@@ -396,4 +396,10 @@ absl::Status OciRuntime::WriteControl(const std::string& bundle, const std::stri
   return absl::OkStatus();
 }
 
+absl::Status UnconfiguredRuntime::Error() const {
+  return absl::FailedPreconditionError(
+      absl::StrCat("runtime handler \"", handler_,
+                   "\" is not configured (runtime.handlers in berth's configuration)"));
+}
+
 }  // namespace berth::oci

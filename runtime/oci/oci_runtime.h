@@ -164,6 +164,40 @@ class OciRuntime final : public Runtime {
   mutable RuncStateReaderOptions reader_ ABSL_GUARDED_BY(probe_mu_);
 };
 
+// Stands in for a RuntimeClass handler that records name but the configuration no longer has:
+// every runtime call fails with FailedPrecondition naming the handler (re-adding it to the
+// configuration and restarting berthd brings its containers back); exit files still read.
+class UnconfiguredRuntime final : public Runtime {
+ public:
+  UnconfiguredRuntime(OciRuntimeOptions options, std::string handler)
+      : Runtime(std::move(options)), handler_(std::move(handler)) {}
+
+  absl::StatusOr<CreateResult> Create(const CreateRequest&) const override { return Error(); }
+  absl::Status Start(const std::string&) const override { return Error(); }
+  absl::Status Checkpoint(const CheckpointRequest&) const override { return Error(); }
+  absl::Status Kill(const std::string&, int, bool) const override { return Error(); }
+  absl::Status Delete(const std::string&, bool) const override { return Error(); }
+  absl::Status Resume(const std::string&) const override { return Error(); }
+  absl::StatusOr<RuncState> State(const std::string&) const override { return Error(); }
+  absl::Status Update(const std::string&, const std::string&) const override { return Error(); }
+  absl::StatusOr<ExecResult> ExecSync(const std::string&, const std::string&, absl::Duration,
+                                      size_t) const override {
+    return Error();
+  }
+  absl::StatusOr<pid_t> SpawnExec(const std::string&, const std::string&, bool, int, int,
+                                  int) const override {
+    return Error();
+  }
+  bool OomKilled(const std::string&) const override { return false; }
+  absl::Status WriteControl(const std::string&, const std::string&) const override {
+    return Error();
+  }
+
+ private:
+  absl::Status Error() const;
+  std::string handler_;
+};
+
 }  // namespace berth::oci
 
 #endif  // BERTH_RUNTIME_OCI_OCI_RUNTIME_H_

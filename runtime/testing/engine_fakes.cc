@@ -156,6 +156,7 @@ EngineOptions ScratchEngine::engine_options() const {
   eo.default_cgroup_parent = options_.cgroup_parent;
   // Nothing from the host's configuration: no CDI specs unless a test names its own dirs.
   eo.cdi_spec_dirs = {};
+  for (const std::string& name : options_.handlers) eo.runtime_handlers[name] = "/fake/" + name;
   if (options_.adjust) options_.adjust(&eo);
   return eo;
 }
@@ -174,6 +175,11 @@ absl::Status ScratchEngine::Init() {
                             .attach_dir = eo.state_dir + "/attach",
                             .exec_dir = eo.state_dir + "/exec"};
   runtime_ = std::make_shared<oci::FakeRuntime>(oo);
+  for (const std::string& name : options_.handlers) {
+    oci::OciRuntimeOptions ho = oo;
+    ho.runc_root = eo.state_dir + "/runtimes/" + name;
+    handler_runtimes_[name] = std::make_shared<oci::FakeRuntime>(ho);
+  }
   return absl::OkStatus();
 }
 
@@ -183,6 +189,7 @@ absl::StatusOr<std::unique_ptr<Engine>> ScratchEngine::Start() {
   if (absl::Status st = MakeDirs(runtime_->options().exits_dir, 0700); !st.ok()) return st;
   EngineParts parts;
   parts.oci = runtime_;  // runc's state outlives berthd: the same fake across restarts
+  for (const auto& [name, rt] : handler_runtimes_) parts.handlers[name] = rt;
   auto host = std::make_unique<FakeHost>();
   FakeHost* host_ptr = host.get();
   parts.host = std::move(host);

@@ -10,6 +10,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -111,6 +112,8 @@ class ScratchEngine {
     bool network = false;  // pods get FakeNetwork; otherwise the engine has no pod networking
     // Changes to the engine's options before each start (hooks or CDI dirs, a criu_path, ...).
     std::function<void(EngineOptions*)> adjust;
+    // RuntimeClass handlers configured beside the default, each run by a FakeRuntime of its own.
+    std::vector<std::string> handlers;
   };
   explicit ScratchEngine(std::string dir) : ScratchEngine(std::move(dir), Options{}) {}
   ScratchEngine(std::string dir, Options options);
@@ -125,6 +128,8 @@ class ScratchEngine {
   const std::string& dir() const { return dir_; }
   storage::StateDB* db() { return db_.get(); }
   oci::FakeRuntime& runtime() { return *runtime_; }
+  // The runtime of Options::handlers' `name`.
+  oci::FakeRuntime& handler_runtime(const std::string& name) { return *handler_runtimes_.at(name); }
   FakeImages& images() { return images_; }
   FakeNetwork& network() { return network_; }
   // The host operations of the engine started last.
@@ -135,6 +140,7 @@ class ScratchEngine {
   const Options options_;
   std::unique_ptr<storage::StateDB> db_;
   std::shared_ptr<oci::FakeRuntime> runtime_;
+  std::map<std::string, std::shared_ptr<oci::FakeRuntime>> handler_runtimes_;
   FakeImages images_;
   FakeNetwork network_;
   FakeHost* host_ = nullptr;

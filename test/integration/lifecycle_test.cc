@@ -21,6 +21,7 @@
 #include "absl/strings/numbers.h"
 #include "runtime/checkpoint.h"
 #include "runtime/engine.h"
+#include "runtime/cgroups/mode.h"
 #include "util/subprocess.h"
 #include <set>
 
@@ -687,6 +688,104 @@ TEST_F(LifecycleTest, HundredPodsLeaveNothingBehind) {
   ASSERT_TRUE(
       berthd_->runtime().ListPodSandbox(Ctx().get(), cri::ListPodSandboxRequest(), &presp).ok());
   EXPECT_EQ(presp.items_size(), 0);
+}
+
+// RuntimeClass: a pod whose RunPodSandbox names the "crun" handler runs, infra container and
+// all, under crun with its state in <state_dir>/runtimes/crun, beside a pod on the default runc.
+// crun 1.8 refuses hybrid cgroup hierarchies (this development machine's), so the test runs where
+// crun can run containers: the cgroup v2 VM of test/vm/run.sh, or a legacy v1 host.
+TEST_F(LifecycleTest, APodOnTheCrunHandlerRunsUnderCrunBesideARuncPod) {
+  absl::StatusOr<std::string> crun = FindProgram("crun");
+  if (!crun.ok()) GTEST_SKIP() << "crun is not installed (apt-get install crun)";
+  absl::StatusOr<cgroups::CgroupMode> mode = cgroups::DetectCgroupMode();
+  ASSERT_TRUE(mode.ok()) << mode.status();
+  if (*mode == cgroups::CgroupMode::kHybrid) {
+    GTEST_SKIP() << "crun refuses hybrid cgroup hierarchies (\"cgroups in hybrid mode not "
+                    "supported\"); test/vm/run.sh runs this on cgroup v2";
+  }
+  ASSERT_TRUE(berthd_->Stop().ok());
+  ASSERT_TRUE(
+      berthd_
+          ->Start({.config_toml = absl::StrCat(
+                       Config(), "[runtime.handlers.crun]\nruntime_path = \"", *crun, "\"\n")})
+          .ok())
+      << berthd_->log();
+  cri::StatusRequest sreq;
+  cri::StatusResponse sresp;
+  ASSERT_TRUE(berthd_->runtime().Status(Ctx().get(), sreq, &sresp).ok());
+  std::set<std::string> handlers;
+  for (const auto& h : sresp.runtime_handlers()) handlers.insert(h.name());
+  EXPECT_EQ(handlers, (std::set<std::string>{"", "runc", "crun"}));
+
+  cri::PodSandboxConfig on_crun = Pod("on-crun");
+  cri::RunPodSandboxRequest req;
+  *req.mutable_config() = on_crun;
+  req.set_runtime_handler("crun");
+  cri::RunPodSandboxResponse resp;
+  grpc::Status st = berthd_->runtime().RunPodSandbox(Ctx().get(), req, &resp);
+  ASSERT_TRUE(st.ok()) << st.error_message() << berthd_->log();
+  const std::string crun_pod = resp.pod_sandbox_id();
+  const std::string crun_ctr = CreateContainer(crun_pod, on_crun, "c", {"/bin/sleep", "1000"});
+  ASSERT_TRUE(Start(crun_ctr).ok());
+  cri::PodSandboxConfig on_runc = Pod("on-runc");
+  const std::string runc_pod = RunPod(on_runc);
+  const std::string runc_ctr = CreateContainer(runc_pod, on_runc, "c", {"/bin/sleep", "1000"});
+  ASSERT_TRUE(Start(runc_ctr).ok());
+
+  auto listed = [](const std::vector<std::string>& argv) {
+    absl::StatusOr<RunResult> r = RunProcess(argv);
+    EXPECT_TRUE(r.ok() && r->ok()) << (r.ok() ? DescribeFailure(argv, *r) : r.status().ToString());
+    return r.ok() ? r->out : std::string();
+  };
+  const std::string crun_list =
+      listed({*crun, "--root", berthd_->state_dir() + "/runtimes/crun", "list"});
+  const std::string runc_list = listed({"runc", "--root", berthd_->state_dir() + "/runc", "list"});
+  for (const std::string& id : {crun_pod, crun_ctr}) {
+    EXPECT_TRUE(absl::StrContains(crun_list, id)) << id << " not in crun's list:\n" << crun_list;
+    EXPECT_FALSE(absl::StrContains(runc_list, id)) << id << " in runc's list:\n" << runc_list;
+  }
+  for (const std::string& id : {runc_pod, runc_ctr}) {
+    EXPECT_TRUE(absl::StrContains(runc_list, id)) << id << " not in runc's list:\n" << runc_list;
+    EXPECT_FALSE(absl::StrContains(crun_list, id)) << id << " in crun's list:\n" << crun_list;
+  }
+  cri::PodSandboxStatusRequest psreq;
+  psreq.set_pod_sandbox_id(crun_pod);
+  cri::PodSandboxStatusResponse psresp;
+  ASSERT_TRUE(berthd_->runtime().PodSandboxStatus(Ctx().get(), psreq, &psresp).ok());
+  EXPECT_EQ(psresp.status().runtime_handler(), "crun");
+
+  cri::ExecSyncRequest exec;
+  exec.set_container_id(crun_ctr);
+  exec.add_cmd("/bin/echo");
+  exec.add_cmd("from crun");
+  exec.set_timeout(30);
+  cri::ExecSyncResponse exec_resp;
+  st = berthd_->runtime().ExecSync(Ctx().get(), exec, &exec_resp);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(exec_resp.exit_code(), 0);
+  EXPECT_EQ(exec_resp.stdout(), "from crun\n");
+
+  // A berthd restart finds the crun containers through crun.
+  berthd_->Kill();
+  ASSERT_TRUE(
+      berthd_
+          ->Start({.config_toml = absl::StrCat(
+                       Config(), "[runtime.handlers.crun]\nruntime_path = \"", *crun, "\"\n")})
+          .ok())
+      << berthd_->log();
+  EXPECT_EQ(Status(crun_ctr).state(), cri::CONTAINER_RUNNING);
+  cri::StopContainerRequest stop;
+  stop.set_container_id(crun_ctr);
+  stop.set_timeout(0);  // SIGKILL at once
+  cri::StopContainerResponse stop_resp;
+  ASSERT_TRUE(berthd_->runtime().StopContainer(Ctx().get(), stop, &stop_resp).ok());
+  EXPECT_EQ(WaitExited(crun_ctr).exit_code(), 137);
+  EXPECT_TRUE(RemovePod(crun_pod).ok());
+  EXPECT_TRUE(RemovePod(runc_pod).ok());
+  const std::string after =
+      listed({*crun, "--root", berthd_->state_dir() + "/runtimes/crun", "list"});
+  EXPECT_FALSE(absl::StrContains(after, crun_ctr)) << after;
+  EXPECT_FALSE(absl::StrContains(after, crun_pod)) << after;
 }
 
 }  // namespace

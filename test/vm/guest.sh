@@ -31,9 +31,7 @@ mkdir -p /etc/berth /etc/cni/net.d
 sed -e "s/^cgroup_driver = .*/cgroup_driver = \"$driver\"/" \
   -e "s/^runtime_path = .*/runtime_path = \"$oci_runtime\"/" "$P/berth.toml" > /etc/berth/berth.toml
 # crun as a second runtime handler (RunPodSandbox.runtime_handler = "crun").
-if grep -q '^\[runtime.handlers' "$P/berth.toml"; then
-  sed -i 's/^#\? *\[runtime.handlers.crun\]/[runtime.handlers.crun]/; s/^# *\(runtime_path = "crun"\)/\1/' /etc/berth/berth.toml
-fi
+printf '\n[runtime.handlers.crun]\nruntime_path = "crun"\n' >> /etc/berth/berth.toml
 echo '{"cniVersion":"1.0.0","name":"lo","plugins":[{"type":"loopback"}]}' > /etc/cni/net.d/10-lo.conflist
 cp "$P/berthd.service" /etc/systemd/system/
 systemctl daemon-reload
